@@ -1,0 +1,109 @@
+/**
+ * Gatehouse: a dynamic HTTP ingress with an embedded service registry.
+ *
+ * flags -> config -> start (the listener and the Tower). Runs on Deno and, as
+ * the compiled single binary, on Bun.
+ *
+ * @module
+ */
+
+import { parseCommandLine, USAGE, UsageError } from "./src/config.ts";
+import type { Runtime } from "./src/runtime/types.ts";
+import { denoRuntime } from "./src/runtime/deno.ts";
+import { bunRuntime } from "./src/runtime/bun.ts";
+import { startIngress, StartupError } from "./src/server.ts";
+import { startTowerServer } from "./src/tower.ts";
+import { startDemoBackend } from "./src/demo.ts";
+import { VERSION } from "./src/version.ts";
+
+const runtime: Runtime = "Deno" in globalThis ? denoRuntime : bunRuntime;
+
+function fail(code: number, message: string): never {
+  console.error(`gatehouse: ${message}`);
+  return runtime.exit(code);
+}
+
+function hostLabel(hostname: string): string {
+  return hostname.includes(":") ? `[${hostname}]` : hostname;
+}
+
+async function main(args: string[]): Promise<void> {
+  const command = parseCommandLine(args);
+  switch (command.kind) {
+    case "help":
+      console.log(USAGE);
+      return;
+    case "version":
+      console.log(`gatehouse ${VERSION} (${runtime.name})`);
+      return;
+    case "tower": {
+      const { hostname, port } = command.listen;
+      let tower;
+      try {
+        tower = await startTowerServer({ hostname, port, bindUdp: runtime.bindUdp });
+      } catch (e) {
+        throw new StartupError(
+          `cannot start the Tower on udp ${hostname}:${port}: ${(e as Error).message}`,
+        );
+      }
+      console.log(`gatehouse: tower on udp ${hostLabel(tower.hostname)}:${tower.port}`);
+      const stop = () => {
+        tower.close();
+        runtime.exit(0);
+      };
+      runtime.onSignal("SIGTERM", stop);
+      runtime.onSignal("SIGINT", stop);
+      return;
+    }
+    case "ingress":
+    case "demo": {
+      const config = command.config;
+      const log = (line: string) => console.error(`gatehouse: ${line}`);
+      const ingress = await startIngress(config, runtime, log);
+      if (ingress.tower) {
+        console.log(
+          `gatehouse: tower on udp ${hostLabel(ingress.tower.hostname)}:${ingress.tower.port}`,
+        );
+      }
+      if (command.kind === "demo") {
+        if (!ingress.tower) throw new StartupError("the demo needs the embedded Tower");
+        const demo = await startDemoBackend(runtime, "frontend");
+        ingress.tower.state.register("frontend", "127.0.0.1", demo.port);
+        // Heartbeat like any replica would, so the demo entry never expires.
+        setInterval(
+          () => ingress.tower!.state.register("frontend", "127.0.0.1", demo.port),
+          10_000,
+        );
+        console.log(`gatehouse: demo backend "frontend" on http://127.0.0.1:${demo.port}`);
+      }
+      const scheme = config.tls ? "https" : "http";
+      console.log(
+        `gatehouse: listening on ${scheme}://${hostLabel(config.listen.hostname)}:${ingress.port}`,
+      );
+      let stopping = false;
+      const stop = async () => {
+        if (stopping) return;
+        stopping = true;
+        log(`shutting down (grace ${config.graceMs} ms)`);
+        await ingress.shutdown(config.graceMs);
+        runtime.exit(0);
+      };
+      runtime.onSignal("SIGTERM", stop);
+      runtime.onSignal("SIGINT", stop);
+      return;
+    }
+  }
+}
+
+try {
+  await main(runtime.name === "deno" ? Deno.args : bunArgs());
+} catch (e) {
+  if (e instanceof UsageError) fail(2, `${e.message} (see --help)`);
+  if (e instanceof StartupError) fail(1, e.message);
+  fail(1, `fatal: ${e instanceof Error ? e.message : String(e)}`);
+}
+
+function bunArgs(): string[] {
+  const p = (globalThis as unknown as { process: { argv: string[] } }).process;
+  return p.argv.slice(2);
+}

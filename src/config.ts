@@ -1,0 +1,300 @@
+/**
+ * Command-line flags to a validated configuration. Every mistake becomes a
+ * {@link UsageError} with one clear line; nothing here touches the network.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import type { Route } from "./router.ts";
+import { parseRoute } from "./router.ts";
+import { CidrList } from "./cidr.ts";
+
+/** A mistake in how Gatehouse was invoked (exit code 2). */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+/** A host and port to bind or reach. */
+export interface HostPort {
+  hostname: string;
+  port: number;
+}
+
+/** Where replicas are looked up. */
+export type TowerChoice =
+  | { mode: "embedded"; listen: HostPort }
+  | { mode: "remote"; address: HostPort };
+
+/** Everything the ingress needs to run. */
+export interface IngressConfig {
+  listen: HostPort;
+  routes: Route[];
+  tower: TowerChoice;
+  workers: number;
+  retries: number;
+  tls: { certPath: string; keyPath: string } | null;
+  maxHeaderSize: number;
+  headerTimeoutMs: number;
+  keepaliveTimeoutMs: number;
+  connectTimeoutMs: number;
+  upstreamTimeoutMs: number;
+  idleTimeoutMs: number;
+  graceMs: number;
+  poolSize: number;
+  poolIdleTimeoutMs: number;
+  trustedProxies: CidrList;
+  /** Log one line per request to stderr. */
+  accessLog: boolean;
+}
+
+/** Default Tower port (the seed's). */
+export const TOWER_PORT = 7772;
+
+/** The flags of the ingress command, with their defaults, for --help. */
+export const USAGE =
+  `usage: gatehouse [flags]            run the ingress (embedded Tower unless --tower)
+       gatehouse tower [--listen HOST:PORT]   run a standalone Tower (default 127.0.0.1:7772)
+       gatehouse demo [--listen PORT]     ingress + embedded Tower + a demo backend ("frontend")
+
+flags:
+  --listen [HOST:]PORT        where clients connect (default 0.0.0.0:9090)
+  --route [HOST]/PREFIX:SVC   route requests to a service (repeatable); PREFIX* = string prefix
+  --tower HOST[:PORT]         use a remote Tower (default port 7772) instead of the embedded one
+  --tower-listen HOST:PORT    where the embedded Tower listens (default 127.0.0.1:7772)
+  --workers N                 most concurrent client connections (default 10000)
+  --retries N                 connect attempts per request, distinct replicas (default 3)
+  --tls-cert PATH --tls-key PATH   serve HTTPS with this PEM certificate and key
+  --max-header-size BYTES     largest request head (default 32768)
+  --header-timeout DUR        time for a request head to arrive (default 10s)
+  --keepalive-timeout DUR     idle time between requests on a connection (default 60s)
+  --connect-timeout DUR       time to connect to a replica (default 3s)
+  --upstream-timeout DUR      time for a backend to start answering (default 60s)
+  --idle-timeout DUR          idle time before an upgraded tunnel is closed (default 30s)
+  --grace DUR                 how long shutdown waits for in-flight requests (default 10s)
+  --pool-size N               idle backend connections kept per replica (default 64)
+  --pool-idle-timeout DUR     idle backend connections older than this are closed (default 4s)
+  --trusted-proxies CIDR,...  peers whose X-Real-IP / X-Forwarded-* are kept
+  --access-log                log each request to stderr
+  --help, --version
+DUR: 500ms, 10s, 2m, 1h, or a bare number of seconds.`;
+
+/** Parse a duration ("500ms", "10s", "2m", "1h", bare seconds) to milliseconds. */
+export function parseDuration(flag: string, text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  if (!m) throw new UsageError(`${flag}: "${text}" is not a duration (like 500ms, 10s, 2m)`);
+  const n = Number(m[1]);
+  const unit = m[2] ?? "s";
+  const ms = unit === "ms" ? n : unit === "s" ? n * 1000 : unit === "m" ? n * 60_000 : n * 3600_000;
+  return Math.round(ms);
+}
+
+/** Parse a positive integer within bounds. */
+export function parseCount(flag: string, text: string, min: number, max: number): number {
+  if (!/^\d+$/.test(text.trim()) || Number(text) < min || Number(text) > max) {
+    throw new UsageError(`${flag}: "${text}" must be a whole number from ${min} to ${max}`);
+  }
+  return Number(text);
+}
+
+/** Parse a port number 0-65535. */
+function parsePort(flag: string, text: string): number {
+  if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) {
+    throw new UsageError(`${flag}: "${text}" is not a port (0-65535)`);
+  }
+  return Number(text);
+}
+
+/**
+ * Parse `PORT`, `HOST:PORT` or `[V6]:PORT`. With `defaultPort`, a bare host
+ * is allowed too.
+ *
+ * @example
+ * ```ts
+ * parseHostPort("--listen", "9090", "0.0.0.0"); // { hostname: "0.0.0.0", port: 9090 }
+ * ```
+ */
+export function parseHostPort(
+  flag: string,
+  text: string,
+  defaultHost: string,
+  defaultPort?: number,
+): HostPort {
+  if (/^\d+$/.test(text)) return { hostname: defaultHost, port: parsePort(flag, text) };
+  let host: string;
+  let port: string | undefined;
+  const v6 = /^\[([0-9a-fA-F:.]+)\](?::(\d+))?$/.exec(text);
+  if (v6) {
+    host = v6[1];
+    port = v6[2];
+  } else {
+    const colon = text.lastIndexOf(":");
+    if (colon >= 0 && text.indexOf(":") !== colon) {
+      throw new UsageError(`${flag}: "${text}" is ambiguous; write IPv6 as [ADDR]:PORT`);
+    }
+    host = colon < 0 ? text : text.slice(0, colon);
+    port = colon < 0 ? undefined : text.slice(colon + 1);
+  }
+  if (!/^[A-Za-z0-9.:_-]+$/.test(host)) {
+    throw new UsageError(`${flag}: "${text}" is not HOST:PORT`);
+  }
+  if (port === undefined) {
+    if (defaultPort === undefined) throw new UsageError(`${flag}: "${text}" needs a port`);
+    return { hostname: host, port: defaultPort };
+  }
+  return { hostname: host, port: parsePort(flag, port) };
+}
+
+const FLAGS = {
+  listen: { type: "string" },
+  route: { type: "string", multiple: true },
+  tower: { type: "string" },
+  "tower-listen": { type: "string" },
+  workers: { type: "string" },
+  retries: { type: "string" },
+  "tls-cert": { type: "string" },
+  "tls-key": { type: "string" },
+  "max-header-size": { type: "string" },
+  "header-timeout": { type: "string" },
+  "keepalive-timeout": { type: "string" },
+  "connect-timeout": { type: "string" },
+  "upstream-timeout": { type: "string" },
+  "idle-timeout": { type: "string" },
+  grace: { type: "string" },
+  "pool-size": { type: "string" },
+  "pool-idle-timeout": { type: "string" },
+  "trusted-proxies": { type: "string" },
+  "access-log": { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+  version: { type: "boolean" },
+} as const;
+
+/** Run node's parseArgs, turning its errors into one-line UsageErrors. */
+export function parseFlags(
+  args: string[],
+  options: Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }>,
+): { values: Record<string, string | boolean | string[] | undefined> } {
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals: false }) as {
+      values: Record<string, string | boolean | string[] | undefined>;
+    };
+  } catch (e) {
+    const msg = (e as Error).message.split("\n")[0];
+    throw new UsageError(msg.replace(/\. To specify a positional argument.*$/, ""));
+  }
+}
+
+/** What the command line asks for. */
+export type Command =
+  | { kind: "help" }
+  | { kind: "version" }
+  | { kind: "ingress"; config: IngressConfig }
+  | { kind: "tower"; listen: HostPort }
+  | { kind: "demo"; config: IngressConfig };
+
+/**
+ * Parse the whole command line.
+ *
+ * @example
+ * ```ts
+ * const cmd = parseCommandLine(["--listen", "9090", "--route", "/:frontend"]);
+ * ```
+ */
+export function parseCommandLine(args: string[]): Command {
+  if (args[0] === "tower") {
+    const { values } = parseFlags(args.slice(1), {
+      listen: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    });
+    if (values.help) return { kind: "help" };
+    return {
+      kind: "tower",
+      listen: parseHostPort(
+        "--listen",
+        (values.listen as string) ?? "127.0.0.1",
+        "127.0.0.1",
+        TOWER_PORT,
+      ),
+    };
+  }
+  if (args[0] === "demo") {
+    const config = ingressConfig(args.slice(1), true);
+    return config === null ? { kind: "help" } : { kind: "demo", config };
+  }
+  if (args[0] !== undefined && !args[0].startsWith("-")) {
+    throw new UsageError(`unknown command "${args[0]}" (try --help)`);
+  }
+  const { values } = parseFlags(args, FLAGS);
+  if (values.help) return { kind: "help" };
+  if (values.version) return { kind: "version" };
+  const config = ingressConfig(args, false);
+  return config === null ? { kind: "help" } : { kind: "ingress", config };
+}
+
+function ingressConfig(args: string[], demo: boolean): IngressConfig | null {
+  const { values: v } = parseFlags(args, FLAGS);
+  if (v.help) return null;
+  const s = (name: keyof typeof FLAGS) => v[name] as string | undefined;
+  const routes = ((v.route as string[] | undefined) ?? []).map((r) => {
+    try {
+      return parseRoute(r);
+    } catch (e) {
+      throw new UsageError(`--route: ${(e as Error).message}`);
+    }
+  });
+  if (demo && routes.length === 0) routes.push(parseRoute("/:frontend"));
+  if (routes.length === 0) {
+    throw new UsageError("no routes: add at least one --route [HOST]/PREFIX:SERVICE");
+  }
+  if (s("tower") !== undefined && s("tower-listen") !== undefined) {
+    throw new UsageError(
+      "--tower and --tower-listen exclude each other (remote vs embedded Tower)",
+    );
+  }
+  const tower: TowerChoice = s("tower") !== undefined
+    ? { mode: "remote", address: parseHostPort("--tower", s("tower")!, "", TOWER_PORT) }
+    : {
+      mode: "embedded",
+      listen: parseHostPort(
+        "--tower-listen",
+        s("tower-listen") ?? "127.0.0.1",
+        "127.0.0.1",
+        TOWER_PORT,
+      ),
+    };
+  if (tower.mode === "remote" && tower.address.port === 0) {
+    throw new UsageError("--tower: port 0 is not a Tower address");
+  }
+  const certPath = s("tls-cert"), keyPath = s("tls-key");
+  if ((certPath === undefined) !== (keyPath === undefined)) {
+    throw new UsageError("--tls-cert and --tls-key go together");
+  }
+  let trusted: CidrList;
+  try {
+    trusted = CidrList.parse(s("trusted-proxies") ?? "");
+  } catch (e) {
+    throw new UsageError(`--trusted-proxies: ${(e as Error).message}`);
+  }
+  const d = (flag: keyof typeof FLAGS, def: string) => parseDuration(`--${flag}`, s(flag) ?? def);
+  const n = (flag: keyof typeof FLAGS, def: string, min: number, max: number) =>
+    parseCount(`--${flag}`, s(flag) ?? def, min, max);
+  return {
+    listen: parseHostPort("--listen", s("listen") ?? "9090", "0.0.0.0"),
+    routes,
+    tower,
+    workers: n("workers", "10000", 1, 1_000_000),
+    retries: n("retries", "3", 1, 100),
+    tls: certPath !== undefined ? { certPath, keyPath: keyPath! } : null,
+    maxHeaderSize: n("max-header-size", "32768", 1024, 1024 * 1024),
+    headerTimeoutMs: d("header-timeout", "10s"),
+    keepaliveTimeoutMs: d("keepalive-timeout", "60s"),
+    connectTimeoutMs: d("connect-timeout", "3s"),
+    upstreamTimeoutMs: d("upstream-timeout", "60s"),
+    idleTimeoutMs: d("idle-timeout", "30s"),
+    graceMs: d("grace", "10s"),
+    poolSize: n("pool-size", "64", 0, 100_000),
+    poolIdleTimeoutMs: d("pool-idle-timeout", "4s"),
+    trustedProxies: trusted,
+    accessLog: v["access-log"] === true,
+  };
+}

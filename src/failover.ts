@@ -1,0 +1,82 @@
+/**
+ * Failover across distinct replicas: each attempt of one request goes to a
+ * replica not tried before in that request, up to a fixed number of attempts
+ * (the seed's MAX_RETRY, 3 by default).
+ *
+ * @module
+ */
+
+import type { Replica } from "./registry/types.ts";
+
+/**
+ * The attempts left for one request.
+ *
+ * @example
+ * ```ts
+ * const plan = new FailoverPlan(replicas, 3);
+ * for (let r = plan.next(); r; r = plan.next()) {
+ *   if (await tryReplica(r)) break;
+ * }
+ * ```
+ */
+export class FailoverPlan {
+  readonly #replicas: Replica[];
+  readonly #max: number;
+  #index = 0;
+  #attempts = 0;
+
+  constructor(replicas: Replica[], maxAttempts: number) {
+    this.#replicas = replicas;
+    this.#max = maxAttempts;
+  }
+
+  /** Attempts made so far. */
+  get attempts(): number {
+    return this.#attempts;
+  }
+
+  /** The next replica to try, or undefined when attempts or replicas are used up. */
+  next(): Replica | undefined {
+    if (this.#attempts >= this.#max) return undefined;
+    // Registries may list a replica twice; never try the same one twice.
+    while (this.#index < this.#replicas.length) {
+      const r = this.#replicas[this.#index++];
+      let seen = false;
+      for (let i = 0; i < this.#index - 1; i++) {
+        const p = this.#replicas[i];
+        if (p.port === r.port && p.host === r.host) {
+          seen = true;
+          break;
+        }
+      }
+      if (seen) continue;
+      this.#attempts++;
+      return r;
+    }
+    return undefined;
+  }
+}
+
+/**
+ * Connect to the first replica that accepts, trying distinct replicas in
+ * order. Rejects with the last error when every attempt failed.
+ *
+ * @example
+ * ```ts
+ * const { socket, replica } = await connectWithFailover(plan, (r) => connect(r.host, r.port));
+ * ```
+ */
+export async function connectWithFailover<S>(
+  plan: FailoverPlan,
+  connect: (replica: Replica) => Promise<S>,
+): Promise<{ socket: S; replica: Replica }> {
+  let last: unknown = new Error("no replica to try");
+  for (let r = plan.next(); r !== undefined; r = plan.next()) {
+    try {
+      return { socket: await connect(r), replica: r };
+    } catch (e) {
+      last = e;
+    }
+  }
+  throw last;
+}

@@ -1,0 +1,59 @@
+/**
+ * The default registry: the Tower's state living in the proxy's own process,
+ * so resolving a service is a map lookup, with no datagram and no promise.
+ *
+ * @module
+ */
+
+import { TowerState } from "../tower.ts";
+import type { Registry, Replica } from "./types.ts";
+
+/**
+ * A {@link Registry} over an in-process {@link TowerState}. Share the state
+ * with `startTowerServer` so replicas that REGISTER over UDP are visible to
+ * the proxy at once.
+ *
+ * `resolve` answers synchronously (a plain array): it runs once per request.
+ *
+ * @example
+ * ```ts
+ * import { bindUdp } from "../runtime/udp.ts";
+ * import { startTowerServer, TowerState } from "../tower.ts";
+ *
+ * const state = new TowerState();
+ * const tower = await startTowerServer({ hostname: "0.0.0.0", port: 7772, state, bindUdp });
+ * const registry = new EmbeddedTowerRegistry(state);
+ * registry.resolve("api-service"); // [] until a replica registers
+ * tower.close();
+ * registry.close();
+ * state.close();
+ * ```
+ */
+export class EmbeddedTowerRegistry implements Registry {
+  /** The state resolved against. */
+  readonly state: TowerState;
+  readonly #ownsState: boolean;
+
+  /**
+   * Wrap `state`, or a new one (owned, and closed by {@link close}) when
+   * none is given. A state passed in stays the caller's to close.
+   */
+  constructor(state?: TowerState) {
+    this.#ownsState = state === undefined;
+    this.state = state ?? new TowerState();
+  }
+
+  /**
+   * Live replicas of `service`, least recently served first (that one is
+   * marked served, so successive calls rotate); the rest are failover
+   * candidates. Empty when none is registered.
+   */
+  resolve(service: string): Replica[] {
+    return this.state.replicas(service);
+  }
+
+  /** Close the state if this registry created it. */
+  close(): void {
+    if (this.#ownsState) this.state.close();
+  }
+}

@@ -1,0 +1,182 @@
+/**
+ * A registry that asks a Tower in another process (`--tower HOST[:PORT]`) on
+ * every resolve, as the seed ingress did: always fresh, one round trip each
+ * (concurrent resolves of one service share it).
+ *
+ * @module
+ */
+
+import { lookup } from "node:dns/promises";
+import { bindUdp as nodeBindUdp } from "../runtime/udp.ts";
+import {
+  type BindUdp,
+  DEFAULT_TOWER_PORT,
+  formatReply,
+  isIPv4,
+  isIPv6,
+  isValidHost,
+  isValidServiceName,
+  parsePort,
+  TowerClient,
+  type TowerReply,
+} from "../tower.ts";
+import type { Registry, Replica } from "./types.ts";
+
+/**
+ * Split a `--tower` value: `host`, `host:port`, `[v6]`, `[v6]:port` or a bare
+ * IPv6 literal. The port defaults to 7772. Throws an Error that names the
+ * value when it cannot be read.
+ *
+ * @example
+ * ```ts
+ * parseTowerAddress("tower.internal");  // { host: "tower.internal", port: 7772 }
+ * parseTowerAddress("10.0.0.2:9000");   // { host: "10.0.0.2", port: 9000 }
+ * parseTowerAddress("[::1]:7772");      // { host: "::1", port: 7772 }
+ * ```
+ */
+export function parseTowerAddress(
+  text: string,
+  defaultPort = DEFAULT_TOWER_PORT,
+): { host: string; port: number } {
+  const fail = (why: string): never => {
+    throw new Error(`invalid --tower address "${text}": ${why} (expected HOST[:PORT])`);
+  };
+  let host = text;
+  let portText: string | undefined;
+  if (text.startsWith("[")) {
+    const close = text.indexOf("]");
+    if (close === -1) return fail("missing ]");
+    host = text.slice(1, close);
+    const rest = text.slice(close + 1);
+    if (rest !== "") {
+      if (!rest.startsWith(":")) return fail("unexpected text after ]");
+      portText = rest.slice(1);
+    }
+    if (!isIPv6(host)) return fail("not an IPv6 address in brackets");
+  } else if (text.indexOf(":") !== text.lastIndexOf(":")) {
+    // Several colons and no brackets: a bare IPv6 literal, no port.
+    if (!isIPv6(text)) return fail("not an IPv6 address");
+  } else if (text.includes(":")) {
+    host = text.slice(0, text.indexOf(":"));
+    portText = text.slice(text.indexOf(":") + 1);
+  }
+  if (host === "") return fail("empty host");
+  if (!isValidHost(host)) return fail("not an IP address or host name");
+  let port = defaultPort;
+  if (portText !== undefined) {
+    const parsed = parsePort(portText);
+    if (parsed === undefined) return fail("port must be 1-65535");
+    port = parsed;
+  }
+  return { host, port };
+}
+
+/** Options for {@link RemoteTowerRegistry.connect}. */
+export interface RemoteTowerOptions {
+  /** Wait this long for each try. Default 300 ms. */
+  timeoutMs?: number;
+  /** Send again this many times on silence. Default 1. */
+  retries?: number;
+  /** UDP bind function; defaults to the `node:dgram` one from runtime/udp.ts. */
+  bindUdp?: BindUdp;
+}
+
+/**
+ * A {@link Registry} backed by a remote Tower over UDP.
+ *
+ * It asks `LOOKUPALL|<name>` to learn every replica (so the proxy can fail
+ * over). A seed Tower does not know that command: the first `ERR` other than
+ * `NOT_FOUND` switches this registry to plain `LOOKUP|<name>` for good, which
+ * yields one replica (the Tower's round-robin pick) per resolve.
+ *
+ * `resolve` rejects when the Tower stays silent (timeout and retry) or gives
+ * an answer that makes no sense; it resolves `[]` on `NOT_FOUND`.
+ *
+ * @example
+ * ```ts
+ * const registry = await RemoteTowerRegistry.connect("tower.internal:7772");
+ * const replicas = await registry.resolve("api-service");
+ * registry.close();
+ * ```
+ */
+export class RemoteTowerRegistry implements Registry {
+  readonly #client: TowerClient;
+  #legacy = false;
+
+  private constructor(client: TowerClient) {
+    this.#client = client;
+  }
+
+  /**
+   * Resolve the Tower's host name once (so no lookup happens per request)
+   * and bind the client socket. `address` is a `--tower` value or a parsed
+   * one. Rejects when the name does not resolve or the socket cannot bind.
+   */
+  static async connect(
+    address: string | { host: string; port: number },
+    options: RemoteTowerOptions = {},
+  ): Promise<RemoteTowerRegistry> {
+    const { host, port } = typeof address === "string" ? parseTowerAddress(address) : address;
+    let ip = host;
+    if (!isIPv4(host) && !isIPv6(host)) {
+      try {
+        ip = (await lookup(host)).address;
+      } catch (err) {
+        throw new Error(`cannot resolve Tower host "${host}": ${(err as Error).message}`, {
+          cause: err,
+        });
+      }
+    }
+    const client = await TowerClient.open(ip, port, {
+      bindUdp: options.bindUdp ?? nodeBindUdp,
+      timeoutMs: options.timeoutMs,
+      retries: options.retries,
+    });
+    return new RemoteTowerRegistry(client);
+  }
+
+  /** The Tower's resolved `ip:port` (IPv6 bracketed). */
+  get address(): string {
+    return this.#client.address;
+  }
+
+  /** True once the Tower turned out not to know `LOOKUPALL` (a seed Tower). */
+  get usesLookupFallback(): boolean {
+    return this.#legacy;
+  }
+
+  /**
+   * Live replicas of `service`, the Tower's round-robin pick first. Rejects
+   * for a service name the protocol cannot carry, a silent Tower, or an
+   * unexpected answer.
+   */
+  async resolve(service: string): Promise<Replica[]> {
+    // A bad name would come back as an ERR, which would look like a seed
+    // Tower and flip the fallback; a "|" would even forge another command.
+    if (!isValidServiceName(service)) {
+      throw new Error(`invalid service name for the Tower: "${service}"`);
+    }
+    if (!this.#legacy) {
+      const reply = await this.#client.send({ kind: "LOOKUPALL", name: service });
+      if (reply.kind === "LOOKUPALL") return reply.replicas.slice();
+      if (reply.kind !== "ERR") throw this.#unexpected(reply, "LOOKUPALL", service);
+      if (reply.reason === "NOT_FOUND") return [];
+      this.#legacy = true;
+    }
+    const reply = await this.#client.send({ kind: "LOOKUP", name: service });
+    if (reply.kind === "LOOKUP") return [reply.replica];
+    if (reply.kind === "ERR" && reply.reason === "NOT_FOUND") return [];
+    throw this.#unexpected(reply, "LOOKUP", service);
+  }
+
+  /** Close the socket; resolves in flight reject. */
+  close(): void {
+    this.#client.close();
+  }
+
+  #unexpected(reply: TowerReply, command: string, service: string): Error {
+    return new Error(
+      `Tower at ${this.address} answered ${command}|${service} with "${formatReply(reply)}"`,
+    );
+  }
+}

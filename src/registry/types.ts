@@ -1,0 +1,32 @@
+/**
+ * The registry interface: "where are the live replicas of service S now?"
+ *
+ * @module
+ */
+
+/** One live replica of a service. */
+export interface Replica {
+  /** IP address or host name. */
+  host: string;
+  port: number;
+}
+
+/**
+ * A service registry as the proxy sees it.
+ *
+ * @example
+ * ```ts
+ * const replicas = await registry.resolve("api-service");
+ * ```
+ */
+export interface Registry {
+  /**
+   * The live replicas of `service`, in the order they should be tried: the
+   * first is the one round robin picks now (least recently served), the rest
+   * are failover candidates. Empty when none is registered. May answer
+   * synchronously (embedded Tower) to keep the hot path free of promises.
+   */
+  resolve(service: string): Replica[] | Promise<Replica[]>;
+  /** Release sockets, timers and watches. */
+  close(): void | Promise<void>;
+}

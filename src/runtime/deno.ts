@@ -1,0 +1,285 @@
+/**
+ * The Deno runtime adapter: `Deno.listen` / `Deno.connect`, with each socket
+ * driven by `conn.read` into one reused buffer (a copy of just the bytes read
+ * is handed on) and a write queue that coalesces what piles up while a write
+ * is in flight.
+ *
+ * @module
+ */
+
+import type { Listener, ListenOptions, Runtime, Socket, SocketHandler } from "./types.ts";
+import { bindUdp } from "./udp.ts";
+
+const READ_SIZE = 64 * 1024;
+const HIGH_WATER = 256 * 1024;
+
+/** A Deno.Conn behind the push-based {@link Socket} interface. */
+class DenoSocket implements Socket {
+  readonly #conn: Deno.Conn;
+  #handler: SocketHandler;
+  #queue: Uint8Array[] = [];
+  #queued = 0;
+  #writing = false;
+  #needDrain = false;
+  #ending = false;
+  #closed = false;
+  #paused = false;
+  #resume: (() => void) | null = null;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+
+  constructor(conn: Deno.Conn, handler: SocketHandler) {
+    this.#conn = conn;
+    this.#handler = handler;
+    const addr = conn.remoteAddr as Deno.NetAddr;
+    this.remoteAddress = addr.hostname ?? "";
+    this.remotePort = addr.port ?? 0;
+  }
+
+  get bufferedAmount(): number {
+    return this.#queued;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  setHandler(handler: SocketHandler): void {
+    this.#handler = handler;
+  }
+
+  /** The read loop; runs until EOF or error. */
+  async run(): Promise<void> {
+    const buf = new Uint8Array(READ_SIZE);
+    while (!this.#closed) {
+      if (this.#paused) {
+        await new Promise<void>((r) => this.#resume = r);
+        continue;
+      }
+      let n: number | null;
+      try {
+        n = await this.#conn.read(buf);
+      } catch (e) {
+        this.#destroy(e as Error);
+        return;
+      }
+      if (this.#closed) return;
+      if (n === null) {
+        try {
+          this.#handler.onEnd();
+        } catch (e) {
+          this.#fault(e);
+        }
+        return;
+      }
+      try {
+        this.#handler.onData(buf.slice(0, n));
+      } catch (e) {
+        this.#fault(e);
+      }
+    }
+  }
+
+  write(data: Uint8Array): boolean {
+    if (this.#closed || this.#ending) return false;
+    this.#queue.push(data);
+    this.#queued += data.length;
+    if (!this.#writing) this.#flush();
+    if (this.#queued > HIGH_WATER) {
+      this.#needDrain = true;
+      return false;
+    }
+    return true;
+  }
+
+  async #flush(): Promise<void> {
+    this.#writing = true;
+    try {
+      while (this.#queue.length > 0 && !this.#closed) {
+        const q = this.#queue;
+        let data: Uint8Array;
+        if (q.length === 1) data = q[0];
+        else {
+          data = new Uint8Array(this.#queued);
+          let o = 0;
+          for (const c of q) {
+            data.set(c, o);
+            o += c.length;
+          }
+        }
+        this.#queue = [];
+        let off = 0;
+        while (off < data.length) off += await this.#conn.write(data.subarray(off));
+        this.#queued -= data.length;
+        if (this.#needDrain && this.#queued <= HIGH_WATER / 2) {
+          this.#needDrain = false;
+          this.#handler.onDrain();
+        }
+      }
+    } catch (e) {
+      this.#destroy(e as Error);
+      return;
+    } finally {
+      this.#writing = false;
+    }
+    if (this.#ending && this.#queue.length === 0) this.#destroy();
+  }
+
+  end(): void {
+    if (this.#closed) return;
+    this.#ending = true;
+    if (!this.#writing && this.#queue.length === 0) this.#destroy();
+  }
+
+  close(): void {
+    this.#destroy();
+  }
+
+  pause(): void {
+    this.#paused = true;
+  }
+
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    const r = this.#resume;
+    this.#resume = null;
+    r?.();
+  }
+
+  #fault(e: unknown): void {
+    console.error("gatehouse: internal error:", e);
+    this.#destroy(e instanceof Error ? e : new Error(String(e)));
+  }
+
+  #destroy(error?: Error): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#queue = [];
+    this.#queued = 0;
+    try {
+      this.#conn.close();
+    } catch { /* already closed */ }
+    const r = this.#resume;
+    this.#resume = null;
+    r?.();
+    try {
+      this.#handler.onClose(error);
+    } catch (e) {
+      console.error("gatehouse: internal error:", e);
+    }
+  }
+}
+
+function startSocket(conn: Deno.Conn, handler: SocketHandler | ((s: Socket) => SocketHandler)) {
+  const socket = new DenoSocket(conn, typeof handler === "function" ? noop : handler);
+  if (typeof handler === "function") socket.setHandler(handler(socket));
+  socket.run();
+  return socket;
+}
+
+const noop: SocketHandler = {
+  onData() {},
+  onDrain() {},
+  onEnd() {},
+  onClose() {},
+};
+
+/**
+ * The Deno runtime.
+ *
+ * @example
+ * ```ts
+ * import { denoRuntime } from "./src/runtime/deno.ts";
+ * const listener = await denoRuntime.listen({ hostname: "127.0.0.1", port: 0 }, handlerFor);
+ * ```
+ */
+export const denoRuntime: Runtime = {
+  name: "deno",
+
+  listen(options: ListenOptions, onConnection: (s: Socket) => SocketHandler): Promise<Listener> {
+    const listener = options.tls
+      ? Deno.listenTls({
+        hostname: options.hostname,
+        port: options.port,
+        cert: options.tls.cert,
+        key: options.tls.key,
+      })
+      : Deno.listen({
+        hostname: options.hostname,
+        port: options.port,
+        reusePort: options.reusePort,
+      } as Deno.TcpListenOptions);
+    let open = true;
+    (async () => {
+      while (open) {
+        let conn: Deno.Conn;
+        try {
+          conn = await listener.accept();
+        } catch (e) {
+          if (!open) return;
+          // Transient accept errors (EMFILE, a failed TLS handshake) must not stop the loop.
+          if (e instanceof Deno.errors.BadResource) return;
+          await new Promise((r) => setTimeout(r, 10));
+          continue;
+        }
+        try {
+          if (!options.tls) (conn as Deno.TcpConn).setNoDelay(true);
+          startSocket(conn, onConnection);
+        } catch (e) {
+          console.error("gatehouse: accept failed:", e);
+          try {
+            conn.close();
+          } catch { /* gone */ }
+        }
+      }
+    })();
+    return Promise.resolve({
+      port: (listener.addr as Deno.NetAddr).port,
+      close() {
+        open = false;
+        try {
+          listener.close();
+        } catch { /* closed */ }
+      },
+    });
+  },
+
+  connect(hostname, port, handler, timeoutMs): Promise<Socket> {
+    return new Promise<Socket>((resolve, reject) => {
+      let late = false;
+      const timer = setTimeout(() => {
+        late = true;
+        reject(new Error("connect timeout"));
+      }, timeoutMs);
+      Deno.connect({ hostname, port }).then((conn) => {
+        clearTimeout(timer);
+        // Connected after the caller gave up: nobody owns this socket.
+        if (late) return conn.close();
+        conn.setNoDelay(true);
+        resolve(startSocket(conn, handler));
+      }, (e) => {
+        clearTimeout(timer);
+        if (!late) reject(e instanceof Error ? e : new Error(String(e)));
+      });
+    });
+  },
+
+  bindUdp,
+
+  onSignal(signal, fn) {
+    Deno.addSignalListener(signal, fn);
+  },
+
+  readTextFile(path) {
+    return Deno.readTextFile(path);
+  },
+
+  env(name) {
+    return Deno.env.get(name);
+  },
+
+  exit(code): never {
+    Deno.exit(code);
+  },
+};

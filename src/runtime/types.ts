@@ -1,0 +1,121 @@
+/**
+ * The one small interface between the engine and a JavaScript runtime.
+ *
+ * The engine (codec, router, failover, proxy) never touches `Deno` or `Bun`;
+ * it is handed a {@link Runtime}. Sockets are push-based (callbacks), because
+ * that is the fastest native shape on Bun and costs nothing extra on Deno,
+ * where the adapter drives `conn.read` into a reused buffer.
+ *
+ * @module
+ */
+
+/** Callbacks a socket owner supplies; the runtime calls them. */
+export interface SocketHandler {
+  /** Bytes arrived. The chunk belongs to the receiver (the adapter never reuses it). */
+  onData(chunk: Uint8Array): void;
+  /** The write queue fell below the high-water mark after `write` returned false. */
+  onDrain(): void;
+  /** The peer finished sending (EOF). The socket may still be writable. */
+  onEnd(): void;
+  /** The socket is gone (closed by either side or failed). Called exactly once. */
+  onClose(error?: Error): void;
+}
+
+/** A connected TCP (or TLS) stream socket. */
+export interface Socket {
+  /**
+   * Queue bytes for sending. The caller must not mutate `data` afterwards.
+   * Returns false when the queue is above its high-water mark: stop producing
+   * until `onDrain`.
+   */
+  write(data: Uint8Array): boolean;
+  /** Flush what is queued, then close the socket. */
+  end(): void;
+  /** Close at once, dropping anything queued. */
+  close(): void;
+  /** Stop delivering `onData` (backpressure). */
+  pause(): void;
+  /** Resume delivering `onData`. */
+  resume(): void;
+  /** Replace the callbacks (used when a pooled connection changes owner). */
+  setHandler(handler: SocketHandler): void;
+  /** The peer's IP address as text (IPv6 without brackets). */
+  readonly remoteAddress: string;
+  /** The peer's port. */
+  readonly remotePort: number;
+  /** Bytes queued but not yet handed to the kernel. */
+  readonly bufferedAmount: number;
+  /** True once closed. */
+  readonly closed: boolean;
+}
+
+/** Options for {@link Runtime.listen}. */
+export interface ListenOptions {
+  hostname: string;
+  port: number;
+  /** Share the port between processes (SO_REUSEPORT). */
+  reusePort?: boolean;
+  /** PEM certificate chain and key: accept TLS instead of plain TCP. */
+  tls?: { cert: string; key: string };
+}
+
+/** A listening server socket. */
+export interface Listener {
+  /** The bound port (useful when 0 was asked for). */
+  readonly port: number;
+  /** Stop accepting; open connections are left alone. */
+  close(): void;
+}
+
+/** A datagram received on a {@link UdpSocket}. */
+export interface Datagram {
+  data: Uint8Array;
+  host: string;
+  port: number;
+}
+
+/** A bound UDP socket. */
+export interface UdpSocket {
+  readonly port: number;
+  readonly hostname: string;
+  send(data: Uint8Array, port: number, host: string): void;
+  close(): void;
+}
+
+/** Everything the engine needs from the runtime. */
+export interface Runtime {
+  /** "deno" or "bun": for logs and diagnostics only. */
+  readonly name: string;
+  /**
+   * Listen for TCP/TLS connections. `onConnection` is called for each accepted
+   * socket and returns the handler that will receive its events.
+   */
+  listen(
+    options: ListenOptions,
+    onConnection: (socket: Socket) => SocketHandler,
+  ): Promise<Listener>;
+  /**
+   * Connect to host:port. Resolves once connected; rejects on refusal or when
+   * `timeoutMs` passes first.
+   */
+  connect(
+    hostname: string,
+    port: number,
+    handler: SocketHandler,
+    timeoutMs: number,
+  ): Promise<Socket>;
+  /** Bind a UDP socket; each datagram is passed to `onMessage`. */
+  bindUdp(
+    hostname: string,
+    port: number,
+    onMessage: (datagram: Datagram) => void,
+  ): Promise<UdpSocket>;
+  /** Run `fn` when the process receives the signal. */
+  onSignal(signal: "SIGTERM" | "SIGINT", fn: () => void): void;
+  /** Read a whole text file. */
+  readTextFile(path: string): Promise<string>;
+  /** Environment variable, or undefined. */
+  env(name: string): string | undefined;
+  /** Exit the process. */
+  exit(code: number): never;
+}

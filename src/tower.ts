@@ -1,0 +1,1075 @@
+/**
+ * The Tower: a tiny service registry spoken over UDP, one datagram each way.
+ *
+ * ```
+ * REGISTER|<name>|<ip>|<port>    -> OK|REGISTERED|<name>
+ * LOOKUP|<name>                  -> OK|LOOKUP|<name>|<ip>|<port>  or  ERR|NOT_FOUND|<name>
+ * LOOKUPALL|<name>               -> OK|LOOKUPALL|<name>|<n>|<ip>:<port>,...  or  ERR|NOT_FOUND|<name>
+ * DEREGISTER|<name>|<ip>|<port>  -> OK|DEREGISTERED|<name>  or  ERR|NOT_FOUND|<name>
+ * LIST                           -> OK|LIST|<n>|<name>:<ip>:<port>:<ttl_left>,...
+ * PING                           -> OK|PONG|tower
+ * anything else                  -> ERR|UNKNOWN_COMMAND, ERR|MALFORMED, ERR|BAD_NAME,
+ *                                   ERR|BAD_HOST or ERR|BAD_PORT (no state change)
+ * ```
+ *
+ * A server may restrict REGISTER and DEREGISTER to some senders (the seed
+ * accepted them from anyone); refused ones get `ERR|FORBIDDEN`.
+ *
+ * `LOOKUPALL` is Gatehouse's extension; every other line is the seed Tower's,
+ * byte for byte, so seed clients keep working. Replies carry no trailing
+ * newline; one trailing "\n" or "\r\n" on a request is tolerated because
+ * `echo` adds one. Datagrams over {@link MAX_DATAGRAM_BYTES} are dropped
+ * unanswered. In `LOOKUPALL` and `LIST`, IPv6 addresses are bracketed
+ * (`[::1]:8080`) so the `:` separators stay unambiguous.
+ *
+ * Entries expire {@link DEFAULT_TTL_MS} after their last REGISTER (REGISTER
+ * is the heartbeat). Round robin is "least recently served": a never-served
+ * replica goes first, and serving one moves it to the back.
+ *
+ * This module has three layers: pure protocol functions
+ * ({@link parseRequest}, {@link formatReply}, ...), the in-memory
+ * {@link TowerState}, and the UDP ends ({@link startTowerServer},
+ * {@link TowerClient}) which receive their socket factory ({@link BindUdp})
+ * from the runtime layer.
+ *
+ * @module
+ */
+
+import { clearInterval, setInterval } from "node:timers";
+import type { Replica } from "./registry/types.ts";
+import type { Runtime, UdpSocket } from "./runtime/types.ts";
+
+/** The Tower's well-known UDP port. */
+export const DEFAULT_TOWER_PORT = 7772;
+
+/** How long an entry lives after its last REGISTER: 30 s. */
+export const DEFAULT_TTL_MS = 30_000;
+
+/** Requests longer than this many bytes are dropped without a reply. */
+export const MAX_DATAGRAM_BYTES = 1024;
+
+/**
+ * Upper bound for a reply. `LIST` and `LOOKUPALL` include only as many
+ * entries as fit (and count only those), so a huge registry still gets an
+ * answer instead of a failed send (the UDP payload limit is 65507 bytes).
+ */
+export const MAX_REPLY_BYTES = 65_000;
+
+// ---------------------------------------------------------------------------
+// Validation
+// ---------------------------------------------------------------------------
+
+const SERVICE_NAME = /^[A-Za-z0-9._-]{1,63}$/;
+const IPV4_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
+const IPV4 = new RegExp(`^${IPV4_OCTET}(?:\\.${IPV4_OCTET}){3}$`);
+const IPV6_GROUP = /^[0-9A-Fa-f]{1,4}$/;
+const HOSTNAME =
+  /^(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+const NUMERIC_LAST_LABEL = /(?:^|\.)[0-9]+$/;
+const PORT = /^[1-9][0-9]{0,4}$/;
+
+/**
+ * True for a service name the Tower accepts: 1–63 characters of
+ * `[A-Za-z0-9._-]`.
+ *
+ * @example
+ * ```ts
+ * isValidServiceName("api-service"); // true
+ * isValidServiceName("a|b");         // false
+ * ```
+ */
+export function isValidServiceName(name: string): boolean {
+  return SERVICE_NAME.test(name);
+}
+
+/**
+ * True for a dotted-quad IPv4 literal (no leading zeros, which some parsers
+ * read as octal).
+ *
+ * @example
+ * ```ts
+ * isIPv4("10.0.0.7"); // true
+ * isIPv4("10.0.0.07"); // false
+ * ```
+ */
+export function isIPv4(text: string): boolean {
+  return IPV4.test(text);
+}
+
+/**
+ * True for an IPv6 literal without brackets or zone id, including `::`
+ * compression and an embedded IPv4 tail (`::ffff:10.0.0.1`).
+ *
+ * @example
+ * ```ts
+ * isIPv6("fe80::1"); // true
+ * isIPv6("1::2::3"); // false
+ * ```
+ */
+export function isIPv6(text: string): boolean {
+  if (text.length < 2 || text.length > 45) return false;
+  const gap = text.indexOf("::");
+  if (gap !== -1 && text.indexOf("::", gap + 1) !== -1) return false;
+  const parts = gap === -1 ? text.split(":") : [
+    ...(gap === 0 ? [] : text.slice(0, gap).split(":")),
+    ...(gap + 2 === text.length ? [] : text.slice(gap + 2).split(":")),
+  ];
+  let groups = 0;
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i];
+    if (i === parts.length - 1 && part.includes(".")) {
+      if (!isIPv4(part)) return false;
+      groups += 2;
+    } else if (IPV6_GROUP.test(part)) {
+      groups += 1;
+    } else {
+      return false;
+    }
+  }
+  // "::" must stand for at least one zero group.
+  return gap === -1 ? groups === 8 : groups < 8;
+}
+
+/**
+ * True for an address a replica may register with: an IPv4 or IPv6 literal,
+ * or a DNS host name (RFC 1123 labels, at most 253 characters, last label not
+ * all digits so that a mistyped IPv4 such as `10.0.0.256` is refused rather
+ * than taken for a name). Host names are accepted because containers often
+ * know their name better than their address; the proxy resolves them when it
+ * connects.
+ *
+ * @example
+ * ```ts
+ * isValidHost("10.0.0.7");        // true
+ * isValidHost("::1");             // true
+ * isValidHost("web-1.internal");  // true
+ * isValidHost("10.0.0.256");      // false
+ * ```
+ */
+export function isValidHost(host: string): boolean {
+  if (host.includes(":")) return isIPv6(host);
+  if (isIPv4(host)) return true;
+  return HOSTNAME.test(host) && !NUMERIC_LAST_LABEL.test(host);
+}
+
+/**
+ * Parse a decimal port 1–65535 written without sign, spaces or leading zeros;
+ * undefined otherwise.
+ *
+ * @example
+ * ```ts
+ * parsePort("8080"); // 8080
+ * parsePort("080");  // undefined
+ * ```
+ */
+export function parsePort(text: string): number | undefined {
+  if (!PORT.test(text)) return undefined;
+  const port = Number(text);
+  return port <= 65535 ? port : undefined;
+}
+
+/**
+ * `host:port`, with an IPv6 host in brackets: the form used inside
+ * `LOOKUPALL` and `LIST` replies.
+ *
+ * @example
+ * ```ts
+ * formatHostPort("::1", 8080); // "[::1]:8080"
+ * ```
+ */
+export function formatHostPort(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/**
+ * Split `host:port` or `[v6]:port` (the inverse of {@link formatHostPort});
+ * undefined when malformed.
+ *
+ * @example
+ * ```ts
+ * parseHostPort("[::1]:8080"); // { host: "::1", port: 8080 }
+ * ```
+ */
+export function parseHostPort(text: string): Replica | undefined {
+  let host: string;
+  let portText: string;
+  if (text.startsWith("[")) {
+    const close = text.indexOf("]:");
+    if (close === -1) return undefined;
+    host = text.slice(1, close);
+    if (!isIPv6(host)) return undefined;
+    portText = text.slice(close + 2);
+  } else {
+    const colon = text.indexOf(":");
+    if (colon === -1) return undefined;
+    host = text.slice(0, colon);
+    if (!isValidHost(host)) return undefined;
+    portText = text.slice(colon + 1);
+  }
+  const port = parsePort(portText);
+  return port === undefined ? undefined : { host, port };
+}
+
+// ---------------------------------------------------------------------------
+// Protocol: requests and replies as values
+// ---------------------------------------------------------------------------
+
+/** A well-formed request. */
+export type TowerRequest =
+  | { kind: "REGISTER"; name: string; host: string; port: number }
+  | { kind: "DEREGISTER"; name: string; host: string; port: number }
+  | { kind: "LOOKUP"; name: string }
+  | { kind: "LOOKUPALL"; name: string }
+  | { kind: "LIST" }
+  | { kind: "PING" };
+
+/** One line of a `LIST` reply. */
+export interface ListEntry {
+  name: string;
+  host: string;
+  port: number;
+  /** Seconds until expiry, rounded up (a live entry never shows 0). */
+  ttlLeft: number;
+}
+
+/**
+ * An `ERR` reply. `reason` is one of {@link TowerErrorReason} from Gatehouse,
+ * but any word from another Tower; `name` is present on `NOT_FOUND`.
+ */
+export interface TowerErrorReply {
+  kind: "ERR";
+  reason: string;
+  name?: string;
+}
+
+/** The reasons a Gatehouse Tower puts in an `ERR` reply. */
+export type TowerErrorReason =
+  | "NOT_FOUND"
+  | "UNKNOWN_COMMAND"
+  | "MALFORMED"
+  | "BAD_NAME"
+  | "BAD_HOST"
+  | "BAD_PORT"
+  | "FORBIDDEN";
+
+/** A reply, parsed. */
+export type TowerReply =
+  | { kind: "REGISTERED"; name: string }
+  | { kind: "DEREGISTERED"; name: string }
+  | { kind: "LOOKUP"; name: string; replica: Replica }
+  | { kind: "LOOKUPALL"; name: string; replicas: Replica[] }
+  | { kind: "LIST"; entries: ListEntry[] }
+  | { kind: "PONG" }
+  | TowerErrorReply;
+
+function error(reason: TowerErrorReason, name?: string): TowerErrorReply {
+  return name === undefined ? { kind: "ERR", reason } : { kind: "ERR", reason, name };
+}
+
+/** Drop one trailing "\n" or "\r\n" (what `echo` appends), nothing more. */
+function stripLineEnd(text: string): string {
+  if (text.endsWith("\r\n")) return text.slice(0, -2);
+  if (text.endsWith("\n")) return text.slice(0, -1);
+  return text;
+}
+
+/**
+ * Parse one request line. Never throws: anything that is not a well-formed
+ * request comes back as the `ERR` reply to send.
+ *
+ * @example
+ * ```ts
+ * parseRequest("REGISTER|web|10.0.0.7|8080\n");
+ * // { kind: "REGISTER", name: "web", host: "10.0.0.7", port: 8080 }
+ * parseRequest("HELLO"); // { kind: "ERR", reason: "UNKNOWN_COMMAND" }
+ * ```
+ */
+export function parseRequest(line: string): TowerRequest | TowerErrorReply {
+  const fields = stripLineEnd(line).split("|");
+  const command = fields[0];
+  switch (command) {
+    case "REGISTER":
+    case "DEREGISTER": {
+      if (fields.length !== 4) return error("MALFORMED");
+      const [, name, host, portText] = fields;
+      if (!isValidServiceName(name)) return error("BAD_NAME");
+      if (!isValidHost(host)) return error("BAD_HOST");
+      const port = parsePort(portText);
+      if (port === undefined) return error("BAD_PORT");
+      return { kind: command, name, host, port };
+    }
+    case "LOOKUP":
+    case "LOOKUPALL": {
+      if (fields.length !== 2) return error("MALFORMED");
+      const name = fields[1];
+      if (!isValidServiceName(name)) return error("BAD_NAME");
+      return { kind: command, name };
+    }
+    case "LIST":
+    case "PING":
+      return fields.length === 1 ? { kind: command } : error("MALFORMED");
+    case "":
+      return error("MALFORMED");
+    default:
+      return error("UNKNOWN_COMMAND");
+  }
+}
+
+/**
+ * The wire form of a request.
+ *
+ * @example
+ * ```ts
+ * formatRequest({ kind: "LOOKUP", name: "web" }); // "LOOKUP|web"
+ * ```
+ */
+export function formatRequest(request: TowerRequest): string {
+  switch (request.kind) {
+    case "REGISTER":
+    case "DEREGISTER":
+      return `${request.kind}|${request.name}|${request.host}|${request.port}`;
+    case "LOOKUP":
+    case "LOOKUPALL":
+      return `${request.kind}|${request.name}`;
+    case "LIST":
+    case "PING":
+      return request.kind;
+  }
+}
+
+/**
+ * `prefix|<n>|item,item,...` keeping only the items that fit in
+ * {@link MAX_REPLY_BYTES}; `n` counts the items actually included.
+ */
+function formatCounted(prefix: string, items: string[]): string {
+  let body = "";
+  let count = 0;
+  // Reserve room for "|<n>|": at most 7 characters for any count that fits.
+  let room = MAX_REPLY_BYTES - prefix.length - 7;
+  for (const item of items) {
+    const cost = item.length + (count === 0 ? 0 : 1);
+    if (cost > room) break;
+    body = count === 0 ? item : `${body},${item}`;
+    room -= cost;
+    count++;
+  }
+  return `${prefix}|${count}|${body}`;
+}
+
+/**
+ * The wire form of a reply (no trailing newline).
+ *
+ * @example
+ * ```ts
+ * formatReply({ kind: "LOOKUP", name: "web", replica: { host: "10.0.0.7", port: 8080 } });
+ * // "OK|LOOKUP|web|10.0.0.7|8080"
+ * formatReply({ kind: "ERR", reason: "NOT_FOUND", name: "web" }); // "ERR|NOT_FOUND|web"
+ * ```
+ */
+export function formatReply(reply: TowerReply): string {
+  switch (reply.kind) {
+    case "REGISTERED":
+    case "DEREGISTERED":
+      return `OK|${reply.kind}|${reply.name}`;
+    case "LOOKUP":
+      return `OK|LOOKUP|${reply.name}|${reply.replica.host}|${reply.replica.port}`;
+    case "LOOKUPALL":
+      return formatCounted(
+        `OK|LOOKUPALL|${reply.name}`,
+        reply.replicas.map((r) => formatHostPort(r.host, r.port)),
+      );
+    case "LIST":
+      return formatCounted(
+        "OK|LIST",
+        reply.entries.map((e) => `${e.name}:${formatHostPort(e.host, e.port)}:${e.ttlLeft}`),
+      );
+    case "PONG":
+      return "OK|PONG|tower";
+    case "ERR":
+      return reply.name === undefined ? `ERR|${reply.reason}` : `ERR|${reply.reason}|${reply.name}`;
+  }
+}
+
+/** Parse the `n` and item list of a counted reply; undefined when inconsistent. */
+function parseCounted<T>(
+  countText: string,
+  body: string,
+  parseItem: (item: string) => T | undefined,
+): T[] | undefined {
+  if (!/^(?:0|[1-9][0-9]*)$/.test(countText)) return undefined;
+  const count = Number(countText);
+  const items = body === "" ? [] : body.split(",");
+  if (items.length !== count) return undefined;
+  const out: T[] = [];
+  for (const item of items) {
+    const parsed = parseItem(item);
+    if (parsed === undefined) return undefined;
+    out.push(parsed);
+  }
+  return out;
+}
+
+function parseListEntry(item: string): ListEntry | undefined {
+  const firstColon = item.indexOf(":");
+  const lastColon = item.lastIndexOf(":");
+  if (firstColon === -1 || lastColon === firstColon) return undefined;
+  const name = item.slice(0, firstColon);
+  const ttlText = item.slice(lastColon + 1);
+  const address = parseHostPort(item.slice(firstColon + 1, lastColon));
+  if (!isValidServiceName(name) || address === undefined || !/^[0-9]{1,10}$/.test(ttlText)) {
+    return undefined;
+  }
+  return { name, host: address.host, port: address.port, ttlLeft: Number(ttlText) };
+}
+
+/**
+ * Parse a reply line (from Gatehouse or a seed Tower); undefined when it is
+ * not a reply at all. A trailing newline is tolerated. An `ERR` whose third
+ * field is a valid service name gets it as `name`.
+ *
+ * @example
+ * ```ts
+ * parseReply("OK|LOOKUPALL|web|2|10.0.0.7:8080,[::1]:8081");
+ * // { kind: "LOOKUPALL", name: "web", replicas: [{ host: "10.0.0.7", port: 8080 },
+ * //                                              { host: "::1", port: 8081 }] }
+ * ```
+ */
+export function parseReply(line: string): TowerReply | undefined {
+  const fields = stripLineEnd(line).split("|");
+  if (fields[0] === "ERR") {
+    const reason = fields[1];
+    if (fields.length < 2 || fields.length > 3 || !/^[A-Z_]{1,32}$/.test(reason)) return undefined;
+    const name = fields[2];
+    return name !== undefined && isValidServiceName(name)
+      ? { kind: "ERR", reason, name }
+      : { kind: "ERR", reason };
+  }
+  if (fields[0] !== "OK" || fields.length < 2) return undefined;
+  const name = fields[2];
+  switch (fields[1]) {
+    case "REGISTERED":
+    case "DEREGISTERED":
+      return fields.length === 3 && isValidServiceName(name)
+        ? { kind: fields[1], name }
+        : undefined;
+    case "LOOKUP": {
+      if (fields.length !== 5 || !isValidServiceName(name) || !isValidHost(fields[3])) {
+        return undefined;
+      }
+      const port = parsePort(fields[4]);
+      return port === undefined
+        ? undefined
+        : { kind: "LOOKUP", name, replica: { host: fields[3], port } };
+    }
+    case "LOOKUPALL": {
+      if (fields.length !== 5 || !isValidServiceName(name)) return undefined;
+      const replicas = parseCounted(fields[3], fields[4], parseHostPort);
+      return replicas === undefined ? undefined : { kind: "LOOKUPALL", name, replicas };
+    }
+    case "LIST": {
+      if (fields.length !== 4) return undefined;
+      const entries = parseCounted(fields[2], fields[3], parseListEntry);
+      return entries === undefined ? undefined : { kind: "LIST", entries };
+    }
+    case "PONG":
+      return fields.length <= 3 ? { kind: "PONG" } : undefined;
+    default:
+      return undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// State
+// ---------------------------------------------------------------------------
+
+/** Options for {@link TowerState}. */
+export interface TowerStateOptions {
+  /** Clock in milliseconds; inject one in tests. Default `Date.now`. */
+  now?: () => number;
+  /** Entry lifetime after its last REGISTER. Default {@link DEFAULT_TTL_MS}. */
+  ttlMs?: number;
+  /**
+   * How often to drop expired entries in the background, so services nobody
+   * looks up do not pile up. 0 disables it (expiry is also lazy). Default 5 s.
+   */
+  sweepIntervalMs?: number;
+}
+
+/** One registration. Kept in least-recently-served order per service. */
+interface Entry {
+  /** Frozen and handed out as is, so lookups allocate nothing per replica. */
+  readonly replica: Replica;
+  expiresAt: number;
+  served: boolean;
+  /** Registration order, for a stable LIST. */
+  readonly seq: number;
+}
+
+/**
+ * The registry state: services, their replicas, TTLs and round robin.
+ *
+ * Each service keeps its entries in least-recently-served order (never-served
+ * ones first, in registration order), so a lookup is "take the first live
+ * entry, move it to the back": O(replicas of that service), no sorting.
+ *
+ * @example
+ * ```ts
+ * const state = new TowerState();
+ * state.register("web", "10.0.0.7", 8080);
+ * state.register("web", "10.0.0.8", 8080);
+ * state.lookup("web");   // { host: "10.0.0.7", port: 8080 }
+ * state.replicas("web"); // [10.0.0.8:8080, 10.0.0.7:8080], and 10.0.0.8 is now served
+ * state.close();
+ * ```
+ */
+export class TowerState {
+  /** Entry lifetime in milliseconds. */
+  readonly ttlMs: number;
+  readonly #now: () => number;
+  readonly #services = new Map<string, Entry[]>();
+  #seq = 0;
+  #sweeper: ReturnType<typeof setInterval> | undefined;
+
+  constructor(options: TowerStateOptions = {}) {
+    this.#now = options.now ?? Date.now;
+    this.ttlMs = options.ttlMs ?? DEFAULT_TTL_MS;
+    const every = options.sweepIntervalMs ?? 5_000;
+    if (every > 0) {
+      this.#sweeper = setInterval(() => this.sweep(), every);
+      // A registry must never be the reason a process stays alive.
+      this.#sweeper.unref();
+    }
+  }
+
+  /**
+   * Add a replica, or refresh its TTL if this name+host+port is already
+   * registered (REGISTER is the heartbeat; it never duplicates). Returns true
+   * when the entry is new. Throws a TypeError on an invalid name, host or port
+   * (the UDP server validates before calling, so this guards in-process use).
+   */
+  register(name: string, host: string, port: number): boolean {
+    if (!isValidServiceName(name)) throw new TypeError(`invalid service name: ${name}`);
+    if (!isValidHost(host)) throw new TypeError(`invalid replica host: ${host}`);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+      throw new TypeError(`invalid replica port: ${port}`);
+    }
+    const now = this.#now();
+    let entries = this.#live(name, now);
+    if (entries === undefined) {
+      entries = [];
+      this.#services.set(name, entries);
+    }
+    let firstServed = entries.length;
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i];
+      if (entry.replica.port === port && entry.replica.host === host) {
+        entry.expiresAt = now + this.ttlMs;
+        return false;
+      }
+      if (entry.served && firstServed === entries.length) firstServed = i;
+    }
+    // Never served means least recently served: it goes before every served one.
+    entries.splice(firstServed, 0, {
+      replica: Object.freeze({ host, port }),
+      expiresAt: now + this.ttlMs,
+      served: false,
+      seq: ++this.#seq,
+    });
+    return true;
+  }
+
+  /** Remove one replica. False when it was not registered (or had expired). */
+  deregister(name: string, host: string, port: number): boolean {
+    const entries = this.#live(name, this.#now());
+    if (entries === undefined) return false;
+    const index = entries.findIndex((e) => e.replica.port === port && e.replica.host === host);
+    if (index === -1) return false;
+    entries.splice(index, 1);
+    if (entries.length === 0) this.#services.delete(name);
+    return true;
+  }
+
+  /**
+   * The least recently served live replica of `name`, which is marked served
+   * now; undefined when none. The returned object is frozen and shared.
+   */
+  lookup(name: string): Replica | undefined {
+    const entries = this.#live(name, this.#now());
+    if (entries === undefined) return undefined;
+    const first = entries[0];
+    serveFirst(entries);
+    return first.replica;
+  }
+
+  /**
+   * Every live replica of `name`, least recently served first; the first is
+   * marked served (so successive calls rotate). The proxy tries them in this
+   * order. Empty when none. The replica objects are frozen and shared.
+   */
+  replicas(name: string): Replica[] {
+    const entries = this.#live(name, this.#now());
+    if (entries === undefined) return [];
+    const n = entries.length;
+    const out = new Array<Replica>(n);
+    for (let i = 0; i < n; i++) out[i] = entries[i].replica;
+    serveFirst(entries);
+    return out;
+  }
+
+  /** Every live entry, in registration order, with whole seconds of TTL left. */
+  list(): ListEntry[] {
+    const now = this.#now();
+    const all: { name: string; entry: Entry }[] = [];
+    for (const name of [...this.#services.keys()]) {
+      const entries = this.#live(name, now);
+      if (entries !== undefined) { for (const entry of entries) all.push({ name, entry }); }
+    }
+    all.sort((a, b) => a.entry.seq - b.entry.seq);
+    return all.map(({ name, entry }) => ({
+      name,
+      host: entry.replica.host,
+      port: entry.replica.port,
+      ttlLeft: Math.ceil((entry.expiresAt - now) / 1000),
+    }));
+  }
+
+  /** Number of live entries (all services). */
+  get size(): number {
+    const now = this.#now();
+    let count = 0;
+    for (const entries of this.#services.values()) {
+      for (const entry of entries) if (entry.expiresAt > now) count++;
+    }
+    return count;
+  }
+
+  /** Drop every expired entry now; returns how many were dropped. */
+  sweep(): number {
+    const now = this.#now();
+    let dropped = 0;
+    for (const [name, entries] of [...this.#services]) {
+      const before = entries.length;
+      dropped += before - (this.#live(name, now)?.length ?? 0);
+    }
+    return dropped;
+  }
+
+  /** Stop the background sweep. The state stays usable (lazy expiry only). */
+  close(): void {
+    if (this.#sweeper !== undefined) clearInterval(this.#sweeper);
+    this.#sweeper = undefined;
+  }
+
+  /**
+   * The live entries of `name` with expired ones removed in place (order
+   * kept); undefined (and the service forgotten) when none is left.
+   */
+  #live(name: string, now: number): Entry[] | undefined {
+    const entries = this.#services.get(name);
+    if (entries === undefined) return undefined;
+    let kept = 0;
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i];
+      if (entry.expiresAt > now) entries[kept++] = entry;
+    }
+    if (kept === 0) {
+      this.#services.delete(name);
+      return undefined;
+    }
+    entries.length = kept;
+    return entries;
+  }
+}
+
+/** Mark the first entry served and move it to the back. */
+function serveFirst(entries: Entry[]): void {
+  const first = entries[0];
+  first.served = true;
+  if (entries.length > 1) {
+    entries.shift();
+    entries.push(first);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Request handling (pure over a TowerState)
+// ---------------------------------------------------------------------------
+
+/**
+ * Apply one request to the state and return the reply.
+ *
+ * @example
+ * ```ts
+ * handleRequest(state, { kind: "PING" }); // { kind: "PONG" }
+ * ```
+ */
+export function handleRequest(state: TowerState, request: TowerRequest): TowerReply {
+  switch (request.kind) {
+    case "REGISTER":
+      state.register(request.name, request.host, request.port);
+      return { kind: "REGISTERED", name: request.name };
+    case "DEREGISTER":
+      return state.deregister(request.name, request.host, request.port)
+        ? { kind: "DEREGISTERED", name: request.name }
+        : error("NOT_FOUND", request.name);
+    case "LOOKUP": {
+      const replica = state.lookup(request.name);
+      return replica === undefined
+        ? error("NOT_FOUND", request.name)
+        : { kind: "LOOKUP", name: request.name, replica };
+    }
+    case "LOOKUPALL": {
+      const replicas = state.replicas(request.name);
+      return replicas.length === 0
+        ? error("NOT_FOUND", request.name)
+        : { kind: "LOOKUPALL", name: request.name, replicas };
+    }
+    case "LIST":
+      return { kind: "LIST", entries: state.list() };
+    case "PING":
+      return { kind: "PONG" };
+  }
+}
+
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+
+/** Options for {@link respond}. */
+export interface RespondOptions {
+  /** False answers REGISTER and DEREGISTER with `ERR|FORBIDDEN`. Default true. */
+  mayChange?: boolean;
+}
+
+/**
+ * One datagram in, the reply line out: what the UDP server does, without the
+ * socket. Undefined means "send nothing" (oversized datagram).
+ *
+ * @example
+ * ```ts
+ * respond(state, "REGISTER|web|10.0.0.7|8080\n"); // "OK|REGISTERED|web"
+ * respond(state, "LOOKUP|web");                   // "OK|LOOKUP|web|10.0.0.7|8080"
+ * respond(state, "REGISTER|web|10.0.0.9|80", { mayChange: false }); // "ERR|FORBIDDEN"
+ * ```
+ */
+export function respond(
+  state: TowerState,
+  datagram: Uint8Array | string,
+  options?: RespondOptions,
+): string | undefined {
+  const bytes = typeof datagram === "string" ? encoder.encode(datagram) : datagram;
+  if (bytes.byteLength > MAX_DATAGRAM_BYTES) return undefined;
+  // Non-ASCII bytes decode to characters no validator accepts, so they end as ERR.
+  const request = parseRequest(decoder.decode(bytes));
+  if (request.kind === "ERR") return formatReply(request);
+  if (
+    options?.mayChange === false &&
+    (request.kind === "REGISTER" || request.kind === "DEREGISTER")
+  ) {
+    return formatReply(error("FORBIDDEN"));
+  }
+  return formatReply(handleRequest(state, request));
+}
+
+// ---------------------------------------------------------------------------
+// UDP server
+// ---------------------------------------------------------------------------
+
+/** The runtime's UDP bind function (`Runtime.bindUdp`, or `bindUdp` from runtime/udp.ts). */
+export type BindUdp = Runtime["bindUdp"];
+
+/** Options for {@link startTowerServer}. */
+export interface TowerServerOptions {
+  /** Address to bind, e.g. "0.0.0.0", "127.0.0.1" or "::". */
+  hostname: string;
+  /** UDP port; 0 picks a free one. */
+  port: number;
+  /** Share a state with an in-process registry; one is created (and owned) otherwise. */
+  state?: TowerState;
+  /** How to bind a UDP socket (from the runtime layer). */
+  bindUdp: BindUdp;
+  /** Clock for a created state (ignored when `state` is given). */
+  now?: () => number;
+  /**
+   * Which senders may REGISTER and DEREGISTER, by source IP (e.g.
+   * `(ip) => allowlist.contains(ip)`); others get `ERR|FORBIDDEN`. Lookups
+   * stay open to all. Default: anyone, as the seed did.
+   */
+  mayRegister?: (senderIp: string) => boolean;
+}
+
+/** A running Tower server. */
+export interface TowerServer {
+  /** The bound port. */
+  readonly port: number;
+  /** The bound address. */
+  readonly hostname: string;
+  /** The state it serves. */
+  readonly state: TowerState;
+  /** Close the socket (and the state, if the server created it). Idempotent. */
+  close(): void;
+}
+
+/**
+ * Serve the Tower protocol on a UDP socket. Logs nothing; the caller prints
+ * its own ready line. Rejects when the port cannot be bound.
+ *
+ * @example
+ * ```ts
+ * import { bindUdp } from "./runtime/udp.ts";
+ * const tower = await startTowerServer({ hostname: "0.0.0.0", port: 7772, bindUdp });
+ * console.log(`tower listening on udp ${tower.hostname}:${tower.port}`);
+ * tower.close();
+ * ```
+ */
+export async function startTowerServer(options: TowerServerOptions): Promise<TowerServer> {
+  const { mayRegister } = options;
+  const ownsState = options.state === undefined;
+  const state = options.state ?? new TowerState({ now: options.now });
+  let socket: UdpSocket | undefined;
+  try {
+    socket = await options.bindUdp(options.hostname, options.port, (datagram) => {
+      // A datagram is untrusted input: nothing in it may take the server down.
+      try {
+        const mayChange = mayRegister === undefined || mayRegister(datagram.host);
+        const reply = respond(state, datagram.data, { mayChange });
+        if (reply !== undefined && socket !== undefined) {
+          socket.send(encoder.encode(reply), datagram.port, datagram.host);
+        }
+      } catch {
+        // Unanswerable (e.g. sender port 0); UDP is best effort.
+      }
+    });
+  } catch (err) {
+    if (ownsState) state.close();
+    throw err;
+  }
+  const bound = socket;
+  let closed = false;
+  return {
+    port: bound.port,
+    hostname: bound.hostname,
+    state,
+    close() {
+      if (closed) return;
+      closed = true;
+      bound.close();
+      if (ownsState) state.close();
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// UDP client
+// ---------------------------------------------------------------------------
+
+/** Thrown (as a rejection) when the Tower did not answer in time. */
+export class TowerTimeoutError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "TowerTimeoutError";
+  }
+}
+
+/** Options for {@link TowerClient.open}. */
+export interface TowerClientOptions {
+  /** How to bind the client's UDP socket (from the runtime layer). */
+  bindUdp: BindUdp;
+  /** Wait this long for each try. Default 300 ms. */
+  timeoutMs?: number;
+  /** Send again this many times before giving up. Default 1. */
+  retries?: number;
+}
+
+interface Pending {
+  readonly line: string;
+  readonly request: TowerRequest;
+  readonly promise: Promise<TowerReply>;
+  resolve(reply: TowerReply): void;
+  reject(error: Error): void;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  tries: number;
+}
+
+/** Does `reply` answer `request`? Replies carry the service name, not a request id. */
+function answers(request: TowerRequest, reply: TowerReply): boolean {
+  switch (reply.kind) {
+    case "REGISTERED":
+      return request.kind === "REGISTER" && request.name === reply.name;
+    case "DEREGISTERED":
+      return request.kind === "DEREGISTER" && request.name === reply.name;
+    case "LOOKUP":
+    case "LOOKUPALL":
+      return request.kind === reply.kind && request.name === reply.name;
+    case "LIST":
+      return request.kind === "LIST";
+    case "PONG":
+      return request.kind === "PING";
+    case "ERR":
+      return "name" in request && request.name === reply.name;
+  }
+}
+
+/**
+ * A UDP client for a Tower. One socket, any number of requests in flight.
+ *
+ * - Identical requests in flight at once share one datagram and one reply
+ *   (many concurrent `LOOKUP|web` cost one round trip).
+ * - Replies are matched by the command and service name they carry. An `ERR`
+ *   other than `NOT_FOUND` that names no pending service (an old Tower's
+ *   `ERR|UNKNOWN_COMMAND`) goes to the oldest pending request, since the
+ *   protocol has no request ids.
+ * - Each request waits `timeoutMs`, is sent again `retries` times, then
+ *   rejects with a {@link TowerTimeoutError}.
+ * - Only datagrams from the Tower's port are considered. The source address
+ *   is not compared, because a Tower bound to a wildcard address may answer
+ *   from another of its addresses.
+ *
+ * @example
+ * ```ts
+ * import { bindUdp } from "./runtime/udp.ts";
+ * const client = await TowerClient.open("127.0.0.1", 7772, { bindUdp });
+ * const reply = await client.send("LOOKUP|web"); // or { kind: "LOOKUP", name: "web" }
+ * if (reply.kind === "LOOKUP") console.log(reply.replica);
+ * client.close();
+ * ```
+ */
+export class TowerClient {
+  /** The Tower's address as given. */
+  readonly host: string;
+  /** The Tower's port. */
+  readonly port: number;
+  #socket!: UdpSocket;
+  readonly #timeoutMs: number;
+  readonly #retries: number;
+  readonly #pending = new Map<string, Pending>();
+  #closed = false;
+
+  /**
+   * Bind a client socket for the Tower at `host:port`. `host` should be an IP
+   * literal: a host name would be resolved by the runtime on every send.
+   */
+  static async open(host: string, port: number, options: TowerClientOptions): Promise<TowerClient> {
+    const client = new TowerClient(host, port, options);
+    const wildcard = host.includes(":") ? "::" : "0.0.0.0";
+    client.#socket = await options.bindUdp(wildcard, 0, (datagram) => {
+      client.#receive(datagram.data, datagram.port);
+    });
+    return client;
+  }
+
+  private constructor(host: string, port: number, options: TowerClientOptions) {
+    this.host = host;
+    this.port = port;
+    this.#timeoutMs = options.timeoutMs ?? 300;
+    this.#retries = options.retries ?? 1;
+  }
+
+  /** `host:port` of the Tower, IPv6 bracketed: for messages. */
+  get address(): string {
+    return formatHostPort(this.host, this.port);
+  }
+
+  /**
+   * Send a request (a value or a request line) and await the reply. `ERR`
+   * replies resolve (they are answers); only silence or a closed client
+   * rejects. Throws a TypeError for a line that is not a valid request.
+   */
+  send(request: TowerRequest | string): Promise<TowerReply> {
+    let parsed: TowerRequest;
+    if (typeof request === "string") {
+      const result = parseRequest(request);
+      if (result.kind === "ERR") {
+        return Promise.reject(new TypeError(`not a Tower request (${result.reason}): ${request}`));
+      }
+      parsed = result;
+    } else {
+      parsed = request;
+    }
+    if (this.#closed) return Promise.reject(new Error("Tower client is closed"));
+    const line = formatRequest(parsed);
+    const existing = this.#pending.get(line);
+    if (existing !== undefined) return existing.promise;
+
+    let resolve!: (reply: TowerReply) => void;
+    let reject!: (error: Error) => void;
+    const promise = new Promise<TowerReply>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    const pending: Pending = {
+      line,
+      request: parsed,
+      promise,
+      resolve,
+      reject,
+      timer: undefined,
+      tries: 0,
+    };
+    this.#pending.set(line, pending);
+    this.#transmit(pending);
+    return promise;
+  }
+
+  /** Close the socket; requests in flight reject. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#socket.close();
+    for (const pending of this.#pending.values()) {
+      clearTimeout(pending.timer);
+      pending.reject(
+        new Error(`Tower client closed before ${this.address} answered ${pending.line}`),
+      );
+    }
+    this.#pending.clear();
+  }
+
+  /** Handle a datagram from the socket. */
+  #receive(data: Uint8Array, fromPort: number): void {
+    if (fromPort !== this.port || data.byteLength > MAX_REPLY_BYTES + 64) return;
+    const reply = parseReply(decoder.decode(data));
+    if (reply === undefined) return;
+    let match: Pending | undefined;
+    for (const pending of this.#pending.values()) {
+      if (answers(pending.request, reply)) {
+        match = pending;
+        break;
+      }
+    }
+    // A stray NOT_FOUND is a late duplicate: never hand it to another service.
+    if (match === undefined && reply.kind === "ERR" && reply.reason !== "NOT_FOUND") {
+      match = this.#pending.values().next().value;
+    }
+    if (match === undefined) return;
+    clearTimeout(match.timer);
+    this.#pending.delete(match.line);
+    match.resolve(reply);
+  }
+
+  #transmit(pending: Pending): void {
+    pending.tries++;
+    try {
+      this.#socket.send(encoder.encode(pending.line), this.port, this.host);
+    } catch (err) {
+      this.#pending.delete(pending.line);
+      pending.reject(new Error(`cannot send to Tower at ${this.address}: ${String(err)}`));
+      return;
+    }
+    pending.timer = setTimeout(() => this.#expire(pending), this.#timeoutMs);
+  }
+
+  #expire(pending: Pending): void {
+    if (this.#pending.get(pending.line) !== pending) return;
+    if (pending.tries <= this.#retries) {
+      this.#transmit(pending);
+      return;
+    }
+    this.#pending.delete(pending.line);
+    pending.reject(
+      new TowerTimeoutError(
+        `Tower at ${this.address} did not answer ${pending.line} ` +
+          `(${pending.tries} tries, ${this.#timeoutMs} ms each)`,
+      ),
+    );
+  }
+}

@@ -1,0 +1,2 @@
+/** The Gatehouse version. */
+export const VERSION = "0.1.0";
