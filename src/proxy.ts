@@ -31,7 +31,7 @@ import { connectionTokens, downstreamResponseHead, upstreamRequestHead } from ".
 import type { CidrList } from "./cidr.ts";
 import type { DeadlineClock, Expiring } from "./deadlines.ts";
 import type { ProxyError } from "./errors.ts";
-import { errorResponse } from "./errors.ts";
+import { errorResponse, STATUS } from "./errors.ts";
 import { socketStreams } from "./socket_streams.ts";
 import { pipeBidirectional } from "./pipe.ts";
 
@@ -57,6 +57,8 @@ export interface ProxyContext {
   draining: boolean;
   /** Called for events worth a log line. */
   log(line: string): void;
+  /** Called with one line per request when access logging is on. */
+  accessLog: ((line: string) => void) | null;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -247,9 +249,12 @@ export class ClientConnection implements SocketHandler, Expiring {
   }
 
   /** Answer with an error. Closes afterwards when asked (or when the request is unusable). */
-  fail(error: ProxyError, close = true, method = ""): void {
+  fail(error: ProxyError, close = true, method = "", target = ""): void {
     this.exchange = null;
     if (this.state === Wait.Closed) return;
+    if (this.ctx.accessLog !== null) {
+      this.logRequest(method || "-", target || "-", STATUS[error.kind], "-", "-");
+    }
     const mustClose = close || this.closeAfter || this.ctx.draining;
     this.socket.write(errorResponse(error, mustClose, method === "HEAD"));
     if (mustClose) {
@@ -259,6 +264,13 @@ export class ClientConnection implements SocketHandler, Expiring {
       this.state = Wait.Head;
       this.nextRequest();
     }
+  }
+
+  /** One access-log line: peer, request, status, service, replica. */
+  logRequest(method: string, target: string, status: number, service: string, replica: string) {
+    this.ctx.accessLog?.(
+      `${this.socket.remoteAddress} "${method} ${target}" ${status} ${service} ${replica}`,
+    );
   }
 
   /** Switch to tunnel mode after a 101: pipe client and backend both ways. */
@@ -387,6 +399,10 @@ class Exchange implements Expiring {
     else if (framing.kind === "chunked") this.#scanner = new ChunkedScanner();
   }
 
+  #fail(error: ProxyError, close: boolean, _method?: string): void {
+    this.conn.fail(error, close, this.head.method, this.head.target);
+  }
+
   // --- resolve ---------------------------------------------------------------
 
   start(): void {
@@ -404,7 +420,7 @@ class Exchange implements Expiring {
     if (this.#finished) return;
     this.#finished = true;
     const reason = e instanceof Error ? e.message : String(e);
-    this.conn.fail(
+    this.#fail(
       { kind: "RegistryFailed", service: this.route.service, reason },
       !this.#bodyDone,
     );
@@ -414,7 +430,7 @@ class Exchange implements Expiring {
     if (this.#finished) return;
     if (replicas.length === 0) {
       this.#finished = true;
-      return this.conn.fail(
+      return this.#fail(
         { kind: "NoReplicas", service: this.route.service },
         !this.#bodyDone,
         this.head.method,
@@ -467,7 +483,7 @@ class Exchange implements Expiring {
     this.#finished = true;
     this.deadline = 0;
     this.ctx.clock.delete(this);
-    this.conn.fail(
+    this.#fail(
       {
         kind: "UpstreamFailed",
         service: this.route.service,
@@ -548,7 +564,7 @@ class Exchange implements Expiring {
     this.#finished = true;
     this.#closeBackend();
     if (this.#gotResponseByte) return this.conn.close();
-    this.conn.fail({ kind: "BadRequest", reason }, true);
+    this.#fail({ kind: "BadRequest", reason }, true);
   }
 
   onBackendDrain(): void {
@@ -566,7 +582,7 @@ class Exchange implements Expiring {
     this.#finished = true;
     this.ctx.clock.delete(this);
     this.#closeBackend();
-    this.conn.fail(
+    this.#fail(
       { kind: "UpstreamTimeout", service: this.route.service },
       true,
       this.head.method,
@@ -701,7 +717,7 @@ class Exchange implements Expiring {
     this.ctx.clock.delete(this);
     this.#closeBackend();
     if (this.#res !== null) return this.conn.close();
-    this.conn.fail(
+    this.#fail(
       {
         kind: "UpstreamFailed",
         service: this.route.service,
@@ -753,6 +769,16 @@ class Exchange implements Expiring {
   #finish(): void {
     if (this.#finished) return;
     this.#finished = true;
+    if (this.ctx.accessLog !== null) {
+      const r = this.#replica;
+      this.conn.logRequest(
+        this.head.method,
+        this.head.target,
+        this.#res?.status ?? 0,
+        this.route.service,
+        r ? `${r.host}:${r.port}` : "-",
+      );
+    }
     const socket = this.link?.socket;
     this.link = null;
     if (socket) {

@@ -126,6 +126,7 @@ export async function startIngress(
     tunnelIdleTimeoutMs: config.idleTimeoutMs,
     draining: false,
     log,
+    accessLog: config.accessLog ? log : null,
   };
 
   const open = new Set<ClientConnection>();
