@@ -30,3 +30,24 @@ export interface Registry {
   /** Release sockets, timers and watches. */
   close(): void | Promise<void>;
 }
+
+/** A live registration; closing it deregisters the replica. */
+export interface Registration {
+  /** Stop heartbeating and remove the replica from the registry. */
+  close(): Promise<void>;
+}
+
+/**
+ * The writing side of a registry: how a replica announces itself and stays
+ * alive (Tower REGISTER heartbeats, an etcd lease kept alive).
+ *
+ * @example
+ * ```ts
+ * const reg = await registrar.register("api", { host: "127.0.0.1", port: 8081 });
+ * await reg.close();
+ * ```
+ */
+export interface Registrar {
+  register(service: string, replica: Replica): Promise<Registration>;
+  close(): void | Promise<void>;
+}
