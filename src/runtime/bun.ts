@@ -37,6 +37,7 @@ interface BunGlobal {
     hostname: string;
     port: number;
     reusePort?: boolean;
+    allowHalfOpen?: boolean;
     tls?: { cert: string; key: string };
     socket: BunSocketHandlers;
   }): { port: number; stop(closeActive?: boolean): void };
@@ -202,6 +203,8 @@ export const bunRuntime: Runtime = {
       hostname: options.hostname,
       port: options.port,
       reusePort: options.reusePort,
+      // A client may half-close after its request and still expect the answer.
+      allowHalfOpen: true,
       tls: options.tls,
       socket: {
         ...handlers,
