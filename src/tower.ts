@@ -4,7 +4,8 @@
  * ```
  * REGISTER|<name>|<ip>|<port>    -> OK|REGISTERED|<name>
  * LOOKUP|<name>                  -> OK|LOOKUP|<name>|<ip>|<port>  or  ERR|NOT_FOUND|<name>
- * LOOKUPALL|<name>               -> OK|LOOKUPALL|<name>|<n>|<ip>:<port>,...  or  ERR|NOT_FOUND|<name>
+ * LOOKUPALL|<name>               -> OK|LOOKUPALL|<name>|<n>|<ip>:<port>,...
+ *                                   or  ERR|NOT_FOUND|<name>
  * DEREGISTER|<name>|<ip>|<port>  -> OK|DEREGISTERED|<name>  or  ERR|NOT_FOUND|<name>
  * LIST                           -> OK|LIST|<n>|<name>:<ip>:<port>:<ttl_left>,...
  * PING                           -> OK|PONG|tower
@@ -13,14 +14,15 @@
  * ```
  *
  * A server may restrict REGISTER and DEREGISTER to some senders (the seed
- * accepted them from anyone); refused ones get `ERR|FORBIDDEN`.
+ * accepted them from anyone); refused ones get `ERR|FORBIDDEN|<name>`.
  *
- * `LOOKUPALL` is Gatehouse's extension; every other line is the seed Tower's,
- * byte for byte, so seed clients keep working. Replies carry no trailing
- * newline; one trailing "\n" or "\r\n" on a request is tolerated because
- * `echo` adds one. Datagrams over {@link MAX_DATAGRAM_BYTES} are dropped
- * unanswered. In `LOOKUPALL` and `LIST`, IPv6 addresses are bracketed
- * (`[::1]:8080`) so the `:` separators stay unambiguous.
+ * `LOOKUPALL`, `FORBIDDEN` and the specific ERR reasons are Gatehouse's;
+ * every other reply has the seed Tower's exact form, so seed clients keep
+ * working. Replies carry no trailing newline; one trailing "\n" or "\r\n" on
+ * a request is tolerated because `echo` adds one. Datagrams over
+ * {@link MAX_DATAGRAM_BYTES} are dropped unanswered. In `LOOKUPALL` and
+ * `LIST`, IPv6 addresses are bracketed (`[::1]:8080`) so the `:` separators
+ * stay unambiguous.
  *
  * Entries expire {@link DEFAULT_TTL_MS} after their last REGISTER (REGISTER
  * is the heartbeat). Round robin is "least recently served": a never-served
@@ -63,8 +65,8 @@ const SERVICE_NAME = /^[A-Za-z0-9._-]{1,63}$/;
 const IPV4_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
 const IPV4 = new RegExp(`^${IPV4_OCTET}(?:\\.${IPV4_OCTET}){3}$`);
 const IPV6_GROUP = /^[0-9A-Fa-f]{1,4}$/;
-const HOSTNAME =
-  /^(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+const LABEL = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
+const HOSTNAME = new RegExp(`^(?=.{1,253}$)(?:${LABEL}\\.)*${LABEL}$`);
 const NUMERIC_LAST_LABEL = /(?:^|\.)[0-9]+$/;
 const PORT = /^[1-9][0-9]{0,4}$/;
 
@@ -424,8 +426,9 @@ function parseListEntry(item: string): ListEntry | undefined {
 
 /**
  * Parse a reply line (from Gatehouse or a seed Tower); undefined when it is
- * not a reply at all. A trailing newline is tolerated. An `ERR` whose third
- * field is a valid service name gets it as `name`.
+ * not a reply at all. A trailing newline is tolerated. An `ERR` with any
+ * printable reason is accepted; when it has exactly a third field that is a
+ * valid service name, that is its `name`.
  *
  * @example
  * ```ts
@@ -437,10 +440,12 @@ function parseListEntry(item: string): ListEntry | undefined {
 export function parseReply(line: string): TowerReply | undefined {
   const fields = stripLineEnd(line).split("|");
   if (fields[0] === "ERR") {
+    // Lenient on purpose: another Tower's reason may be any text, and reading
+    // it as an ERR (not as noise) is what lets a client fall back.
     const reason = fields[1];
-    if (fields.length < 2 || fields.length > 3 || !/^[A-Z_]{1,32}$/.test(reason)) return undefined;
+    if (reason === undefined || !/^[\x20-\x7e]{1,200}$/.test(reason)) return undefined;
     const name = fields[2];
-    return name !== undefined && isValidServiceName(name)
+    return fields.length === 3 && isValidServiceName(name)
       ? { kind: "ERR", reason, name }
       : { kind: "ERR", reason };
   }
@@ -736,7 +741,7 @@ const encoder = new TextEncoder();
 
 /** Options for {@link respond}. */
 export interface RespondOptions {
-  /** False answers REGISTER and DEREGISTER with `ERR|FORBIDDEN`. Default true. */
+  /** False answers REGISTER and DEREGISTER with `ERR|FORBIDDEN|<name>`. Default true. */
   mayChange?: boolean;
 }
 
@@ -748,7 +753,7 @@ export interface RespondOptions {
  * ```ts
  * respond(state, "REGISTER|web|10.0.0.7|8080\n"); // "OK|REGISTERED|web"
  * respond(state, "LOOKUP|web");                   // "OK|LOOKUP|web|10.0.0.7|8080"
- * respond(state, "REGISTER|web|10.0.0.9|80", { mayChange: false }); // "ERR|FORBIDDEN"
+ * respond(state, "REGISTER|web|10.0.0.9|80", { mayChange: false }); // "ERR|FORBIDDEN|web"
  * ```
  */
 export function respond(
@@ -765,7 +770,7 @@ export function respond(
     options?.mayChange === false &&
     (request.kind === "REGISTER" || request.kind === "DEREGISTER")
   ) {
-    return formatReply(error("FORBIDDEN"));
+    return formatReply(error("FORBIDDEN", request.name));
   }
   return formatReply(handleRequest(state, request));
 }
@@ -791,7 +796,7 @@ export interface TowerServerOptions {
   now?: () => number;
   /**
    * Which senders may REGISTER and DEREGISTER, by source IP (e.g.
-   * `(ip) => allowlist.contains(ip)`); others get `ERR|FORBIDDEN`. Lookups
+   * `(ip) => allowlist.contains(ip)`); others get `ERR|FORBIDDEN|<name>`. Lookups
    * stay open to all. Default: anyone, as the seed did.
    */
   mayRegister?: (senderIp: string) => boolean;
@@ -1026,7 +1031,7 @@ export class TowerClient {
 
   /** Handle a datagram from the socket. */
   #receive(data: Uint8Array, fromPort: number): void {
-    if (fromPort !== this.port || data.byteLength > MAX_REPLY_BYTES + 64) return;
+    if (fromPort !== this.port) return;
     const reply = parseReply(decoder.decode(data));
     if (reply === undefined) return;
     let match: Pending | undefined;

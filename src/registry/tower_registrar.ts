@@ -1,0 +1,223 @@
+/**
+ * The writing side of the Tower: a replica REGISTERs, repeats it as its
+ * heartbeat (the Tower forgets an entry 30 s after the last one), and
+ * DEREGISTERs when it stops.
+ *
+ * @module
+ */
+
+import { lookup } from "node:dns/promises";
+import { bindUdp as nodeBindUdp } from "../runtime/udp.ts";
+import {
+  type BindUdp,
+  DEFAULT_TTL_MS,
+  formatHostPort,
+  formatReply,
+  isIPv4,
+  isIPv6,
+  isValidHost,
+  isValidServiceName,
+  TowerClient,
+} from "../tower.ts";
+import { parseTowerAddress } from "./remote_tower.ts";
+import type { Registrar, Registration, Replica } from "./types.ts";
+
+/** Options for {@link TowerRegistrar.open}. */
+export interface TowerRegistrarOptions {
+  /**
+   * Time between REGISTERs (heartbeats). Default 10 s: a third of the
+   * Tower's 30 s expiry, so two datagrams may be lost in a row.
+   */
+  intervalMs?: number;
+  /** Wait this long for each reply. Default 500 ms. */
+  timeoutMs?: number;
+  /** Send again this many times on silence. Default 3. */
+  retries?: number;
+  /** UDP bind function; defaults to the `node:dgram` one from runtime/udp.ts. */
+  bindUdp?: BindUdp;
+  /** Where failed heartbeats are reported. Default: silent. */
+  log?: (line: string) => void;
+}
+
+/**
+ * Registers replicas with a Tower (embedded in an ingress or standalone)
+ * over UDP and keeps them alive.
+ *
+ * @example
+ * ```ts
+ * const registrar = await TowerRegistrar.open("127.0.0.1:7772");
+ * const registration = await registrar.register("api", { host: "127.0.0.1", port: 8081 });
+ * // ... serve ...
+ * await registration.close(); // DEREGISTER
+ * await registrar.close();
+ * ```
+ */
+export class TowerRegistrar implements Registrar {
+  readonly #client: TowerClient;
+  readonly #intervalMs: number;
+  readonly #log: (line: string) => void;
+  readonly #live = new Set<TowerRegistration>();
+
+  private constructor(client: TowerClient, intervalMs: number, log: (line: string) => void) {
+    this.#client = client;
+    this.#intervalMs = intervalMs;
+    this.#log = log;
+  }
+
+  /**
+   * Resolve the Tower's host name once and bind the client socket.
+   * `address` is `host[:port]` (port 7772 by default) or already split.
+   * Rejects when the name does not resolve or the socket cannot bind.
+   */
+  static async open(
+    address: string | { host: string; port: number },
+    options: TowerRegistrarOptions = {},
+  ): Promise<TowerRegistrar> {
+    const { host, port } = typeof address === "string" ? parseTowerAddress(address) : address;
+    const intervalMs = options.intervalMs ?? DEFAULT_TTL_MS / 3;
+    if (!(intervalMs > 0)) throw new Error(`heartbeat interval must be positive, not ${intervalMs}`);
+    let ip = host;
+    if (!isIPv4(host) && !isIPv6(host)) {
+      try {
+        ip = (await lookup(host)).address;
+      } catch (err) {
+        throw new Error(`cannot resolve Tower host "${host}": ${(err as Error).message}`, {
+          cause: err,
+        });
+      }
+    }
+    const client = await TowerClient.open(ip, port, {
+      bindUdp: options.bindUdp ?? nodeBindUdp,
+      timeoutMs: options.timeoutMs ?? 500,
+      retries: options.retries ?? 3,
+    });
+    return new TowerRegistrar(client, intervalMs, options.log ?? (() => {}));
+  }
+
+  /** The Tower's resolved `ip:port` (IPv6 bracketed). */
+  get address(): string {
+    return this.#client.address;
+  }
+
+  /**
+   * REGISTER `replica` as `service` and repeat it every interval until the
+   * registration is closed. Rejects when the Tower refuses (the reply is in
+   * the message) or stays silent.
+   */
+  async register(service: string, replica: Replica): Promise<Registration> {
+    if (!isValidServiceName(service)) throw new Error(`invalid service name "${service}"`);
+    if (
+      !isValidHost(replica.host) || !Number.isInteger(replica.port) || replica.port < 1 ||
+      replica.port > 65535
+    ) {
+      throw new Error(`invalid replica address ${formatHostPort(replica.host, replica.port)}`);
+    }
+    const registration = new TowerRegistration(
+      this.#client,
+      service,
+      replica,
+      this.#intervalMs,
+      this.#log,
+      (r) => this.#live.delete(r),
+    );
+    await registration.start();
+    this.#live.add(registration);
+    return registration;
+  }
+
+  /** DEREGISTER every live registration, then close the socket. */
+  async close(): Promise<void> {
+    const results = await Promise.allSettled([...this.#live].map((r) => r.close()));
+    this.#client.close();
+    const failed = results.find((r) => r.status === "rejected");
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+  }
+}
+
+/** One replica kept registered by heartbeats. */
+class TowerRegistration implements Registration {
+  readonly #client: TowerClient;
+  readonly #service: string;
+  readonly #replica: Replica;
+  readonly #intervalMs: number;
+  readonly #log: (line: string) => void;
+  readonly #forget: (registration: TowerRegistration) => void;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #beat: Promise<void> = Promise.resolve();
+  #closed = false;
+
+  constructor(
+    client: TowerClient,
+    service: string,
+    replica: Replica,
+    intervalMs: number,
+    log: (line: string) => void,
+    forget: (registration: TowerRegistration) => void,
+  ) {
+    this.#client = client;
+    this.#service = service;
+    this.#replica = replica;
+    this.#intervalMs = intervalMs;
+    this.#log = log;
+    this.#forget = forget;
+  }
+
+  get #label(): string {
+    return `${this.#service} ${formatHostPort(this.#replica.host, this.#replica.port)}`;
+  }
+
+  async start(): Promise<void> {
+    await this.#register();
+    this.#schedule();
+  }
+
+  /** Stop the heartbeats and DEREGISTER. NOT_FOUND (already expired) is fine. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    await this.#beat;
+    this.#forget(this);
+    const { host, port } = this.#replica;
+    let reply;
+    try {
+      reply = await this.#client.send({ kind: "DEREGISTER", name: this.#service, host, port });
+    } catch (err) {
+      throw new Error(
+        `cannot DEREGISTER ${this.#label} at the Tower ${this.#client.address} ` +
+          `(it expires by itself): ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
+    if (reply.kind === "DEREGISTERED") return;
+    if (reply.kind === "ERR" && reply.reason === "NOT_FOUND") return;
+    throw new Error(
+      `the Tower ${this.#client.address} answered DEREGISTER ${this.#label} with "${
+        formatReply(reply)
+      }"`,
+    );
+  }
+
+  async #register(): Promise<void> {
+    const { host, port } = this.#replica;
+    const reply = await this.#client.send({ kind: "REGISTER", name: this.#service, host, port });
+    if (reply.kind !== "REGISTERED") {
+      throw new Error(
+        `the Tower ${this.#client.address} answered REGISTER ${this.#label} with "${
+          formatReply(reply)
+        }"`,
+      );
+    }
+  }
+
+  #schedule(): void {
+    if (this.#closed) return;
+    this.#timer = setTimeout(() => {
+      this.#beat = this.#register()
+        .catch((err) => {
+          if (!this.#closed) this.#log(`heartbeat for ${this.#label} failed: ${err.message}`);
+        })
+        .finally(() => this.#schedule());
+    }, this.#intervalMs);
+  }
+}
