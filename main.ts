@@ -40,7 +40,12 @@ async function main(args: string[]): Promise<void> {
       const { hostname, port } = command.listen;
       let tower;
       try {
-        tower = await startTowerServer({ hostname, port, bindUdp: runtime.bindUdp });
+        tower = await startTowerServer({
+          hostname,
+          port,
+          bindUdp: runtime.bindUdp,
+          mayRegister: command.allow.empty ? undefined : (ip) => command.allow.contains(ip),
+        });
       } catch (e) {
         throw new StartupError(
           `cannot start the Tower on udp ${hostname}:${port}: ${(e as Error).message}`,

@@ -44,6 +44,8 @@ export interface IngressConfig {
   poolSize: number;
   poolIdleTimeoutMs: number;
   trustedProxies: CidrList;
+  /** Who may REGISTER/DEREGISTER with the embedded Tower (empty: anyone, as the seed). */
+  towerAllow: CidrList;
   /** Log one line per request to stderr. */
   accessLog: boolean;
 }
@@ -54,7 +56,8 @@ export const TOWER_PORT = 7772;
 /** The flags of the ingress command, with their defaults, for --help. */
 export const USAGE =
   `usage: gatehouse [flags]            run the ingress (embedded Tower unless --tower)
-       gatehouse tower [--listen HOST:PORT]   run a standalone Tower (default 127.0.0.1:7772)
+       gatehouse tower [--listen HOST:PORT] [--allow CIDR,...]
+                                          run a standalone Tower (default 127.0.0.1:7772)
        gatehouse demo [--listen PORT]     ingress + embedded Tower + a demo backend ("frontend")
 
 flags:
@@ -75,6 +78,7 @@ flags:
   --pool-size N               idle backend connections kept per replica (default 64)
   --pool-idle-timeout DUR     idle backend connections older than this are closed (default 4s)
   --trusted-proxies CIDR,...  peers whose X-Real-IP / X-Forwarded-* are kept
+  --tower-allow CIDR,...      who may REGISTER/DEREGISTER with the Tower (default: anyone)
   --access-log                log each request to stderr
   --help, --version
 DUR: 500ms, 10s, 2m, 1h, or a bare number of seconds.`;
@@ -164,6 +168,7 @@ const FLAGS = {
   "pool-size": { type: "string" },
   "pool-idle-timeout": { type: "string" },
   "trusted-proxies": { type: "string" },
+  "tower-allow": { type: "string" },
   "access-log": { type: "boolean" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
@@ -189,7 +194,7 @@ export type Command =
   | { kind: "help" }
   | { kind: "version" }
   | { kind: "ingress"; config: IngressConfig }
-  | { kind: "tower"; listen: HostPort }
+  | { kind: "tower"; listen: HostPort; allow: CidrList }
   | { kind: "demo"; config: IngressConfig };
 
 /**
@@ -204,11 +209,13 @@ export function parseCommandLine(args: string[]): Command {
   if (args[0] === "tower") {
     const { values } = parseFlags(args.slice(1), {
       listen: { type: "string" },
+      allow: { type: "string" },
       help: { type: "boolean", short: "h" },
     });
     if (values.help) return { kind: "help" };
     return {
       kind: "tower",
+      allow: cidrFlag("--allow", values.allow as string | undefined),
       listen: parseHostPort(
         "--listen",
         (values.listen as string) ?? "127.0.0.1",
@@ -229,6 +236,14 @@ export function parseCommandLine(args: string[]): Command {
   if (values.version) return { kind: "version" };
   const config = ingressConfig(args, false);
   return config === null ? { kind: "help" } : { kind: "ingress", config };
+}
+
+function cidrFlag(flag: string, text: string | undefined): CidrList {
+  try {
+    return CidrList.parse(text ?? "");
+  } catch (e) {
+    throw new UsageError(`${flag}: ${(e as Error).message}`);
+  }
 }
 
 function ingressConfig(args: string[], demo: boolean): IngressConfig | null {
@@ -269,11 +284,10 @@ function ingressConfig(args: string[], demo: boolean): IngressConfig | null {
   if ((certPath === undefined) !== (keyPath === undefined)) {
     throw new UsageError("--tls-cert and --tls-key go together");
   }
-  let trusted: CidrList;
-  try {
-    trusted = CidrList.parse(s("trusted-proxies") ?? "");
-  } catch (e) {
-    throw new UsageError(`--trusted-proxies: ${(e as Error).message}`);
+  const trusted = cidrFlag("--trusted-proxies", s("trusted-proxies"));
+  const towerAllow = cidrFlag("--tower-allow", s("tower-allow"));
+  if (tower.mode === "remote" && !towerAllow.empty) {
+    throw new UsageError("--tower-allow applies to the embedded Tower, not to --tower");
   }
   const d = (flag: keyof typeof FLAGS, def: string) => parseDuration(`--${flag}`, s(flag) ?? def);
   const n = (flag: keyof typeof FLAGS, def: string, min: number, max: number) =>
@@ -295,6 +309,7 @@ function ingressConfig(args: string[], demo: boolean): IngressConfig | null {
     poolSize: n("pool-size", "64", 0, 100_000),
     poolIdleTimeoutMs: d("pool-idle-timeout", "4s"),
     trustedProxies: trusted,
+    towerAllow,
     accessLog: v["access-log"] === true,
   };
 }

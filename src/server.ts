@@ -65,6 +65,7 @@ export async function startIngress(
         port,
         state: embedded.state,
         bindUdp: runtime.bindUdp,
+        mayRegister: config.towerAllow.empty ? undefined : (ip) => config.towerAllow.contains(ip),
       });
     } catch (e) {
       embedded.close();

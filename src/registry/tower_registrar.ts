@@ -22,6 +22,14 @@ import {
 import { parseTowerAddress } from "./remote_tower.ts";
 import type { Registrar, Registration, Replica } from "./types.ts";
 
+/**
+ * The Tower answered REGISTER with an error (FORBIDDEN, BAD_HOST, ...):
+ * sending it again will not help.
+ */
+export class TowerRefusedError extends Error {
+  override name = "TowerRefusedError";
+}
+
 /** Options for {@link TowerRegistrar.open}. */
 export interface TowerRegistrarOptions {
   /**
@@ -75,7 +83,9 @@ export class TowerRegistrar implements Registrar {
   ): Promise<TowerRegistrar> {
     const { host, port } = typeof address === "string" ? parseTowerAddress(address) : address;
     const intervalMs = options.intervalMs ?? DEFAULT_TTL_MS / 3;
-    if (!(intervalMs > 0)) throw new Error(`heartbeat interval must be positive, not ${intervalMs}`);
+    if (!(intervalMs > 0)) {
+      throw new Error(`heartbeat interval must be positive, not ${intervalMs}`);
+    }
     let ip = host;
     if (!isIPv4(host) && !isIPv6(host)) {
       try {
@@ -101,8 +111,9 @@ export class TowerRegistrar implements Registrar {
 
   /**
    * REGISTER `replica` as `service` and repeat it every interval until the
-   * registration is closed. Rejects when the Tower refuses (the reply is in
-   * the message) or stays silent.
+   * registration is closed. Rejects with a {@link TowerRefusedError} when the
+   * Tower refuses (its reply is in the message), with another Error when it
+   * stays silent.
    */
   async register(service: string, replica: Replica): Promise<Registration> {
     if (!isValidServiceName(service)) throw new Error(`invalid service name "${service}"`);
@@ -202,7 +213,7 @@ class TowerRegistration implements Registration {
     const { host, port } = this.#replica;
     const reply = await this.#client.send({ kind: "REGISTER", name: this.#service, host, port });
     if (reply.kind !== "REGISTERED") {
-      throw new Error(
+      throw new TowerRefusedError(
         `the Tower ${this.#client.address} answered REGISTER ${this.#label} with "${
           formatReply(reply)
         }"`,
