@@ -51,13 +51,14 @@ async function main(args: string[]): Promise<void> {
           `cannot start the Tower on udp ${hostname}:${port}: ${(e as Error).message}`,
         );
       }
-      console.log(`gatehouse: tower on udp ${hostLabel(tower.hostname)}:${tower.port}`);
       const stop = () => {
         tower.close();
         runtime.exit(0);
       };
+      // Handlers first: a signal right after the ready line must still exit cleanly.
       runtime.onSignal("SIGTERM", stop);
       runtime.onSignal("SIGINT", stop);
+      console.log(`gatehouse: tower on udp ${hostLabel(tower.hostname)}:${tower.port}`);
       return;
     }
     case "ingress":
@@ -65,6 +66,17 @@ async function main(args: string[]): Promise<void> {
       const config = command.config;
       const log = (line: string) => console.error(`gatehouse: ${line}`);
       const ingress = await startIngress(config, runtime, log);
+      let stopping = false;
+      const stop = async () => {
+        if (stopping) return;
+        stopping = true;
+        log(`shutting down (grace ${config.graceMs} ms)`);
+        await ingress.shutdown(config.graceMs);
+        runtime.exit(0);
+      };
+      // Handlers first: a signal right after the ready lines must still drain and exit 0.
+      runtime.onSignal("SIGTERM", stop);
+      runtime.onSignal("SIGINT", stop);
       if (ingress.tower) {
         console.log(
           `gatehouse: tower on udp ${hostLabel(ingress.tower.hostname)}:${ingress.tower.port}`,
@@ -85,16 +97,6 @@ async function main(args: string[]): Promise<void> {
       console.log(
         `gatehouse: listening on ${scheme}://${hostLabel(config.listen.hostname)}:${ingress.port}`,
       );
-      let stopping = false;
-      const stop = async () => {
-        if (stopping) return;
-        stopping = true;
-        log(`shutting down (grace ${config.graceMs} ms)`);
-        await ingress.shutdown(config.graceMs);
-        runtime.exit(0);
-      };
-      runtime.onSignal("SIGTERM", stop);
-      runtime.onSignal("SIGINT", stop);
       return;
     }
   }

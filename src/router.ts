@@ -6,7 +6,7 @@
  * matches whole path segments, so `/api` matches `/api`, `/api/` and
  * `/api/x`, but not `/apix`; a trailing slash on the prefix is ignored. A
  * prefix ending in `*` is a plain string prefix: `/img*` matches `/img`,
- * `/images` and `/img/x`. The longest matching prefix wins; routes naming a
+ * `/imgs/x` and `/img2.png`. The longest matching prefix wins; routes naming a
  * host win over host-less ones (exact host first, then `*.domain` wildcards).
  *
  * Lookup cost does not grow with the number of routes: segment prefixes are

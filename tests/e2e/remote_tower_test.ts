@@ -1,0 +1,88 @@
+/**
+ * A standalone Tower (`gatehouse tower`) and an ingress that asks it per
+ * request (`--tower HOST:PORT`).
+ */
+
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { type EchoBackend, startEchoBackend } from "../helpers/backends.ts";
+import { type Gatehouse, startGatehouse } from "../helpers/gatehouse.ts";
+import { echoOf, request } from "../helpers/http.ts";
+import { deregister, ping, register } from "../helpers/tower.ts";
+
+describe("remote Tower", () => {
+  let tower: Gatehouse;
+  let ingress: Gatehouse;
+  let one: EchoBackend;
+  let two: EchoBackend;
+
+  before(async () => {
+    one = await startEchoBackend("web-1");
+    two = await startEchoBackend("web-2");
+    tower = await startGatehouse(["tower", "--listen", "127.0.0.1:0"]);
+    ingress = await startGatehouse([
+      "--listen",
+      "127.0.0.1:0",
+      "--tower",
+      `127.0.0.1:${tower.towerPort}`,
+      "--route",
+      "/:web",
+    ]);
+  });
+
+  after(async () => {
+    await ingress?.kill();
+    await tower?.kill();
+    await one?.close();
+    await two?.close();
+  });
+
+  it("runs a standalone Tower that answers PING", async () => {
+    assert.equal(tower.towerHost, "127.0.0.1");
+    assert.equal(await ping(tower.towerPort!), "OK|PONG|tower");
+  });
+
+  it("does not start its own Tower when --tower is given", () => {
+    assert.equal(
+      ingress.stdoutLines.some((l) => l.startsWith("gatehouse: tower on udp")),
+      false,
+      `unexpected embedded Tower: ${ingress.stdoutLines.join(" | ")}`,
+    );
+  });
+
+  it("routes to a backend registered on the standalone Tower", async () => {
+    await register(tower.towerPort!, "web", one.port);
+    const res = await request(ingress.httpPort, { path: "/hello" });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(echoOf(res).backend, "web-1");
+  });
+
+  it("spreads requests over the Tower's replicas", async () => {
+    await register(tower.towerPort!, "web", two.port);
+    const seen = new Set<string>();
+    for (let i = 0; i < 6; i++) {
+      const res = await request(ingress.httpPort, { path: `/rr/${i}` });
+      assert.equal(res.status, 200, res.text);
+      seen.add(echoOf(res).backend);
+    }
+    assert.deepEqual([...seen].sort(), ["web-1", "web-2"]);
+  });
+
+  it("sees a DEREGISTER on the remote Tower at the next request", async () => {
+    await deregister(tower.towerPort!, "web", one.port);
+    await deregister(tower.towerPort!, "web", two.port);
+    const res = await request(ingress.httpPort, { path: "/gone" });
+    assert.equal(res.status, 503, res.text);
+    assert.match(res.text, /no live replica for service "web"/);
+  });
+
+  it("answers (does not hang) when the remote Tower is gone", async () => {
+    await register(tower.towerPort!, "web", one.port);
+    await tower.kill();
+    const res = await request(ingress.httpPort, { path: "/no-tower" }, {
+      responseTimeoutMs: 30_000,
+    });
+    // A stale answer (200 from the last known replica) or a clean 5xx are both fine.
+    assert.ok([200, 502, 503, 504].includes(res.status), `got ${res.status} ${res.text}`);
+  });
+});
