@@ -7,7 +7,7 @@
 
 import { parseArgs } from "node:util";
 import type { Route } from "./router.ts";
-import { parseRoute } from "./router.ts";
+import { parseRoute, RouteTable } from "./router.ts";
 import { CidrList } from "./cidr.ts";
 
 /** A mistake in how Gatehouse was invoked (exit code 2). */
@@ -83,6 +83,8 @@ flags:
   --help, --version
 DUR: 500ms, 10s, 2m, 1h, or a bare number of seconds.`;
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Parse a duration ("500ms", "10s", "2m", "1h", bare seconds) to milliseconds. */
 export function parseDuration(flag: string, text: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
@@ -90,6 +92,8 @@ export function parseDuration(flag: string, text: string): number {
   const n = Number(m[1]);
   const unit = m[2] ?? "s";
   const ms = unit === "ms" ? n : unit === "s" ? n * 1000 : unit === "m" ? n * 60_000 : n * 3600_000;
+  // Timers hold at most 2^31-1 ms; a longer one would fire at once.
+  if (ms > MAX_TIMER_MS) throw new UsageError(`${flag}: "${text}" is longer than 24 days`);
   return Math.round(ms);
 }
 
@@ -258,6 +262,11 @@ function ingressConfig(args: string[], demo: boolean): IngressConfig | null {
     }
   });
   if (demo && routes.length === 0) routes.push(parseRoute("/:frontend"));
+  try {
+    new RouteTable(routes);
+  } catch (e) {
+    throw new UsageError(`--route: ${(e as Error).message}`);
+  }
   if (routes.length === 0) {
     throw new UsageError("no routes: add at least one --route [HOST]/PREFIX:SERVICE");
   }

@@ -23,6 +23,14 @@ const HOP_BY_HOP = new Set([
   "proxy-authorization",
 ]);
 
+/** Framing and routing fields a Connection header may never remove (that would desync framing). */
+const PROTECTED = new Set(["content-length", "transfer-encoding", "host"]);
+
+/** True when the field must not be forwarded: hop-by-hop, or named in Connection. */
+function isHopByHop(name: string, tokens: Set<string> | null): boolean {
+  return HOP_BY_HOP.has(name) || (tokens !== null && tokens.has(name) && !PROTECTED.has(name));
+}
+
 /** What the ingress knows about the client side of a request. */
 export interface ClientInfo {
   /** Immediate peer address. */
@@ -69,11 +77,11 @@ export function upstreamRequestHead(
   let realIp = "";
   let proto = "";
   let fwdHost = "";
-  let sawHost = false;
+  let wroteHost = false;
   for (let i = 0; i < fields.length; i++) {
     const f = fields[i];
     const name = f.name;
-    if (HOP_BY_HOP.has(name) || (tokens !== null && tokens.has(name))) continue;
+    if (isHopByHop(name, tokens)) continue;
     if (name.charCodeAt(0) === 0x78 /* x */) {
       if (name === "x-forwarded-for") {
         xff = xff === "" ? f.value : xff + ", " + f.value;
@@ -91,10 +99,16 @@ export function upstreamRequestHead(
         if (info.trusted && fwdHost === "") fwdHost = f.value;
         continue;
       }
-    } else if (name === "host") sawHost = true;
+    } else if (name === "host") {
+      // The host the request was routed by, in the Host field's place: for an
+      // absolute-form target that is its authority, not the field (RFC 9112 3.2.2).
+      if (!wroteHost && host !== "") head += "Host: " + host + "\r\n";
+      wroteHost = true;
+      continue;
+    }
     head += f.line + "\r\n";
   }
-  if (!sawHost && host !== "") head += "Host: " + host + "\r\n";
+  if (!wroteHost && host !== "") head += "Host: " + host + "\r\n";
   head += "X-Forwarded-For: " + (xff === "" ? info.peer : xff + ", " + info.peer) + "\r\n" +
     "X-Real-IP: " + (realIp || info.peer) + "\r\n" +
     "X-Forwarded-Proto: " + (proto || info.proto) + "\r\n";
@@ -121,10 +135,16 @@ export function downstreamResponseHead(
   const tokens = connectionTokens(res.fields);
   let head = "HTTP/1.1 " + res.status + " " + res.reason + "\r\n";
   const fields = res.fields;
+  let chunked = false;
+  for (let i = 0; i < fields.length; i++) {
+    if (fields[i].name === "transfer-encoding") chunked = true;
+  }
   for (let i = 0; i < fields.length; i++) {
     const f = fields[i];
-    if (HOP_BY_HOP.has(f.name) || (tokens !== null && tokens.has(f.name))) continue;
+    if (isHopByHop(f.name, tokens)) continue;
     if (dropTransferEncoding && f.name === "transfer-encoding") continue;
+    // Transfer-Encoding overrides Content-Length; never send a client both (RFC 9112 6.3).
+    if (chunked && f.name === "content-length") continue;
     head += f.line + "\r\n";
   }
   if (connection === "upgrade") head += "Connection: upgrade\r\nUpgrade: " + upgrade + "\r\n";

@@ -52,9 +52,10 @@ export async function pipeBidirectional(
   const options = { signal: abort.signal };
   const one = a.readable.pipeThrough(touch()).pipeTo(b.writable, options);
   const two = b.readable.pipeThrough(touch()).pipeTo(a.writable, options);
-  // Either direction finishing ends the tunnel.
-  await Promise.race([one, two]).catch(() => {});
-  abort.abort(new Error("tunnel closed"));
+  // A direction that ends cleanly has ended (flushed, then closed) its destination, which in
+  // turn ends the other direction without dropping queued bytes. Only a failure aborts both.
+  const failed = await Promise.race([one, two].map((p) => p.then(() => false, () => true)));
+  if (failed) abort.abort(new Error("tunnel failed"));
   await Promise.allSettled([one, two]);
   clearTimeout(timer);
   return idle ? "idle" : "closed";

@@ -129,8 +129,10 @@ export class ConnectionPool {
 
   /** Close every idle connection. */
   close(): void {
-    for (const list of this.#idle.values()) for (const e of list) e.socket.close();
+    // Closing fires onClose, which edits the lists: take them out first.
+    const lists = [...this.#idle.values()];
     this.#idle.clear();
+    for (const list of lists) for (const e of list.splice(0)) e.socket.close();
     this.#size = 0;
   }
 }

@@ -228,7 +228,15 @@ export class ClientConnection implements SocketHandler, Expiring {
     }
     const forwardTarget = target.path === "*" ? "*" : target.path + target.query;
     this.state = Wait.Exchange;
-    this.exchange = new Exchange(this, head, framing, route, host, forwardTarget, upgrade);
+    this.exchange = new Exchange(
+      this,
+      head,
+      framing,
+      route,
+      host,
+      forwardTarget,
+      upgrade,
+    );
     this.exchange.start();
   }
 

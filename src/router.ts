@@ -29,6 +29,8 @@ export interface Route {
   source: string;
 }
 
+import { normalizePath } from "./path.ts";
+
 const SERVICE_RE = /^[A-Za-z0-9._-]{1,63}$/;
 const HOST_RE = /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/;
 
@@ -62,6 +64,10 @@ export function parseRoute(spec: string): Route {
   if (/[\s?#*]/.test(prefix)) {
     throw new Error(`invalid route "${spec}": the prefix may not contain spaces, "?", "#" or "*"`);
   }
+  // Requests are matched on normalized paths, so the prefix is normalized the same way.
+  const trailing = prefix.endsWith("/");
+  prefix = normalizePath(prefix);
+  if (stringPrefix && trailing && !prefix.endsWith("/")) prefix += "/";
   if (!stringPrefix && prefix.length > 1 && prefix.endsWith("/")) prefix = prefix.slice(0, -1);
   return { host, prefix, stringPrefix, service, source: spec };
 }
@@ -121,7 +127,12 @@ export class RouteTable {
 
   constructor(routes: Route[]) {
     this.routes = routes;
+    const seen = new Map<string, Route>();
     for (const r of routes) {
+      const key = `${r.host}|${r.prefix}|${r.stringPrefix}`;
+      const dup = seen.get(key);
+      if (dup) throw new Error(`route "${r.source}" repeats "${dup.source}"`);
+      seen.set(key, r);
       if (r.host === "") this.#any.add(r);
       else if (r.host.startsWith("*.")) {
         const suffix = r.host.slice(1);

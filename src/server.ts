@@ -182,10 +182,12 @@ export async function startIngress(
         listener.close();
         for (const c of [...open]) c.drain();
         if (open.size > 0) {
+          let timer: ReturnType<typeof setTimeout> | undefined;
           await new Promise<void>((resolve) => {
             onEmpty = resolve;
-            setTimeout(resolve, graceMs);
+            timer = setTimeout(resolve, graceMs);
           });
+          clearTimeout(timer);
         }
         for (const c of [...open]) c.socket.close();
         pool.close();

@@ -44,6 +44,14 @@ function finalChunked(codings: string[]): boolean {
   return codings[last] === "chunked";
 }
 
+/** Trim spaces and tabs only (String#trim also strips obs-text like U+00A0). */
+function trimOws(s: string): string {
+  let a = 0, b = s.length;
+  while (a < b && (s.charCodeAt(a) === 0x20 || s.charCodeAt(a) === 0x09)) a++;
+  while (b > a && (s.charCodeAt(b - 1) === 0x20 || s.charCodeAt(b - 1) === 0x09)) b--;
+  return a === 0 && b === s.length ? s : s.slice(a, b);
+}
+
 function collect(fields: Field[]): { cl: string[]; te: string[] } {
   const cl: string[] = [];
   const te: string[] = [];
@@ -51,7 +59,7 @@ function collect(fields: Field[]): { cl: string[]; te: string[] } {
     const f = fields[i];
     if (f.name === "content-length") cl.push(f.value);
     else if (f.name === "transfer-encoding") {
-      for (const part of f.value.split(",")) te.push(part.trim().toLowerCase());
+      for (const part of f.value.split(",")) te.push(trimOws(part).toLowerCase());
     }
   }
   return { cl, te };

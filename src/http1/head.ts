@@ -100,6 +100,8 @@ function scanLines(buf: Uint8Array, start: number, end: number, maxSize: number)
     if (b === 0x0d) {
       if (i + 1 >= end) return null;
       if (buf[i + 1] !== 0x0a) return { error: "bare CR in head" };
+      // The whole head, its final CRLF included, must fit in maxSize.
+      if (i + 2 - start > maxSize) return { error: "too large" };
       if (i === lineStart) return { lines, end: i + 2, high };
       lines.push(lineStart, i);
       i++;
@@ -272,6 +274,9 @@ export function parseResponseHead(
   }
   if (status < 100 || (re > rs + 12 && buf[rs + 12] !== 0x20)) {
     return { kind: "error", status: 502, reason: "invalid status code" };
+  }
+  for (let i = rs + 13; i < re; i++) {
+    if (VALUE[buf[i]] !== 1) return { kind: "error", status: 502, reason: "invalid reason phrase" };
   }
   const text = latin1(buf, start, scan.end, scan.high);
   const fields = parseFields(buf, text, start, lines, limits.maxFields ?? 256);

@@ -1,0 +1,448 @@
+/**
+ * The heads that cross the ingress (src/forwarded.ts): what a backend learns
+ * about the client (X-Forwarded-*, X-Real-IP) and which connection-specific
+ * headers are removed on the way in and out.
+ */
+
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import {
+  type ClientInfo,
+  connectionTokens,
+  downstreamResponseHead,
+  upstreamRequestHead,
+} from "../../src/forwarded.ts";
+import {
+  type Field,
+  parseRequestHead,
+  parseResponseHead,
+  type ResponseHead,
+} from "../../src/http1/head.ts";
+import { responseFraming } from "../../src/http1/framing.ts";
+
+const encoder = new TextEncoder();
+
+function fields(lines: string[]): Field[] {
+  const b = encoder.encode(`GET / HTTP/1.1\r\n${lines.map((l) => l + "\r\n").join("")}\r\n`);
+  const r = parseRequestHead(b, 0, b.length, { maxSize: 65536 });
+  if (r.kind !== "done") assert.fail(`test head did not parse: ${JSON.stringify(r)}`);
+  return r.head.fields;
+}
+
+function response(statusLine: string, lines: string[]): ResponseHead {
+  const b = encoder.encode(`${statusLine}\r\n${lines.map((l) => l + "\r\n").join("")}\r\n`);
+  const r = parseResponseHead(b, 0, b.length, { maxSize: 65536 });
+  if (r.kind !== "done") assert.fail(`test head did not parse: ${JSON.stringify(r)}`);
+  return r.head;
+}
+
+const UNTRUSTED: ClientInfo = { peer: "203.0.113.7", proto: "http", trusted: false };
+const TRUSTED: ClientInfo = { peer: "10.0.0.2", proto: "https", trusted: true };
+
+/** The upstream head for a GET of /x with these request lines. */
+function upstream(
+  lines: string[],
+  info: ClientInfo = UNTRUSTED,
+  host = "example.com",
+  upgrade: string | null = null,
+): string {
+  return upstreamRequestHead("GET", "/x", fields(lines), host, info, upgrade);
+}
+
+/** The field lines of a head (request or status line and final CRLF removed). */
+function lines(head: string): string[] {
+  assert.ok(head.endsWith("\r\n\r\n"), "a head ends with an empty line");
+  return head.slice(0, -4).split("\r\n").slice(1);
+}
+
+describe("upstreamRequestHead: the whole head", () => {
+  it("builds the exact head for a plain request from an untrusted client", () => {
+    const head = upstream(["Host: example.com", "User-Agent: t/1", "Accept: */*"]);
+    assert.equal(
+      head,
+      "GET /x HTTP/1.1\r\n" +
+        "Host: example.com\r\n" +
+        "User-Agent: t/1\r\n" +
+        "Accept: */*\r\n" +
+        "X-Forwarded-For: 203.0.113.7\r\n" +
+        "X-Real-IP: 203.0.113.7\r\n" +
+        "X-Forwarded-Proto: http\r\n" +
+        "X-Forwarded-Host: example.com\r\n" +
+        "\r\n",
+    );
+  });
+
+  it("always speaks HTTP/1.1 upstream and keeps method and target as given", () => {
+    const head = upstreamRequestHead("DELETE", "/a/b?c=1", fields([]), "h", UNTRUSTED, null);
+    assert.ok(head.startsWith("DELETE /a/b?c=1 HTTP/1.1\r\n"));
+  });
+
+  it("forwards end-to-end field lines verbatim and in order", () => {
+    const got = lines(upstream([
+      "X-B:  two  ",
+      "Cookie: a=1",
+      "x-a: one",
+      "Cookie: b=2",
+      "Accept: */*",
+    ]));
+    assert.deepEqual(got.filter((l) => !/^(host|x-forwarded-|x-real-ip)/i.test(l)), [
+      "X-B:  two  ",
+      "Cookie: a=1",
+      "x-a: one",
+      "Cookie: b=2",
+      "Accept: */*",
+    ]);
+  });
+
+  it("adds Host when the client sent none (HTTP/1.0 or absolute-form)", () => {
+    const got = lines(upstream([], UNTRUSTED, "example.com:8080"));
+    assert.equal(got[0], "Host: example.com:8080");
+    assert.ok(got.includes("X-Forwarded-Host: example.com:8080"));
+  });
+
+  it("sends the host the request was routed by, not a different Host field", () => {
+    // Absolute-form "GET http://admin.internal/x" with "Host: public.example" is routed
+    // by admin.internal; RFC 9112 3.2.2: a proxy MUST generate a new Host from the
+    // target rather than forward the received one, so the backend sees the same host.
+    const got = lines(
+      upstream(["Host: public.example", "Accept: */*"], UNTRUSTED, "admin.internal"),
+    );
+    assert.deepEqual(got.filter((l) => /^host:/i.test(l)), ["Host: admin.internal"]);
+  });
+
+  it("adds neither Host nor X-Forwarded-Host when there is no host at all", () => {
+    const got = lines(upstream([], UNTRUSTED, ""));
+    assert.deepEqual(got, [
+      "X-Forwarded-For: 203.0.113.7",
+      "X-Real-IP: 203.0.113.7",
+      "X-Forwarded-Proto: http",
+    ]);
+  });
+
+  it("reports https for a TLS listener", () => {
+    const got = lines(upstream(["Host: a"], { peer: "::1", proto: "https", trusted: false }, "a"));
+    assert.ok(got.includes("X-Forwarded-Proto: https"));
+    assert.ok(got.includes("X-Forwarded-For: ::1"));
+    assert.ok(got.includes("X-Real-IP: ::1"));
+  });
+});
+
+describe("upstreamRequestHead: X-Forwarded-For and X-Real-IP", () => {
+  it("appends the peer to a client's X-Forwarded-For", () => {
+    const got = lines(upstream(["Host: a", "X-Forwarded-For: 1.1.1.1"]));
+    assert.deepEqual(got.filter((l) => /^x-forwarded-for:/i.test(l)), [
+      "X-Forwarded-For: 1.1.1.1, 203.0.113.7",
+    ]);
+  });
+
+  it("joins several X-Forwarded-For fields into one, peer last", () => {
+    const got = lines(upstream([
+      "x-forwarded-for: 1.1.1.1, 2.2.2.2",
+      "Host: a",
+      "X-Forwarded-For: 3.3.3.3",
+    ]));
+    assert.deepEqual(got.filter((l) => /^x-forwarded-for:/i.test(l)), [
+      "X-Forwarded-For: 1.1.1.1, 2.2.2.2, 3.3.3.3, 203.0.113.7",
+    ]);
+  });
+
+  it("appends the peer for a trusted proxy too", () => {
+    const got = lines(upstream(["Host: a", "X-Forwarded-For: 198.51.100.1"], TRUSTED));
+    assert.ok(got.includes("X-Forwarded-For: 198.51.100.1, 10.0.0.2"));
+  });
+
+  it("overwrites X-Real-IP from an untrusted client with the peer", () => {
+    const got = lines(upstream(["Host: a", "X-Real-IP: 6.6.6.6"]));
+    assert.deepEqual(got.filter((l) => /^x-real-ip:/i.test(l)), ["X-Real-IP: 203.0.113.7"]);
+  });
+
+  it("keeps X-Real-IP from a trusted proxy (the first one)", () => {
+    const got = lines(
+      upstream(["Host: a", "X-Real-IP: 198.51.100.1", "X-Real-IP: 9.9.9.9"], TRUSTED),
+    );
+    assert.deepEqual(got.filter((l) => /^x-real-ip:/i.test(l)), ["X-Real-IP: 198.51.100.1"]);
+  });
+
+  it("uses the peer for X-Real-IP when a trusted proxy sent none", () => {
+    const got = lines(upstream(["Host: a"], TRUSTED));
+    assert.ok(got.includes("X-Real-IP: 10.0.0.2"));
+  });
+
+  it("matches the forwarding field names in any letter case", () => {
+    const got = lines(upstream(["Host: a", "x-REAL-ip: 6.6.6.6", "X-FORWARDED-PROTO: https"]));
+    assert.deepEqual(got.filter((l) => /^x-(real-ip|forwarded-proto):/i.test(l)), [
+      "X-Real-IP: 203.0.113.7",
+      "X-Forwarded-Proto: http",
+    ]);
+  });
+});
+
+describe("upstreamRequestHead: X-Forwarded-Proto and X-Forwarded-Host", () => {
+  it("replaces both for an untrusted client", () => {
+    const got = lines(upstream([
+      "Host: example.com",
+      "X-Forwarded-Proto: https",
+      "X-Forwarded-Host: evil.test",
+    ]));
+    assert.deepEqual(got.filter((l) => /^x-forwarded-(proto|host):/i.test(l)), [
+      "X-Forwarded-Proto: http",
+      "X-Forwarded-Host: example.com",
+    ]);
+  });
+
+  it("keeps both from a trusted proxy", () => {
+    const got = lines(upstream([
+      "Host: example.com",
+      "X-Forwarded-Proto: http",
+      "X-Forwarded-Host: public.example",
+    ], TRUSTED));
+    assert.deepEqual(got.filter((l) => /^x-forwarded-(proto|host):/i.test(l)), [
+      "X-Forwarded-Proto: http",
+      "X-Forwarded-Host: public.example",
+    ]);
+  });
+
+  it("fills them in for a trusted proxy that sent none", () => {
+    const got = lines(upstream(["Host: example.com"], TRUSTED));
+    assert.ok(got.includes("X-Forwarded-Proto: https"));
+    assert.ok(got.includes("X-Forwarded-Host: example.com"));
+  });
+
+  it("emits each forwarding field exactly once", () => {
+    const got = lines(upstream(
+      [
+        "Host: a",
+        "X-Forwarded-For: 1.1.1.1",
+        "X-Real-IP: 1.1.1.1",
+        "X-Forwarded-Proto: https",
+        "X-Forwarded-Host: b",
+        "X-Forwarded-Proto: http",
+      ],
+      TRUSTED,
+      "a",
+    ));
+    for (const name of ["x-forwarded-for", "x-real-ip", "x-forwarded-proto", "x-forwarded-host"]) {
+      assert.equal(got.filter((l) => l.toLowerCase().startsWith(name + ":")).length, 1, name);
+    }
+  });
+
+  it("leaves other X- fields alone", () => {
+    const got = lines(upstream(["Host: a", "X-Request-Id: 42", "X-Forwarded-Port: 80"]));
+    assert.ok(got.includes("X-Request-Id: 42"));
+    assert.ok(got.includes("X-Forwarded-Port: 80"));
+  });
+});
+
+describe("upstreamRequestHead: hop-by-hop fields", () => {
+  it("removes every hop-by-hop field", () => {
+    const got = lines(upstream(
+      [
+        "Host: a",
+        "Connection: keep-alive",
+        "Keep-Alive: timeout=5",
+        "Proxy-Connection: keep-alive",
+        "TE: trailers",
+        "Trailer: X-Sum",
+        "Upgrade: websocket",
+        "Proxy-Authorization: Basic eDp5",
+        "Proxy-Authenticate: Basic",
+        "Accept: */*",
+      ],
+      UNTRUSTED,
+      "a",
+    ));
+    assert.deepEqual(got, [
+      "Host: a",
+      "Accept: */*",
+      "X-Forwarded-For: 203.0.113.7",
+      "X-Real-IP: 203.0.113.7",
+      "X-Forwarded-Proto: http",
+      "X-Forwarded-Host: a",
+    ]);
+  });
+
+  it("removes fields named in Connection, in any case and across Connection fields", () => {
+    const got = lines(upstream(
+      [
+        "Host: a",
+        "Connection: close, X-Secret",
+        "X-Secret: 1",
+        "x-other: 2",
+        "connection: X-OTHER , ,",
+        "X-Kept: 3",
+      ],
+      UNTRUSTED,
+      "a",
+    ));
+    assert.deepEqual(got.slice(0, 2), ["Host: a", "X-Kept: 3"]);
+  });
+
+  it("keeps Upgrade only when the request is being upgraded", () => {
+    const plain = lines(upstream(["Host: a", "Connection: Upgrade", "Upgrade: websocket"]));
+    assert.equal(plain.some((l) => /^(upgrade|connection):/i.test(l)), false);
+
+    const upgrading = lines(
+      upstream(
+        ["Host: a", "Connection: Upgrade", "Upgrade: websocket"],
+        UNTRUSTED,
+        "a",
+        "websocket",
+      ),
+    );
+    assert.deepEqual(upgrading.slice(-2), ["Connection: upgrade", "Upgrade: websocket"]);
+    assert.equal(upgrading.filter((l) => /^upgrade:/i.test(l)).length, 1);
+  });
+
+  it("cannot be used to strip the peer's forwarding fields", () => {
+    // Naming X-Forwarded-For or X-Real-IP in Connection drops the client's copy,
+    // never the one the ingress adds.
+    const got = lines(upstream([
+      "Host: a",
+      "Connection: X-Forwarded-For, X-Real-IP",
+      "X-Forwarded-For: 1.1.1.1",
+      "X-Real-IP: 1.1.1.1",
+    ]));
+    assert.ok(got.includes("X-Forwarded-For: 203.0.113.7"));
+    assert.ok(got.includes("X-Real-IP: 203.0.113.7"));
+  });
+
+  it("re-adds Host when Connection names it", () => {
+    const got = lines(
+      upstream(["Host: example.com", "Connection: host"], UNTRUSTED, "example.com"),
+    );
+    assert.deepEqual(got.filter((l) => /^host:/i.test(l)), ["Host: example.com"]);
+  });
+
+  it("never lets Connection strip the framing fields of a request with a body", () => {
+    // The ingress frames the body by these fields; if the backend did not see
+    // them it would read the body as the next request (request smuggling).
+    const cl = lines(upstreamRequestHead(
+      "POST",
+      "/x",
+      fields(["Host: a", "Connection: Content-Length", "Content-Length: 5"]),
+      "a",
+      UNTRUSTED,
+      null,
+    ));
+    assert.ok(cl.includes("Content-Length: 5"), `Content-Length lost: ${JSON.stringify(cl)}`);
+    const te = lines(upstreamRequestHead(
+      "POST",
+      "/x",
+      fields(["Host: a", "Connection: transfer-encoding", "Transfer-Encoding: chunked"]),
+      "a",
+      UNTRUSTED,
+      null,
+    ));
+    assert.ok(
+      te.includes("Transfer-Encoding: chunked"),
+      `Transfer-Encoding lost: ${JSON.stringify(te)}`,
+    );
+  });
+});
+
+describe("connectionTokens", () => {
+  it("is null without a Connection field", () => {
+    assert.equal(connectionTokens(fields(["Host: a"])), null);
+  });
+
+  it("collects lower-cased tokens from every Connection field", () => {
+    const tokens = connectionTokens(fields(["Connection: Keep-Alive, X-A", "connection: close,,"]));
+    assert.deepEqual([...tokens!].sort(), ["close", "keep-alive", "x-a"]);
+  });
+
+  it("is an empty set for an empty Connection field", () => {
+    assert.deepEqual([...connectionTokens(fields(["Connection:"]))!], []);
+  });
+});
+
+describe("downstreamResponseHead", () => {
+  it("rebuilds the status line as HTTP/1.1 and keeps end-to-end fields verbatim", () => {
+    const res = response("HTTP/1.0 200 OK", ["Content-Type: text/plain", "content-length: 2"]);
+    assert.equal(
+      downstreamResponseHead(res, null, null),
+      "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\ncontent-length: 2\r\n\r\n",
+    );
+  });
+
+  it("keeps an empty reason phrase", () => {
+    assert.equal(
+      downstreamResponseHead(response("HTTP/1.1 204", []), null, null),
+      "HTTP/1.1 204 \r\n\r\n",
+    );
+  });
+
+  it("removes hop-by-hop fields and fields named in Connection", () => {
+    const res = response("HTTP/1.1 200 OK", [
+      "Connection: keep-alive, X-Backend-Only",
+      "Keep-Alive: timeout=5",
+      "X-Backend-Only: secret",
+      "Proxy-Authenticate: Basic",
+      "Trailer: X-Sum",
+      "Upgrade: h2c",
+      "Content-Length: 0",
+    ]);
+    assert.equal(
+      downstreamResponseHead(res, null, null),
+      "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    );
+  });
+
+  it("sets Connection to what the ingress will do", () => {
+    const res = response("HTTP/1.1 200 OK", ["Connection: close", "Content-Length: 0"]);
+    assert.equal(
+      downstreamResponseHead(res, "keep-alive", null),
+      "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n",
+    );
+    assert.equal(
+      downstreamResponseHead(res, "close", null),
+      "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    );
+  });
+
+  it("announces the upgrade for a 101", () => {
+    const res = response("HTTP/1.1 101 Switching Protocols", [
+      "Connection: Upgrade",
+      "Upgrade: websocket",
+      "Sec-WebSocket-Accept: abc=",
+    ]);
+    assert.equal(
+      downstreamResponseHead(res, "upgrade", "websocket"),
+      "HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Accept: abc=\r\n" +
+        "Connection: upgrade\r\nUpgrade: websocket\r\n\r\n",
+    );
+  });
+
+  it("drops Transfer-Encoding only when asked (de-chunking for HTTP/1.0)", () => {
+    const res = response("HTTP/1.1 200 OK", ["Transfer-Encoding: chunked", "X: 1"]);
+    assert.equal(
+      downstreamResponseHead(res, null, null),
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX: 1\r\n\r\n",
+    );
+    assert.equal(
+      downstreamResponseHead(res, "close", null, true),
+      "HTTP/1.1 200 OK\r\nX: 1\r\nConnection: close\r\n\r\n",
+    );
+  });
+
+  it("never lets Connection strip the framing fields of a response", () => {
+    const res = response("HTTP/1.1 200 OK", ["Connection: Content-Length", "Content-Length: 5"]);
+    const framing = responseFraming("GET", res);
+    assert.deepEqual(framing, { kind: "length", length: 5 });
+    // The ingress frames the body by Content-Length, so the client must see it.
+    assert.ok(
+      lines(downstreamResponseHead(res, null, null)).includes("Content-Length: 5"),
+      "Content-Length lost",
+    );
+  });
+
+  it("never sends a client both Transfer-Encoding and Content-Length", () => {
+    // RFC 9112 6.3: an intermediary forwarding such a message must first remove Content-Length.
+    const res = response("HTTP/1.1 200 OK", ["Content-Length: 5", "Transfer-Encoding: chunked"]);
+    const framing = responseFraming("GET", res);
+    if (framing.kind === "error") return; // refusing the response is fine too
+    const got = lines(downstreamResponseHead(res, null, null));
+    const hasCl = got.some((l) => /^content-length:/i.test(l));
+    const hasTe = got.some((l) => /^transfer-encoding:/i.test(l));
+    assert.equal(hasCl && hasTe, false, JSON.stringify(got));
+  });
+});
