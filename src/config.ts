@@ -9,6 +9,7 @@ import { parseArgs } from "node:util";
 import type { Route } from "./router.ts";
 import { parseRoute, RouteTable } from "./router.ts";
 import { CidrList } from "./cidr.ts";
+import { parseRegistryUrl, type RegistryUrl } from "./registry/url.ts";
 
 /** A mistake in how Gatehouse was invoked (exit code 2). */
 export class UsageError extends Error {
@@ -24,7 +25,8 @@ export interface HostPort {
 /** Where replicas are looked up. */
 export type TowerChoice =
   | { mode: "embedded"; listen: HostPort }
-  | { mode: "remote"; address: HostPort };
+  | { mode: "remote"; address: HostPort }
+  | { mode: "registry"; registry: RegistryUrl };
 
 /** Everything the ingress needs to run. */
 export interface IngressConfig {
@@ -44,6 +46,8 @@ export interface IngressConfig {
   poolSize: number;
   poolIdleTimeoutMs: number;
   trustedProxies: CidrList;
+  /** Remote Tower answers are reused this long (0: ask per request, as the seed). */
+  lookupCacheMs: number;
   /** Who may REGISTER/DEREGISTER with the embedded Tower (empty: anyone, as the seed). */
   towerAllow: CidrList;
   /** Log one line per request to stderr. */
@@ -65,6 +69,8 @@ flags:
   --route [HOST]/PREFIX:SVC   route requests to a service (repeatable); PREFIX* = string prefix
   --tower HOST[:PORT]         use a remote Tower (default port 7772) instead of the embedded one
   --tower-listen HOST:PORT    where the embedded Tower listens (default 127.0.0.1:7772)
+  --registry URL              tower://HOST[:PORT], etcd://H1:2379,H2:2379/PREFIX or dns://IP:PORT
+  --lookup-cache DUR          remote Tower: reuse an answer this long (default 0 = ask per request)
   --workers N                 most concurrent client connections (default 10000)
   --retries N                 connect attempts per request, distinct replicas (default 3)
   --tls-cert PATH --tls-key PATH   serve HTTPS with this PEM certificate and key
@@ -158,6 +164,8 @@ const FLAGS = {
   route: { type: "string", multiple: true },
   tower: { type: "string" },
   "tower-listen": { type: "string" },
+  registry: { type: "string" },
+  "lookup-cache": { type: "string" },
   workers: { type: "string" },
   retries: { type: "string" },
   "tls-cert": { type: "string" },
@@ -270,12 +278,23 @@ function ingressConfig(args: string[], demo: boolean): IngressConfig | null {
   if (routes.length === 0) {
     throw new UsageError("no routes: add at least one --route [HOST]/PREFIX:SERVICE");
   }
-  if (s("tower") !== undefined && s("tower-listen") !== undefined) {
-    throw new UsageError(
-      "--tower and --tower-listen exclude each other (remote vs embedded Tower)",
-    );
+  const choices = ["tower", "tower-listen", "registry"].filter((f) => v[f] !== undefined);
+  if (choices.length > 1) {
+    throw new UsageError(`--${choices.join(" and --")} exclude each other: pick one registry`);
   }
-  const tower: TowerChoice = s("tower") !== undefined
+  let registry: RegistryUrl | undefined;
+  if (s("registry") !== undefined) {
+    try {
+      registry = parseRegistryUrl(s("registry")!);
+    } catch (e) {
+      throw new UsageError(`--registry: ${(e as Error).message}`);
+    }
+  }
+  const tower: TowerChoice = registry?.kind === "tower"
+    ? { mode: "remote", address: { hostname: registry.host, port: registry.port } }
+    : registry !== undefined
+    ? { mode: "registry", registry }
+    : s("tower") !== undefined
     ? { mode: "remote", address: parseHostPort("--tower", s("tower")!, "", TOWER_PORT) }
     : {
       mode: "embedded",
@@ -295,8 +314,8 @@ function ingressConfig(args: string[], demo: boolean): IngressConfig | null {
   }
   const trusted = cidrFlag("--trusted-proxies", s("trusted-proxies"));
   const towerAllow = cidrFlag("--tower-allow", s("tower-allow"));
-  if (tower.mode === "remote" && !towerAllow.empty) {
-    throw new UsageError("--tower-allow applies to the embedded Tower, not to --tower");
+  if (tower.mode !== "embedded" && !towerAllow.empty) {
+    throw new UsageError("--tower-allow applies to the embedded Tower only");
   }
   const d = (flag: keyof typeof FLAGS, def: string) => parseDuration(`--${flag}`, s(flag) ?? def);
   const n = (flag: keyof typeof FLAGS, def: string, min: number, max: number) =>
@@ -319,6 +338,7 @@ function ingressConfig(args: string[], demo: boolean): IngressConfig | null {
     poolIdleTimeoutMs: d("pool-idle-timeout", "4s"),
     trustedProxies: trusted,
     towerAllow,
+    lookupCacheMs: d("lookup-cache", "0"),
     accessLog: v["access-log"] === true,
   };
 }

@@ -16,6 +16,26 @@ import { errorResponse } from "./errors.ts";
 import { startTowerServer, type TowerServer } from "./tower.ts";
 import { EmbeddedTowerRegistry } from "./registry/embedded.ts";
 import { RemoteTowerRegistry } from "./registry/remote_tower.ts";
+import { EtcdRegistry } from "./registry/etcd.ts";
+import { DnsRegistry } from "./registry/dns.ts";
+import type { RegistryUrl } from "./registry/url.ts";
+import { CachedRegistry } from "./registry/cached.ts";
+
+/** How long the last answer of a remote Tower is used while it does not answer. */
+const STALE_MS = 60_000;
+
+/** Open an etcd or DNS registry; a failure to reach it is a startup error. */
+async function openRegistry(url: RegistryUrl, log: (line: string) => void): Promise<Registry> {
+  if (url.kind === "dns") return new DnsRegistry({ ...url.options, log });
+  if (url.kind === "etcd") {
+    try {
+      return await EtcdRegistry.connect({ endpoints: url.endpoints, prefix: url.prefix, log });
+    } catch (e) {
+      throw new StartupError(`cannot use the etcd registry ${url.url}: ${message(e)}`);
+    }
+  }
+  throw new StartupError(`registry ${url.kind} is not opened here`);
+}
 
 /** A running ingress. */
 export interface Ingress {
@@ -72,11 +92,20 @@ export async function startIngress(
       throw new StartupError(`cannot start the Tower on udp ${hostname}:${port}: ${message(e)}`);
     }
     registry = embedded;
+  } else if (config.tower.mode === "registry") {
+    registry = await openRegistry(config.tower.registry, log);
   } else {
     const { hostname, port } = config.tower.address;
     try {
-      registry = await RemoteTowerRegistry.connect({ host: hostname, port }, {
+      const remote = await RemoteTowerRegistry.connect({ host: hostname, port }, {
         bindUdp: runtime.bindUdp,
+      });
+      // Seed semantics (ask per request) unless --lookup-cache; a silent Tower does not fail
+      // every request: its last answer is used for a minute.
+      registry = new CachedRegistry(remote, {
+        cacheMs: config.lookupCacheMs,
+        staleMs: STALE_MS,
+        log,
       });
     } catch (e) {
       throw new StartupError(`cannot use the Tower at ${hostname}:${port}: ${message(e)}`);
