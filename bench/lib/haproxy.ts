@@ -1,0 +1,49 @@
+/**
+ * haproxy configuration for the benchmark: one thread, HTTP mode, server
+ * connections reused across client connections. Pure string builder.
+ * @module
+ */
+
+/** Where haproxy listens and forwards. */
+export interface HaproxyOptions {
+  port: number;
+  upstreamPort: number;
+  /** Connection limit; must exceed the largest wrk -c. */
+  maxconn?: number;
+}
+
+/**
+ * The haproxy.cfg for the proxy under test. Run it with `haproxy -db -f`
+ * (foreground, no daemon), so the harness owns the process.
+ *
+ * @example
+ * ```ts
+ * const cfg = haproxyConfig({ port: 18082, upstreamPort: 18080 });
+ * ```
+ */
+export function haproxyConfig(o: HaproxyOptions): string {
+  const maxconn = o.maxconn ?? 8192;
+  return `global
+  nbthread 1
+  maxconn ${maxconn}
+
+defaults
+  mode http
+  option http-keep-alive
+  # Reuse idle backend connections across client connections, like nginx's
+  # upstream keepalive pool.
+  http-reuse always
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+  timeout http-keep-alive 65s
+
+frontend bench_in
+  bind 127.0.0.1:${o.port}
+  maxconn ${maxconn}
+  default_backend bench_backend
+
+backend bench_backend
+  server backend1 127.0.0.1:${o.upstreamPort} maxconn ${maxconn}
+`;
+}

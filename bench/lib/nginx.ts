@@ -1,0 +1,139 @@
+/**
+ * nginx configurations for the benchmark: the backend every proxy forwards
+ * to, and nginx as the reference reverse proxy. Pure string builders.
+ * @module
+ */
+
+/** Where one nginx instance keeps its files (all inside the bench out dir). */
+export interface NginxFiles {
+  /** Prefix directory (`nginx -p`); temp paths live under it. */
+  prefix: string;
+  /** The pid file. */
+  pidFile: string;
+  /** The error log. */
+  errorLog: string;
+  /** Worker user (`user` directive); only meaningful when started as root. */
+  user?: string;
+}
+
+/** The backend: a fixed small body at `/` and a large file at `/big`. */
+export interface NginxBackendOptions extends NginxFiles {
+  port: number;
+  /** Body served at `/` (the benchmark uses 13 bytes). */
+  smallBody: string;
+  /** Absolute path of the file served at `/big`. */
+  bigFile: string;
+}
+
+/** nginx as a keep-alive reverse proxy to the backend. */
+export interface NginxProxyOptions extends NginxFiles {
+  port: number;
+  upstreamPort: number;
+}
+
+/** Main-context lines both configurations share. */
+function mainContext(files: NginxFiles): string {
+  return [
+    ...(files.user ? [`user ${files.user};`] : []),
+    "worker_processes 1;",
+    "daemon off;",
+    "master_process on;",
+    `pid ${files.pidFile};`,
+    `error_log ${files.errorLog} warn;`,
+    // Enough for -c500 clients plus one upstream connection each.
+    "worker_rlimit_nofile 16384;",
+    "events { worker_connections 8192; multi_accept on; }",
+  ].join("\n");
+}
+
+/** http-context lines both share: no logging, temp files inside the prefix. */
+function httpCommon(files: NginxFiles): string {
+  const p = files.prefix;
+  return [
+    "  access_log off;",
+    // The default (1000) would close client connections mid-run; the other
+    // proxies have no such limit.
+    "  keepalive_requests 1000000;",
+    "  keepalive_timeout 65s;",
+    "  tcp_nodelay on;",
+    `  client_body_temp_path ${p}/client_body;`,
+    `  proxy_temp_path ${p}/proxy;`,
+    `  fastcgi_temp_path ${p}/fastcgi;`,
+    `  uwsgi_temp_path ${p}/uwsgi;`,
+    `  scgi_temp_path ${p}/scgi;`,
+  ].join("\n");
+}
+
+/** Escapes a string for a double-quoted nginx config literal. */
+function nginxString(s: string): string {
+  return `"${s.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n")}"`;
+}
+
+/**
+ * The backend's nginx.conf.
+ *
+ * @example
+ * ```ts
+ * const conf = nginxBackendConfig({
+ *   prefix: "/tmp/b", pidFile: "/tmp/b/nginx.pid", errorLog: "/tmp/b/error.log",
+ *   port: 18080, smallBody: "hello, world\n", bigFile: "/tmp/b/big.bin",
+ * });
+ * ```
+ */
+export function nginxBackendConfig(o: NginxBackendOptions): string {
+  if (o.smallBody.includes("$")) throw new RangeError("smallBody must not contain '$'");
+  return `${mainContext(o)}
+http {
+${httpCommon(o)}
+  sendfile on;
+  tcp_nopush on;
+  server {
+    listen 127.0.0.1:${o.port} backlog=4096;
+    location = / {
+      default_type text/plain;
+      return 200 ${nginxString(o.smallBody)};
+    }
+    location = /big {
+      default_type application/octet-stream;
+      alias ${o.bigFile};
+    }
+  }
+}
+`;
+}
+
+/**
+ * The reference proxy's nginx.conf: one worker, an upstream keep-alive pool
+ * of 64 and HTTP/1.1 to the backend, as an operator would configure it.
+ *
+ * @example
+ * ```ts
+ * const conf = nginxProxyConfig({
+ *   prefix: "/tmp/p", pidFile: "/tmp/p/nginx.pid", errorLog: "/tmp/p/error.log",
+ *   port: 18081, upstreamPort: 18080,
+ * });
+ * ```
+ */
+export function nginxProxyConfig(o: NginxProxyOptions): string {
+  return `${mainContext(o)}
+http {
+${httpCommon(o)}
+  upstream backend {
+    server 127.0.0.1:${o.upstreamPort};
+    keepalive 64;
+    keepalive_requests 1000000;
+  }
+  server {
+    listen 127.0.0.1:${o.port} backlog=4096;
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      # Stream large bodies through memory buffers rather than spooling them
+      # to a temp file, which is what the other proxies do too.
+      proxy_max_temp_file_size 0;
+    }
+  }
+}
+`;
+}

@@ -1,0 +1,114 @@
+/**
+ * Benchmark options from the command line and environment. Pure: the
+ * caller passes `args` and an env lookup.
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { PROXY_IDS, type ProxyId, SCENARIOS } from "./scenarios.ts";
+
+/** Everything that shapes one benchmark run. */
+export interface BenchOptions {
+  /** Seconds of load per run (wrk -d). */
+  durationS: number;
+  /** Runs per (proxy, scenario) cell; the cell reports their median. */
+  runs: number;
+  /** Seconds of unrecorded load per proxy before measuring (JIT warm-up). */
+  warmupS: number;
+  /** Re-runs allowed when a run was disturbed by foreign CPU use. */
+  maxRetries: number;
+  /** Foreign share of the proxy's core above which a run is repeated. */
+  foreignLimit: number;
+  /** Proxies to measure, in report order. */
+  proxies: ProxyId[];
+  /** Scenario ids to run, in report order. */
+  scenarios: string[];
+  /** Set by `--quick`: one short run per cell. */
+  quick: boolean;
+  /** Set by `--render`: rewrite the reports from bench/out/results.json. */
+  render: boolean;
+  /** Set by `--help`. */
+  help: boolean;
+}
+
+/** Usage text for `--help` and option errors. */
+export const USAGE = `usage: deno task bench [--quick] [--help]
+
+  --quick              1 run of 3 s per cell (a smoke test, not a result)
+  --render             rewrite RESULTS.md and results.svg from bench/out/results.json
+
+environment:
+  BENCH_DURATION       seconds per run (default 10; "10s" also accepted)
+  BENCH_RUNS           runs per cell, median reported (default 3)
+  BENCH_WARMUP         warm-up seconds per proxy (default 2)
+  BENCH_PROXIES        comma list of ${PROXY_IDS.join(", ")}
+  BENCH_SCENARIOS      comma list of ${SCENARIOS.map((s) => s.id).join(", ")}
+`;
+
+function positiveNumber(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined || raw.trim() === "") return fallback;
+  const n = Number(raw.trim().replace(/s$/, ""));
+  if (!Number.isFinite(n) || n <= 0) throw new RangeError(`${name} must be a positive number`);
+  return n;
+}
+
+function list<T extends string>(
+  name: string,
+  raw: string | undefined,
+  allowed: readonly T[],
+): T[] {
+  if (raw === undefined || raw.trim() === "") return [...allowed];
+  const wanted = raw.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  for (const w of wanted) {
+    if (!allowed.includes(w as T)) {
+      throw new RangeError(`${name}: unknown ${JSON.stringify(w)} (known: ${allowed.join(", ")})`);
+    }
+  }
+  // Keep report order whatever order the user typed.
+  return allowed.filter((a) => wanted.includes(a));
+}
+
+/**
+ * Builds the options.
+ *
+ * @example
+ * ```ts
+ * const opts = parseBenchOptions(["--quick"], (k) => process.env[k]);
+ * opts.runs; // 1
+ * ```
+ * @throws {RangeError} on a bad value, with a message fit for the user.
+ */
+export function parseBenchOptions(
+  args: readonly string[],
+  env: (name: string) => string | undefined,
+): BenchOptions {
+  const { values } = parseArgs({
+    args: [...args],
+    options: {
+      quick: { type: "boolean", default: false },
+      render: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  const quick = values.quick === true;
+  const runs = quick
+    ? 1
+    : Math.max(1, Math.round(positiveNumber("BENCH_RUNS", env("BENCH_RUNS"), 3)));
+  return {
+    // wrk takes whole seconds.
+    durationS: quick
+      ? 3
+      : Math.max(1, Math.round(positiveNumber("BENCH_DURATION", env("BENCH_DURATION"), 10))),
+    runs,
+    warmupS: positiveNumber("BENCH_WARMUP", env("BENCH_WARMUP"), quick ? 1 : 2),
+    maxRetries: 2,
+    foreignLimit: 0.10,
+    proxies: list("BENCH_PROXIES", env("BENCH_PROXIES"), PROXY_IDS),
+    scenarios: list("BENCH_SCENARIOS", env("BENCH_SCENARIOS"), SCENARIOS.map((s) => s.id)),
+    quick,
+    render: values.render === true,
+    help: values.help === true,
+  };
+}

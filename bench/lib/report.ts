@@ -1,0 +1,310 @@
+/**
+ * Human-readable output: the console table and bench/RESULTS.md. Pure.
+ * @module
+ */
+
+import type { BenchOptions } from "./options.ts";
+import type { Cell, RunRecord } from "./results.ts";
+import { PROXY_COLORS, REFERENCE_PROXY, type Scenario } from "./scenarios.ts";
+import type { BarChart } from "./svg.ts";
+
+/** Facts about the machine and tools, recorded with every result. */
+export interface MachineFacts {
+  /** ISO 8601 time the run started. */
+  date: string;
+  nproc: number;
+  cpuModel: string;
+  kernel: string;
+  /** Tool name to version string (nginx, haproxy, wrk, deno, bun). */
+  versions: Record<string, string>;
+}
+
+/** Everything one benchmark run produced: the content of results.json. */
+export interface BenchResults {
+  machine: MachineFacts;
+  options: BenchOptions;
+  clockTicksPerSecond: number;
+  scenarios: Scenario[];
+  /** Proxy id to why it did not start. */
+  startFailures: Record<string, string>;
+  notes: string[];
+  cells: Cell[];
+  records: RunRecord[];
+}
+
+/**
+ * The chart of a run: one panel per scenario, one bar per proxy (req/s),
+ * the ratio to the reference under each bar.
+ *
+ * @example
+ * ```ts
+ * await Deno.writeTextFile("bench/results.svg", barChartSvg(resultsChart(results)));
+ * ```
+ */
+export function resultsChart(results: BenchResults): BarChart {
+  const { options, machine, cells } = results;
+  const cell = (proxy: string, scenario: string) =>
+    cells.find((c) => c.proxy === proxy && c.scenario === scenario);
+  const runs = options.runs === 1 ? "1 run" : `median of ${options.runs} runs`;
+  return {
+    title: "Requests per second through each proxy (higher is better)",
+    subtitle: `${runs} of ${options.durationS} s · proxy on 1 core · ${machine.cpuModel} · ` +
+      `${machine.date.slice(0, 10)} · each panel has its own scale; ` +
+      `under each bar: ratio to ${REFERENCE_PROXY}`,
+    yLabel: "requests per second",
+    xLabel: "scenario (wrk -t1 over loopback to a 13-byte / 1 MiB nginx backend)",
+    series: options.proxies.map((id) => ({ name: id, color: PROXY_COLORS[id] })),
+    panels: results.scenarios.map((s) => ({
+      title: s.title,
+      values: options.proxies.map((id) => cell(id, s.id)?.reqPerSec),
+      annotations: options.proxies.map((id) => {
+        const ratio = cell(id, s.id)?.ratio;
+        return ratio === undefined ? undefined : formatRatio(ratio);
+      }),
+    })),
+  };
+}
+
+/**
+ * The CPU model and logical processor count from `/proc/cpuinfo` text.
+ *
+ * @example
+ * ```ts
+ * parseCpuInfo("processor\t: 0\nmodel name\t: AMD EPYC\n");
+ * // { model: "AMD EPYC", processors: 1 }
+ * ```
+ */
+export function parseCpuInfo(text: string): { model: string; processors: number } {
+  const model = /^model name\s*:\s*(.+)$/m.exec(text)?.[1].trim() ?? "unknown";
+  const processors = [...text.matchAll(/^processor\s*:/gm)].length;
+  return { model, processors };
+}
+
+/**
+ * A request rate or throughput with thousands separators and sensible
+ * precision; `-` when absent.
+ *
+ * @example
+ * ```ts
+ * formatNumber(83066.52); // "83,067"
+ * formatNumber(12.345); // "12.3"
+ * ```
+ */
+export function formatNumber(n: number | undefined): string {
+  if (n === undefined) return "-";
+  const digits = n >= 100 ? 0 : 1;
+  return n.toLocaleString("en-US", {
+    minimumFractionDigits: digits,
+    maximumFractionDigits: digits,
+  });
+}
+
+/**
+ * A latency in seconds as `541us`, `1.07ms` or `2.10s`; `-` when absent.
+ *
+ * @example
+ * ```ts
+ * formatLatency(0.00107); // "1.07ms"
+ * ```
+ */
+export function formatLatency(s: number | undefined): string {
+  if (s === undefined) return "-";
+  if (s < 1e-3) return `${Math.round(s * 1e6)}us`;
+  if (s < 1) return `${(s * 1e3).toFixed(2)}ms`;
+  return `${s.toFixed(2)}s`;
+}
+
+/**
+ * A ratio as `0.87x`; `-` when absent.
+ *
+ * @example
+ * ```ts
+ * formatRatio(0.8712); // "0.87x"
+ * ```
+ */
+export function formatRatio(r: number | undefined): string {
+  return r === undefined ? "-" : `${r.toFixed(2)}x`;
+}
+
+function formatPercent(share: number | undefined): string {
+  return share === undefined ? "-" : `${Math.round(share * 100)}%`;
+}
+
+/** Share of a core above which a proxy counts as the bottleneck. */
+const SATURATED = 0.85;
+
+function notes(cell: Cell): string {
+  const parts: string[] = [];
+  if (cell.status === "failed") parts.push(`FAILED: ${cell.reason ?? "unknown"}`);
+  if (cell.retries > 0) parts.push(`${cell.retries} re-run(s) for foreign CPU`);
+  if (cell.disturbedRuns > 0) parts.push(`${cell.disturbedRuns} run(s) still disturbed`);
+  if (cell.loadDisturbedRuns > 0) {
+    parts.push(`wrk/backend CPU busy with others in ${cell.loadDisturbedRuns} run(s)`);
+  }
+  if (cell.errors > 0) parts.push(`${cell.errors} wrk errors`);
+  // Below this the bottleneck was elsewhere (wrk or the backend on the
+  // other core, or the kernel), so the ratio says less about the proxy.
+  if (cell.proxyCpu !== undefined && cell.proxyCpu < SATURATED) {
+    parts.push("proxy not CPU-bound");
+  }
+  return parts.join("; ");
+}
+
+const HEADERS = [
+  "proxy",
+  "scenario",
+  "req/s",
+  "p50",
+  "p99",
+  "MiB/s",
+  `vs ${REFERENCE_PROXY}`,
+  "proxy CPU",
+  "notes",
+];
+
+function rows(cells: readonly Cell[], scenarios: readonly Scenario[]): string[][] {
+  const title = new Map(scenarios.map((s) => [s.id, s.title]));
+  return cells.map((c) => [
+    c.proxy,
+    title.get(c.scenario) ?? c.scenario,
+    formatNumber(c.reqPerSec),
+    formatLatency(c.p50S),
+    formatLatency(c.p99S),
+    formatNumber(c.mibPerSec),
+    formatRatio(c.ratio),
+    formatPercent(c.proxyCpu),
+    notes(c),
+  ]);
+}
+
+/**
+ * The result table as aligned plain text for the console.
+ *
+ * @example
+ * ```ts
+ * console.log(formatTable(cells, SCENARIOS));
+ * ```
+ */
+export function formatTable(cells: readonly Cell[], scenarios: readonly Scenario[]): string {
+  const table = [HEADERS, ...rows(cells, scenarios)];
+  const widths = HEADERS.map((_, i) => Math.max(...table.map((r) => r[i].length)));
+  const numeric = new Set([2, 3, 4, 5, 6, 7]);
+  const line = (r: string[]) =>
+    r.map((v, i) => numeric.has(i) ? v.padStart(widths[i]) : v.padEnd(widths[i]))
+      .join("  ").trimEnd();
+  return [line(HEADERS), widths.map((w) => "-".repeat(w)).join("  "), ...table.slice(1).map(line)]
+    .join("\n");
+}
+
+function markdownTable(head: string[], body: string[][], rightAligned: Set<number>): string {
+  const esc = (s: string) => s.replaceAll("|", "\\|");
+  const sep = head.map((_, i) => rightAligned.has(i) ? "---:" : "---");
+  return [head, sep, ...body].map((r) => `| ${r.map(esc).join(" | ")} |`).join("\n");
+}
+
+/** Everything RESULTS.md shows. */
+export interface ResultsDocument {
+  cells: readonly Cell[];
+  scenarios: readonly Scenario[];
+  proxies: readonly string[];
+  options: BenchOptions;
+  machine: MachineFacts;
+  /** File name of the chart, relative to RESULTS.md. */
+  chartFile: string;
+  /** Extra notes (e.g. proxies that failed to start). */
+  notes: readonly string[];
+}
+
+/**
+ * The text of bench/RESULTS.md.
+ *
+ * @example
+ * ```ts
+ * await Deno.writeTextFile("bench/RESULTS.md", resultsMarkdown(doc));
+ * ```
+ */
+export function resultsMarkdown(doc: ResultsDocument): string {
+  const { cells, scenarios, proxies, options, machine } = doc;
+  const detail = markdownTable(HEADERS, rows(cells, scenarios), new Set([2, 3, 4, 5, 6, 7]));
+
+  const ratioHead = ["scenario", ...proxies];
+  const ratioBody = scenarios.map((s) => [
+    `${s.title} (${s.primary})`,
+    ...proxies.map((p) => {
+      const c = cells.find((x) => x.proxy === p && x.scenario === s.id);
+      return c?.status === "ok" ? formatRatio(c.ratio) : "failed";
+    }),
+  ]);
+  const ratios = markdownTable(
+    ratioHead,
+    ratioBody,
+    new Set(proxies.map((_, i) => i + 1)),
+  );
+
+  const versions = Object.entries(machine.versions).map(([k, v]) => `${k} ${v}`).join(", ");
+  const runsText = options.runs === 1
+    ? `1 run of ${options.durationS} s per cell`
+    : `median of ${options.runs} runs of ${options.durationS} s per cell`;
+  const extra = doc.notes.length > 0
+    ? `\n## Notes\n\n${doc.notes.map((n) => `- ${n}`).join("\n")}\n`
+    : "";
+
+  return `# Gatehouse benchmark results
+
+Generated by \`deno task bench\` on ${machine.date}${
+    options.quick ? " (`--quick`: smoke test only)" : ""
+  }.
+
+Machine: ${machine.nproc} CPUs, ${machine.cpuModel}, Linux ${machine.kernel}.
+Tools: ${versions}.
+
+## Ratios to ${REFERENCE_PROXY}
+
+Primary figure of each scenario divided by ${REFERENCE_PROXY}'s in the same run (higher is better).
+
+${ratios}
+
+![requests per second by proxy and scenario](${doc.chartFile})
+
+## All figures
+
+${runsText}; p50/p99 from wrk \`--latency\`; "proxy CPU" is the share of one
+core the proxy's processes used during the run.
+
+${detail}
+${extra}
+## Method
+
+- Backend: nginx, 1 worker, \`access_log off\`, pinned to CPU 1; a fixed
+  13-byte body at \`/\` and a 1 MiB file at \`/big\`.
+- Proxies, each pinned to CPU 0 and forwarding to that backend over loopback:
+  nginx (1 worker, upstream \`keepalive 64\`, HTTP/1.1, \`Connection ""\`);
+  haproxy (\`nbthread 1\`, \`http-reuse always\`); Gatehouse as the compiled
+  binary (\`dist/gatehouse\`) and under \`deno run -A main.ts\`, with the
+  backend registered over the Tower UDP protocol (heartbeat every 10 s).
+- Load: \`wrk -t1\` pinned to CPU 1, \`--latency\`, ${options.durationS} s per run:
+  keep-alive GET at 50 and 500 connections, \`Connection: close\` at 50, and
+  the 1 MiB body at 10 connections (reported in MiB/s).
+- All proxies run side by side and are measured one after another; runs are
+  interleaved (scenario, repetition, proxy) so slow drift hits all alike.
+  Each proxy first gets ${options.warmupS} s of unrecorded load per path (JIT warm-up).
+- CPU accounting: the proxy's utime+stime (its whole process tree) from
+  \`/proc/<pid>/stat\`, and CPU 0's busy time from \`/proc/stat\`, before and
+  after each run. If other processes (or hypervisor steal) took more than
+  ${
+    Math.round(options.foreignLimit * 100)
+  }% of CPU 0, the run is repeated, at most ${options.maxRetries} times, and the
+  table notes it. Interrupt time is not counted as foreign: the kernel books
+  loopback packet work there. CPU 1 is watched the same way (wrk, the backend
+  and the harness count as ours); runs where others took over the limit there
+  are noted, not repeated.
+- wrk and the backend share CPU 1, so absolute numbers are for comparison
+  within one run, not capacity planning. A cell whose proxy used less than
+  ${Math.round(SATURATED * 100)}% of its core is marked "proxy not CPU-bound": there the limit was
+  wrk, the backend or the kernel, and the ratio says less about the proxy.
+- nginx keeps at most 64 idle upstream connections (\`keepalive 64\`, as
+  configured); at 500 client connections it opens and closes connections to
+  the backend beyond those, which is part of why its 500-connection figure
+  drops.
+`;
+}

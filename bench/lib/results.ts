@@ -1,0 +1,137 @@
+/**
+ * The benchmark's data model: one record per wrk run, folded into one cell
+ * per (proxy, scenario) with medians and a ratio to the reference proxy.
+ * Pure.
+ * @module
+ */
+
+import type { CpuUsage } from "./cpu.ts";
+import { median, medianDefined } from "./stats.ts";
+import type { ProxyId, Scenario } from "./scenarios.ts";
+import { countErrors, type WrkResult } from "./wrk.ts";
+
+/** One measured run (after any retries) of one proxy under one scenario. */
+export interface RunRecord {
+  proxy: ProxyId;
+  scenario: string;
+  /** 1-based repetition number. */
+  run: number;
+  /** wrk's figures; absent when the run failed. */
+  wrk?: WrkResult;
+  /** Why the run failed (wrk error, proxy exited). */
+  error?: string;
+  /** CPU use during the kept attempt. */
+  cpu?: CpuUsage;
+  /** Foreign share of the proxy's core for every attempt, in order. */
+  foreignByAttempt: number[];
+  /** True when even the kept attempt exceeded the foreign-CPU limit. */
+  disturbed: boolean;
+}
+
+/** The summary of one (proxy, scenario) pair. */
+export interface Cell {
+  proxy: ProxyId;
+  scenario: string;
+  status: "ok" | "failed";
+  /** Why the cell failed. */
+  reason?: string;
+  /** Runs that produced figures. */
+  runs: number;
+  /** Medians over those runs. */
+  reqPerSec?: number;
+  p50S?: number;
+  p99S?: number;
+  mibPerSec?: number;
+  /** Median share of one core the proxy used (0..1). */
+  proxyCpu?: number;
+  /** Errors summed over all runs. */
+  errors: number;
+  /** Primary figure divided by the reference proxy's, same scenario. */
+  ratio?: number;
+  /** Re-runs caused by foreign CPU use, summed over the runs. */
+  retries: number;
+  /** Runs still disturbed after the retries ran out. */
+  disturbedRuns: number;
+  /** Runs during which foreign processes took over the limit of the load CPU. */
+  loadDisturbedRuns: number;
+}
+
+const MIB = 1024 * 1024;
+
+/** The figure a scenario ranks by, for one cell. */
+export function primaryValue(cell: Cell, scenario: Scenario): number | undefined {
+  return scenario.primary === "MiB/s" ? cell.mibPerSec : cell.reqPerSec;
+}
+
+function summarizeCell(
+  proxy: ProxyId,
+  scenario: Scenario,
+  records: readonly RunRecord[],
+  startFailure: string | undefined,
+  foreignLimit: number,
+): Cell {
+  const mine = records.filter((r) => r.proxy === proxy && r.scenario === scenario.id);
+  const good = mine.filter((r): r is RunRecord & { wrk: WrkResult } => r.wrk !== undefined);
+  const base = {
+    proxy,
+    scenario: scenario.id,
+    runs: good.length,
+    errors: good.reduce((sum, r) => sum + countErrors(r.wrk.errors), 0),
+    retries: mine.reduce((sum, r) => sum + Math.max(0, r.foreignByAttempt.length - 1), 0),
+    disturbedRuns: mine.filter((r) => r.disturbed).length,
+    loadDisturbedRuns: mine.filter((r) => (r.cpu?.loadForeign ?? 0) > foreignLimit).length,
+  };
+  if (startFailure !== undefined) return { ...base, status: "failed", reason: startFailure };
+  if (good.length === 0) {
+    const reason = mine.find((r) => r.error !== undefined)?.error ?? "no runs";
+    return { ...base, status: "failed", reason };
+  }
+  return {
+    ...base,
+    status: "ok",
+    reqPerSec: median(good.map((r) => r.wrk.requestsPerSec)),
+    p50S: medianDefined(good.map((r) => r.wrk.latency.p50S)),
+    p99S: medianDefined(good.map((r) => r.wrk.latency.p99S)),
+    mibPerSec: median(good.map((r) => r.wrk.bytesPerSec / MIB)),
+    proxyCpu: medianDefined(good.map((r) => r.cpu?.proxy)),
+  };
+}
+
+/**
+ * Folds run records into cells, in (scenario, proxy) order, and fills in
+ * each cell's ratio to `reference`.
+ *
+ * @example
+ * ```ts
+ * const cells = summarize(records, ["nginx", "haproxy"], SCENARIOS, "nginx", new Map());
+ * ```
+ * @param startFailures proxies that never started, with the reason; all of
+ * their cells are failed.
+ * @param foreignLimit foreign share of the load CPU above which a run is
+ * counted in `loadDisturbedRuns`.
+ */
+export function summarize(
+  records: readonly RunRecord[],
+  proxies: readonly ProxyId[],
+  scenarios: readonly Scenario[],
+  reference: ProxyId,
+  startFailures: ReadonlyMap<ProxyId, string>,
+  foreignLimit = 0.1,
+): Cell[] {
+  const cells: Cell[] = [];
+  for (const scenario of scenarios) {
+    const row = proxies.map((p) =>
+      summarizeCell(p, scenario, records, startFailures.get(p), foreignLimit)
+    );
+    const ref = row.find((c) => c.proxy === reference);
+    const refValue = ref ? primaryValue(ref, scenario) : undefined;
+    for (const cell of row) {
+      const value = primaryValue(cell, scenario);
+      if (value !== undefined && refValue !== undefined && refValue > 0) {
+        cell.ratio = value / refValue;
+      }
+    }
+    cells.push(...row);
+  }
+  return cells;
+}

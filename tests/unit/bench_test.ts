@@ -1,0 +1,556 @@
+// Unit tests for the benchmark harness's pure modules (bench/lib). Written
+// with node:test so they run unchanged under `deno test` and `bun test`.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+
+import { median, medianDefined } from "../../bench/lib/stats.ts";
+import {
+  countErrors,
+  parseWrkOutput,
+  parseWrkSize,
+  parseWrkTime,
+  wrkArgs,
+} from "../../bench/lib/wrk.ts";
+import {
+  type CoreTimes,
+  cpuUsage,
+  descendants,
+  parseCoreTimes,
+  parseProcessStat,
+} from "../../bench/lib/cpu.ts";
+import {
+  barChartSvg,
+  escapeXml,
+  formatShort,
+  formatValue,
+  niceTicks,
+} from "../../bench/lib/svg.ts";
+import { type RunRecord, summarize } from "../../bench/lib/results.ts";
+import { SCENARIOS } from "../../bench/lib/scenarios.ts";
+import { parseBenchOptions } from "../../bench/lib/options.ts";
+import { nginxBackendConfig, nginxProxyConfig } from "../../bench/lib/nginx.ts";
+import { haproxyConfig } from "../../bench/lib/haproxy.ts";
+import {
+  formatLatency,
+  formatNumber,
+  formatTable,
+  parseCpuInfo,
+  resultsMarkdown,
+} from "../../bench/lib/report.ts";
+import { registerMessage } from "../../bench/lib/tower.ts";
+import type { WrkResult } from "../../bench/lib/wrk.ts";
+
+const WRK_OK = `Running 10s test @ http://127.0.0.1:18081/
+  1 threads and 50 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   553.43us  155.04us   4.58ms   80.67%
+    Req/Sec    83.49k     1.62k   85.57k    73.33%
+  Latency Distribution
+     50%  541.00us
+     75%  638.00us
+     90%  716.00us
+     99%    1.20ms
+  830660 requests in 10.00s, 127.55MB read
+Requests/sec:  83066.52
+Transfer/sec:     12.75MB
+`;
+
+const WRK_ERRORS = `Running 3s test @ http://127.0.0.1:18081/big
+  1 threads and 10 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     7.93ms    7.30ms    1.08s   91.29%
+    Req/Sec     1.32k   412.87     1.84k    60.00%
+  Latency Distribution
+     50%    5.99ms
+     75%    8.35ms
+     90%   14.30ms
+     99%    2.00s
+  3984 requests in 3.02s, 3.89GB read
+  Socket errors: connect 1, read 2, write 3, timeout 4
+  Non-2xx or 3xx responses: 5
+Requests/sec:   1319.10
+Transfer/sec:      1.29GB
+`;
+
+describe("stats.median", () => {
+  it("takes the middle of an odd count", () => assert.equal(median([3, 1, 2]), 2));
+  it("averages the middle two of an even count", () => assert.equal(median([4, 1, 2, 3]), 2.5));
+  it("leaves its input unsorted", () => {
+    const xs = [3, 1, 2];
+    median(xs);
+    assert.deepEqual(xs, [3, 1, 2]);
+  });
+  it("rejects an empty list", () => assert.throws(() => median([]), RangeError));
+  it("skips undefined values in medianDefined", () => {
+    assert.equal(medianDefined([undefined, 2, 4]), 3);
+    assert.equal(medianDefined([undefined]), undefined);
+  });
+});
+
+describe("wrk", () => {
+  it("parses times and sizes with their units", () => {
+    assert.equal(parseWrkTime("541.00us"), 541e-6);
+    assert.equal(parseWrkTime("1.20ms"), 0.0012);
+    assert.equal(parseWrkTime("2.00s"), 2);
+    assert.equal(parseWrkTime("1.00m"), 60);
+    assert.equal(parseWrkSize("512.00B"), 512);
+    assert.equal(parseWrkSize("2.00KB"), 2048);
+    assert.equal(parseWrkSize("1.00MB"), 1048576);
+    assert.throws(() => parseWrkTime("fast"), SyntaxError);
+    assert.throws(() => parseWrkSize("12"), SyntaxError);
+  });
+
+  it("parses a clean run", () => {
+    const r = parseWrkOutput(WRK_OK);
+    assert.equal(r.requestsPerSec, 83066.52);
+    assert.equal(r.requests, 830660);
+    assert.equal(r.durationS, 10);
+    assert.equal(r.bytesPerSec, 12.75 * 1048576);
+    assert.equal(r.bytesRead, 127.55 * 1048576);
+    assert.ok(Math.abs(r.latency.p50S! - 541e-6) < 1e-12);
+    assert.ok(Math.abs(r.latency.p99S! - 0.0012) < 1e-12);
+    assert.ok(Math.abs(r.latency.avgS! - 553.43e-6) < 1e-12);
+    assert.ok(Math.abs(r.latency.maxS! - 0.00458) < 1e-12);
+    assert.deepEqual(r.errors, { connect: 0, read: 0, write: 0, timeout: 0, non2xx3xx: 0 });
+    assert.equal(countErrors(r.errors), 0);
+  });
+
+  it("parses socket errors, non-2xx counts and large units", () => {
+    const r = parseWrkOutput(WRK_ERRORS);
+    assert.deepEqual(r.errors, { connect: 1, read: 2, write: 3, timeout: 4, non2xx3xx: 5 });
+    assert.equal(countErrors(r.errors), 15);
+    assert.equal(r.latency.p99S, 2);
+    assert.equal(r.latency.maxS, 1.08);
+    assert.equal(r.bytesPerSec, 1.29 * 1024 ** 3);
+  });
+
+  it("rejects output of a run that did not complete", () => {
+    assert.throws(
+      () => parseWrkOutput("unable to connect to 127.0.0.1:1 Connection refused\n"),
+      SyntaxError,
+    );
+  });
+
+  it("builds the command line", () => {
+    assert.deepEqual(
+      wrkArgs({
+        url: "http://127.0.0.1:1/",
+        connections: 50,
+        threads: 1,
+        durationS: 10,
+        headers: ["Connection: close"],
+        timeoutS: 5,
+      }),
+      [
+        "-t1",
+        "-c50",
+        "-d10s",
+        "--timeout",
+        "5s",
+        "-H",
+        "Connection: close",
+        "--latency",
+        "http://127.0.0.1:1/",
+      ],
+    );
+  });
+});
+
+describe("cpu accounting", () => {
+  const STAT =
+    "cpu  9 9 9 9 9 9 9 9 0 0\ncpu0 100 1 50 1000 2 3 4 5 0 0\ncpu1 7 0 7 7 0 0 0 0 0 0\n";
+
+  it("reads one core's line", () => {
+    assert.deepEqual(parseCoreTimes(STAT, 0), {
+      user: 100,
+      nice: 1,
+      system: 50,
+      idle: 1000,
+      iowait: 2,
+      irq: 3,
+      softirq: 4,
+      steal: 5,
+    });
+    assert.throws(() => parseCoreTimes(STAT, 7), SyntaxError);
+  });
+
+  it("reads a process stat whose name has spaces and parentheses", () => {
+    const s = parseProcessStat(
+      "4242 (deno (main) x) S 17 4242 4242 0 -1 4194560 9 0 0 0 250 75 0 0 20 0",
+    );
+    assert.deepEqual(s, {
+      pid: 4242,
+      comm: "deno (main) x",
+      ppid: 17,
+      utime: 250,
+      stime: 75,
+      cutime: 0,
+      cstime: 0,
+    });
+    assert.throws(() => parseProcessStat("garbage"), SyntaxError);
+  });
+
+  it("finds a process tree", () => {
+    const procs = [
+      { pid: 10, ppid: 1 },
+      { pid: 12, ppid: 11 },
+      { pid: 11, ppid: 10 },
+      { pid: 13, ppid: 2 },
+    ];
+    assert.deepEqual([...descendants(10, procs)].sort(), [10, 11, 12]);
+  });
+
+  it("splits a core's time into proxy, foreign and interrupts", () => {
+    const core = (user: number, system: number, softirq: number, steal: number): CoreTimes => ({
+      user,
+      nice: 0,
+      system,
+      idle: 0,
+      iowait: 0,
+      irq: 0,
+      softirq,
+      steal,
+    });
+    const usage = cpuUsage(
+      { atMs: 0, core: core(0, 0, 0, 0), proxyTicks: 0 },
+      { atMs: 10_000, core: core(600, 300, 50, 20), proxyTicks: 800 },
+      100,
+    );
+    assert.equal(usage.elapsedS, 10);
+    assert.equal(usage.proxy, 0.8);
+    assert.equal(usage.interrupts, 0.05);
+    assert.equal(usage.foreign, 0.12); // (900 - 800 + 20) / 1000
+    assert.equal(usage.loadForeign, undefined);
+  });
+
+  it("measures foreign use of the load core when sampled", () => {
+    const zero: CoreTimes = {
+      user: 0,
+      nice: 0,
+      system: 0,
+      idle: 0,
+      iowait: 0,
+      irq: 0,
+      softirq: 0,
+      steal: 0,
+    };
+    const usage = cpuUsage(
+      { atMs: 0, core: zero, proxyTicks: 0, loadCore: zero, loadTicks: 10 },
+      {
+        atMs: 2000,
+        core: zero,
+        proxyTicks: 0,
+        loadCore: { ...zero, user: 150, system: 30 },
+        loadTicks: 160,
+      },
+      100,
+    );
+    assert.equal(usage.loadForeign, 0.15); // (180 - 150) / 200
+  });
+
+  it("never reports negative foreign time", () => {
+    const zero: CoreTimes = {
+      user: 0,
+      nice: 0,
+      system: 0,
+      idle: 0,
+      iowait: 0,
+      irq: 0,
+      softirq: 0,
+      steal: 0,
+    };
+    const u = cpuUsage(
+      { atMs: 0, core: zero, proxyTicks: 0 },
+      { atMs: 1000, core: { ...zero, user: 90 }, proxyTicks: 95 },
+      100,
+    );
+    assert.equal(u.foreign, 0);
+  });
+});
+
+/** Checks that every opened element is closed in order (a cheap well-formedness test). */
+function assertBalancedXml(xml: string): void {
+  const stack: string[] = [];
+  for (const m of xml.matchAll(/<(\/?)([a-zA-Z][\w:-]*)[^>]*?(\/?)>/g)) {
+    const [, closing, name, selfClosing] = m;
+    if (selfClosing) continue;
+    if (closing) assert.equal(stack.pop(), name, `unbalanced </${name}>`);
+    else stack.push(name);
+  }
+  assert.deepEqual(stack, []);
+}
+
+describe("svg chart", () => {
+  it("picks round ticks that cover the maximum", () => {
+    assert.deepEqual(niceTicks(83000), [0, 20000, 40000, 60000, 80000, 100000]);
+    assert.deepEqual(niceTicks(1319), [0, 500, 1000, 1500]);
+    assert.deepEqual(niceTicks(0.3), [0, 0.1, 0.2, 0.3]);
+    assert.deepEqual(niceTicks(0), [0, 1]);
+    for (const max of [1, 7, 99, 12345, 0.042]) {
+      const t = niceTicks(max);
+      assert.ok(t[t.length - 1] >= max, `ticks for ${max} end at ${t[t.length - 1]}`);
+      assert.ok(t.length >= 3 && t.length <= 11);
+    }
+  });
+
+  it("formats short numbers", () => {
+    assert.equal(formatShort(83066), "83.1k");
+    assert.equal(formatShort(66000), "66k");
+    assert.equal(formatShort(1_250_000), "1.3M");
+    assert.equal(formatShort(950), "950");
+    assert.equal(formatShort(0.5), "0.5");
+    assert.equal(formatValue(1402), "1.40k");
+    assert.equal(formatValue(63401), "63.4k");
+    assert.equal(formatValue(180000), "180k");
+    assert.equal(formatValue(950.4), "950");
+    assert.equal(formatValue(12.34), "12.3");
+  });
+
+  it("escapes XML", () => assert.equal(escapeXml(`a<b & "c">`), "a&lt;b &amp; &quot;c&quot;&gt;"));
+
+  it("draws one bar per present value, a legend, axes and failed markers", () => {
+    const svg = barChartSvg({
+      title: "req/s <by proxy>",
+      yLabel: "requests per second",
+      xLabel: "scenario",
+      series: [
+        { name: "nginx", color: "#2b8a3e" },
+        { name: "gate&house", color: "#e8590c" },
+      ],
+      panels: [
+        { title: "keep-alive", values: [80000, 40000], annotations: ["1.00x", "0.50x"] },
+        { title: "1 MiB", values: [1300, undefined] },
+      ],
+    });
+    assert.ok(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"'));
+    assert.ok(svg.trimEnd().endsWith("</svg>"));
+    assertBalancedXml(svg);
+    assert.ok(svg.includes("req/s &lt;by proxy&gt;"));
+    assert.ok(svg.includes("gate&amp;house"));
+    assert.ok(svg.includes("requests per second"));
+    assert.ok(svg.includes(">scenario<"));
+    assert.ok(svg.includes(">0.50x<"));
+    // Three bars (one value is missing), each with a tooltip title.
+    assert.equal([...svg.matchAll(/<rect [^>]*><title>/g)].length, 3);
+    assert.equal([...svg.matchAll(/>failed</g)].length, 1);
+    assert.ok(!svg.includes("NaN"));
+  });
+});
+
+function fakeWrk(rps: number, p99: number): WrkResult {
+  return {
+    requests: rps * 10,
+    durationS: 10,
+    bytesRead: 0,
+    requestsPerSec: rps,
+    bytesPerSec: rps * 1048576,
+    latency: { p50S: p99 / 2, p99S: p99 },
+    errors: { connect: 0, read: 0, write: 0, timeout: 0, non2xx3xx: 0 },
+  };
+}
+
+describe("results.summarize", () => {
+  const scenario = SCENARIOS[0];
+  const rec = (proxy: "nginx" | "haproxy", run: number, rps: number, tries = 1): RunRecord => ({
+    proxy,
+    scenario: scenario.id,
+    run,
+    wrk: fakeWrk(rps, rps / 1e7),
+    foreignByAttempt: Array(tries).fill(0),
+    disturbed: false,
+  });
+
+  it("takes medians and ratios to the reference", () => {
+    const records = [
+      rec("nginx", 1, 100),
+      rec("nginx", 2, 300),
+      rec("nginx", 3, 200),
+      rec("haproxy", 1, 50),
+      rec("haproxy", 2, 150, 3),
+      rec("haproxy", 3, 100),
+    ];
+    const cells = summarize(records, ["nginx", "haproxy"], [scenario], "nginx", new Map());
+    assert.equal(cells.length, 2);
+    const [nginx, haproxy] = cells;
+    assert.equal(nginx.reqPerSec, 200);
+    assert.equal(nginx.ratio, 1);
+    assert.equal(haproxy.reqPerSec, 100);
+    assert.equal(haproxy.ratio, 0.5);
+    assert.equal(haproxy.retries, 2);
+    assert.equal(haproxy.p99S, 100 / 1e7);
+    assert.equal(haproxy.status, "ok");
+    assert.equal(haproxy.loadDisturbedRuns, 0);
+  });
+
+  it("marks proxies that failed to start or to run", () => {
+    const records: RunRecord[] = [
+      rec("nginx", 1, 100),
+      {
+        proxy: "haproxy",
+        scenario: scenario.id,
+        run: 1,
+        error: "proxy exited",
+        foreignByAttempt: [],
+        disturbed: false,
+      },
+    ];
+    const cells = summarize(
+      records,
+      ["nginx", "haproxy", "gatehouse-bin"],
+      [scenario],
+      "nginx",
+      new Map([["gatehouse-bin", "did not start: boom"]]),
+    );
+    assert.equal(cells[1].status, "failed");
+    assert.equal(cells[1].reason, "proxy exited");
+    assert.equal(cells[1].ratio, undefined);
+    assert.equal(cells[2].status, "failed");
+    assert.equal(cells[2].reason, "did not start: boom");
+    const table = formatTable(cells, [scenario]);
+    assert.match(table, /FAILED: did not start: boom/);
+    assert.match(table, /^proxy\s+scenario\s+req\/s/);
+  });
+});
+
+describe("options", () => {
+  const env = (vars: Record<string, string>) => (k: string) => vars[k];
+
+  it("defaults to 3 runs of 10 s over every proxy and scenario", () => {
+    const o = parseBenchOptions([], env({}));
+    assert.equal(o.runs, 3);
+    assert.equal(o.durationS, 10);
+    assert.equal(o.maxRetries, 2);
+    assert.equal(o.foreignLimit, 0.1);
+    assert.deepEqual(o.proxies, ["nginx", "haproxy", "gatehouse-bin", "gatehouse-deno"]);
+    assert.equal(o.scenarios.length, 4);
+  });
+
+  it("reads the environment and --quick", () => {
+    const o = parseBenchOptions(
+      [],
+      env({ BENCH_DURATION: "5s", BENCH_RUNS: "5", BENCH_PROXIES: "haproxy, nginx" }),
+    );
+    assert.equal(o.durationS, 5);
+    assert.equal(o.runs, 5);
+    assert.deepEqual(o.proxies, ["nginx", "haproxy"]);
+    const q = parseBenchOptions(["--quick"], env({ BENCH_RUNS: "5" }));
+    assert.equal(q.runs, 1);
+    assert.equal(q.durationS, 3);
+    assert.equal(q.quick, true);
+  });
+
+  it("rejects bad values", () => {
+    assert.throws(() => parseBenchOptions([], env({ BENCH_RUNS: "zero" })), RangeError);
+    assert.throws(() => parseBenchOptions([], env({ BENCH_PROXIES: "envoy" })), RangeError);
+    assert.throws(() => parseBenchOptions(["--fast"], env({})));
+  });
+});
+
+describe("proxy configs", () => {
+  const files = { prefix: "/o/p", pidFile: "/o/p/nginx.pid", errorLog: "/o/p/error.log" };
+
+  it("backend serves 13 bytes at / and a file at /big, pid and logs inside the prefix", () => {
+    const conf = nginxBackendConfig({
+      ...files,
+      port: 18080,
+      smallBody: "hello, world\n",
+      bigFile: "/o/big.bin",
+    });
+    assert.match(conf, /worker_processes 1;/);
+    assert.match(conf, /daemon off;/);
+    assert.match(conf, /access_log off;/);
+    assert.match(conf, /pid \/o\/p\/nginx\.pid;/);
+    assert.match(conf, /error_log \/o\/p\/error\.log/);
+    assert.match(conf, /listen 127\.0\.0\.1:18080/);
+    assert.ok(conf.includes('return 200 "hello, world\\n";'));
+    assert.match(conf, /alias \/o\/big\.bin;/);
+  });
+
+  it("nginx proxy keeps 64 upstream connections alive over HTTP/1.1", () => {
+    const conf = nginxProxyConfig({ ...files, port: 18081, upstreamPort: 18080 });
+    assert.match(conf, /server 127\.0\.0\.1:18080;/);
+    assert.match(conf, /keepalive 64;/);
+    assert.match(conf, /proxy_http_version 1\.1;/);
+    assert.match(conf, /proxy_set_header Connection "";/);
+    assert.equal((conf.match(/\{/g) ?? []).length, (conf.match(/\}/g) ?? []).length);
+  });
+
+  it("haproxy runs one thread and reuses server connections", () => {
+    const cfg = haproxyConfig({ port: 18082, upstreamPort: 18080 });
+    assert.match(cfg, /nbthread 1/);
+    assert.match(cfg, /http-reuse always/);
+    assert.match(cfg, /bind 127\.0\.0\.1:18082/);
+    assert.match(cfg, /server \S+ 127\.0\.0\.1:18080/);
+  });
+
+  it("registers the backend with a Tower REGISTER line", () => {
+    assert.equal(
+      registerMessage({
+        towerHost: "127.0.0.1",
+        towerPort: 7772,
+        service: "bench",
+        ip: "127.0.0.1",
+        port: 18080,
+      }),
+      "REGISTER|bench|127.0.0.1|18080",
+    );
+  });
+});
+
+describe("report", () => {
+  it("formats numbers and latencies", () => {
+    assert.equal(formatNumber(83066.52), "83,067");
+    assert.equal(formatNumber(12.34), "12.3");
+    assert.equal(formatNumber(undefined), "-");
+    assert.equal(formatLatency(0.000541), "541us");
+    assert.equal(formatLatency(0.00107), "1.07ms");
+    assert.equal(formatLatency(2.1), "2.10s");
+  });
+
+  it("reads the CPU model and count from /proc/cpuinfo", () => {
+    const info =
+      "processor\t: 0\nmodel name\t: AMD EPYC\n\nprocessor\t: 1\nmodel name\t: AMD EPYC\n";
+    assert.deepEqual(parseCpuInfo(info), { model: "AMD EPYC", processors: 2 });
+  });
+
+  it("writes RESULTS.md with the table, ratios, method and machine facts", () => {
+    const scenario = SCENARIOS[0];
+    const cells = summarize(
+      [{
+        proxy: "nginx",
+        scenario: scenario.id,
+        run: 1,
+        wrk: fakeWrk(1000, 0.001),
+        foreignByAttempt: [0],
+        disturbed: false,
+      }],
+      ["nginx"],
+      [scenario],
+      "nginx",
+      new Map(),
+    );
+    const md = resultsMarkdown({
+      cells,
+      scenarios: [scenario],
+      proxies: ["nginx"],
+      options: parseBenchOptions([], () => undefined),
+      machine: {
+        date: "2026-01-01T00:00:00.000Z",
+        nproc: 2,
+        cpuModel: "AMD EPYC",
+        kernel: "6.1",
+        versions: { nginx: "1.22.1" },
+      },
+      chartFile: "results.svg",
+      notes: ["gatehouse-bin: did not start"],
+    });
+    assert.match(md, /^# Gatehouse benchmark results/);
+    assert.match(md, /2026-01-01/);
+    assert.match(md, /2 CPUs, AMD EPYC/);
+    assert.match(md, /median of 3 runs of 10 s/);
+    assert.match(md, /!\[[^\]]*\]\(results\.svg\)/);
+    assert.match(md, /## Method/);
+    assert.match(md, /\| nginx \| keep-alive GET, 50 conns \| 1,000 \|/);
+    assert.match(md, /gatehouse-bin: did not start/);
+  });
+});
