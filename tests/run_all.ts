@@ -9,7 +9,7 @@
  * Output streams through as it comes. The last line is always
  * `N passed, N failed`, summed from deno's and bun's summaries; the exit code
  * is non-zero when anything failed. A fresh clone works: when node_modules
- * lacks the pinned deno or bun, `npm ci` runs first.
+ * lacks a package of package.json, `npm ci` runs first.
  *
  * Env: TEST_STEP_TIMEOUT (seconds, default 1800) bounds each step.
  * @module
@@ -142,6 +142,62 @@ async function hasTests(dir: string): Promise<boolean> {
   return false;
 }
 
+/** Declared npm packages (package.json) missing from node_modules. */
+async function missingPackages(): Promise<string[]> {
+  const pkg = JSON.parse(await Deno.readTextFile(`${ROOT}/package.json`));
+  const names = Object.keys({
+    ...pkg.dependencies,
+    ...pkg.devDependencies,
+    ...pkg.optionalDependencies,
+  });
+  const missing = [];
+  for (const name of names) {
+    if (!(await exists(`${ROOT}/node_modules/${name}/package.json`))) missing.push(name);
+  }
+  return missing;
+}
+
+/** True when `path` runs and answers `--version`. */
+async function runs(path: string): Promise<boolean> {
+  try {
+    const out = await new Deno.Command(path, {
+      args: ["--version"],
+      stdout: "null",
+      stderr: "null",
+    })
+      .output();
+    return out.success;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The pinned Bun: the npm bin link, the package's own binary (when bin links
+ * are off), else npx's copy, resolved from an empty folder so npx cannot
+ * pick the project's unlinked package and fail with "bun: not found".
+ */
+async function findBun(): Promise<string | undefined> {
+  for (const path of [`${ROOT}/node_modules/.bin/bun`, `${ROOT}/node_modules/bun/bin/bun.exe`]) {
+    if (await runs(path)) return path;
+  }
+  const tmp = await Deno.makeTempDir();
+  try {
+    const out = await new Deno.Command("npx", {
+      args: ["-y", `bun@${BUN_VERSION}`, "-e", "console.log(process.execPath)"],
+      cwd: tmp,
+      stdout: "piped",
+      stderr: "inherit",
+    }).output();
+    const path = new TextDecoder().decode(out.stdout).trim().split("\n").pop();
+    return out.success && path ? path : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  }
+}
+
 function finish(): never {
   console.log(`\n${total.passed} passed, ${total.failed} failed`);
   Deno.exit(total.failed > 0 ? 1 : 0);
@@ -156,9 +212,10 @@ async function main(): Promise<void> {
   });
 
   const deno = Deno.execPath();
-  const localBun = `${ROOT}/node_modules/bun/bin/bun.exe`;
-  if (!(await exists(`${ROOT}/node_modules/deno/deno`)) || !(await exists(localBun))) {
-    if (!(await step("install pinned deno and bun", "npm", ["ci"]))) finish();
+  const missing = await missingPackages();
+  if (missing.length > 0) {
+    console.log(`npm packages missing (${missing.join(", ")}); installing them`);
+    if (!(await step("npm ci", "npm", ["ci", "--no-audit", "--no-fund"]))) finish();
   }
 
   // tests/binary needs the compiled executable; it runs in the last step.
@@ -167,10 +224,13 @@ async function main(): Promise<void> {
   }
 
   if (await hasTests(`${ROOT}/tests/unit`)) {
-    const [bun, bunArgs] = (await exists(localBun))
-      ? [localBun, []]
-      : ["npx", ["-y", `bun@${BUN_VERSION}`]];
-    if (!(await step("bun test", bun, [...bunArgs, "test", "./tests/unit/"]))) finish();
+    const bun = await findBun();
+    if (!bun) {
+      console.error(`\n=== bun test: bun ${BUN_VERSION} not found`);
+      total.failed++;
+      finish();
+    }
+    if (!(await step("bun test", bun, ["test", "./tests/unit/"]))) finish();
   } else {
     console.log("\n=== bun test: skipped (no tests in tests/unit/)");
   }
