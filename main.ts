@@ -7,7 +7,7 @@
  * @module
  */
 
-import { parseCommandLine, USAGE, UsageError } from "./src/config.ts";
+import { parseCommandLine, towerGuard, USAGE, UsageError } from "./src/config.ts";
 import type { Runtime } from "./src/runtime/types.ts";
 import { denoRuntime } from "./src/runtime/deno.ts";
 import { bunRuntime } from "./src/runtime/bun.ts";
@@ -28,7 +28,7 @@ function hostLabel(hostname: string): string {
 }
 
 async function main(args: string[]): Promise<void> {
-  const command = parseCommandLine(args);
+  const command = parseCommandLine(args, runtime.env);
   switch (command.kind) {
     case "help":
       console.log(USAGE);
@@ -44,7 +44,7 @@ async function main(args: string[]): Promise<void> {
           hostname,
           port,
           bindUdp: runtime.bindUdp,
-          mayRegister: command.allow.empty ? undefined : (ip) => command.allow.contains(ip),
+          ...towerGuard(command.allow, command.security),
         });
       } catch (e) {
         throw new StartupError(

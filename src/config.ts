@@ -50,8 +50,69 @@ export interface IngressConfig {
   lookupCacheMs: number;
   /** Who may REGISTER/DEREGISTER with the embedded Tower (empty: anyone, as the seed). */
   towerAllow: CidrList;
+  /** Who may write to the Tower this process runs, and how often. */
+  towerSecurity: TowerSecurity;
   /** Log one line per request to stderr. */
   accessLog: boolean;
+}
+
+/** Registration rules for a Tower run by this process (all off by default, as the seed). */
+export interface TowerSecurity {
+  /** REGISTER/DEREGISTER must be HMAC-signed with this secret (null: unsigned, as the seed). */
+  secret: string | null;
+  /** Per-source token bucket for REGISTER/DEREGISTER (null: unlimited). */
+  rate: { perSecond: number; burst: number } | null;
+  /** Most entries the Tower holds (0: no cap). */
+  maxEntries: number;
+}
+
+/**
+ * The `startTowerServer` options for an allowlist and {@link TowerSecurity}.
+ *
+ * @example
+ * ```ts
+ * startTowerServer({ hostname, port, bindUdp, ...towerGuard(allow, security) });
+ * ```
+ */
+export function towerGuard(allow: CidrList, security: TowerSecurity): {
+  mayRegister?: (ip: string) => boolean;
+  secret?: string;
+  rateLimit?: { perSecond: number; burst: number };
+  maxEntries: number;
+} {
+  return {
+    mayRegister: allow.empty ? undefined : (ip) => allow.contains(ip),
+    secret: security.secret ?? undefined,
+    rateLimit: security.rate ?? undefined,
+    maxEntries: security.maxEntries,
+  };
+}
+
+/** Parse `PER_SECOND[:BURST]` (burst defaults to twice the rate). */
+function parseRate(flag: string, text: string): { perSecond: number; burst: number } {
+  const m = /^(\d+(?:\.\d+)?)(?::(\d+))?$/.exec(text);
+  const perSecond = m ? Number(m[1]) : 0;
+  const burst = m?.[2] !== undefined ? Number(m[2]) : Math.ceil(2 * perSecond);
+  if (!m || perSecond <= 0 || burst < 1) {
+    throw new UsageError(`${flag}: "${text}" must be PER_SECOND[:BURST], e.g. 5 or 5:20`);
+  }
+  return { perSecond, burst };
+}
+
+/** Read the Tower security flags (the secret may come from GATEHOUSE_TOWER_SECRET). */
+function towerSecurity(
+  prefix: string,
+  v: Record<string, string | boolean | string[] | undefined>,
+  env: (name: string) => string | undefined,
+): TowerSecurity {
+  const secret = (v[`${prefix}secret`] as string | undefined) ?? env("GATEHOUSE_TOWER_SECRET");
+  const rate = v[`${prefix}rate`] as string | undefined;
+  const max = v[`${prefix}max-entries`] as string | undefined;
+  return {
+    secret: secret === undefined || secret === "" ? null : secret,
+    rate: rate === undefined ? null : parseRate(`--${prefix}rate`, rate),
+    maxEntries: parseCount(`--${prefix}max-entries`, max ?? "10000", 0, 10_000_000),
+  };
 }
 
 /** Default Tower port (the seed's). */
@@ -60,7 +121,8 @@ export const TOWER_PORT = 7772;
 /** The flags of the ingress command, with their defaults, for --help. */
 export const USAGE =
   `usage: gatehouse [flags]            run the ingress (embedded Tower unless --tower)
-       gatehouse tower [--listen HOST:PORT] [--allow CIDR,...]
+       gatehouse tower [--listen HOST:PORT] [--allow CIDR,...] [--secret S] [--rate N[:B]]
+                       [--max-entries N]
                                           run a standalone Tower (default 127.0.0.1:7772)
        gatehouse demo [--listen PORT]     ingress + embedded Tower + a demo backend ("frontend")
 
@@ -85,6 +147,9 @@ flags:
   --pool-idle-timeout DUR     idle backend connections older than this are closed (default 4s)
   --trusted-proxies CIDR,...  peers whose X-Real-IP / X-Forwarded-* are kept
   --tower-allow CIDR,...      who may REGISTER/DEREGISTER with the Tower (default: anyone)
+  --tower-secret SECRET       REGISTER/DEREGISTER must be HMAC-signed (or env GATEHOUSE_TOWER_SECRET)
+  --tower-rate N[:BURST]      REGISTER/DEREGISTER per second per source (default: unlimited)
+  --tower-max-entries N       most Tower entries (default 10000, 0 = no cap)
   --access-log                log each request to stderr
   --help, --version
 DUR: 500ms, 10s, 2m, 1h, or a bare number of seconds.`;
@@ -181,6 +246,9 @@ const FLAGS = {
   "pool-idle-timeout": { type: "string" },
   "trusted-proxies": { type: "string" },
   "tower-allow": { type: "string" },
+  "tower-secret": { type: "string" },
+  "tower-rate": { type: "string" },
+  "tower-max-entries": { type: "string" },
   "access-log": { type: "boolean" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
@@ -206,7 +274,7 @@ export type Command =
   | { kind: "help" }
   | { kind: "version" }
   | { kind: "ingress"; config: IngressConfig }
-  | { kind: "tower"; listen: HostPort; allow: CidrList }
+  | { kind: "tower"; listen: HostPort; allow: CidrList; security: TowerSecurity }
   | { kind: "demo"; config: IngressConfig };
 
 /**
@@ -217,17 +285,24 @@ export type Command =
  * const cmd = parseCommandLine(["--listen", "9090", "--route", "/:frontend"]);
  * ```
  */
-export function parseCommandLine(args: string[]): Command {
+export function parseCommandLine(
+  args: string[],
+  env: (name: string) => string | undefined = () => undefined,
+): Command {
   if (args[0] === "tower") {
     const { values } = parseFlags(args.slice(1), {
       listen: { type: "string" },
       allow: { type: "string" },
+      secret: { type: "string" },
+      rate: { type: "string" },
+      "max-entries": { type: "string" },
       help: { type: "boolean", short: "h" },
     });
     if (values.help) return { kind: "help" };
     return {
       kind: "tower",
       allow: cidrFlag("--allow", values.allow as string | undefined),
+      security: towerSecurity("", values, env),
       listen: parseHostPort(
         "--listen",
         (values.listen as string) ?? "127.0.0.1",
@@ -237,7 +312,7 @@ export function parseCommandLine(args: string[]): Command {
     };
   }
   if (args[0] === "demo") {
-    const config = ingressConfig(args.slice(1), true);
+    const config = ingressConfig(args.slice(1), true, env);
     return config === null ? { kind: "help" } : { kind: "demo", config };
   }
   if (args[0] !== undefined && !args[0].startsWith("-")) {
@@ -246,7 +321,7 @@ export function parseCommandLine(args: string[]): Command {
   const { values } = parseFlags(args, FLAGS);
   if (values.help) return { kind: "help" };
   if (values.version) return { kind: "version" };
-  const config = ingressConfig(args, false);
+  const config = ingressConfig(args, false, env);
   return config === null ? { kind: "help" } : { kind: "ingress", config };
 }
 
@@ -258,7 +333,11 @@ function cidrFlag(flag: string, text: string | undefined): CidrList {
   }
 }
 
-function ingressConfig(args: string[], demo: boolean): IngressConfig | null {
+function ingressConfig(
+  args: string[],
+  demo: boolean,
+  env: (name: string) => string | undefined,
+): IngressConfig | null {
   const { values: v } = parseFlags(args, FLAGS);
   if (v.help) return null;
   const s = (name: keyof typeof FLAGS) => v[name] as string | undefined;
@@ -314,8 +393,11 @@ function ingressConfig(args: string[], demo: boolean): IngressConfig | null {
   }
   const trusted = cidrFlag("--trusted-proxies", s("trusted-proxies"));
   const towerAllow = cidrFlag("--tower-allow", s("tower-allow"));
-  if (tower.mode !== "embedded" && !towerAllow.empty) {
-    throw new UsageError("--tower-allow applies to the embedded Tower only");
+  if (tower.mode !== "embedded") {
+    const local = ["tower-allow", "tower-rate", "tower-max-entries"].find((f) =>
+      v[f] !== undefined
+    );
+    if (local !== undefined) throw new UsageError(`--${local} applies to the embedded Tower only`);
   }
   const d = (flag: keyof typeof FLAGS, def: string) => parseDuration(`--${flag}`, s(flag) ?? def);
   const n = (flag: keyof typeof FLAGS, def: string, min: number, max: number) =>
@@ -338,6 +420,7 @@ function ingressConfig(args: string[], demo: boolean): IngressConfig | null {
     poolIdleTimeoutMs: d("pool-idle-timeout", "4s"),
     trustedProxies: trusted,
     towerAllow,
+    towerSecurity: towerSecurity("tower-", v, env),
     lookupCacheMs: d("lookup-cache", "0"),
     accessLog: v["access-log"] === true,
   };

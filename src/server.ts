@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { IngressConfig } from "./config.ts";
+import { type IngressConfig, towerGuard } from "./config.ts";
 import type { Runtime, Socket, SocketHandler } from "./runtime/types.ts";
 import type { Registry } from "./registry/types.ts";
 import { RouteTable } from "./router.ts";
@@ -85,7 +85,7 @@ export async function startIngress(
         port,
         state: embedded.state,
         bindUdp: runtime.bindUdp,
-        mayRegister: config.towerAllow.empty ? undefined : (ip) => config.towerAllow.contains(ip),
+        ...towerGuard(config.towerAllow, config.towerSecurity),
       });
     } catch (e) {
       embedded.close();

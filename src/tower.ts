@@ -16,7 +16,21 @@
  * A server may restrict REGISTER and DEREGISTER to some senders (the seed
  * accepted them from anyone); refused ones get `ERR|FORBIDDEN|<name>`.
  *
- * `LOOKUPALL`, `FORBIDDEN` and the specific ERR reasons are Gatehouse's;
+ * A server may also require them to be signed with a shared secret
+ * (docs/tower-signing.md):
+ *
+ * ```
+ * REGISTER|<name>|<ip>|<port>|<unix_ms>|<nonce>|<hmac>
+ * DEREGISTER|<name>|<ip>|<port>|<unix_ms>|<nonce>|<hmac>
+ *   hmac = hex(HMAC-SHA256(secret, everything before the last "|"))
+ * ```
+ *
+ * and may rate-limit them per sender and cap the number of entries. Those
+ * refusals are `ERR|UNAUTHORIZED|<name>`, `ERR|STALE|<name>`,
+ * `ERR|REPLAY|<name>`, `ERR|RATE_LIMITED|<name>` and `ERR|FULL|<name>`
+ * ({@link TowerGuard}). Lookups, LIST and PING are never signed.
+ *
+ * `LOOKUPALL`, the signed form and the specific ERR reasons are Gatehouse's;
  * every other reply has the seed Tower's exact form, so seed clients keep
  * working. Replies carry no trailing newline; one trailing "\n" or "\r\n" on
  * a request is tolerated because `echo` adds one. Datagrams over
@@ -37,6 +51,7 @@
  * @module
  */
 
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { clearInterval, setInterval } from "node:timers";
 import type { Replica } from "./registry/types.ts";
 import type { Runtime, UdpSocket } from "./runtime/types.ts";
@@ -56,6 +71,18 @@ export const MAX_DATAGRAM_BYTES = 1024;
  * answer instead of a failed send (the UDP payload limit is 65507 bytes).
  */
 export const MAX_REPLY_BYTES = 65_000;
+
+/**
+ * A signed request is accepted while its timestamp is within this many
+ * milliseconds of the Tower's clock (either way): 30 s.
+ */
+export const SIGNATURE_WINDOW_MS = 30_000;
+
+/** Default cap on entries a Tower server accepts over UDP. */
+export const DEFAULT_MAX_ENTRIES = 10_000;
+
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
 
 // ---------------------------------------------------------------------------
 // Validation
@@ -252,7 +279,12 @@ export type TowerErrorReason =
   | "BAD_NAME"
   | "BAD_HOST"
   | "BAD_PORT"
-  | "FORBIDDEN";
+  | "FORBIDDEN"
+  | "UNAUTHORIZED"
+  | "STALE"
+  | "REPLAY"
+  | "RATE_LIMITED"
+  | "FULL";
 
 /** A reply, parsed. */
 export type TowerReply =
@@ -287,7 +319,11 @@ function stripLineEnd(text: string): string {
  * ```
  */
 export function parseRequest(line: string): TowerRequest | TowerErrorReply {
-  const fields = stripLineEnd(line).split("|");
+  return parseFields(stripLineEnd(line).split("|"));
+}
+
+/** {@link parseRequest} of a line already split at "|". */
+function parseFields(fields: string[]): TowerRequest | TowerErrorReply {
   const command = fields[0];
   switch (command) {
     case "REGISTER":
@@ -484,6 +520,111 @@ export function parseReply(line: string): TowerReply | undefined {
 }
 
 // ---------------------------------------------------------------------------
+// Signed requests (docs/tower-signing.md)
+// ---------------------------------------------------------------------------
+
+const UNIX_MS = /^(?:0|[1-9][0-9]{0,15})$/;
+const NONCE = /^[A-Za-z0-9_-]{8,64}$/;
+const MAC_HEX = /^[0-9A-Fa-f]{64}$/;
+
+/** The signature fields of a signed REGISTER or DEREGISTER. */
+export interface TowerSignature {
+  /** The signer's clock when it signed, Unix milliseconds. */
+  timestampMs: number;
+  /** Single-use token chosen by the signer: 8–64 of `[A-Za-z0-9_-]`. */
+  nonce: string;
+  /** HMAC-SHA256 of `signedText`, 64 hex digits (lowercase). */
+  mac: string;
+  /** Exactly what the MAC covers: the request line up to its last "|". */
+  signedText: string;
+}
+
+/** A parsed datagram: the request (or the ERR to send) and its signature, if signed. */
+interface ReadRequest {
+  request: TowerRequest | TowerErrorReply;
+  signature?: TowerSignature;
+}
+
+/**
+ * Parse a request line that may be signed. Plain lines go through
+ * {@link parseRequest} unchanged; a 7-field REGISTER or DEREGISTER has its
+ * first four fields parsed the same way and its signature fields checked for
+ * form (not for validity: that needs the secret).
+ */
+function readRequest(line: string): ReadRequest {
+  const text = stripLineEnd(line);
+  const fields = text.split("|");
+  if (fields.length !== 7 || (fields[0] !== "REGISTER" && fields[0] !== "DEREGISTER")) {
+    return { request: parseFields(fields) };
+  }
+  const request = parseFields(fields.slice(0, 4));
+  if (request.kind === "ERR") return { request };
+  const [, , , , timeText, nonce, mac] = fields;
+  const timestampMs = Number(timeText);
+  if (
+    !UNIX_MS.test(timeText) || !Number.isSafeInteger(timestampMs) || !NONCE.test(nonce) ||
+    !MAC_HEX.test(mac)
+  ) {
+    return { request: error("MALFORMED") };
+  }
+  return {
+    request,
+    signature: {
+      timestampMs,
+      nonce,
+      mac: mac.toLowerCase(),
+      signedText: text.slice(0, text.lastIndexOf("|")),
+    },
+  };
+}
+
+/** HMAC-SHA256 of `text` keyed with the UTF-8 bytes of `secret`, lowercase hex. */
+function hmacHex(secret: string, text: string): string {
+  return createHmac("sha256", secret).update(text).digest("hex");
+}
+
+/**
+ * Sign a REGISTER or DEREGISTER line for a Tower that has a shared secret:
+ * appends `|<nowMs>|<nonce>|<hmac>`, where hmac is the lowercase hex
+ * HMAC-SHA256, keyed with the secret's UTF-8 bytes, of everything before it.
+ * A fresh random nonce (32 hex digits) is used unless one is given; a nonce
+ * must never be reused. Sign each datagram anew, retries included: the Tower
+ * refuses a nonce it has already seen (`ERR|REPLAY|<name>`).
+ *
+ * Throws a TypeError for an empty secret, a line that is not a valid
+ * REGISTER or DEREGISTER, a time that is not a non-negative integer, or a
+ * nonce outside 8–64 characters of `[A-Za-z0-9_-]`.
+ *
+ * @example
+ * ```ts
+ * signTowerRequest("s3cret", "REGISTER|web|10.0.0.7|8080", 1_700_000_000_000, "0123456789abcdef");
+ * // "REGISTER|web|10.0.0.7|8080|1700000000000|0123456789abcdef|<64 hex digits>"
+ * ```
+ */
+export function signTowerRequest(
+  secret: string,
+  line: string,
+  nowMs: number,
+  nonce: string = randomBytes(16).toString("hex"),
+): string {
+  if (typeof secret !== "string" || secret === "") {
+    throw new TypeError("the Tower secret must be a non-empty string");
+  }
+  const request = parseRequest(line);
+  if (request.kind !== "REGISTER" && request.kind !== "DEREGISTER") {
+    throw new TypeError(`only REGISTER and DEREGISTER are signed, not: ${line}`);
+  }
+  if (!Number.isSafeInteger(nowMs) || nowMs < 0) {
+    throw new TypeError(`signing time must be a non-negative integer of ms: ${nowMs}`);
+  }
+  if (!NONCE.test(nonce)) {
+    throw new TypeError(`nonce must be 8-64 characters of [A-Za-z0-9_-]: ${nonce}`);
+  }
+  const signedText = `${formatRequest(request)}|${nowMs}|${nonce}`;
+  return `${signedText}|${hmacHex(secret, signedText)}`;
+}
+
+// ---------------------------------------------------------------------------
 // State
 // ---------------------------------------------------------------------------
 
@@ -533,6 +674,10 @@ export class TowerState {
   readonly #now: () => number;
   readonly #services = new Map<string, Entry[]>();
   #seq = 0;
+  /** Entries held, live or expired but not yet dropped. */
+  #held = 0;
+  /** No held entry expires before this (a lower bound, set by {@link sweep}). */
+  #nextExpiry = 0;
   #sweeper: ReturnType<typeof setInterval> | undefined;
 
   constructor(options: TowerStateOptions = {}) {
@@ -580,7 +725,32 @@ export class TowerState {
       served: false,
       seq: ++this.#seq,
     });
+    this.#held++;
     return true;
+  }
+
+  /**
+   * Whether a REGISTER of this name+host+port stays within `maxEntries`:
+   * true when it would refresh a live entry or when fewer than `maxEntries`
+   * live entries exist. Changes nothing but dropping expired entries.
+   *
+   * @example
+   * ```ts
+   * const state = new TowerState();
+   * state.register("web", "10.0.0.7", 8080);
+   * state.hasRoomFor("web", "10.0.0.8", 8080, 1); // false: it would be a second entry
+   * state.hasRoomFor("web", "10.0.0.7", 8080, 1); // true: a heartbeat
+   * state.close();
+   * ```
+   */
+  hasRoomFor(name: string, host: string, port: number, maxEntries: number): boolean {
+    if (this.#held < maxEntries) return true;
+    const now = this.#now();
+    const entries = this.#live(name, now);
+    if (entries?.some((e) => e.replica.port === port && e.replica.host === host)) return true;
+    // A sweep is O(entries): only when something can have expired since the last one.
+    if (now >= this.#nextExpiry) this.sweep();
+    return this.#held < maxEntries;
   }
 
   /** Remove one replica. False when it was not registered (or had expired). */
@@ -590,6 +760,7 @@ export class TowerState {
     const index = entries.findIndex((e) => e.replica.port === port && e.replica.host === host);
     if (index === -1) return false;
     entries.splice(index, 1);
+    this.#held--;
     if (entries.length === 0) this.#services.delete(name);
     return true;
   }
@@ -651,12 +822,16 @@ export class TowerState {
   /** Drop every expired entry now; returns how many were dropped. */
   sweep(): number {
     const now = this.#now();
-    let dropped = 0;
-    for (const [name, entries] of [...this.#services]) {
-      const before = entries.length;
-      dropped += before - (this.#live(name, now)?.length ?? 0);
+    const before = this.#held;
+    let next = now + this.ttlMs;
+    for (const name of [...this.#services.keys()]) {
+      const entries = this.#live(name, now);
+      if (entries === undefined) continue;
+      for (const entry of entries) if (entry.expiresAt < next) next = entry.expiresAt;
     }
-    return dropped;
+    // Entries added or refreshed later expire later still, so this stays a lower bound.
+    this.#nextExpiry = next;
+    return before - this.#held;
   }
 
   /** Stop the background sweep. The state stays usable (lazy expiry only). */
@@ -677,6 +852,7 @@ export class TowerState {
       const entry = entries[i];
       if (entry.expiresAt > now) entries[kept++] = entry;
     }
+    this.#held -= entries.length - kept;
     if (kept === 0) {
       this.#services.delete(name);
       return undefined;
@@ -693,6 +869,257 @@ function serveFirst(entries: Entry[]): void {
   if (entries.length > 1) {
     entries.shift();
     entries.push(first);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Admission of REGISTER and DEREGISTER: rate limit, signature, entry cap
+// ---------------------------------------------------------------------------
+
+/** A token bucket per sender: `burst` requests at once, refilled at `perSecond`. */
+export interface TowerRateLimit {
+  /** Sustained requests per second per sender (> 0, may be fractional). */
+  perSecond: number;
+  /** Requests a sender may make at once (>= 1). */
+  burst: number;
+}
+
+/** Options for {@link TowerGuard}. */
+export interface TowerGuardOptions {
+  /**
+   * Require REGISTER and DEREGISTER to be signed with this secret (see
+   * {@link signTowerRequest}). Default: no signature needed; a signed request
+   * is then accepted with its signature ignored, so clients can start
+   * signing before the Tower requires it.
+   */
+  secret?: string;
+  /** Per-sender limit on REGISTER and DEREGISTER. Default: none. */
+  rateLimit?: TowerRateLimit;
+  /**
+   * Most entries a REGISTER may create; refreshing an existing entry always
+   * works. 0 means no cap. Default {@link DEFAULT_MAX_ENTRIES}.
+   */
+  maxEntries?: number;
+  /** Clock in milliseconds. Default `Date.now`. */
+  now?: () => number;
+  /** Senders whose buckets are remembered; the least recently seen goes first. Default 10000. */
+  maxSenders?: number;
+  /**
+   * Nonces remembered for replay detection. When all are in their window,
+   * further signed requests get `ERR|RATE_LIMITED|<name>`. Default 100000.
+   */
+  maxNonces?: number;
+}
+
+/** Token buckets by sender, at most `capacity` of them, in least-recently-seen order. */
+class SenderBuckets {
+  readonly #buckets = new Map<string, { tokens: number; at: number }>();
+  readonly #perSecond: number;
+  readonly #burst: number;
+  readonly #capacity: number;
+
+  constructor(limit: TowerRateLimit, capacity: number) {
+    this.#perSecond = limit.perSecond;
+    this.#burst = limit.burst;
+    this.#capacity = capacity;
+  }
+
+  /** Take one token from `sender`'s bucket; false when it is empty. */
+  take(sender: string, now: number): boolean {
+    let bucket = this.#buckets.get(sender);
+    if (bucket === undefined) {
+      // Forgetting a sender only hands it a full bucket early; once its bucket
+      // has refilled (burst / perSecond seconds) forgetting it changes nothing.
+      if (this.#buckets.size >= this.#capacity) {
+        this.#buckets.delete(this.#buckets.keys().next().value!);
+      }
+      bucket = { tokens: this.#burst, at: now };
+    } else {
+      this.#buckets.delete(sender); // set again below: the Map's order is recency
+      if (now > bucket.at) {
+        const refill = ((now - bucket.at) * this.#perSecond) / 1000;
+        bucket.tokens = Math.min(this.#burst, bucket.tokens + refill);
+        bucket.at = now;
+      }
+    }
+    this.#buckets.set(sender, bucket);
+    if (bucket.tokens < 1) return false;
+    bucket.tokens -= 1;
+    return true;
+  }
+
+  get size(): number {
+    return this.#buckets.size;
+  }
+}
+
+/**
+ * Nonces of accepted signed requests, each kept until its request would be
+ * stale anyway, at most `capacity` of them. Keep-until times are made
+ * non-decreasing in insertion order, so expired nonces are always at the
+ * front and pruning costs only what it removes.
+ */
+class NonceCache {
+  readonly #keepUntil = new Map<string, number>();
+  readonly #capacity: number;
+  #last = -Infinity;
+
+  constructor(capacity: number) {
+    this.#capacity = capacity;
+  }
+
+  /** Remember `nonce` until at least `until`. */
+  add(nonce: string, until: number, now: number): "added" | "replay" | "full" {
+    // A request is fresh up to and including timestamp + window.
+    for (const [old, keep] of this.#keepUntil) {
+      if (keep >= now) break;
+      this.#keepUntil.delete(old);
+    }
+    if (this.#keepUntil.has(nonce)) return "replay";
+    if (this.#keepUntil.size >= this.#capacity) return "full";
+    this.#last = Math.max(this.#last, until);
+    this.#keepUntil.set(nonce, this.#last);
+    return "added";
+  }
+
+  get size(): number {
+    return this.#keepUntil.size;
+  }
+}
+
+function positiveInteger(value: unknown): value is number {
+  return typeof value === "number" && Number.isSafeInteger(value) && value > 0;
+}
+
+/**
+ * The checks a REGISTER or DEREGISTER passes before it changes a
+ * {@link TowerState}, in this order: per-sender rate limit
+ * (`ERR|RATE_LIMITED|<name>`), signature when a secret is set
+ * (`ERR|UNAUTHORIZED|<name>` for a missing or wrong one, `ERR|STALE|<name>`
+ * for a timestamp more than {@link SIGNATURE_WINDOW_MS} off,
+ * `ERR|REPLAY|<name>` for a nonce seen within the window), then the entry cap
+ * for a REGISTER that would add an entry (`ERR|FULL|<name>`). Lookups are
+ * never checked. Memory is bounded: at most `maxSenders` buckets and
+ * `maxNonces` nonces.
+ *
+ * The constructor throws a TypeError for invalid options.
+ *
+ * @example
+ * ```ts
+ * const guard = new TowerGuard({ secret: "s3cret", rateLimit: { perSecond: 5, burst: 10 } });
+ * const state = new TowerState();
+ * const line = signTowerRequest("s3cret", "REGISTER|web|10.0.0.7|8080", Date.now());
+ * respond(state, line, { guard, senderIp: "10.0.0.7" });          // "OK|REGISTERED|web"
+ * respond(state, line, { guard, senderIp: "10.0.0.7" });          // "ERR|REPLAY|web"
+ * respond(state, "REGISTER|web|10.0.0.7|8080", { guard, senderIp: "10.0.0.7" });
+ * // "ERR|UNAUTHORIZED|web"
+ * state.close();
+ * ```
+ */
+export class TowerGuard {
+  readonly #secret: string | undefined;
+  readonly #maxEntries: number;
+  readonly #now: () => number;
+  readonly #buckets: SenderBuckets | undefined;
+  readonly #nonces: NonceCache | undefined;
+
+  constructor(options: TowerGuardOptions = {}) {
+    const { secret, rateLimit } = options;
+    if (secret !== undefined && (typeof secret !== "string" || secret === "")) {
+      throw new TypeError("the Tower secret must be a non-empty string");
+    }
+    const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
+    if (!(maxEntries === 0 || maxEntries === Infinity || positiveInteger(maxEntries))) {
+      throw new TypeError(`maxEntries must be a positive integer, or 0 for no cap: ${maxEntries}`);
+    }
+    const maxSenders = options.maxSenders ?? 10_000;
+    const maxNonces = options.maxNonces ?? 100_000;
+    if (!positiveInteger(maxSenders)) {
+      throw new TypeError(`maxSenders must be a positive integer: ${maxSenders}`);
+    }
+    if (!positiveInteger(maxNonces)) {
+      throw new TypeError(`maxNonces must be a positive integer: ${maxNonces}`);
+    }
+    if (rateLimit !== undefined) {
+      const { perSecond, burst } = rateLimit;
+      if (typeof perSecond !== "number" || !(perSecond > 0) || !Number.isFinite(perSecond)) {
+        throw new TypeError(`rateLimit.perSecond must be a number above 0: ${perSecond}`);
+      }
+      if (typeof burst !== "number" || !(burst >= 1) || !Number.isFinite(burst)) {
+        throw new TypeError(`rateLimit.burst must be a number of at least 1: ${burst}`);
+      }
+      this.#buckets = new SenderBuckets({ perSecond, burst }, maxSenders);
+    }
+    this.#secret = secret;
+    this.#maxEntries = maxEntries === 0 ? Infinity : maxEntries;
+    this.#now = options.now ?? Date.now;
+    if (secret !== undefined) this.#nonces = new NonceCache(maxNonces);
+  }
+
+  /** True when REGISTER and DEREGISTER must be signed. */
+  get requiresSignature(): boolean {
+    return this.#secret !== undefined;
+  }
+
+  /** Senders with a remembered rate-limit bucket (bounded by `maxSenders`). */
+  get trackedSenders(): number {
+    return this.#buckets?.size ?? 0;
+  }
+
+  /** Nonces remembered for replay detection (bounded by `maxNonces`). */
+  get rememberedNonces(): number {
+    return this.#nonces?.size ?? 0;
+  }
+
+  /**
+   * The refusal for a request from `senderIp`, or undefined to let it
+   * through. Only REGISTER and DEREGISTER are checked. Takes a rate-limit
+   * token and, once a signature is verified, uses up its nonce (whatever
+   * the outcome after that): each signed request acts at most once.
+   */
+  admit(
+    state: TowerState,
+    request: TowerRequest,
+    signature: TowerSignature | undefined,
+    senderIp: string,
+  ): TowerErrorReply | undefined {
+    if (request.kind !== "REGISTER" && request.kind !== "DEREGISTER") return undefined;
+    const now = this.#now();
+    if (this.#buckets !== undefined && !this.#buckets.take(senderIp, now)) {
+      return error("RATE_LIMITED", request.name);
+    }
+    if (this.#secret !== undefined) {
+      const refusal = this.#verify(this.#secret, signature, now);
+      if (refusal !== undefined) return error(refusal, request.name);
+    }
+    if (
+      request.kind === "REGISTER" &&
+      !state.hasRoomFor(request.name, request.host, request.port, this.#maxEntries)
+    ) {
+      return error("FULL", request.name);
+    }
+    return undefined;
+  }
+
+  #verify(
+    secret: string,
+    signature: TowerSignature | undefined,
+    now: number,
+  ): TowerErrorReason | undefined {
+    if (signature === undefined) return "UNAUTHORIZED";
+    // Both sides are 64 hex digits, so equal lengths: timingSafeEqual never throws here.
+    const expected = encoder.encode(hmacHex(secret, signature.signedText));
+    if (!timingSafeEqual(expected, encoder.encode(signature.mac))) return "UNAUTHORIZED";
+    if (Math.abs(now - signature.timestampMs) > SIGNATURE_WINDOW_MS) return "STALE";
+    // The request turns stale at timestamp + window: no need to remember it longer.
+    switch (this.#nonces!.add(signature.nonce, signature.timestampMs + SIGNATURE_WINDOW_MS, now)) {
+      case "added":
+        return undefined;
+      case "replay":
+        return "REPLAY";
+      case "full":
+        return "RATE_LIMITED";
+    }
   }
 }
 
@@ -736,18 +1163,24 @@ export function handleRequest(state: TowerState, request: TowerRequest): TowerRe
   }
 }
 
-const decoder = new TextDecoder();
-const encoder = new TextEncoder();
-
 /** Options for {@link respond}. */
 export interface RespondOptions {
   /** False answers REGISTER and DEREGISTER with `ERR|FORBIDDEN|<name>`. Default true. */
   mayChange?: boolean;
+  /** Rate limit, signature and entry cap for REGISTER and DEREGISTER. Default: none. */
+  guard?: TowerGuard;
+  /** The sender's IP address, for the guard's per-sender rate limit. */
+  senderIp?: string;
 }
 
 /**
  * One datagram in, the reply line out: what the UDP server does, without the
  * socket. Undefined means "send nothing" (oversized datagram).
+ *
+ * Checks run in this order, and the first refusal is the reply: size, parse,
+ * `mayChange` (`ERR|FORBIDDEN|<name>`), then the `guard`'s rate limit,
+ * signature and entry cap (see {@link TowerGuard}). Only REGISTER and
+ * DEREGISTER meet the last three. Never throws unless the state does.
  *
  * @example
  * ```ts
@@ -764,13 +1197,12 @@ export function respond(
   const bytes = typeof datagram === "string" ? encoder.encode(datagram) : datagram;
   if (bytes.byteLength > MAX_DATAGRAM_BYTES) return undefined;
   // Non-ASCII bytes decode to characters no validator accepts, so they end as ERR.
-  const request = parseRequest(decoder.decode(bytes));
+  const { request, signature } = readRequest(decoder.decode(bytes));
   if (request.kind === "ERR") return formatReply(request);
-  if (
-    options?.mayChange === false &&
-    (request.kind === "REGISTER" || request.kind === "DEREGISTER")
-  ) {
-    return formatReply(error("FORBIDDEN", request.name));
+  if (request.kind === "REGISTER" || request.kind === "DEREGISTER") {
+    if (options?.mayChange === false) return formatReply(error("FORBIDDEN", request.name));
+    const refusal = options?.guard?.admit(state, request, signature, options.senderIp ?? "");
+    if (refusal !== undefined) return formatReply(refusal);
   }
   return formatReply(handleRequest(state, request));
 }
@@ -792,7 +1224,10 @@ export interface TowerServerOptions {
   state?: TowerState;
   /** How to bind a UDP socket (from the runtime layer). */
   bindUdp: BindUdp;
-  /** Clock for a created state (ignored when `state` is given). */
+  /**
+   * Clock in milliseconds for a created state (a `state` passed in keeps its
+   * own) and for signature timestamps and rate limiting. Default `Date.now`.
+   */
   now?: () => number;
   /**
    * Which senders may REGISTER and DEREGISTER, by source IP (e.g.
@@ -800,6 +1235,23 @@ export interface TowerServerOptions {
    * stay open to all. Default: anyone, as the seed did.
    */
   mayRegister?: (senderIp: string) => boolean;
+  /**
+   * Shared secret: REGISTER and DEREGISTER must then be signed
+   * ({@link signTowerRequest}, docs/tower-signing.md); unsigned or wrongly
+   * signed ones get `ERR|UNAUTHORIZED|<name>`, stale ones `ERR|STALE|<name>`,
+   * replayed ones `ERR|REPLAY|<name>`. Must not be empty. Default: none.
+   */
+  secret?: string;
+  /**
+   * Token bucket per sender IP for REGISTER and DEREGISTER; over it:
+   * `ERR|RATE_LIMITED|<name>`. Default: no limit.
+   */
+  rateLimit?: TowerRateLimit;
+  /**
+   * Most entries REGISTERs may create (refreshes always work); beyond it:
+   * `ERR|FULL|<name>`. 0 means no cap. Default {@link DEFAULT_MAX_ENTRIES}.
+   */
+  maxEntries?: number;
 }
 
 /** A running Tower server. */
@@ -816,7 +1268,9 @@ export interface TowerServer {
 
 /**
  * Serve the Tower protocol on a UDP socket. Logs nothing; the caller prints
- * its own ready line. Rejects when the port cannot be bound.
+ * its own ready line. Rejects when the port cannot be bound, and with a
+ * TypeError (before binding) for an invalid `secret`, `rateLimit` or
+ * `maxEntries`.
  *
  * @example
  * ```ts
@@ -828,6 +1282,12 @@ export interface TowerServer {
  */
 export async function startTowerServer(options: TowerServerOptions): Promise<TowerServer> {
   const { mayRegister } = options;
+  const guard = new TowerGuard({
+    secret: options.secret,
+    rateLimit: options.rateLimit,
+    maxEntries: options.maxEntries,
+    now: options.now,
+  });
   const ownsState = options.state === undefined;
   const state = options.state ?? new TowerState({ now: options.now });
   let socket: UdpSocket | undefined;
@@ -836,7 +1296,7 @@ export async function startTowerServer(options: TowerServerOptions): Promise<Tow
       // A datagram is untrusted input: nothing in it may take the server down.
       try {
         const mayChange = mayRegister === undefined || mayRegister(datagram.host);
-        const reply = respond(state, datagram.data, { mayChange });
+        const reply = respond(state, datagram.data, { mayChange, guard, senderIp: datagram.host });
         if (reply !== undefined && socket !== undefined) {
           socket.send(encoder.encode(reply), datagram.port, datagram.host);
         }
@@ -883,6 +1343,14 @@ export interface TowerClientOptions {
   timeoutMs?: number;
   /** Send again this many times before giving up. Default 1. */
   retries?: number;
+  /**
+   * Sign REGISTER and DEREGISTER with this shared secret
+   * ({@link signTowerRequest}); each datagram, retries included, gets a fresh
+   * timestamp and nonce. Must not be empty. Default: send them unsigned.
+   */
+  secret?: string;
+  /** Clock for signature timestamps, in milliseconds. Default `Date.now`. */
+  now?: () => number;
 }
 
 interface Pending {
@@ -894,6 +1362,16 @@ interface Pending {
   timer: ReturnType<typeof setTimeout> | undefined;
   tries: number;
 }
+
+/** ERR reasons only a REGISTER or DEREGISTER is answered with. */
+const CHANGE_REFUSALS: ReadonlySet<string> = new Set<TowerErrorReason>([
+  "FORBIDDEN",
+  "UNAUTHORIZED",
+  "STALE",
+  "REPLAY",
+  "RATE_LIMITED",
+  "FULL",
+]);
 
 /** Does `reply` answer `request`? Replies carry the service name, not a request id. */
 function answers(request: TowerRequest, reply: TowerReply): boolean {
@@ -910,7 +1388,12 @@ function answers(request: TowerRequest, reply: TowerReply): boolean {
     case "PONG":
       return request.kind === "PING";
     case "ERR":
-      return "name" in request && request.name === reply.name;
+      if (!("name" in request) || request.name !== reply.name) return false;
+      // A LOOKUP and a REGISTER of one service may be in flight together.
+      if (CHANGE_REFUSALS.has(reply.reason)) {
+        return request.kind === "REGISTER" || request.kind === "DEREGISTER";
+      }
+      return reply.reason !== "NOT_FOUND" || request.kind !== "REGISTER";
   }
 }
 
@@ -920,14 +1403,16 @@ function answers(request: TowerRequest, reply: TowerReply): boolean {
  * - Identical requests in flight at once share one datagram and one reply
  *   (many concurrent `LOOKUP|web` cost one round trip).
  * - Replies are matched by the command and service name they carry. An `ERR`
- *   other than `NOT_FOUND` that names no pending service (an old Tower's
- *   `ERR|UNKNOWN_COMMAND`) goes to the oldest pending request, since the
- *   protocol has no request ids.
+ *   that names no pending service (an old Tower's `ERR|UNKNOWN_COMMAND`) goes
+ *   to the oldest pending request, since the protocol has no request ids;
+ *   except `NOT_FOUND` and named refusals of a change (`FORBIDDEN`,
+ *   `UNAUTHORIZED`, ...), which are late duplicates and are dropped.
  * - Each request waits `timeoutMs`, is sent again `retries` times, then
  *   rejects with a {@link TowerTimeoutError}.
  * - Only datagrams from the Tower's port are considered. The source address
  *   is not compared, because a Tower bound to a wildcard address may answer
  *   from another of its addresses.
+ * - With a `secret`, REGISTER and DEREGISTER are signed on every send.
  *
  * @example
  * ```ts
@@ -946,14 +1431,21 @@ export class TowerClient {
   #socket!: UdpSocket;
   readonly #timeoutMs: number;
   readonly #retries: number;
+  readonly #secret: string | undefined;
+  readonly #now: () => number;
   readonly #pending = new Map<string, Pending>();
   #closed = false;
 
   /**
    * Bind a client socket for the Tower at `host:port`. `host` should be an IP
    * literal: a host name would be resolved by the runtime on every send.
+   * Rejects with a TypeError for an empty `secret`.
    */
   static async open(host: string, port: number, options: TowerClientOptions): Promise<TowerClient> {
+    const { secret } = options;
+    if (secret !== undefined && (typeof secret !== "string" || secret === "")) {
+      throw new TypeError("the Tower secret must be a non-empty string");
+    }
     const client = new TowerClient(host, port, options);
     const wildcard = host.includes(":") ? "::" : "0.0.0.0";
     client.#socket = await options.bindUdp(wildcard, 0, (datagram) => {
@@ -967,6 +1459,8 @@ export class TowerClient {
     this.port = port;
     this.#timeoutMs = options.timeoutMs ?? 300;
     this.#retries = options.retries ?? 1;
+    this.#secret = options.secret;
+    this.#now = options.now ?? Date.now;
   }
 
   /** `host:port` of the Tower, IPv6 bracketed: for messages. */
@@ -1041,8 +1535,11 @@ export class TowerClient {
         break;
       }
     }
-    // A stray NOT_FOUND is a late duplicate: never hand it to another service.
-    if (match === undefined && reply.kind === "ERR" && reply.reason !== "NOT_FOUND") {
+    // A stray NOT_FOUND or named refusal is a late duplicate: never hand it to another service.
+    if (
+      match === undefined && reply.kind === "ERR" && reply.reason !== "NOT_FOUND" &&
+      !(reply.name !== undefined && CHANGE_REFUSALS.has(reply.reason))
+    ) {
       match = this.#pending.values().next().value;
     }
     if (match === undefined) return;
@@ -1053,8 +1550,13 @@ export class TowerClient {
 
   #transmit(pending: Pending): void {
     pending.tries++;
+    const { kind } = pending.request;
     try {
-      this.#socket.send(encoder.encode(pending.line), this.port, this.host);
+      // A retry is a new datagram: a reused nonce would be refused as a replay.
+      const line = this.#secret !== undefined && (kind === "REGISTER" || kind === "DEREGISTER")
+        ? signTowerRequest(this.#secret, pending.line, Math.floor(this.#now()))
+        : pending.line;
+      this.#socket.send(encoder.encode(line), this.port, this.host);
     } catch (err) {
       this.#pending.delete(pending.line);
       pending.reject(new Error(`cannot send to Tower at ${this.address}: ${String(err)}`));

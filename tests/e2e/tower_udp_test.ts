@@ -1,16 +1,19 @@
 /**
  * The Tower over real UDP sockets on loopback: the server, its client, the
- * seed's way of registering (bash's /dev/udp), and RemoteTowerRegistry against
- * a real Tower, a seed-era Tower without LOOKUPALL, and a silent one.
+ * seed's way of registering (bash's /dev/udp), signed registrations, rate
+ * limit and entry cap, and RemoteTowerRegistry against a real Tower, a
+ * seed-era Tower without LOOKUPALL, and a silent one.
  */
 
 import { after, afterEach, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { createSocket, type Socket as DgramSocket } from "node:dgram";
 import { bindUdp } from "../../src/runtime/udp.ts";
 import {
   type BindUdp,
+  SIGNATURE_WINDOW_MS,
+  signTowerRequest,
   startTowerServer,
   TowerClient,
   type TowerServer,
@@ -112,6 +115,16 @@ function run(command: string): Promise<void> {
     execFile("bash", ["-c", command], (err) => (err ? reject(err) : resolve()));
   });
 }
+
+/** Whether `openssl` is on the PATH (for the test of a shell-signed registration). */
+const HAS_OPENSSL = (() => {
+  try {
+    execFileSync("bash", ["-c", "command -v openssl"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+})();
 
 /** Ask until `accept` likes the reply (the sender's datagram may still be in flight). */
 async function askUntil(
@@ -328,6 +341,138 @@ describe("Tower UDP server options", () => {
       });
     } finally {
       client.close();
+      tower.close();
+    }
+  });
+});
+
+describe("Tower UDP server with a secret", () => {
+  const SECRET = "e2e-shared-secret";
+  let tower: TowerServer;
+  let probe: Probe;
+
+  beforeEach(async () => {
+    tower = await startTowerServer({ hostname: LOOPBACK, port: 0, bindUdp, secret: SECRET });
+    probe = await Probe.open();
+  });
+
+  afterEach(() => {
+    probe.close();
+    tower.close();
+  });
+
+  it("TowerClient signs; lookups stay plain; others are refused", LIMIT, async () => {
+    const signer = await TowerClient.open(LOOPBACK, tower.port, { bindUdp, secret: SECRET });
+    const plain = await TowerClient.open(LOOPBACK, tower.port, { bindUdp });
+    const wrong = await TowerClient.open(LOOPBACK, tower.port, { bindUdp, secret: "not-it" });
+    try {
+      assert.deepEqual(await signer.send("REGISTER|web|127.0.0.1|8081"), {
+        kind: "REGISTERED",
+        name: "web",
+      });
+      // A heartbeat: the same request signed again (new nonce) is accepted.
+      assert.deepEqual(await signer.send("REGISTER|web|127.0.0.1|8081"), {
+        kind: "REGISTERED",
+        name: "web",
+      });
+      assert.deepEqual(await plain.send("REGISTER|web|127.0.0.1|8082"), {
+        kind: "ERR",
+        reason: "UNAUTHORIZED",
+        name: "web",
+      });
+      assert.deepEqual(await wrong.send("DEREGISTER|web|127.0.0.1|8081"), {
+        kind: "ERR",
+        reason: "UNAUTHORIZED",
+        name: "web",
+      });
+      assert.deepEqual(await plain.send("LOOKUP|web"), {
+        kind: "LOOKUP",
+        name: "web",
+        replica: { host: "127.0.0.1", port: 8081 },
+      });
+      assert.equal(await probe.ask(tower.port, "LIST"), "OK|LIST|1|web:127.0.0.1:8081:30");
+      assert.equal(await probe.ask(tower.port, "PING"), "OK|PONG|tower");
+      assert.deepEqual(await signer.send("DEREGISTER|web|127.0.0.1|8081"), {
+        kind: "DEREGISTERED",
+        name: "web",
+      });
+      assert.equal(await probe.ask(tower.port, "LOOKUP|web"), "ERR|NOT_FOUND|web");
+    } finally {
+      signer.close();
+      plain.close();
+      wrong.close();
+    }
+  });
+
+  it("a replayed or stale datagram changes nothing", LIMIT, async () => {
+    const register = signTowerRequest(SECRET, "REGISTER|web|127.0.0.1|8081", Date.now());
+    assert.equal(await probe.ask(tower.port, register), "OK|REGISTERED|web");
+    const deregister = signTowerRequest(SECRET, "DEREGISTER|web|127.0.0.1|8081", Date.now());
+    assert.equal(await probe.ask(tower.port, deregister), "OK|DEREGISTERED|web");
+    assert.equal(await probe.ask(tower.port, register), "ERR|REPLAY|web");
+    const old = Date.now() - SIGNATURE_WINDOW_MS - 5_000;
+    const stale = signTowerRequest(SECRET, "REGISTER|web|127.0.0.1|8081", old);
+    assert.equal(await probe.ask(tower.port, stale), "ERR|STALE|web");
+    assert.equal(await probe.ask(tower.port, "LIST"), "OK|LIST|0|");
+  });
+
+  it(
+    "accepts a registration signed in bash with openssl",
+    { ...LIMIT, skip: !HAS_OPENSSL },
+    async () => {
+      // What docs/tower-signing.md tells other clients to do.
+      await run(
+        `ts=$(date +%s%3N); nonce=$(openssl rand -hex 16); ` +
+          `msg="REGISTER|shell|127.0.0.1|8383|$ts|$nonce"; ` +
+          `mac=$(printf '%s' "$msg" | openssl dgst -sha256 -hmac '${SECRET}' | sed 's/^.*= //'); ` +
+          `printf '%s|%s' "$msg" "$mac" > /dev/udp/127.0.0.1/${tower.port}`,
+      );
+      const reply = await askUntil(probe, tower.port, "LOOKUP|shell", (r) => r.startsWith("OK"));
+      assert.equal(reply, "OK|LOOKUP|shell|127.0.0.1|8383");
+    },
+  );
+});
+
+describe("Tower UDP server limits", () => {
+  it("rateLimit refuses the burst+1-th REGISTER from one sender", LIMIT, async () => {
+    const tower = await startTowerServer({
+      hostname: LOOPBACK,
+      port: 0,
+      bindUdp,
+      rateLimit: { perSecond: 0.5, burst: 2 },
+    });
+    const probe = await Probe.open();
+    const other = await Probe.open();
+    try {
+      assert.equal(await probe.ask(tower.port, "REGISTER|web|127.0.0.1|8081"), "OK|REGISTERED|web");
+      assert.equal(await probe.ask(tower.port, "REGISTER|web|127.0.0.1|8081"), "OK|REGISTERED|web");
+      assert.equal(
+        await probe.ask(tower.port, "REGISTER|web|127.0.0.1|8082"),
+        "ERR|RATE_LIMITED|web",
+      );
+      assert.equal(await probe.ask(tower.port, "LOOKUP|web"), "OK|LOOKUP|web|127.0.0.1|8081");
+      // Same address, so the same bucket: the limit is per source IP, not per port.
+      assert.equal(
+        await other.ask(tower.port, "REGISTER|web|127.0.0.1|8082"),
+        "ERR|RATE_LIMITED|web",
+      );
+    } finally {
+      probe.close();
+      other.close();
+      tower.close();
+    }
+  });
+
+  it("maxEntries refuses new entries and keeps refreshing old ones", LIMIT, async () => {
+    const tower = await startTowerServer({ hostname: LOOPBACK, port: 0, bindUdp, maxEntries: 1 });
+    const probe = await Probe.open();
+    try {
+      assert.equal(await probe.ask(tower.port, "REGISTER|web|127.0.0.1|8081"), "OK|REGISTERED|web");
+      assert.equal(await probe.ask(tower.port, "REGISTER|api|127.0.0.1|9001"), "ERR|FULL|api");
+      assert.equal(await probe.ask(tower.port, "REGISTER|web|127.0.0.1|8081"), "OK|REGISTERED|web");
+      assert.equal(await probe.ask(tower.port, "LIST"), "OK|LIST|1|web:127.0.0.1:8081:30");
+    } finally {
+      probe.close();
       tower.close();
     }
   });

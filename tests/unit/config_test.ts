@@ -52,6 +52,8 @@ describe("parseCommandLine: defaults", () => {
       workers: 10000,
       retries: 3,
       tls: null,
+      lookupCacheMs: 0,
+      towerSecurity: { secret: null, rate: null, maxEntries: 10000 },
       maxHeaderSize: 32768,
       headerTimeoutMs: 10_000,
       keepaliveTimeoutMs: 60_000,
@@ -229,7 +231,7 @@ describe("parseCommandLine: commands", () => {
     assert.equal(c.towerAllow.contains("10.0.0.1"), false);
     usage(
       [...ROUTE, "--tower", "h", "--tower-allow", "127.0.0.0/8"],
-      "--tower-allow applies to the embedded Tower, not to --tower",
+      "--tower-allow applies to the embedded Tower only",
     );
     usage(
       [...ROUTE, "--tower-allow", "x"],
@@ -336,7 +338,7 @@ describe("parseCommandLine: usage errors", () => {
   it("refuses both a remote and an embedded Tower", () => {
     usage(
       [...ROUTE, "--tower", "h", "--tower-listen", "127.0.0.1:7772"],
-      "--tower and --tower-listen exclude each other (remote vs embedded Tower)",
+      "--tower and --tower-listen exclude each other: pick one registry",
     );
   });
 
@@ -501,5 +503,60 @@ describe("parseHostPort", () => {
     assert.throws(() => parseHostPort("--l", "h:", "h"), {
       message: '--l: "" is not a port (0-65535)',
     });
+  });
+});
+
+describe("parseCommandLine: registries", () => {
+  it("takes --registry tower:// as a remote Tower and dns:// / etcd:// as registries", () => {
+    assert.deepEqual(ingress([...ROUTE, "--registry", "tower://10.0.0.2"]).tower, {
+      mode: "remote",
+      address: { hostname: "10.0.0.2", port: 7772 },
+    });
+    const etcd = ingress([...ROUTE, "--registry", "etcd://127.0.0.1:2379,127.0.0.2/prod"]).tower;
+    assert.equal(etcd.mode, "registry");
+    assert.ok(etcd.mode === "registry" && etcd.registry.kind === "etcd");
+    assert.deepEqual(etcd.registry.endpoints, ["http://127.0.0.1:2379", "http://127.0.0.2:2379"]);
+    assert.equal(etcd.registry.prefix, "/prod");
+    const dns = ingress([...ROUTE, "--registry", "dns://127.0.0.1:5353"]).tower;
+    assert.ok(dns.mode === "registry" && dns.registry.kind === "dns");
+  });
+
+  it("refuses an unknown scheme and two registries at once", () => {
+    usage([...ROUTE, "--registry", "zk://h"], /^--registry: "zk:\/\/h" is not a registry URL/);
+    usage(
+      [...ROUTE, "--registry", "tower://h", "--tower", "h"],
+      "--tower and --registry exclude each other: pick one registry",
+    );
+  });
+
+  it("reads --lookup-cache as a duration", () => {
+    assert.equal(ingress([...ROUTE, "--lookup-cache", "250ms"]).lookupCacheMs, 250);
+  });
+});
+
+describe("parseCommandLine: Tower security", () => {
+  it("takes a secret from the flag or from GATEHOUSE_TOWER_SECRET, flag first", () => {
+    const env = (n: string) => (n === "GATEHOUSE_TOWER_SECRET" ? "from-env" : undefined);
+    const a = parseCommandLine([...ROUTE], env);
+    assert.ok(a.kind === "ingress" && a.config.towerSecurity.secret === "from-env");
+    const b = parseCommandLine([...ROUTE, "--tower-secret", "flag"], env);
+    assert.ok(b.kind === "ingress" && b.config.towerSecurity.secret === "flag");
+    const t = parseCommandLine(["tower", "--secret", "s", "--rate", "5", "--max-entries", "7"]);
+    assert.ok(t.kind === "tower");
+    assert.deepEqual(t.security, { secret: "s", rate: { perSecond: 5, burst: 10 }, maxEntries: 7 });
+  });
+
+  it("reads --tower-rate N[:BURST] and refuses nonsense", () => {
+    const c = ingress([...ROUTE, "--tower-rate", "2:3"]);
+    assert.deepEqual(c.towerSecurity.rate, { perSecond: 2, burst: 3 });
+    usage([...ROUTE, "--tower-rate", "0"], /^--tower-rate: "0" must be PER_SECOND\[:BURST\]/);
+    usage([...ROUTE, "--tower-rate", "x"], /^--tower-rate: "x" must be PER_SECOND\[:BURST\]/);
+  });
+
+  it("refuses Tower limits when the Tower is remote", () => {
+    usage(
+      [...ROUTE, "--tower", "h", "--tower-rate", "5"],
+      "--tower-rate applies to the embedded Tower only",
+    );
   });
 });
