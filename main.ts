@@ -14,6 +14,7 @@ import { bunRuntime } from "./src/runtime/bun.ts";
 import { startIngress, StartupError } from "./src/server.ts";
 import { startTowerServer } from "./src/tower.ts";
 import { startDemoBackend } from "./src/demo.ts";
+import { runRegister } from "./src/register.ts";
 import { VERSION } from "./src/version.ts";
 
 const runtime: Runtime = "Deno" in globalThis ? denoRuntime : bunRuntime;
@@ -28,6 +29,10 @@ function hostLabel(hostname: string): string {
 }
 
 async function main(args: string[]): Promise<void> {
+  if (args[0] === "register") {
+    // The registration sidecar: its exit code is the wrapped command's.
+    runtime.exit(await runRegister(args.slice(1), runtime));
+  }
   const command = parseCommandLine(args, runtime.env);
   switch (command.kind) {
     case "help":

@@ -124,6 +124,8 @@ export const USAGE =
        gatehouse tower [--listen HOST:PORT] [--allow CIDR,...] [--secret S] [--rate N[:B]]
                        [--max-entries N]
                                           run a standalone Tower (default 127.0.0.1:7772)
+       gatehouse register --registry URL --service NAME --addr HOST:PORT [-- COMMAND ARGS...]
+                                          register a replica and heartbeat it (see register --help)
        gatehouse demo [--listen PORT]     ingress + embedded Tower + a demo backend ("frontend")
 
 flags:
