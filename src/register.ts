@@ -1,0 +1,439 @@
+/**
+ * `gatehouse register`: the registration sidecar. It announces one replica
+ * to a registry (a Tower or etcd), keeps it alive with heartbeats, and takes
+ * it out again when the replica stops.
+ *
+ * ```
+ * gatehouse register --registry tower://10.0.0.2 --service api --addr 10.0.0.7:8081
+ * gatehouse register --registry etcd://10.0.0.1,10.0.0.2,10.0.0.3/gatehouse \
+ *   --service api --addr 10.0.0.7:8081 -- ./api-server --port 8081
+ * ```
+ *
+ * Without a command it registers at once and deregisters on SIGTERM/SIGINT.
+ * With one it runs the command (stdio inherited), registers only once
+ * `--addr` accepts TCP connections, deregisters before forwarding a
+ * SIGTERM/SIGINT to the command, and exits with the command's status.
+ *
+ * @module
+ */
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { connect } from "node:net";
+import { constants as osConstants } from "node:os";
+import process from "node:process";
+import { parseDuration, parseFlags, UsageError } from "./config.ts";
+import { EtcdError, EtcdRegistrar } from "./registry/etcd.ts";
+import { parseRegistryUrl, type RegistryUrl } from "./registry/url.ts";
+import { TowerRefusedError, TowerRegistrar } from "./registry/tower_registrar.ts";
+import type { Registrar, Registration, Replica } from "./registry/types.ts";
+import type { Runtime } from "./runtime/types.ts";
+import { DEFAULT_TTL_MS, formatHostPort, isValidServiceName, parseHostPort } from "./tower.ts";
+
+/**
+ * A mistake in how `gatehouse register` was invoked (exit code 2). It is a
+ * {@link UsageError}, so code that maps those to exit 2 handles it too.
+ */
+export class RegisterUsageError extends UsageError {
+  override name = "RegisterUsageError";
+}
+
+/** `gatehouse register --help`. */
+export const REGISTER_USAGE =
+  `usage: gatehouse register --registry URL --service NAME --addr HOST:PORT [--ttl DUR]
+                         [-- COMMAND [ARGS...]]
+
+Registers one replica and keeps it registered; deregisters it on SIGTERM/SIGINT
+or, with a COMMAND, when the command exits (exiting with the command's status).
+With a COMMAND, registration waits until HOST:PORT accepts TCP connections.
+
+  --registry URL     tower://HOST[:PORT]  (default port 7772)
+                     etcd://HOST[:PORT][,HOST[:PORT]...][/PREFIX]
+                       (default port 2379, prefix /gatehouse)
+  --service NAME     service name: 1-63 of A-Z a-z 0-9 . _ -
+  --addr HOST:PORT   where the ingress reaches this replica ([V6]:PORT for IPv6)
+  --ttl DUR          how long the registry keeps the replica after the last
+                     heartbeat; heartbeats go every TTL/3. etcd: the lease TTL
+                     (default 10s). Tower: at most 30s, its fixed expiry
+                     (default 30s, so a REGISTER every 10s).
+DUR: 500ms, 10s, 2m, or a bare number of seconds.`;
+
+/**
+ * Read a `--registry` URL for the sidecar: `tower://` or `etcd://` (see
+ * registry/url.ts). `dns://` names a read-only registry, so it is refused.
+ * Throws a {@link RegisterUsageError} naming the value.
+ */
+function registryFlag(text: string): RegistryUrl {
+  let url: RegistryUrl;
+  try {
+    url = parseRegistryUrl(text);
+  } catch (err) {
+    throw new RegisterUsageError(`--registry: ${(err as Error).message}`);
+  }
+  if (url.kind === "dns") {
+    throw new RegisterUsageError(
+      `--registry: DNS is read-only here; register with tower://HOST[:PORT] or etcd://...`,
+    );
+  }
+  return url;
+}
+
+/** A parsed `gatehouse register` command line. */
+export interface RegisterOptions {
+  /** The `--registry` value as given (for messages). */
+  registryText: string;
+  registry: RegistryUrl;
+  service: string;
+  replica: Replica;
+  /** Heartbeat TTL in milliseconds (heartbeats every third of it). */
+  ttlMs: number;
+  /** The command to run after `--`, or null. */
+  command: string[] | null;
+}
+
+const DEFAULT_ETCD_TTL_MS = 10_000;
+
+/**
+ * Parse the arguments after `register` (a leading `register` is skipped
+ * too). Returns null for `--help`. Throws a {@link RegisterUsageError}.
+ *
+ * @example
+ * ```ts
+ * parseRegisterArgs(["--registry", "tower://127.0.0.1", "--service", "api", "--addr", "127.0.0.1:8081"]);
+ * ```
+ */
+export function parseRegisterArgs(args: string[]): RegisterOptions | null {
+  const list = args[0] === "register" ? args.slice(1) : args;
+  const dashes = list.indexOf("--");
+  const flags = dashes === -1 ? list : list.slice(0, dashes);
+  const command = dashes === -1 ? null : list.slice(dashes + 1);
+  let values;
+  try {
+    values = parseFlags(flags, {
+      registry: { type: "string" },
+      service: { type: "string" },
+      addr: { type: "string" },
+      ttl: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    }).values;
+  } catch (err) {
+    throw new RegisterUsageError((err as Error).message);
+  }
+  if (values.help) return null;
+  const need = (name: string): string => {
+    const value = values[name];
+    if (typeof value !== "string" || value === "") {
+      throw new RegisterUsageError(`register: --${name} is required`);
+    }
+    return value;
+  };
+  const registryText = need("registry");
+  const registry = registryFlag(registryText);
+  const service = need("service");
+  if (!isValidServiceName(service)) {
+    throw new RegisterUsageError(
+      `--service: "${service}" is not a service name (1-63 of A-Z a-z 0-9 . _ -)`,
+    );
+  }
+  const addrText = need("addr");
+  const replica = parseHostPort(addrText);
+  if (replica === undefined) {
+    throw new RegisterUsageError(`--addr: "${addrText}" is not HOST:PORT (or [V6]:PORT)`);
+  }
+  if (replica.host === "0.0.0.0" || /^[0:]+$/.test(replica.host)) {
+    throw new RegisterUsageError(
+      `--addr: "${addrText}" is a wildcard; give an address the ingress can reach`,
+    );
+  }
+  let ttlMs = registry.kind === "tower" ? DEFAULT_TTL_MS : DEFAULT_ETCD_TTL_MS;
+  if (typeof values.ttl === "string") {
+    try {
+      ttlMs = parseDuration("--ttl", values.ttl);
+    } catch (err) {
+      throw new RegisterUsageError((err as Error).message);
+    }
+    if (ttlMs < 1000) throw new RegisterUsageError(`--ttl: "${values.ttl}" is under 1s`);
+    if (registry.kind === "tower" && ttlMs > DEFAULT_TTL_MS) {
+      throw new RegisterUsageError(
+        `--ttl: the Tower forgets a replica ${DEFAULT_TTL_MS / 1000}s after its last ` +
+          `REGISTER, so --ttl cannot exceed ${DEFAULT_TTL_MS / 1000}s`,
+      );
+    }
+  }
+  if (command !== null && command.length === 0) {
+    throw new RegisterUsageError("register: nothing after --; give a command or drop the --");
+  }
+  return { registryText, registry, service, replica, ttlMs, command };
+}
+
+/**
+ * A {@link Registrar} for a parsed `--registry` URL (tower or etcd; DNS
+ * rejects). The Tower's name is resolved and its socket bound here; etcd is
+ * not contacted until `register`.
+ *
+ * @example
+ * ```ts
+ * import { parseRegistryUrl } from "./registry/url.ts";
+ * const registrar = await openRegistrar(parseRegistryUrl("tower://127.0.0.1"), { ttlMs: 30_000 });
+ * ```
+ */
+export function openRegistrar(
+  registry: RegistryUrl,
+  options: { ttlMs: number; log?: (line: string) => void },
+): Promise<Registrar> {
+  if (registry.kind === "dns") {
+    return Promise.reject(new Error(`cannot register in ${registry.url}: DNS is read-only`));
+  }
+  if (registry.kind === "tower") {
+    return TowerRegistrar.open(registry, { intervalMs: options.ttlMs / 3, log: options.log });
+  }
+  return Promise.resolve(
+    new EtcdRegistrar({
+      endpoints: registry.endpoints,
+      prefix: registry.prefix,
+      ttlSeconds: Math.ceil(options.ttlMs / 1000),
+      log: options.log,
+    }),
+  );
+}
+
+type StopSignal = "SIGTERM" | "SIGINT";
+
+/** A promise with its resolve function outside. */
+function deferred<T>(): { promise: Promise<T>; resolve(value: T): void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/** setTimeout as a promise that resolves early (with true) when `stop` settles. */
+function sleepUnless(ms: number, stop: Promise<unknown>): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms))),
+    stop.then(() => true),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** The exit status a shell would report for a child's end. */
+function exitStatus(code: number | null, signal: string | null): number {
+  if (code !== null) return code;
+  const number = signal === null
+    ? undefined
+    : (osConstants.signals as Record<string, number | undefined>)[signal];
+  return 128 + (number ?? 0);
+}
+
+/** The command run by the sidecar. */
+interface Child {
+  /** Resolves with the exit status (127 when it could not start). */
+  exited: Promise<number>;
+  running(): boolean;
+  kill(signal: StopSignal): void;
+}
+
+function startChild(argv: string[], warn: (line: string) => void): Child {
+  let proc: ChildProcess | undefined;
+  let done = false;
+  const exited = deferred<number>();
+  const finish = (status: number) => {
+    if (done) return;
+    done = true;
+    exited.resolve(status);
+  };
+  try {
+    proc = spawn(argv[0], argv.slice(1), { stdio: "inherit" });
+    proc.once("exit", (code, signal) => finish(exitStatus(code, signal)));
+    proc.once("error", (err) => {
+      warn(`cannot run ${argv[0]}: ${err.message}`);
+      finish(127);
+    });
+  } catch (err) {
+    warn(`cannot run ${argv[0]}: ${(err as Error).message}`);
+    finish(127);
+  }
+  return {
+    exited: exited.promise,
+    running: () => !done,
+    kill(signal) {
+      if (done || proc?.pid === undefined) return;
+      try {
+        // Not proc.kill: on Deno that reports the signal as the cause of any
+        // later exit, hiding the command's own exit code.
+        process.kill(proc.pid, signal);
+      } catch {
+        // Exited in the meantime.
+      }
+    },
+  };
+}
+
+/**
+ * True when `replica` accepts a TCP connection now. A connection that came
+ * back from itself does not count: when the port is in the ephemeral range,
+ * the kernel may pick it as the probe's own source port (TCP self-connect).
+ */
+function accepts(replica: Replica, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: replica.host, port: replica.port });
+    const timer = setTimeout(() => done(false), timeoutMs);
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      socket.removeAllListeners();
+      socket.on("error", () => {});
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.once("connect", () => {
+      const self = socket.localPort === socket.remotePort &&
+        socket.localAddress === socket.remoteAddress;
+      done(!self);
+    });
+    socket.once("error", () => done(false));
+  });
+}
+
+/** Poll until `replica` accepts a TCP connection; false when `stop` came first. */
+async function waitForPort(replica: Replica, stop: Promise<unknown>): Promise<boolean> {
+  let stopped = false;
+  stop.then(() => (stopped = true));
+  while (!stopped) {
+    if (await accepts(replica, 1000)) return true;
+    if (await sleepUnless(100, stop)) return false;
+  }
+  return false;
+}
+
+/** Errors that the same request will only meet again. */
+function isPermanent(err: unknown): boolean {
+  return err instanceof TowerRefusedError || (err instanceof EtcdError && !err.retryable);
+}
+
+/**
+ * Register, retrying with backoff while the registry is unreachable, until it
+ * works, fails for good (rejects), or `stop` settles (resolves undefined; a
+ * registration that completes late is closed again).
+ */
+async function registerUntilStopped(
+  registrar: Registrar,
+  service: string,
+  replica: Replica,
+  stop: Promise<unknown>,
+  warn: (line: string) => void,
+): Promise<Registration | undefined> {
+  let delay = 1000;
+  while (true) {
+    const attempt = registrar.register(service, replica);
+    const outcome = await Promise.race([
+      attempt.then((registration) => ({ registration }), (error: unknown) => ({ error })),
+      stop.then(() => ({ stopped: true })),
+    ]);
+    if ("registration" in outcome) return outcome.registration;
+    if ("stopped" in outcome) {
+      const late = await attempt.catch(() => undefined);
+      await late?.close().catch(() => {});
+      return undefined;
+    }
+    if (isPermanent(outcome.error)) throw outcome.error;
+    warn(`cannot register yet: ${(outcome.error as Error).message}; retrying in ${delay / 1000}s`);
+    if (await sleepUnless(delay, stop)) return undefined;
+    delay = Math.min(delay * 2, 10_000);
+  }
+}
+
+/**
+ * Run `gatehouse register` to the end and resolve with the exit code: 0
+ * after a signal (no command), the command's status (with a command; 128+N
+ * when a signal ended it), 127 when the command cannot start. Prints
+ * `gatehouse: registered <service> <addr> in <registry>` on stdout once
+ * registered and `gatehouse: deregistered <service> <addr> from <registry>`
+ * after; warnings go to stderr.
+ *
+ * Throws a {@link RegisterUsageError} on bad flags (exit 2) and an Error
+ * when the registry cannot be set up or refuses the replica (exit 1; a
+ * running command is stopped first). An unreachable registry is retried.
+ * It installs SIGTERM and SIGINT handlers, so call it once per process.
+ *
+ * @example
+ * ```ts
+ * runtime.exit(await runRegister(["--registry", "tower://127.0.0.1", "--service", "api",
+ *   "--addr", "127.0.0.1:8081"], runtime));
+ * ```
+ */
+export async function runRegister(args: string[], runtime: Runtime): Promise<number> {
+  const options = parseRegisterArgs(args);
+  if (options === null) {
+    console.log(REGISTER_USAGE);
+    return 0;
+  }
+  const { service, replica, registryText } = options;
+  const addr = formatHostPort(replica.host, replica.port);
+  const warn = (line: string) => console.error(`gatehouse: ${line}`);
+
+  let child: Child | undefined;
+  const signalled = deferred<StopSignal>();
+  let received: StopSignal | undefined;
+  const onSignal = (signal: StopSignal) => {
+    if (received === undefined) {
+      received = signal;
+      signalled.resolve(signal);
+    } else if (child?.running()) {
+      child.kill(signal); // A second signal goes straight through.
+    }
+  };
+  runtime.onSignal("SIGTERM", () => onSignal("SIGTERM"));
+  runtime.onSignal("SIGINT", () => onSignal("SIGINT"));
+
+  const registrar = await openRegistrar(options.registry, { ttlMs: options.ttlMs, log: warn });
+  try {
+    if (options.command !== null) child = startChild(options.command, warn);
+    const childExit = child?.exited ?? new Promise<number>(() => {});
+    const stop = Promise.race([signalled.promise, childExit]);
+
+    /** Ends the command after a signal and reports its status. */
+    const finishChild = async (): Promise<number> => {
+      if (child === undefined) return 0;
+      if (received !== undefined) child.kill(received);
+      return await child.exited;
+    };
+
+    if (child !== undefined) {
+      warn(`waiting for ${addr} to accept connections`);
+      if (!(await waitForPort(replica, stop))) {
+        if (!child.running()) {
+          const status = await child.exited;
+          warn(`command exited (status ${status}) before ${addr} accepted connections`);
+          return status;
+        }
+        return await finishChild();
+      }
+    }
+
+    let registration: Registration | undefined;
+    try {
+      registration = await registerUntilStopped(registrar, service, replica, stop, warn);
+    } catch (err) {
+      if (child?.running()) {
+        child.kill("SIGTERM");
+        await child.exited;
+      }
+      throw err;
+    }
+    if (registration === undefined) return await finishChild();
+    console.log(`gatehouse: registered ${service} ${addr} in ${registryText}`);
+
+    await stop;
+    try {
+      await registration.close();
+      console.log(`gatehouse: deregistered ${service} ${addr} from ${registryText}`);
+    } catch (err) {
+      warn(`deregistering ${service} ${addr} failed: ${(err as Error).message}`);
+    }
+    return await finishChild();
+  } finally {
+    try {
+      await registrar.close();
+    } catch (err) {
+      warn((err as Error).message);
+    }
+  }
+}
