@@ -212,7 +212,10 @@ function linkedController(
 /** The reason an aborted fetch failed, in words. */
 function failureText(err: unknown, signal: AbortSignal): string {
   if (signal.aborted && signal.reason instanceof Error) return signal.reason.message;
-  return err instanceof Error ? err.message : String(err);
+  if (!(err instanceof Error)) return String(err);
+  // "fetch failed" alone says little; the cause says "connection refused".
+  const text = err.cause instanceof Error ? `${err.message}: ${err.cause.message}` : err.message;
+  return text.replace(/error sending request for url \([^)]*\): /, "");
 }
 
 /** Read a gateway answer: one JSON object, or `{"result": ...}` from a stream call. */
@@ -301,18 +304,18 @@ class Members {
    * Try every member once per round, starting with the current one, for
    * `rounds` rounds. Answers (NOT_FOUND, bad request) reject at once.
    */
-  async call(path: string, body: unknown, rounds = 1): Promise<Json> {
-    const failures: string[] = [];
+  async call(path: string, body: unknown, rounds = 1, timeoutMs = this.#timeoutMs): Promise<Json> {
+    const failures = new Map<string, string>(); // The last failure per member.
     const attempts = this.endpoints.length * rounds;
     for (let attempt = 0; attempt < attempts; attempt++) {
       if (this.#closed.aborted) throw new EtcdError("etcd client closed");
       const endpoint = this.current;
       try {
-        return await this.postTo(endpoint, path, body);
+        return await this.postTo(endpoint, path, body, timeoutMs);
       } catch (err) {
         const e = err as EtcdError;
         if (!e.retryable || this.#closed.aborted) throw e;
-        failures.push(e.message);
+        failures.set(endpoint, e.message);
         this.advance();
         // Between rounds, give an election a moment.
         if ((attempt + 1) % this.endpoints.length === 0 && attempt + 1 < attempts) {
@@ -320,7 +323,8 @@ class Members {
         }
       }
     }
-    throw new EtcdError(`no etcd member answered ${path}: ${failures.join("; ")}`);
+    const list = [...failures].map(([endpoint, why]) => `${endpoint}: ${why}`);
+    throw new EtcdError(`no etcd member answered ${path} (${list.join("; ")})`);
   }
 }
 
@@ -348,10 +352,12 @@ export interface EtcdRegistryOptions extends Partial<EtcdTarget> {
   url?: string;
   /**
    * When the watch stream brings nothing (no event, no progress
-   * notification) for this long, the member is probed; if the probe fails
-   * too, the watch moves to the next member. Default 3000 ms. Start etcd
-   * with `--experimental-watch-progress-notify-interval` shorter than this
-   * to avoid the probe.
+   * notification) for this long, the watch moves to the next member.
+   * Default 3000 ms. Meant for etcd started with
+   * `--experimental-watch-progress-notify-interval` well below it (e.g.
+   * 1s); until a stream has brought one progress notification, silence is
+   * first checked with a quick read (up to 2 s), so an etcd without that
+   * flag and a quiet prefix do not cause reconnects.
    */
   idleTimeoutMs?: number;
   /** Timeout of each unary request (range, probe). Default 3000 ms. */
@@ -406,12 +412,12 @@ type WatchEnd =
  * start of the list per call (round robin; the rest are failover
  * candidates).
  *
- * When the stream fails, ends, or goes silent past `idleTimeoutMs` and the
- * member does not answer a probe either (a frozen or partitioned process
- * keeps its socket open), the watch moves to the next member and resumes at
- * the revision after the last event applied, so no event is lost. If that
- * revision has been compacted away, the prefix is read again and the view
- * replaced. While no member answers, the last view keeps serving.
+ * When the stream fails or ends, or goes silent past `idleTimeoutMs` (a
+ * frozen or hung member keeps its socket open and sends nothing), the watch
+ * moves to the next member and resumes at the revision after the last event
+ * applied, so no event is lost. If that revision has been compacted away,
+ * the prefix is read again and the view replaced. While no member answers,
+ * the last view keeps serving.
  *
  * @example
  * ```ts
@@ -453,7 +459,7 @@ export class EtcdRegistry implements Registry {
     const resolved = resolveTarget(options);
     const registry = new EtcdRegistry(resolved, options);
     try {
-      await registry.#range(1);
+      await registry.#range(2);
     } catch (err) {
       await registry.close();
       throw new Error(
@@ -551,13 +557,17 @@ export class EtcdRegistry implements Registry {
       this.#stats.reconnects++;
       failedInARow = end.created ? 0 : failedInARow + 1;
       const next = this.#members.advance();
-      this.#log(
-        `etcd: watch on ${endpoint} ended (${end.reason}); ` +
-          `resuming at revision ${this.#revision + 1} on ${next}`,
-      );
+      const members = this.#members.endpoints.length;
+      // While the whole cluster is away, say so once a round at first, then rarely.
+      if (failedInARow <= members || failedInARow % (members * 20) === 0) {
+        this.#log(
+          `etcd: watch on ${endpoint} ended (${end.reason}); ` +
+            `resuming at revision ${this.#revision + 1} on ${next}`,
+        );
+      }
       // A whole round of members refused: back off instead of spinning.
-      if (failedInARow >= this.#members.endpoints.length) {
-        const rounds = Math.floor(failedInARow / this.#members.endpoints.length);
+      if (failedInARow >= members) {
+        const rounds = Math.floor(failedInARow / members);
         await abortableSleep(Math.min(2000, 100 * 2 ** rounds), closed);
       }
     }
@@ -819,6 +829,7 @@ class LeaseRegistration implements EtcdRegistration {
   readonly #forget: (registration: LeaseRegistration) => void;
   readonly #members: Members;
   readonly #ttlSeconds: number;
+  readonly #requestTimeoutMs: number;
   readonly #log: (line: string) => void;
   #lease = "0";
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -831,6 +842,7 @@ class LeaseRegistration implements EtcdRegistration {
     key: string,
     replica: Replica,
     ttlSeconds: number,
+    requestTimeoutMs: number,
     log: (line: string) => void,
   ) {
     this.#forget = forget;
@@ -838,6 +850,7 @@ class LeaseRegistration implements EtcdRegistration {
     this.key = key;
     this.#value = JSON.stringify({ host: replica.host, port: replica.port });
     this.#ttlSeconds = ttlSeconds;
+    this.#requestTimeoutMs = requestTimeoutMs;
     this.#log = log;
   }
 
@@ -884,11 +897,17 @@ class LeaseRegistration implements EtcdRegistration {
       rounds,
     );
     this.#lease = String(grant.ID);
-    await this.#members.call(
-      "/v3/kv/put",
-      { key: b64(this.key), value: b64(this.#value), lease: this.#lease },
-      rounds,
-    );
+    try {
+      await this.#members.call(
+        "/v3/kv/put",
+        { key: b64(this.key), value: b64(this.#value), lease: this.#lease },
+        rounds,
+      );
+    } catch (err) {
+      // Do not leave the lease to run out on its own.
+      await this.#members.call("/v3/lease/revoke", { ID: this.#lease }).catch(() => {});
+      throw err;
+    }
   }
 
   #schedule(): void {
@@ -901,7 +920,13 @@ class LeaseRegistration implements EtcdRegistration {
 
   async #keepalive(): Promise<void> {
     try {
-      const answer = await this.#members.call("/v3/lease/keepalive", { ID: this.#lease });
+      // A hung member must not eat the lease: give each try at most TTL/3.
+      const answer = await this.#members.call(
+        "/v3/lease/keepalive",
+        { ID: this.#lease },
+        1,
+        Math.min(this.#requestTimeoutMs, Math.max(500, (this.#ttlSeconds * 1000) / 3)),
+      );
       if (this.#closed) return;
       if (Number(answer.TTL ?? 0) > 0) return;
       this.#log(`etcd: lease of ${this.key} had expired; registering again`);
@@ -934,6 +959,7 @@ export class EtcdRegistrar implements Registrar {
   readonly prefix: string;
   readonly #members: Members;
   readonly #ttlSeconds: number;
+  readonly #requestTimeoutMs: number;
   readonly #log: (line: string) => void;
   readonly #closing = new AbortController();
   readonly #live = new Set<LeaseRegistration>();
@@ -948,12 +974,9 @@ export class EtcdRegistrar implements Registrar {
       throw new Error(`etcd: lease TTL must be a whole number of seconds >= 1, not ${ttl}`);
     }
     this.#ttlSeconds = ttl;
+    this.#requestTimeoutMs = options.requestTimeoutMs ?? 3000;
     this.#log = options.log ?? (() => {});
-    this.#members = new Members(
-      resolved.endpoints,
-      options.requestTimeoutMs ?? 3000,
-      this.#closing.signal,
-    );
+    this.#members = new Members(resolved.endpoints, this.#requestTimeoutMs, this.#closing.signal);
   }
 
   /**
@@ -977,9 +1000,14 @@ export class EtcdRegistrar implements Registrar {
       key,
       replica,
       this.#ttlSeconds,
+      this.#requestTimeoutMs,
       this.#log,
     );
     await registration.start();
+    if (this.#closing.signal.aborted) {
+      await registration.close().catch(() => {});
+      throw new Error("etcd registrar closed while registering");
+    }
     this.#live.add(registration);
     return registration;
   }

@@ -213,7 +213,8 @@ describe("etcd registry on a 3-member cluster", () => {
       assert.equal(after.ranges, before.ranges, "resumed from its revision, no full reread");
       assert.ok(after.reconnects > before.reconnects);
       console.log(
-        `etcd failover: killed watched member; 6 later events all seen ${ms(took)} later`,
+        `etcd failover: killed (SIGKILL) the watched member; the 6 events written after ` +
+          `it (through a new leader if it was the leader) all seen ${ms(took)} after the kill`,
       );
     } finally {
       await cluster.restart(victim);
@@ -340,23 +341,39 @@ describe("etcd registry on a 3-member cluster", () => {
     await close(registry);
   });
 
-  it("EtcdRegistrar: keepalives fail over when the member in use dies", async () => {
+  it("EtcdRegistrar: keepalives fail over when the member in use dies or freezes", async () => {
+    const log: string[] = [];
     const registry = await connect("/regfail");
-    // The registrar starts with the first member of the URL.
-    const registrar = new EtcdRegistrar({ url: cluster.url("/regfail"), ttlSeconds: 3 });
+    // The registrar starts with the first member of the URL and moves to the
+    // next one when it fails.
+    const registrar = new EtcdRegistrar({
+      url: cluster.url("/regfail"),
+      ttlSeconds: 3,
+      log: (line) => log.push(line),
+    });
     open.add(registrar);
     const registration = await registrar.register("api", { host: "127.0.0.1", port: 38000 });
     await waitFor(() => ports(registry, "api").length === 1, VISIBLE_WITHIN_MS, () => "not seen");
     await cluster.kill(0);
     try {
-      await sleep(7000);
-      assert.ok(await cluster.get(registration.key), "key expired after the member died");
+      await sleep(7000); // Over twice the TTL.
+      assert.ok(await cluster.get(registration.key), `key expired; log: ${log.join(" | ")}`);
       assert.deepEqual(ports(registry, "api"), [38000]);
-      await registration.close();
-      assert.equal(await cluster.get(registration.key), undefined);
     } finally {
       await cluster.restart(0);
     }
+    cluster.freeze(1); // The member it moved to.
+    try {
+      await sleep(7000);
+      assert.ok(await cluster.get(registration.key), `key expired; log: ${log.join(" | ")}`);
+    } finally {
+      cluster.thaw(1);
+    }
+    await cluster.waitHealthy();
+    assert.deepEqual(ports(registry, "api"), [38000]);
+    await registration.close();
+    assert.equal(await cluster.get(registration.key), undefined);
+    await waitFor(() => ports(registry, "api").length === 0, 10_000, () => "still seen");
     await close(registrar);
     await close(registry);
   });

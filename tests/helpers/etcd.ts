@@ -14,7 +14,7 @@
  * @module
  */
 
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -167,6 +167,8 @@ interface MemberState {
   proc: ChildProcess | undefined;
   exited: Promise<void>;
   frozen: boolean;
+  /** False once killed on purpose; a wanted member that exits is a failure. */
+  wanted: boolean;
   output: string;
 }
 
@@ -184,6 +186,13 @@ interface MemberState {
  */
 export async function startEtcdCluster(options: EtcdClusterOptions): Promise<EtcdCluster> {
   const size = options.size ?? 3;
+  const probe = spawnSync("etcd", ["--version"], { encoding: "utf8" });
+  if (probe.error !== undefined || probe.status !== 0) {
+    throw new Error(
+      "etcd is not installed (Debian: apt-get install etcd-server; .ci/run installs it): " +
+        (probe.error?.message ?? probe.stderr),
+    );
+  }
   const base = options.basePort;
   const root = await mkdtemp(join(tmpdir(), "gatehouse-etcd-"));
   const states: MemberState[] = [];
@@ -197,6 +206,7 @@ export async function startEtcdCluster(options: EtcdClusterOptions): Promise<Etc
       proc: undefined,
       exited: Promise.resolve(),
       frozen: false,
+      wanted: false,
       output: "",
     });
   }
@@ -240,6 +250,7 @@ export async function startEtcdCluster(options: EtcdClusterOptions): Promise<Etc
     ], { stdio: ["ignore", "pipe", "pipe"] });
     s.proc = proc;
     s.frozen = false;
+    s.wanted = true;
     const keep = (chunk: Buffer) => {
       s.output = (s.output + chunk.toString("utf8")).slice(-OUTPUT_TAIL);
     };
@@ -298,6 +309,10 @@ export async function startEtcdCluster(options: EtcdClusterOptions): Promise<Etc
   const waitHealthy = async (timeoutMs = 60_000) => {
     const until = Date.now() + timeoutMs;
     while (true) {
+      const dead = states.find((s) => s.wanted && s.proc === undefined);
+      if (dead !== undefined) {
+        throw new Error(`etcd member ${dead.name} exited\n${dead.output.slice(-3000)}`);
+      }
       const members = live();
       const ok = await Promise.all(members.map(healthy));
       if (ok.every(Boolean)) return;
@@ -312,6 +327,7 @@ export async function startEtcdCluster(options: EtcdClusterOptions): Promise<Etc
   };
 
   const killMember = async (s: MemberState) => {
+    s.wanted = false;
     if (s.proc === undefined) return;
     signal(s, "SIGKILL");
     // Never hang a test run on a process that will not go.
