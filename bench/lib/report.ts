@@ -245,6 +245,10 @@ export function resultsMarkdown(doc: ResultsDocument): string {
   const runsText = options.runs === 1
     ? `1 run of ${options.durationS} s per cell`
     : `median of ${options.runs} runs of ${options.durationS} s per cell`;
+  const sum = (f: (c: Cell) => number) => cells.reduce((n, c) => n + f(c), 0);
+  const disturbance = `Disturbance: ${sum((c) => c.retries)} run(s) repeated because other ` +
+    `processes used CPU 0, ${sum((c) => c.disturbedRuns)} kept although still disturbed, and ` +
+    `${sum((c) => c.loadDisturbedRuns)} with others busy on CPU 1 (see notes per row).`;
   const extra = doc.notes.length > 0
     ? `\n## Notes\n\n${doc.notes.map((n) => `- ${n}`).join("\n")}\n`
     : "";
@@ -269,7 +273,7 @@ ${ratios}
 ## All figures
 
 ${runsText}; p50/p99 from wrk \`--latency\`; "proxy CPU" is the share of one
-core the proxy's processes used during the run.
+core the proxy's processes used during the run. ${disturbance}
 
 ${detail}
 ${extra}

@@ -1,7 +1,8 @@
 /**
  * The Bun runtime adapter: `Bun.listen` / `Bun.connect` socket callbacks map
- * one to one onto the push-based {@link Socket} interface; the only work left
- * is keeping what the kernel did not take yet and sending it on `drain`.
+ * one to one onto the push-based {@link Socket} interface. Writes are held
+ * while a callback runs and sent together when it returns (one send per
+ * socket per event), and what the kernel did not take is sent on `drain`.
  *
  * @module
  */
@@ -58,12 +59,38 @@ declare const process: {
   exit(code: number): never;
 };
 
+/**
+ * Writes made while a Bun callback runs are held and sent when it returns, so
+ * a response head and the body bytes that arrived with it leave in one send
+ * (one segment) instead of two. Writes from elsewhere (promise continuations,
+ * timers) are sent at the end of the current microtask checkpoint.
+ */
+let dispatchDepth = 0;
+let corked: BunTcpSocket[] = [];
+let flushScheduled = false;
+/** Queued chunks up to this total are copied into one buffer and sent with one syscall. */
+const COALESCE_MAX = 64 * 1024;
+
+function flushCorked(): void {
+  flushScheduled = false;
+  while (corked.length > 0) {
+    const list = corked;
+    corked = [];
+    for (let i = 0; i < list.length; i++) list[i].flush();
+  }
+}
+
 /** A Bun socket behind the {@link Socket} interface. */
 class BunTcpSocket implements Socket {
   #socket: BunSocket | null = null;
   handler: SocketHandler;
+  /** Bytes written by the engine and not yet taken by the kernel, in order. */
   #queue: Uint8Array[] = [];
   #queued = 0;
+  /** Waiting in `corked` for the end of the current callback. */
+  #scheduled = false;
+  /** The kernel refused bytes: wait for Bun's drain event before sending more. */
+  #blocked = false;
   #needDrain = false;
   #ending = false;
   #closed = false;
@@ -95,13 +122,17 @@ class BunTcpSocket implements Socket {
 
   write(data: Uint8Array): boolean {
     if (this.#closed || this.#ending) return false;
-    if (this.#queue.length === 0) {
-      const n = this.#socket!.write(data);
-      if (n === data.length) return true;
-      data = data.subarray(Math.max(0, n));
-    }
+    if (data.length === 0) return this.#queued <= HIGH_WATER;
     this.#queue.push(data);
     this.#queued += data.length;
+    if (!this.#blocked && !this.#scheduled) {
+      this.#scheduled = true;
+      corked.push(this);
+      if (dispatchDepth === 0 && !flushScheduled) {
+        flushScheduled = true;
+        queueMicrotask(flushCorked);
+      }
+    }
     if (this.#queued > HIGH_WATER) {
       this.#needDrain = true;
       return false;
@@ -109,20 +140,43 @@ class BunTcpSocket implements Socket {
     return true;
   }
 
-  /** Bun says the kernel can take more: send what is queued. */
+  /** Send what is queued, as few sends as possible; stop when the kernel is full. */
   flush(): void {
+    this.#scheduled = false;
+    if (this.#closed) return;
     const s = this.#socket!;
-    while (this.#queue.length > 0) {
-      const data = this.#queue[0];
+    const q = this.#queue;
+    while (q.length > 0) {
+      let data = q[0];
+      let taken = 1;
+      if (q.length > 1 && data.length < COALESCE_MAX) {
+        // Gather the following small chunks into one buffer: one send, one segment.
+        let total = data.length;
+        while (taken < q.length && total + q[taken].length <= COALESCE_MAX) {
+          total += q[taken++].length;
+        }
+        if (taken > 1) {
+          const joined = new Uint8Array(total);
+          let o = 0;
+          for (let i = 0; i < taken; i++) {
+            joined.set(q[i], o);
+            o += q[i].length;
+          }
+          data = joined;
+        }
+      }
       const n = s.write(data);
       if (n < 0) return;
       this.#queued -= n;
       if (n < data.length) {
-        this.#queue[0] = data.subarray(n);
+        q.splice(0, taken, n > 0 ? data.subarray(n) : data);
+        this.#blocked = true;
         return;
       }
-      this.#queue.shift();
+      if (taken === 1) q.shift();
+      else q.splice(0, taken);
     }
+    this.#blocked = false;
     if (this.#ending) {
       s.end();
       return;
@@ -131,6 +185,12 @@ class BunTcpSocket implements Socket {
       this.#needDrain = false;
       this.handler.onDrain();
     }
+  }
+
+  /** Bun says the kernel can take more. */
+  drained(): void {
+    this.#blocked = false;
+    this.flush();
   }
 
   end(): void {
@@ -167,23 +227,79 @@ class BunTcpSocket implements Socket {
   }
 }
 
-function guard(s: BunSocket, fn: (t: BunTcpSocket) => void): void {
-  const t = s.data;
-  if (!t) return;
-  try {
-    fn(t);
-  } catch (e) {
-    console.error("gatehouse: internal error:", e);
-    t.close();
-  }
+/** A callback threw: log it and drop the connection rather than the process. */
+function fault(t: BunTcpSocket, e: unknown): void {
+  console.error("gatehouse: internal error:", e);
+  t.close();
 }
 
+/** Leaving a socket callback: the outermost one sends what its handlers wrote. */
+function leave(): void {
+  if (--dispatchDepth === 0 && corked.length > 0) flushCorked();
+}
+
+// One shared set of handlers for every socket (no per-event closures).
 const handlers: BunSocketHandlers = {
-  data: (s, d) => guard(s, (t) => t.handler.onData(d)),
-  drain: (s) => guard(s, (t) => t.flush()),
-  end: (s) => guard(s, (t) => t.handler.onEnd()),
-  close: (s, e) => guard(s, (t) => t.closedByPeer(e)),
-  error: (s, e) => guard(s, (t) => t.closedByPeer(e)),
+  data(s, d) {
+    const t = s.data;
+    if (!t) return;
+    dispatchDepth++;
+    try {
+      t.handler.onData(d);
+    } catch (e) {
+      fault(t, e);
+    } finally {
+      leave();
+    }
+  },
+  drain(s) {
+    const t = s.data;
+    if (!t) return;
+    dispatchDepth++;
+    try {
+      t.drained();
+    } catch (e) {
+      fault(t, e);
+    } finally {
+      leave();
+    }
+  },
+  end(s) {
+    const t = s.data;
+    if (!t) return;
+    dispatchDepth++;
+    try {
+      t.handler.onEnd();
+    } catch (e) {
+      fault(t, e);
+    } finally {
+      leave();
+    }
+  },
+  close(s, e) {
+    const t = s.data;
+    if (!t) return;
+    dispatchDepth++;
+    try {
+      t.closedByPeer(e);
+    } catch (err) {
+      fault(t, err);
+    } finally {
+      leave();
+    }
+  },
+  error(s, e) {
+    const t = s.data;
+    if (!t) return;
+    dispatchDepth++;
+    try {
+      t.closedByPeer(e);
+    } catch (err) {
+      fault(t, err);
+    } finally {
+      leave();
+    }
+  },
 };
 
 /**

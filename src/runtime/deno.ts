@@ -84,13 +84,22 @@ class DenoSocket implements Socket {
     if (this.#closed || this.#ending) return false;
     this.#queue.push(data);
     this.#queued += data.length;
-    if (!this.#writing) this.#flush();
+    if (!this.#writing) {
+      // Start after the current task, so what it writes next (a body after
+      // its head) leaves in the same write.
+      this.#writing = true;
+      queueMicrotask(this.#flushLater);
+    }
     if (this.#queued > HIGH_WATER) {
       this.#needDrain = true;
       return false;
     }
     return true;
   }
+
+  readonly #flushLater = () => {
+    this.#flush();
+  };
 
   async #flush(): Promise<void> {
     this.#writing = true;

@@ -35,6 +35,7 @@ import {
   formatNumber,
   formatTable,
   parseCpuInfo,
+  resultsChart,
   resultsMarkdown,
 } from "../../bench/lib/report.ts";
 import { registerMessage } from "../../bench/lib/tower.ts";
@@ -511,6 +512,54 @@ describe("report", () => {
     const info =
       "processor\t: 0\nmodel name\t: AMD EPYC\n\nprocessor\t: 1\nmodel name\t: AMD EPYC\n";
     assert.deepEqual(parseCpuInfo(info), { model: "AMD EPYC", processors: 2 });
+  });
+
+  it("charts req/s per proxy per scenario with ratios under the bars", () => {
+    const scenario = SCENARIOS[0];
+    const cells = summarize(
+      [{
+        proxy: "nginx",
+        scenario: scenario.id,
+        run: 1,
+        wrk: fakeWrk(1000, 0.001),
+        foreignByAttempt: [0],
+        disturbed: false,
+      }, {
+        proxy: "haproxy",
+        scenario: scenario.id,
+        run: 1,
+        wrk: fakeWrk(1500, 0.001),
+        foreignByAttempt: [0],
+        disturbed: false,
+      }],
+      ["nginx", "haproxy", "gatehouse-bin"],
+      [scenario],
+      "nginx",
+      new Map([["gatehouse-bin", "did not start"]]),
+    );
+    const chart = resultsChart({
+      machine: {
+        date: "2026-01-01T00:00:00.000Z",
+        nproc: 2,
+        cpuModel: "AMD EPYC",
+        kernel: "6.1",
+        versions: {},
+      },
+      options: {
+        ...parseBenchOptions([], () => undefined),
+        proxies: ["nginx", "haproxy", "gatehouse-bin"],
+      },
+      clockTicksPerSecond: 100,
+      scenarios: [scenario],
+      startFailures: { "gatehouse-bin": "did not start" },
+      notes: [],
+      cells,
+      records: [],
+    });
+    assert.deepEqual(chart.series.map((s) => s.name), ["nginx", "haproxy", "gatehouse-bin"]);
+    assert.deepEqual(chart.panels[0].values, [1000, 1500, undefined]);
+    assert.deepEqual(chart.panels[0].annotations, ["1.00x", "1.50x", undefined]);
+    assert.match(chart.subtitle ?? "", /median of 3 runs of 10 s/);
   });
 
   it("writes RESULTS.md with the table, ratios, method and machine facts", () => {
