@@ -178,13 +178,17 @@ export function parseRegisterArgs(args: string[]): RegisterOptions | null {
  */
 export function openRegistrar(
   registry: RegistryUrl,
-  options: { ttlMs: number; log?: (line: string) => void },
+  options: { ttlMs: number; log?: (line: string) => void; secret?: string },
 ): Promise<Registrar> {
   if (registry.kind === "dns") {
     return Promise.reject(new Error(`cannot register in ${registry.url}: DNS is read-only`));
   }
   if (registry.kind === "tower") {
-    return TowerRegistrar.open(registry, { intervalMs: options.ttlMs / 3, log: options.log });
+    return TowerRegistrar.open(registry, {
+      intervalMs: options.ttlMs / 3,
+      log: options.log,
+      secret: options.secret,
+    });
   }
   return Promise.resolve(
     new EtcdRegistrar({
@@ -383,7 +387,13 @@ export async function runRegister(args: string[], runtime: Runtime): Promise<num
   runtime.onSignal("SIGTERM", () => onSignal("SIGTERM"));
   runtime.onSignal("SIGINT", () => onSignal("SIGINT"));
 
-  const registrar = await openRegistrar(options.registry, { ttlMs: options.ttlMs, log: warn });
+  // A Tower run with --tower-secret wants signed REGISTER/DEREGISTER: same env variable.
+  const secret = runtime.env("GATEHOUSE_TOWER_SECRET") || undefined;
+  const registrar = await openRegistrar(options.registry, {
+    ttlMs: options.ttlMs,
+    log: warn,
+    secret,
+  });
   try {
     if (options.command !== null) child = startChild(options.command, warn);
     const childExit = child?.exited ?? new Promise<number>(() => {});

@@ -82,6 +82,39 @@ export interface RemoteTowerOptions {
 }
 
 /**
+ * Resolve a Tower's host name once (so no lookup happens per request) and
+ * bind a client socket to it. Rejects when the name does not resolve or the
+ * socket cannot bind.
+ *
+ * @example
+ * ```ts
+ * const client = await openTowerClient("tower.internal:7772", { timeoutMs: 300 });
+ * ```
+ */
+export async function openTowerClient(
+  address: string | { host: string; port: number },
+  options: RemoteTowerOptions & { secret?: string } = {},
+): Promise<TowerClient> {
+  const { host, port } = typeof address === "string" ? parseTowerAddress(address) : address;
+  let ip = host;
+  if (!isIPv4(host) && !isIPv6(host)) {
+    try {
+      ip = (await lookup(host)).address;
+    } catch (err) {
+      throw new Error(`cannot resolve Tower host "${host}": ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+  }
+  return TowerClient.open(ip, port, {
+    bindUdp: options.bindUdp ?? nodeBindUdp,
+    timeoutMs: options.timeoutMs,
+    retries: options.retries,
+    secret: options.secret,
+  });
+}
+
+/**
  * A {@link Registry} backed by a remote Tower over UDP.
  *
  * It asks `LOOKUPALL|<name>` to learn every replica (so the proxy can fail
@@ -116,23 +149,7 @@ export class RemoteTowerRegistry implements Registry {
     address: string | { host: string; port: number },
     options: RemoteTowerOptions = {},
   ): Promise<RemoteTowerRegistry> {
-    const { host, port } = typeof address === "string" ? parseTowerAddress(address) : address;
-    let ip = host;
-    if (!isIPv4(host) && !isIPv6(host)) {
-      try {
-        ip = (await lookup(host)).address;
-      } catch (err) {
-        throw new Error(`cannot resolve Tower host "${host}": ${(err as Error).message}`, {
-          cause: err,
-        });
-      }
-    }
-    const client = await TowerClient.open(ip, port, {
-      bindUdp: options.bindUdp ?? nodeBindUdp,
-      timeoutMs: options.timeoutMs,
-      retries: options.retries,
-    });
-    return new RemoteTowerRegistry(client);
+    return new RemoteTowerRegistry(await openTowerClient(address, options));
   }
 
   /** The Tower's resolved `ip:port` (IPv6 bracketed). */

@@ -6,20 +6,16 @@
  * @module
  */
 
-import { lookup } from "node:dns/promises";
-import { bindUdp as nodeBindUdp } from "../runtime/udp.ts";
 import {
   type BindUdp,
   DEFAULT_TTL_MS,
   formatHostPort,
   formatReply,
-  isIPv4,
-  isIPv6,
   isValidHost,
   isValidServiceName,
   TowerClient,
 } from "../tower.ts";
-import { parseTowerAddress } from "./remote_tower.ts";
+import { openTowerClient, parseTowerAddress } from "./remote_tower.ts";
 import type { Registrar, Registration, Replica } from "./types.ts";
 
 /**
@@ -37,6 +33,8 @@ export interface TowerRegistrarOptions {
    * Tower's 30 s expiry, so two datagrams may be lost in a row.
    */
   intervalMs?: number;
+  /** Sign REGISTER/DEREGISTER with this shared secret (a Tower run with --tower-secret). */
+  secret?: string;
   /** Wait this long for each reply. Default 500 ms. */
   timeoutMs?: number;
   /** Send again this many times on silence. Default 3. */
@@ -86,20 +84,11 @@ export class TowerRegistrar implements Registrar {
     if (!(intervalMs > 0)) {
       throw new Error(`heartbeat interval must be positive, not ${intervalMs}`);
     }
-    let ip = host;
-    if (!isIPv4(host) && !isIPv6(host)) {
-      try {
-        ip = (await lookup(host)).address;
-      } catch (err) {
-        throw new Error(`cannot resolve Tower host "${host}": ${(err as Error).message}`, {
-          cause: err,
-        });
-      }
-    }
-    const client = await TowerClient.open(ip, port, {
-      bindUdp: options.bindUdp ?? nodeBindUdp,
+    const client = await openTowerClient({ host, port }, {
+      bindUdp: options.bindUdp,
       timeoutMs: options.timeoutMs ?? 500,
       retries: options.retries ?? 3,
+      secret: options.secret,
     });
     return new TowerRegistrar(client, intervalMs, options.log ?? (() => {}));
   }
