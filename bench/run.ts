@@ -5,6 +5,8 @@
  * Layout: proxies on CPU 0; wrk, the backend and this harness on CPU 1. Each
  * (scenario, proxy) cell is the median of BENCH_RUNS runs; a run during which
  * foreign processes took over 10% of CPU 0 is repeated (at most twice).
+ * The proxy's resident memory (its process tree's VmRSS) is sampled every
+ * 250 ms during each run and the peak recorded.
  * Writes bench/RESULTS.md, bench/results.svg and bench/out/results.json.
  *
  * @example
@@ -12,6 +14,7 @@
  * deno task bench                  # 3 runs x 10 s per cell
  * deno task bench --quick          # 1 run x 3 s per cell
  * BENCH_PROXIES=nginx,haproxy BENCH_DURATION=5 deno task bench
+ * BENCH_PROXIES=gatehouse-bin,gatehouse-bin-1k deno task bench   # route-table cost
  * ```
  * @module
  */
@@ -19,7 +22,15 @@
 import { type CpuSample, cpuUsage, parseCoreTimes } from "./lib/cpu.ts";
 import { collectMachineFacts } from "./lib/machine.ts";
 import { type BenchOptions, parseBenchOptions, USAGE } from "./lib/options.ts";
-import { findExecutable, processTreeTicks, runCommand, selfTicks, Supervisor } from "./lib/proc.ts";
+import { PeakSampler } from "./lib/memory.ts";
+import {
+  findExecutable,
+  processTreeRssKiB,
+  processTreeTicks,
+  runCommand,
+  selfTicks,
+  Supervisor,
+} from "./lib/proc.ts";
 import {
   type BenchContext,
   LOAD_CPU,
@@ -33,10 +44,13 @@ import {
 import {
   type BenchResults,
   formatLatency,
+  formatMiB,
   formatNumber,
   formatTable,
   resultsChart,
   resultsMarkdown,
+  routeCostLine,
+  rssLine,
 } from "./lib/report.ts";
 import { type RunRecord, summarize } from "./lib/results.ts";
 import { type ProxyId, REFERENCE_PROXY, type Scenario, SCENARIOS } from "./lib/scenarios.ts";
@@ -161,16 +175,27 @@ async function measure(
     foreignByAttempt: [],
     disturbed: false,
   };
-  let best: { wrk: WrkResult; cpu: ReturnType<typeof cpuUsage> } | undefined;
+  let best:
+    | { wrk: WrkResult; cpu: ReturnType<typeof cpuUsage>; rssKiB: number | undefined }
+    | undefined;
   for (let attempt = 0; attempt <= opts.maxRetries; attempt++) {
     if (proxy.managed.exitCode !== undefined) {
       record.error = `proxy exited with code ${proxy.managed.exitCode}`;
       break;
     }
-    const before = sample(proxy.managed.pid, backendPid);
+    const pid = proxy.managed.pid;
+    const rss = new PeakSampler(() => processTreeRssKiB(pid));
+    const before = sample(pid, backendPid);
     const label = `${proxy.id} ${scenario.id} run ${run} attempt ${attempt + 1}`;
-    const result = await runWrk(ctx, label, proxy.port, scenario, opts.durationS);
-    const after = sample(proxy.managed.pid, backendPid);
+    rss.start();
+    let result: Awaited<ReturnType<typeof runWrk>>;
+    try {
+      result = await runWrk(ctx, label, proxy.port, scenario, opts.durationS);
+    } finally {
+      rss.stop();
+    }
+    const rssKiB = rss.peak;
+    const after = sample(pid, backendPid);
     if (!result.wrk) {
       record.error = proxy.managed.exitCode !== undefined
         ? `proxy exited with code ${proxy.managed.exitCode}`
@@ -179,7 +204,7 @@ async function measure(
     }
     const cpu = cpuUsage(before, after, hz);
     record.foreignByAttempt.push(cpu.foreign);
-    if (!best || cpu.foreign < best.cpu.foreign) best = { wrk: result.wrk, cpu };
+    if (!best || cpu.foreign < best.cpu.foreign) best = { wrk: result.wrk, cpu, rssKiB };
     if (cpu.foreign <= opts.foreignLimit) break;
     log(
       `  foreign processes took ${Math.round(cpu.foreign * 100)}% of CPU ${PROXY_CPU}` +
@@ -191,6 +216,7 @@ async function measure(
     record.wrk = best.wrk;
     record.cpu = best.cpu;
     record.disturbed = best.cpu.foreign > opts.foreignLimit;
+    if (best.rssKiB !== undefined) record.rssKiB = best.rssKiB;
     delete record.error;
   }
   return record;
@@ -217,9 +243,21 @@ function describeRun(r: RunRecord): string {
   const cpu = r.cpu
     ? ` cpu ${pct(r.cpu.proxy)} foreign ${pct(r.cpu.foreign)} (load CPU ${pct(r.cpu.loadForeign)})`
     : "";
+  const rss = r.rssKiB === undefined ? "" : ` rss ${formatMiB(r.rssKiB / 1024)}`;
   return `${formatNumber(r.wrk.requestsPerSec)} req/s ` +
     `${formatNumber(r.wrk.bytesPerSec / 1048576)} MiB/s ` +
-    `p50 ${formatLatency(r.wrk.latency.p50S)} p99 ${formatLatency(r.wrk.latency.p99S)}${cpu}`;
+    `p50 ${formatLatency(r.wrk.latency.p50S)} p99 ${formatLatency(r.wrk.latency.p99S)}${cpu}${rss}`;
+}
+
+/** The memory and route-table lines of the report, on the console. */
+function printCallouts(
+  cells: BenchResults["cells"],
+  scenarios: readonly Scenario[],
+  proxies: readonly string[],
+): void {
+  for (const line of [rssLine(cells, scenarios, proxies), routeCostLine(cells, scenarios)]) {
+    if (line !== undefined) console.log(line);
+  }
 }
 
 /** Writes RESULTS.md, results.svg and out/results.json from one run's data. */
@@ -264,6 +302,7 @@ async function main(): Promise<number> {
     const results = JSON.parse(await Deno.readTextFile(`${OUT_DIR}/results.json`)) as BenchResults;
     results.notes ??= [];
     console.log(formatTable(results.cells, results.scenarios));
+    printCallouts(results.cells, results.scenarios, results.options.proxies);
     await writeReports(results);
     return 0;
   }
@@ -383,6 +422,7 @@ async function main(): Promise<number> {
       opts.foreignLimit,
     );
     console.log(`\n${formatTable(table, scenarios)}\n`);
+    printCallouts(table, scenarios, opts.proxies);
 
     const notes = [...startFailures].map(([id, why]) => `${id}: ${why}`);
     for (const p of proxies) {

@@ -1,11 +1,12 @@
 /**
  * Child processes of the harness (Deno): spawning with output captured to a
  * log file, waiting for a line, and stopping every child on exit. Plus the
- * `/proc` readers for CPU accounting.
+ * `/proc` readers for CPU and memory accounting.
  * @module
  */
 
 import { descendants, parseProcessStat, type ProcessStat } from "./cpu.ts";
+import { parseVmRssKiB, sumDefined } from "./memory.ts";
 
 /** How to start one child. */
 export interface SpawnOptions {
@@ -206,6 +207,27 @@ export function processTreeTicks(root: number): number {
   const procs = allProcesses();
   const tree = descendants(root, procs);
   return procs.filter((p) => tree.has(p.pid)).reduce((sum, p) => sum + p.utime + p.stime, 0);
+}
+
+/**
+ * Resident memory in KiB of `root` and all its descendants: the sum of their
+ * `VmRSS` (pages shared between them, e.g. nginx's master and worker, count
+ * once per process). `undefined` when none of them is left.
+ *
+ * @example
+ * ```ts
+ * const kib = processTreeRssKiB(proxy.pid);
+ * ```
+ */
+export function processTreeRssKiB(root: number): number | undefined {
+  const readings = [...processTree(root)].map((pid) => {
+    try {
+      return parseVmRssKiB(Deno.readTextFileSync(`/proc/${pid}/status`));
+    } catch {
+      return undefined; // Exited while we looked.
+    }
+  });
+  return sumDefined(readings);
 }
 
 /**

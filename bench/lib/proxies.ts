@@ -9,7 +9,7 @@ import { haproxyConfig } from "./haproxy.ts";
 import { nginxBackendConfig, nginxProxyConfig } from "./nginx.ts";
 import { probe, tcpPortFree } from "./probe.ts";
 import { type Managed, runCommand, type Supervisor } from "./proc.ts";
-import type { ProxyId } from "./scenarios.ts";
+import { GATEHOUSE_VARIANTS, type GatehouseId, type ProxyId, routeFlags } from "./scenarios.ts";
 import { TowerRegistration, udpPortFree } from "./tower.ts";
 
 /** The 13-byte body the backend serves at `/`. */
@@ -172,8 +172,16 @@ async function startHaproxy(ctx: BenchContext, backendPort: number): Promise<Run
   return { id: "haproxy", port, managed: m, close: () => ctx.sup.stop(m) };
 }
 
-/** Builds dist/gatehouse with compile.sh when it is missing. */
-async function ensureBinary(ctx: BenchContext): Promise<string> {
+// Two variants run the binary; build it (or fail) once for both.
+let binary: Promise<string> | undefined;
+
+/** Builds dist/gatehouse with compile.sh when it is missing (once per run). */
+function ensureBinary(ctx: BenchContext): Promise<string> {
+  binary ??= findOrBuildBinary(ctx);
+  return binary;
+}
+
+async function findOrBuildBinary(ctx: BenchContext): Promise<string> {
   const bin = `${ctx.repoRoot}/dist/gatehouse`;
   try {
     const info = await Deno.stat(bin);
@@ -197,7 +205,7 @@ async function ensureBinary(ctx: BenchContext): Promise<string> {
 
 async function startGatehouse(
   ctx: BenchContext,
-  id: "gatehouse-bin" | "gatehouse-deno",
+  id: GatehouseId,
   backendPort: number,
 ): Promise<Running> {
   try {
@@ -209,16 +217,17 @@ async function startGatehouse(
   await Deno.mkdir(dir, { recursive: true });
   const port = freeTcpPort();
   const towerPort = await freeUdpPort();
+  const variant = GATEHOUSE_VARIANTS[id];
   const flags = [
     "--listen",
     `127.0.0.1:${port}`,
     "--tower-listen",
     `127.0.0.1:${towerPort}`,
-    "--route",
-    "/:bench",
+    // Only /:bench is served; the others just fill the route table.
+    ...routeFlags(variant.routes),
     ...ctx.gatehouseArgs,
   ];
-  const [program, programArgs] = id === "gatehouse-bin"
+  const [program, programArgs] = variant.program === "binary"
     ? [await ensureBinary(ctx), flags]
     : [Deno.execPath(), ["run", "-A", "main.ts", ...flags]];
   const [cmd, args] = pinned(ctx.tools, PROXY_CPU, program, programArgs);
@@ -286,6 +295,7 @@ export async function startProxy(
       return await startHaproxy(ctx, backendPort);
     case "gatehouse-bin":
     case "gatehouse-deno":
+    case "gatehouse-bin-1k":
       return await startGatehouse(ctx, id, backendPort);
   }
 }

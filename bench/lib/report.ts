@@ -5,7 +5,16 @@
 
 import type { BenchOptions } from "./options.ts";
 import type { Cell, RunRecord } from "./results.ts";
-import { PROXY_COLORS, REFERENCE_PROXY, type Scenario } from "./scenarios.ts";
+import { RSS_SAMPLE_INTERVAL_MS } from "./memory.ts";
+import {
+  GATEHOUSE_VARIANTS,
+  PROXY_COLORS,
+  REFERENCE_PROXY,
+  ROUTE_COST,
+  RSS_GOAL_MIB,
+  RSS_SCENARIO,
+  type Scenario,
+} from "./scenarios.ts";
 import type { BarChart } from "./svg.ts";
 
 /** Facts about the machine and tools, recorded with every result. */
@@ -130,6 +139,87 @@ function formatPercent(share: number | undefined): string {
   return share === undefined ? "-" : `${Math.round(share * 100)}%`;
 }
 
+/**
+ * A memory size in MiB with one decimal: `41.3 MiB`; `-` when absent.
+ *
+ * @example
+ * ```ts
+ * formatMiB(41.26); // "41.3 MiB"
+ * ```
+ */
+export function formatMiB(mib: number | undefined): string {
+  return mib === undefined ? "-" : `${mib.toFixed(1)} MiB`;
+}
+
+/**
+ * The memory call-out under the ratios table: each proxy's RSS (median of
+ * the runs' peaks) in the scenario the memory goal is set for
+ * ({@link RSS_SCENARIO}, 500 open connections); `undefined` when that
+ * scenario was not run or no proxy has a memory figure (results from before
+ * memory was sampled).
+ *
+ * @example
+ * ```ts
+ * rssLine(cells, SCENARIOS, ["nginx", "gatehouse-bin"]);
+ * // "RSS at 500 connections: nginx 5.2 MiB, gatehouse-bin 41.0 MiB (goal for Gatehouse: under 64 MiB)"
+ * ```
+ */
+export function rssLine(
+  cells: readonly Cell[],
+  scenarios: readonly Scenario[],
+  proxies: readonly string[],
+  scenarioId: string = RSS_SCENARIO,
+): string | undefined {
+  const scenario = scenarios.find((s) => s.id === scenarioId);
+  const row = proxies.map((p) => cells.find((x) => x.proxy === p && x.scenario === scenarioId));
+  if (!scenario || row.every((c) => c?.rssMiB === undefined)) return undefined;
+  const figures = proxies.map((p, i) => {
+    const c = row[i];
+    return c?.status === "ok" ? `${p} ${formatMiB(c.rssMiB)}` : `${p} failed`;
+  });
+  const goal = proxies.some((p) => p.startsWith("gatehouse"))
+    ? ` (goal for Gatehouse: under ${RSS_GOAL_MIB} MiB)`
+    : "";
+  return `RSS at ${scenario.connections} connections: ${figures.join(", ")}${goal}`;
+}
+
+/**
+ * The route-table call-out under the ratios table: req/s of the 1,000-route
+ * variant against the 3-route one in the same scenario ({@link ROUTE_COST});
+ * `undefined` unless both cells have figures.
+ *
+ * @example
+ * ```ts
+ * routeCostLine(cells, SCENARIOS);
+ * // "1,000 routes vs 3: 28,500 req/s vs 30,000 req/s (5.0% slower) in keep-alive GET, 50 conns"
+ * ```
+ */
+export function routeCostLine(
+  cells: readonly Cell[],
+  scenarios: readonly Scenario[],
+  cost: { large: string; small: string; scenario: string } = ROUTE_COST,
+  routes: (id: string) => number | undefined = routeCount,
+): string | undefined {
+  const get = (p: string) => cells.find((c) => c.proxy === p && c.scenario === cost.scenario);
+  const large = get(cost.large)?.reqPerSec;
+  const small = get(cost.small)?.reqPerSec;
+  const [nLarge, nSmall] = [routes(cost.large), routes(cost.small)];
+  if (large === undefined || small === undefined || !(small > 0)) return undefined;
+  if (nLarge === undefined || nSmall === undefined) return undefined;
+  const change = (1 - large / small) * 100;
+  // Round first so that -0.04% does not print as "0.0% faster".
+  const pct = Number(Math.abs(change).toFixed(1));
+  const direction = change < 0 && pct > 0 ? "faster" : "slower";
+  const title = scenarios.find((s) => s.id === cost.scenario)?.title ?? cost.scenario;
+  return `${nLarge.toLocaleString("en-US")} routes vs ${nSmall.toLocaleString("en-US")}: ` +
+    `${formatNumber(large)} req/s vs ${formatNumber(small)} req/s ` +
+    `(${pct.toFixed(1)}% ${direction}) in ${title}`;
+}
+
+function routeCount(id: string): number | undefined {
+  return (GATEHOUSE_VARIANTS as Record<string, { routes: number }>)[id]?.routes;
+}
+
 /** Share of a core above which a proxy counts as the bottleneck. */
 const SATURATED = 0.85;
 
@@ -159,8 +249,12 @@ const HEADERS = [
   "MiB/s",
   `vs ${REFERENCE_PROXY}`,
   "proxy CPU",
+  "RSS",
   "notes",
 ];
+
+/** Columns of {@link HEADERS} that hold numbers (right-aligned). */
+const NUMERIC = new Set([2, 3, 4, 5, 6, 7, 8]);
 
 function rows(cells: readonly Cell[], scenarios: readonly Scenario[]): string[][] {
   const title = new Map(scenarios.map((s) => [s.id, s.title]));
@@ -173,6 +267,7 @@ function rows(cells: readonly Cell[], scenarios: readonly Scenario[]): string[][
     formatNumber(c.mibPerSec),
     formatRatio(c.ratio),
     formatPercent(c.proxyCpu),
+    formatMiB(c.rssMiB),
     notes(c),
   ]);
 }
@@ -188,9 +283,8 @@ function rows(cells: readonly Cell[], scenarios: readonly Scenario[]): string[][
 export function formatTable(cells: readonly Cell[], scenarios: readonly Scenario[]): string {
   const table = [HEADERS, ...rows(cells, scenarios)];
   const widths = HEADERS.map((_, i) => Math.max(...table.map((r) => r[i].length)));
-  const numeric = new Set([2, 3, 4, 5, 6, 7]);
   const line = (r: string[]) =>
-    r.map((v, i) => numeric.has(i) ? v.padStart(widths[i]) : v.padEnd(widths[i]))
+    r.map((v, i) => NUMERIC.has(i) ? v.padStart(widths[i]) : v.padEnd(widths[i]))
       .join("  ").trimEnd();
   return [line(HEADERS), widths.map((w) => "-".repeat(w)).join("  "), ...table.slice(1).map(line)]
     .join("\n");
@@ -225,7 +319,7 @@ export interface ResultsDocument {
  */
 export function resultsMarkdown(doc: ResultsDocument): string {
   const { cells, scenarios, proxies, options, machine } = doc;
-  const detail = markdownTable(HEADERS, rows(cells, scenarios), new Set([2, 3, 4, 5, 6, 7]));
+  const detail = markdownTable(HEADERS, rows(cells, scenarios), NUMERIC);
 
   const ratioHead = ["scenario", ...proxies];
   const ratioBody = scenarios.map((s) => [
@@ -249,6 +343,14 @@ export function resultsMarkdown(doc: ResultsDocument): string {
   const disturbance = `Disturbance: ${sum((c) => c.retries)} run(s) repeated because other ` +
     `processes used CPU 0, ${sum((c) => c.disturbedRuns)} kept although still disturbed, and ` +
     `${sum((c) => c.loadDisturbedRuns)} with others busy on CPU 1 (see notes per row).`;
+  const callouts = [rssLine(cells, scenarios, proxies), routeCostLine(cells, scenarios)]
+    .filter((l): l is string => l !== undefined)
+    .map((l) => `${l}.\n\n`)
+    .join("");
+  const variants = Object.entries(GATEHOUSE_VARIANTS)
+    .map(([id, v]) => `\`${id}\` (${v.program}, ${v.routes.toLocaleString("en-US")} routes)`)
+    .join(", ");
+  const routes1k = GATEHOUSE_VARIANTS[ROUTE_COST.large].routes;
   const extra = doc.notes.length > 0
     ? `\n## Notes\n\n${doc.notes.map((n) => `- ${n}`).join("\n")}\n`
     : "";
@@ -268,12 +370,13 @@ Primary figure of each scenario divided by ${REFERENCE_PROXY}'s in the same run 
 
 ${ratios}
 
-![requests per second by proxy and scenario](${doc.chartFile})
+${callouts}![requests per second by proxy and scenario](${doc.chartFile})
 
 ## All figures
 
 ${runsText}; p50/p99 from wrk \`--latency\`; "proxy CPU" is the share of one
-core the proxy's processes used during the run. ${disturbance}
+core the proxy's processes used during the run; "RSS" is its peak resident memory during the run
+(median over the runs). ${disturbance}
 
 ${detail}
 ${extra}
@@ -286,6 +389,11 @@ ${extra}
   haproxy (\`nbthread 1\`, \`http-reuse always\`); Gatehouse as the compiled
   binary (\`dist/gatehouse\`) and under \`deno run -A main.ts\`, with the
   backend registered over the Tower UDP protocol (heartbeat every 10 s).
+- Gatehouse variants: ${variants}. Only \`/:bench\` is served; the other routes
+  (\`--route /r0/a:svc0\`, \`/r1/a:svc1\`, ...) name services that are never
+  registered, so they only make the route table bigger. \`${ROUTE_COST.large}\` is
+  the same binary as \`${ROUTE_COST.small}\` with ${routes1k.toLocaleString("en-US")} routes: the
+  difference between the two is what a large route table costs per request.
 - Load: \`wrk -t1\` pinned to CPU 1, \`--latency\`, ${options.durationS} s per run:
   keep-alive GET at 50 and 500 connections, \`Connection: close\` at 50, and
   the 1 MiB body at 10 connections (reported in MiB/s).
@@ -302,6 +410,15 @@ ${extra}
   loopback packet work there. CPU 1 is watched the same way (wrk, the backend
   and the harness count as ours); runs where others took over the limit there
   are noted, not repeated.
+- Memory: during every run (after the warm-up) the harness reads \`VmRSS\` from
+  \`/proc/<pid>/status\` for every process of the proxy's tree and sums them, when wrk
+  starts, every ${RSS_SAMPLE_INTERVAL_MS} ms and when it ends; a run's figure is the peak of
+  those samples, and "RSS" is the median of the runs' peaks (MiB = 1,048,576
+  bytes). Pages shared by a proxy's processes (nginx's master and worker) count
+  once per process, and file-backed pages count too (the part of an
+  executable's code it has touched). Proxies are not restarted between
+  scenarios, so a run's RSS includes memory kept from earlier runs; for the
+  JavaScript runtimes that means heap the garbage collector has not returned.
 - wrk and the backend share CPU 1, so absolute numbers are for comparison
   within one run, not capacity planning. A cell whose proxy used less than
   ${Math.round(SATURATED * 100)}% of its core is marked "proxy not CPU-bound": there the limit was

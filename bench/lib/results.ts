@@ -26,6 +26,12 @@ export interface RunRecord {
   foreignByAttempt: number[];
   /** True when even the kept attempt exceeded the foreign-CPU limit. */
   disturbed: boolean;
+  /**
+   * Peak resident memory of the proxy's process tree during the kept
+   * attempt, in KiB (sum of VmRSS, sampled every 250 ms); absent when no
+   * sample was taken (older results, the proxy gone).
+   */
+  rssKiB?: number;
 }
 
 /** The summary of one (proxy, scenario) pair. */
@@ -44,6 +50,8 @@ export interface Cell {
   mibPerSec?: number;
   /** Median share of one core the proxy used (0..1). */
   proxyCpu?: number;
+  /** Median over the runs of each run's peak resident memory, in MiB. */
+  rssMiB?: number;
   /** Errors summed over all runs. */
   errors: number;
   /** Primary figure divided by the reference proxy's, same scenario. */
@@ -57,6 +65,8 @@ export interface Cell {
 }
 
 const MIB = 1024 * 1024;
+
+const toMiB = (kib: number | undefined) => kib === undefined ? undefined : kib / 1024;
 
 /** The figure a scenario ranks by, for one cell. */
 export function primaryValue(cell: Cell, scenario: Scenario): number | undefined {
@@ -94,6 +104,7 @@ function summarizeCell(
     p99S: medianDefined(good.map((r) => r.wrk.latency.p99S)),
     mibPerSec: median(good.map((r) => r.wrk.bytesPerSec / MIB)),
     proxyCpu: medianDefined(good.map((r) => r.cpu?.proxy)),
+    rssMiB: toMiB(medianDefined(good.map((r) => r.rssKiB))),
   };
 }
 

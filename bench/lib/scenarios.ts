@@ -57,7 +57,13 @@ export const SCENARIOS: readonly Scenario[] = [
 ];
 
 /** The proxies compared, in report order; `nginx` is the reference. */
-export const PROXY_IDS = ["nginx", "haproxy", "gatehouse-bin", "gatehouse-deno"] as const;
+export const PROXY_IDS = [
+  "nginx",
+  "haproxy",
+  "gatehouse-bin",
+  "gatehouse-deno",
+  "gatehouse-bin-1k",
+] as const;
 
 /** One of {@link PROXY_IDS}. */
 export type ProxyId = typeof PROXY_IDS[number];
@@ -71,4 +77,50 @@ export const PROXY_COLORS: Record<ProxyId, string> = {
   "haproxy": "#1c64b4",
   "gatehouse-bin": "#e8590c",
   "gatehouse-deno": "#9c36b5",
+  // A lighter shade of gatehouse-bin's orange: the same binary, more routes.
+  "gatehouse-bin-1k": "#f59f00",
 };
+
+/** The Gatehouse variants: which program runs and how many routes it is given. */
+export const GATEHOUSE_VARIANTS = {
+  "gatehouse-bin": { program: "binary", routes: 3 },
+  "gatehouse-deno": { program: "deno run", routes: 3 },
+  "gatehouse-bin-1k": { program: "binary", routes: 1000 },
+} as const satisfies Partial<Record<ProxyId, { program: string; routes: number }>>;
+
+/** A Gatehouse proxy id. */
+export type GatehouseId = keyof typeof GATEHOUSE_VARIANTS;
+
+/** The route-table comparison: the large table against the small one, same binary. */
+export const ROUTE_COST = {
+  large: "gatehouse-bin-1k",
+  small: "gatehouse-bin",
+  scenario: "keepalive-c50",
+} as const satisfies { large: GatehouseId; small: GatehouseId; scenario: string };
+
+/** The scenario whose memory figures the report calls out (the 64 MiB goal). */
+export const RSS_SCENARIO = "keepalive-c500";
+
+/** The memory goal for Gatehouse at {@link RSS_SCENARIO}, in MiB. */
+export const RSS_GOAL_MIB = 64;
+
+/**
+ * The `--route` flags that give Gatehouse a table of `total` routes: the one
+ * that serves (`/:bench`) plus `total - 1` others (`/rN/a:svcN`) whose
+ * services are never registered, so they only make the table bigger.
+ *
+ * @example
+ * ```ts
+ * routeFlags(2); // ["--route", "/r0/a:svc0", "--route", "/:bench"]
+ * ```
+ * @throws {RangeError} when `total` is not a positive integer.
+ */
+export function routeFlags(total: number): string[] {
+  if (!Number.isInteger(total) || total < 1) {
+    throw new RangeError(`route count must be a positive integer, got ${total}`);
+  }
+  const flags: string[] = [];
+  for (let i = 0; i < total - 1; i++) flags.push("--route", `/r${i}/a:svc${i}`);
+  flags.push("--route", "/:bench");
+  return flags;
+}

@@ -26,17 +26,28 @@ import {
   niceTicks,
 } from "../../bench/lib/svg.ts";
 import { type RunRecord, summarize } from "../../bench/lib/results.ts";
-import { SCENARIOS } from "../../bench/lib/scenarios.ts";
+import {
+  GATEHOUSE_VARIANTS,
+  PROXY_COLORS,
+  PROXY_IDS,
+  type ProxyId,
+  routeFlags,
+  SCENARIOS,
+} from "../../bench/lib/scenarios.ts";
+import { parseVmRssKiB, PeakSampler, sumDefined } from "../../bench/lib/memory.ts";
 import { parseBenchOptions } from "../../bench/lib/options.ts";
 import { nginxBackendConfig, nginxProxyConfig } from "../../bench/lib/nginx.ts";
 import { haproxyConfig } from "../../bench/lib/haproxy.ts";
 import {
   formatLatency,
+  formatMiB,
   formatNumber,
   formatTable,
   parseCpuInfo,
   resultsChart,
   resultsMarkdown,
+  routeCostLine,
+  rssLine,
 } from "../../bench/lib/report.ts";
 import { registerMessage } from "../../bench/lib/tower.ts";
 import type { WrkResult } from "../../bench/lib/wrk.ts";
@@ -422,7 +433,13 @@ describe("options", () => {
     assert.equal(o.durationS, 10);
     assert.equal(o.maxRetries, 2);
     assert.equal(o.foreignLimit, 0.1);
-    assert.deepEqual(o.proxies, ["nginx", "haproxy", "gatehouse-bin", "gatehouse-deno"]);
+    assert.deepEqual(o.proxies, [
+      "nginx",
+      "haproxy",
+      "gatehouse-bin",
+      "gatehouse-deno",
+      "gatehouse-bin-1k",
+    ]);
     assert.equal(o.scenarios.length, 4);
   });
 
@@ -438,6 +455,15 @@ describe("options", () => {
     assert.equal(q.runs, 1);
     assert.equal(q.durationS, 3);
     assert.equal(q.quick, true);
+  });
+
+  it("selects the Gatehouse variants alone, the 1k-route one included", () => {
+    const o = parseBenchOptions(
+      ["--quick"],
+      env({ BENCH_PROXIES: "gatehouse-bin-1k,gatehouse-bin" }),
+    );
+    assert.deepEqual(o.proxies, ["gatehouse-bin", "gatehouse-bin-1k"]);
+    assert.equal(o.quick, true);
   });
 
   it("rejects bad values", () => {
@@ -601,5 +627,313 @@ describe("report", () => {
     assert.match(md, /## Method/);
     assert.match(md, /\| nginx \| keep-alive GET, 50 conns \| 1,000 \|/);
     assert.match(md, /gatehouse-bin: did not start/);
+  });
+});
+
+/** /proc/<pid>/status of a running process, trimmed. */
+const STATUS = `Name:\tgatehouse
+Umask:\t0022
+State:\tS (sleeping)
+Tgid:\t4242
+Pid:\t4242
+PPid:\t17
+VmPeak:\t 1203456 kB
+VmSize:\t 1198080 kB
+VmHWM:\t   61440 kB
+VmRSS:\t   52736 kB
+RssAnon:\t   30208 kB
+RssFile:\t   22528 kB
+Threads:\t6
+`;
+
+describe("memory", () => {
+  it("reads VmRSS in KiB from /proc/<pid>/status, not VmHWM or RssAnon", () => {
+    assert.equal(parseVmRssKiB(STATUS), 52736);
+    assert.equal(parseVmRssKiB("VmRSS:\t       0 kB\n"), 0);
+  });
+
+  it("has no figure for a process without memory of its own", () => {
+    // Kernel threads and zombies have no Vm* lines.
+    assert.equal(parseVmRssKiB("Name:\tkworker/0:1\nState:\tI (idle)\nPid:\t9\n"), undefined);
+    assert.equal(parseVmRssKiB(""), undefined);
+  });
+
+  it("rejects a malformed VmRSS line", () => {
+    assert.throws(() => parseVmRssKiB("VmRSS:\t lots\n"), SyntaxError);
+    assert.throws(() => parseVmRssKiB("VmRSS:\t 12 MB\n"), SyntaxError);
+  });
+
+  it("sums a process tree, skipping processes that are gone", () => {
+    assert.equal(sumDefined([1024, undefined, 512]), 1536);
+    assert.equal(sumDefined([undefined, undefined]), undefined);
+    assert.equal(sumDefined([]), undefined);
+  });
+
+  it("keeps the peak of the readings, including one at start and one at stop", () => {
+    const readings = [100, undefined, 300, 200];
+    let calls = 0;
+    const sampler = new PeakSampler(() => readings[calls++], 60_000);
+    sampler.start(); // reads 100
+    sampler.sample(); // undefined: skipped
+    sampler.sample(); // 300
+    assert.equal(sampler.peak, 300);
+    assert.equal(sampler.stop(), 300); // reads 200 on the way out
+    assert.equal(calls, 4);
+    assert.equal(sampler.samples, 3);
+    assert.equal(sampler.stop(), 300, "a second stop takes no reading");
+    assert.equal(calls, 4);
+  });
+
+  it("treats a reader that throws as no reading", () => {
+    const sampler = new PeakSampler(() => {
+      throw new Error("gone");
+    }, 60_000);
+    sampler.start();
+    assert.equal(sampler.stop(), undefined);
+    assert.equal(sampler.samples, 0);
+  });
+
+  it("samples on its interval until stopped", async () => {
+    let value = 0;
+    const sampler = new PeakSampler(() => ++value, 5);
+    sampler.start();
+    await new Promise((r) => setTimeout(r, 100));
+    const peak = sampler.stop();
+    // 1 at start + about 20 on the timer + 1 at stop; a busy machine may delay timers.
+    assert.ok(sampler.samples >= 3, `only ${sampler.samples} samples in 100 ms at 5 ms`);
+    assert.equal(peak, value);
+    const after = value;
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(value, after, "no reading after stop");
+  });
+
+  it("reports the median of the runs' peaks in MiB", () => {
+    const scenario = SCENARIOS[1];
+    const rec = (proxy: ProxyId, run: number, rssKiB?: number): RunRecord => ({
+      proxy,
+      scenario: scenario.id,
+      run,
+      wrk: fakeWrk(1000, 0.001),
+      foreignByAttempt: [0],
+      disturbed: false,
+      ...(rssKiB === undefined ? {} : { rssKiB }),
+    });
+    const cells = summarize(
+      [
+        rec("nginx", 1, 10 * 1024),
+        rec("nginx", 2, 30 * 1024),
+        rec("nginx", 3, 20 * 1024),
+        rec("haproxy", 1, 4 * 1024),
+        rec("haproxy", 2),
+        rec("haproxy", 3, 5 * 1024),
+        rec("gatehouse-bin", 1),
+      ],
+      ["nginx", "haproxy", "gatehouse-bin"],
+      [scenario],
+      "nginx",
+      new Map(),
+    );
+    assert.equal(cells[0].rssMiB, 20);
+    assert.equal(cells[1].rssMiB, 4.5, "runs without a sample are left out");
+    assert.equal(cells[2].rssMiB, undefined);
+    assert.equal(formatMiB(cells[1].rssMiB), "4.5 MiB");
+    assert.equal(formatMiB(41.26), "41.3 MiB");
+    assert.equal(formatMiB(undefined), "-");
+  });
+});
+
+describe("route-table variant", () => {
+  it("builds the --route flags of a table of N routes, /:bench last", () => {
+    assert.deepEqual(routeFlags(1), ["--route", "/:bench"]);
+    assert.deepEqual(routeFlags(3), [
+      "--route",
+      "/r0/a:svc0",
+      "--route",
+      "/r1/a:svc1",
+      "--route",
+      "/:bench",
+    ]);
+    const big = routeFlags(1000);
+    assert.equal(big.length, 2000);
+    const routes = big.filter((_, i) => i % 2 === 1);
+    assert.equal(new Set(routes).size, 1000, "no route repeats another");
+    assert.equal(routes[998], "/r998/a:svc998");
+    assert.equal(routes[999], "/:bench");
+    assert.ok(big.filter((_, i) => i % 2 === 0).every((f) => f === "--route"));
+    assert.throws(() => routeFlags(0), RangeError);
+    assert.throws(() => routeFlags(2.5), RangeError);
+  });
+
+  it("runs the same binary with 1,000 routes against 3", () => {
+    assert.deepEqual(GATEHOUSE_VARIANTS["gatehouse-bin-1k"], { program: "binary", routes: 1000 });
+    assert.deepEqual(GATEHOUSE_VARIANTS["gatehouse-bin"], { program: "binary", routes: 3 });
+    assert.ok(PROXY_IDS.includes("gatehouse-bin-1k"));
+    // Every proxy has its own chart colour.
+    const colors = PROXY_IDS.map((id) => PROXY_COLORS[id]);
+    assert.ok(colors.every((c) => /^#[0-9a-f]{6}$/.test(c)));
+    assert.equal(new Set(colors).size, PROXY_IDS.length);
+  });
+
+  const c50 = SCENARIOS.find((s) => s.id === "keepalive-c50")!;
+  const c500 = SCENARIOS.find((s) => s.id === "keepalive-c500")!;
+  const one = (proxy: ProxyId, scenario: string, rps: number, rssKiB?: number): RunRecord => ({
+    proxy,
+    scenario,
+    run: 1,
+    wrk: fakeWrk(rps, 0.001),
+    foreignByAttempt: [0],
+    disturbed: false,
+    rssKiB,
+  });
+
+  it("compares 1,000 routes with 3 at keep-alive c50", () => {
+    const cells = summarize(
+      [one("gatehouse-bin", c50.id, 30000), one("gatehouse-bin-1k", c50.id, 28500)],
+      ["gatehouse-bin", "gatehouse-bin-1k"],
+      [c50],
+      "nginx",
+      new Map(),
+    );
+    assert.equal(
+      routeCostLine(cells, [c50]),
+      "1,000 routes vs 3: 28,500 req/s vs 30,000 req/s (5.0% slower) in keep-alive GET, 50 conns",
+    );
+  });
+
+  it("says faster when the big table came out ahead, and 0.0% slower for a tie", () => {
+    const line = (large: number) =>
+      routeCostLine(
+        summarize(
+          [one("gatehouse-bin", c50.id, 20000), one("gatehouse-bin-1k", c50.id, large)],
+          ["gatehouse-bin", "gatehouse-bin-1k"],
+          [c50],
+          "nginx",
+          new Map(),
+        ),
+        [c50],
+      );
+    assert.match(line(20300) ?? "", /: 20,300 req\/s vs 20,000 req\/s \(1\.5% faster\)/);
+    assert.match(line(20005) ?? "", /\(0\.0% slower\)/);
+  });
+
+  it("has no comparison line unless both variants have figures", () => {
+    const cells = summarize(
+      [one("gatehouse-bin", c50.id, 30000)],
+      ["gatehouse-bin", "gatehouse-bin-1k"],
+      [c50],
+      "nginx",
+      new Map([["gatehouse-bin-1k", "did not start: boom"]]),
+    );
+    assert.equal(routeCostLine(cells, [c50]), undefined);
+    assert.equal(routeCostLine([], SCENARIOS), undefined);
+  });
+
+  it("calls out every proxy's RSS at 500 connections", () => {
+    const proxies: ProxyId[] = ["nginx", "gatehouse-bin", "gatehouse-bin-1k"];
+    const cells = summarize(
+      [one("nginx", c500.id, 30000, 5325), one("gatehouse-bin", c500.id, 15000, 45056)],
+      proxies,
+      [c50, c500],
+      "nginx",
+      new Map([["gatehouse-bin-1k", "did not start: boom"]]),
+    );
+    assert.equal(
+      rssLine(cells, [c50, c500], proxies),
+      "RSS at 500 connections: nginx 5.2 MiB, gatehouse-bin 44.0 MiB, gatehouse-bin-1k failed " +
+        "(goal for Gatehouse: under 64 MiB)",
+    );
+    assert.equal(rssLine(cells, [c50], proxies), undefined, "scenario not run");
+    // Results recorded before memory was sampled have no figure at all.
+    const old = summarize(
+      [one("nginx", c500.id, 30000), one("gatehouse-bin", c500.id, 15000)],
+      ["nginx", "gatehouse-bin"],
+      [c500],
+      "nginx",
+      new Map(),
+    );
+    assert.equal(rssLine(old, [c500], ["nginx", "gatehouse-bin"]), undefined);
+  });
+
+  it("puts the RSS column, both call-outs and the memory method in RESULTS.md", () => {
+    const proxies: ProxyId[] = ["nginx", "gatehouse-bin", "gatehouse-bin-1k"];
+    const cells = summarize(
+      [
+        one("nginx", c50.id, 60000, 5000),
+        one("gatehouse-bin", c50.id, 30000, 40000),
+        one("gatehouse-bin-1k", c50.id, 29000, 41000),
+        one("nginx", c500.id, 30000, 5325),
+        one("gatehouse-bin", c500.id, 15000, 45056),
+        one("gatehouse-bin-1k", c500.id, 14500, 46080),
+      ],
+      proxies,
+      [c50, c500],
+      "nginx",
+      new Map(),
+    );
+    const md = resultsMarkdown({
+      cells,
+      scenarios: [c50, c500],
+      proxies,
+      options: { ...parseBenchOptions([], () => undefined), proxies },
+      machine: {
+        date: "2026-01-01T00:00:00.000Z",
+        nproc: 2,
+        cpuModel: "AMD EPYC",
+        kernel: "6.1",
+        versions: {},
+      },
+      chartFile: "results.svg",
+      notes: [],
+    });
+    assert.match(md, /\| proxy CPU \| RSS \| notes \|/);
+    assert.match(md, /\| gatehouse-bin \| keep-alive GET, 500 conns \| 15,000 \|.*\| 44\.0 MiB \|/);
+    assert.match(
+      md,
+      /RSS at 500 connections: nginx 5\.2 MiB, gatehouse-bin 44\.0 MiB, gatehouse-bin-1k 45\.0 MiB/,
+    );
+    assert.match(md, /1,000 routes vs 3: 29,000 req\/s vs 30,000 req\/s \(3\.3% slower\)/);
+    // The call-outs sit between the ratios table and the chart.
+    const ratios = md.indexOf("## Ratios");
+    const callout = md.indexOf("RSS at 500 connections");
+    assert.ok(ratios < callout && callout < md.indexOf("![requests per second"));
+    assert.match(md, /VmRSS/);
+    assert.match(md, /every 250 ms/);
+    assert.match(md, /`gatehouse-bin-1k` \(binary, 1,000 routes\)/);
+    const table = formatTable(cells, [c50, c500]);
+    assert.match(table.split("\n")[0], /proxy CPU\s+RSS\s+notes/);
+    assert.match(table, /45\.0 MiB/);
+  });
+
+  it("charts the 1k-route variant in its own colour", () => {
+    const proxies: ProxyId[] = ["gatehouse-bin", "gatehouse-bin-1k"];
+    const cells = summarize(
+      [one("gatehouse-bin", c50.id, 30000), one("gatehouse-bin-1k", c50.id, 29000)],
+      proxies,
+      [c50],
+      "nginx",
+      new Map(),
+    );
+    const chart = resultsChart({
+      machine: {
+        date: "2026-01-01T00:00:00.000Z",
+        nproc: 2,
+        cpuModel: "x",
+        kernel: "6.1",
+        versions: {},
+      },
+      options: { ...parseBenchOptions(["--quick"], () => undefined), proxies },
+      clockTicksPerSecond: 100,
+      scenarios: [c50],
+      startFailures: {},
+      notes: [],
+      cells,
+      records: [],
+    });
+    assert.deepEqual(chart.series, [
+      { name: "gatehouse-bin", color: PROXY_COLORS["gatehouse-bin"] },
+      { name: "gatehouse-bin-1k", color: PROXY_COLORS["gatehouse-bin-1k"] },
+    ]);
+    assert.deepEqual(chart.panels[0].values, [30000, 29000]);
+    assertBalancedXml(barChartSvg(chart));
   });
 });
