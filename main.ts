@@ -9,9 +9,18 @@
 
 import { parseCommandLine, towerGuard, USAGE, UsageError } from "./src/config.ts";
 import type { Runtime } from "./src/runtime/types.ts";
-import { denoRuntime } from "./src/runtime/deno.ts";
-import { bunRuntime } from "./src/runtime/bun.ts";
+import { denoRuntime, denoSelfCommand } from "./src/runtime/deno.ts";
+import { bunRuntime, bunSelfCommand } from "./src/runtime/bun.ts";
 import { startIngress, StartupError } from "./src/server.ts";
+import type { IngressConfig } from "./src/config.ts";
+import {
+  followRelay,
+  RelayedTowerState,
+  Supervisor,
+  WORKER_READY,
+  workerPort,
+  WorkerTowerState,
+} from "./src/procs.ts";
 import { startTowerServer } from "./src/tower.ts";
 import { startDemoBackend } from "./src/demo.ts";
 import { runRegister } from "./src/register.ts";
@@ -70,18 +79,50 @@ async function main(args: string[]): Promise<void> {
     case "demo": {
       const config = command.config;
       const log = (line: string) => console.error(`gatehouse: ${line}`);
-      const ingress = await startIngress(config, runtime, log);
+      const sharedPort = workerPort(runtime.env);
+      if (sharedPort !== undefined) return await runWorker(config, sharedPort, log);
+      const procs = config.procs ?? 1;
+      // With --procs, the workers route against copies of this Tower's state, kept in step.
+      const relay = procs > 1 && config.tower.mode === "embedded" ? new RelayedTowerState() : null;
+      const ingress = await startIngress(
+        config,
+        runtime,
+        log,
+        procs > 1 ? { reusePort: true, towerState: relay ?? undefined } : {},
+      );
+      const supervisor = procs > 1
+        ? new Supervisor({
+          count: procs - 1,
+          command: runtime.name === "deno" ? denoSelfCommand() : bunSelfCommand(),
+          args,
+          port: ingress.port,
+          relay,
+          log,
+        })
+        : null;
       let stopping = false;
       const stop = async () => {
         if (stopping) return;
         stopping = true;
         log(`shutting down (grace ${config.graceMs} ms)`);
-        await ingress.shutdown(config.graceMs);
+        await Promise.all([ingress.shutdown(config.graceMs), supervisor?.stop(config.graceMs)]);
+        relay?.close();
         runtime.exit(0);
       };
       // Handlers first: a signal right after the ready lines must still drain and exit 0.
       runtime.onSignal("SIGTERM", stop);
       runtime.onSignal("SIGINT", stop);
+      if (supervisor !== null) {
+        try {
+          await supervisor.start();
+        } catch (e) {
+          if (stopping) return;
+          stopping = true;
+          await supervisor.stop(0);
+          await ingress.shutdown(0);
+          throw new StartupError(`cannot start the --procs workers: ${(e as Error).message}`);
+        }
+      }
       if (ingress.tower) {
         console.log(
           `gatehouse: tower on udp ${hostLabel(ingress.tower.hostname)}:${ingress.tower.port}`,
@@ -105,6 +146,37 @@ async function main(args: string[]): Promise<void> {
       return;
     }
   }
+}
+
+/**
+ * A `--procs` worker: the same ingress on the shared port, routing against a
+ * Tower state the primary keeps in step over stdin. It ends on SIGTERM/SIGINT
+ * or when stdin ends (the primary is gone).
+ */
+async function runWorker(
+  config: IngressConfig,
+  port: number,
+  log: (line: string) => void,
+): Promise<void> {
+  const relayed = config.tower.mode === "embedded" ? new WorkerTowerState() : null;
+  const ingress = await startIngress(
+    { ...config, listen: { ...config.listen, port } },
+    runtime,
+    log,
+    { reusePort: true, towerState: relayed?.state, serveTower: false },
+  );
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    await ingress.shutdown(config.graceMs);
+    relayed?.close();
+    runtime.exit(0);
+  };
+  runtime.onSignal("SIGTERM", stop);
+  runtime.onSignal("SIGINT", stop);
+  followRelay(relayed ?? { apply: () => false }, stop);
+  console.log(WORKER_READY);
 }
 
 try {

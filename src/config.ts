@@ -54,6 +54,8 @@ export interface IngressConfig {
   towerSecurity: TowerSecurity;
   /** Log one line per request to stderr. */
   accessLog: boolean;
+  /** Processes sharing the listening port (SO_REUSEPORT); absent means 1. */
+  procs?: number;
 }
 
 /** Registration rules for a Tower run by this process (all off by default, as the seed). */
@@ -145,7 +147,7 @@ flags:
   --upstream-timeout DUR      time for a backend to start answering (default 60s)
   --idle-timeout DUR          idle time before an upgraded tunnel is closed (default 30s)
   --grace DUR                 how long shutdown waits for in-flight requests (default 10s)
-  --pool-size N               idle backend connections kept per replica (default 64)
+  --pool-size N               idle backend connections kept per replica (default 1024)
   --pool-idle-timeout DUR     idle backend connections older than this are closed (default 4s)
   --trusted-proxies CIDR,...  peers whose X-Real-IP / X-Forwarded-* are kept
   --tower-allow CIDR,...      who may REGISTER/DEREGISTER with the Tower (default: anyone)
@@ -153,6 +155,7 @@ flags:
   --tower-rate N[:BURST]      REGISTER/DEREGISTER per second per source (default: unlimited)
   --tower-max-entries N       most Tower entries (default 10000, 0 = no cap)
   --access-log                log each request to stderr
+  --procs N                   processes sharing the listening port (default 1)
   --help, --version
 DUR: 500ms, 10s, 2m, 1h, or a bare number of seconds.`;
 
@@ -252,6 +255,7 @@ const FLAGS = {
   "tower-rate": { type: "string" },
   "tower-max-entries": { type: "string" },
   "access-log": { type: "boolean" },
+  procs: { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
 } as const;
@@ -418,12 +422,13 @@ function ingressConfig(
     upstreamTimeoutMs: d("upstream-timeout", "60s"),
     idleTimeoutMs: d("idle-timeout", "30s"),
     graceMs: d("grace", "10s"),
-    poolSize: n("pool-size", "64", 0, 100_000),
+    poolSize: n("pool-size", "1024", 0, 100_000),
     poolIdleTimeoutMs: d("pool-idle-timeout", "4s"),
     trustedProxies: trusted,
     towerAllow,
     towerSecurity: towerSecurity("tower-", v, env),
     lookupCacheMs: d("lookup-cache", "0"),
     accessLog: v["access-log"] === true,
+    ...(s("procs") !== undefined ? { procs: n("procs", "1", 1, 64) } : {}),
   };
 }

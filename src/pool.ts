@@ -11,9 +11,14 @@
 import type { Replica } from "./registry/types.ts";
 import type { Socket, SocketHandler } from "./runtime/types.ts";
 
+// Registries hand out the same (frozen) replica objects again and again: remember their keys.
+const keys = new WeakMap<Replica, string>();
+
 /** Key of a replica in the pool. */
 export function replicaKey(r: Replica): string {
-  return r.host + ":" + r.port;
+  let key = keys.get(r);
+  if (key === undefined) keys.set(r, key = r.host + ":" + r.port);
+  return key;
 }
 
 /** An idle socket: any event means it can no longer be reused. */

@@ -16,18 +16,17 @@
  */
 
 import type { Framing } from "./http1/framing.ts";
-import { requestFraming, responseFraming } from "./http1/framing.ts";
-import type { RequestHead, ResponseHead } from "./http1/head.ts";
-import { parseRequestHead, parseResponseHead } from "./http1/head.ts";
+import { requestFramingOf, responseFramingOf } from "./http1/framing.ts";
+import type { HeadLimits } from "./http1/head.ts";
+import { FIELD, FIELD_STRIDE, HeadScan, scanRequestHead, scanResponseHead } from "./http1/head.ts";
 import { ChunkedScanner } from "./http1/chunked.ts";
-import { encodeHead } from "./http1/serialize.ts";
 import { parseTarget } from "./path.ts";
 import type { Route, RouteTable } from "./router.ts";
 import type { Registry, Replica } from "./registry/types.ts";
 import type { Runtime, Socket, SocketHandler } from "./runtime/types.ts";
 import { FailoverPlan } from "./failover.ts";
 import { ConnectionPool, replicaKey } from "./pool.ts";
-import { connectionTokens, downstreamResponseHead, upstreamRequestHead } from "./forwarded.ts";
+import { ConnectionTokens, downstreamHeadBytes, upstreamHeadBytes } from "./forwarded.ts";
 import type { CidrList } from "./cidr.ts";
 import type { DeadlineClock, Expiring } from "./deadlines.ts";
 import type { ProxyError } from "./errors.ts";
@@ -47,7 +46,8 @@ export interface ProxyContext {
   trustedProxies: CidrList;
   /** Connect attempts per request, each to a distinct replica. */
   retries: number;
-  maxHeaderSize: number;
+  /** Largest request head; longer gets 431. */
+  headLimits: HeadLimits;
   headerTimeoutMs: number;
   keepaliveTimeoutMs: number;
   connectTimeoutMs: number;
@@ -68,6 +68,15 @@ const MAX_BUFFERED = 256 * 1024;
 const MAX_REPLAY = 64 * 1024;
 const MAX_RESPONSE_HEAD = 64 * 1024;
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
+/** A response body that arrived with its head, up to this size, leaves in the head's write. */
+const JOIN_BODY_MAX = 16 * 1024;
+
+// Heads are scanned and turned into the bytes to send within one synchronous
+// step, so one scan and one token set serve every connection.
+const requestScan = new HeadScan();
+const requestTokens = new ConnectionTokens();
+const responseScan = new HeadScan();
+const responseTokens = new ConnectionTokens();
 
 const enum Wait {
   /** Waiting for (more of) a request head. */
@@ -102,6 +111,8 @@ export class ClientConnection implements SocketHandler, Expiring {
   readonly #onGone: (c: ClientConnection) => void;
   #waitingForFirstByte = true;
   #gone = false;
+  /** Whether the peer is a trusted proxy (asked once: the peer does not change). */
+  #trusted: boolean | undefined;
 
   constructor(socket: Socket, ctx: ProxyContext, onGone: (c: ClientConnection) => void) {
     this.socket = socket;
@@ -162,9 +173,16 @@ export class ClientConnection implements SocketHandler, Expiring {
   }
 
   expire(): void {
+    // One deadline per connection: the exchange's upstream timeout uses it too.
+    if (this.state === Wait.Exchange) return this.exchange?.expire();
     if (this.state !== Wait.Head) return;
     if (this.buffered === 0) this.close(); // idle keep-alive connection: just close
     else this.fail({ kind: "HeadTimeout" }, true);
+  }
+
+  /** Whether the peer's forwarding headers stand. */
+  get trusted(): boolean {
+    return this.#trusted ??= this.ctx.trustedProxies.contains(this.socket.remoteAddress);
   }
 
   // --- request parsing -----------------------------------------------------
@@ -179,62 +197,69 @@ export class ClientConnection implements SocketHandler, Expiring {
       this.socket.resume();
       return;
     }
-    const r = parseRequestHead(this.buf, this.off, this.buf.length, {
-      maxSize: this.ctx.maxHeaderSize,
-    });
-    if (r.kind === "incomplete") return;
-    if (r.kind === "error") {
+    const scan = requestScan;
+    const r = scanRequestHead(this.buf, this.off, this.buf.length, this.ctx.headLimits, scan);
+    if (r !== null) {
+      if (r.kind === "incomplete") return;
       return this.fail(
         r.status === 431 ? { kind: "HeadTooLarge" } : { kind: "BadRequest", reason: r.reason },
         true,
       );
     }
-    this.off += r.size;
+    this.off += scan.size;
     this.deadline = 0;
-    this.#startExchange(r.head);
+    this.#startExchange(scan);
   }
 
-  #startExchange(head: RequestHead): void {
-    const framing = requestFraming(head);
+  #startExchange(scan: HeadScan): void {
+    const framing = requestFramingOf(scan);
     if (framing.kind === "error") return this.fail({ kind: "BadRequest", reason: framing.reason });
-    const target = parseTarget(head.target);
+    const rawTarget = scan.target();
+    const target = parseTarget(rawTarget);
     if (target === null) return this.fail({ kind: "BadRequest", reason: "invalid request target" });
-    if (head.method === "CONNECT") {
+    const method = scan.method();
+    if (method === "CONNECT") {
       return this.fail({ kind: "BadRequest", reason: "CONNECT is not supported" });
     }
-    let host = "";
+    let hostAt = -1;
     let hosts = 0;
-    let upgrade: string | null = null;
-    for (const f of head.fields) {
-      if (f.name === "host") {
-        host = f.value;
+    let upgradeAt = -1;
+    const f = scan.fields;
+    for (let i = 0, o = 5; i < scan.count; i++, o += FIELD_STRIDE) {
+      if (f[o] === FIELD.HOST) {
+        hostAt = i;
         hosts++;
-      } else if (f.name === "upgrade") upgrade = f.value;
+      } else if (f[o] === FIELD.UPGRADE) upgradeAt = i;
     }
     if (hosts > 1) return this.fail({ kind: "BadRequest", reason: "more than one Host header" });
-    if (hosts === 0 && head.minor === 1) {
+    if (hosts === 0 && scan.minor === 1) {
       return this.fail({ kind: "BadRequest", reason: "missing Host header" });
     }
-    if (target.authority !== "") host = target.authority;
-    const tokens = connectionTokens(head.fields);
-    if (tokens?.has("close") || (head.minor === 0 && !tokens?.has("keep-alive"))) {
-      this.closeAfter = true;
-    }
-    if (upgrade !== null && !tokens?.has("upgrade")) upgrade = null;
+    const host = target.authority !== "" ? target.authority : hostAt >= 0 ? scan.value(hostAt) : "";
+    const tokens = requestTokens.read(scan);
+    if (tokens.close || (scan.minor === 0 && !tokens.keepAlive)) this.closeAfter = true;
+    const upgrade = upgradeAt >= 0 && tokens.upgrade ? scan.value(upgradeAt) : null;
     const route = this.ctx.routes.match(host, target.path === "*" ? "/" : target.path);
     const bodyless = framing.kind === "none";
     if (route === undefined) {
-      return this.fail({ kind: "NoRoute", host, path: target.path }, !bodyless, head.method);
+      return this.fail({ kind: "NoRoute", host, path: target.path }, !bodyless, method);
     }
     const forwardTarget = target.path === "*" ? "*" : target.path + target.query;
+    // The upstream head is built now, while the scan is this request's; retries resend it.
+    const upstreamHead = upstreamHeadBytes(scan, tokens, method, forwardTarget, host, {
+      peer: this.socket.remoteAddress,
+      proto: this.ctx.proto,
+      trusted: this.trusted,
+    }, upgrade);
     this.state = Wait.Exchange;
     this.exchange = new Exchange(
       this,
-      head,
+      method,
+      rawTarget,
+      scan.minor,
       framing,
       route,
-      host,
-      forwardTarget,
+      upstreamHead,
       upgrade,
     );
     this.exchange.start();
@@ -343,16 +368,18 @@ class BackendLink implements SocketHandler {
 }
 
 /** One request and its response. */
-class Exchange implements Expiring {
+class Exchange {
   readonly conn: ClientConnection;
   readonly ctx: ProxyContext;
-  readonly head: RequestHead;
+  readonly method: string;
+  /** The request-target as sent (for logs and messages). */
+  readonly target: string;
+  /** The client's HTTP minor version. */
+  readonly minor: number;
   readonly route: Route;
   readonly #framing: Framing;
-  readonly #host: string;
-  readonly #target: string;
+  readonly #upstreamHead: Uint8Array;
   readonly #upgrade: string | null;
-  deadline = 0;
 
   // Backend side.
   link: BackendLink | null = null;
@@ -362,20 +389,22 @@ class Exchange implements Expiring {
   #staleRetried = false;
   #attempt = 0;
   #lastError = "";
-  #upstreamHead: Uint8Array | null = null;
 
   // Request body.
   #bodyLeft = 0;
   #scanner: ChunkedScanner | null = null;
   #bodyDone: boolean;
-  #replay: Uint8Array[] | null = [];
+  /** Body bytes sent so far, kept for a retry while they fit in MAX_REPLAY. */
+  #replay: Uint8Array[] | null = null;
   #replayBytes = 0;
+  #replayable = true;
   #sentAny = false;
 
   // Response.
   #resBuf: Uint8Array = EMPTY;
   #gotResponseByte = false;
-  #res: ResponseHead | null = null;
+  /** Status of the final response once its head has been handled; 0 before. */
+  #status = 0;
   #resFraming: Framing | null = null;
   #resLeft = 0;
   #resScanner: ChunkedScanner | null = null;
@@ -387,28 +416,35 @@ class Exchange implements Expiring {
 
   constructor(
     conn: ClientConnection,
-    head: RequestHead,
+    method: string,
+    target: string,
+    minor: number,
     framing: Framing,
     route: Route,
-    host: string,
-    target: string,
+    upstreamHead: Uint8Array,
     upgrade: string | null,
   ) {
     this.conn = conn;
     this.ctx = conn.ctx;
-    this.head = head;
+    this.method = method;
+    this.target = target;
+    this.minor = minor;
     this.route = route;
     this.#framing = framing;
-    this.#host = host;
-    this.#target = target;
+    this.#upstreamHead = upstreamHead;
     this.#upgrade = upgrade;
     this.#bodyDone = framing.kind === "none";
     if (framing.kind === "length") this.#bodyLeft = framing.length;
     else if (framing.kind === "chunked") this.#scanner = new ChunkedScanner();
   }
 
-  #fail(error: ProxyError, close: boolean, _method?: string): void {
-    this.conn.fail(error, close, this.head.method, this.head.target);
+  #fail(error: ProxyError, close: boolean): void {
+    this.conn.fail(error, close, this.method, this.target);
+  }
+
+  /** Stop the upstream timer (it is the connection's deadline while this exchange runs). */
+  #disarm(): void {
+    if (this.conn.exchange === this) this.conn.deadline = 0;
   }
 
   // --- resolve ---------------------------------------------------------------
@@ -438,11 +474,7 @@ class Exchange implements Expiring {
     if (this.#finished) return;
     if (replicas.length === 0) {
       this.#finished = true;
-      return this.#fail(
-        { kind: "NoReplicas", service: this.route.service },
-        !this.#bodyDone,
-        this.head.method,
-      );
+      return this.#fail({ kind: "NoReplicas", service: this.route.service }, !this.#bodyDone);
     }
     this.#plan = new FailoverPlan(replicas, this.ctx.retries);
     this.#connectNext();
@@ -489,8 +521,7 @@ class Exchange implements Expiring {
   #upstreamFailed(): void {
     if (this.#finished) return;
     this.#finished = true;
-    this.deadline = 0;
-    this.ctx.clock.delete(this);
+    this.#disarm();
     this.#fail(
       {
         kind: "UpstreamFailed",
@@ -499,7 +530,6 @@ class Exchange implements Expiring {
         reason: this.#lastError || "connection failed",
       },
       !this.#bodyDone,
-      this.head.method,
     );
   }
 
@@ -507,25 +537,10 @@ class Exchange implements Expiring {
 
   #send(): void {
     const socket = this.link!.socket!;
-    this.#upstreamHead ??= encodeHead(
-      upstreamRequestHead(
-        this.head.method,
-        this.#target,
-        this.head.fields,
-        this.#host,
-        {
-          peer: this.conn.socket.remoteAddress,
-          proto: this.ctx.proto,
-          trusted: this.ctx.trustedProxies.contains(this.conn.socket.remoteAddress),
-        },
-        this.#upgrade,
-      ),
-      this.head.highBytes,
-    );
     socket.write(this.#upstreamHead);
     this.#sentAny = true;
     // A retry replays the body bytes already sent.
-    if (this.#replay !== null) {
+    if (this.#replay !== null && this.#replayable) {
       for (const chunk of this.#replay) socket.write(chunk);
     }
     this.#pumpBody();
@@ -559,10 +574,12 @@ class Exchange implements Expiring {
     if (n === 0) return;
     const chunk = conn.buf.subarray(start, start + n);
     conn.off += n;
-    if (this.#replay !== null) {
+    if (this.#replayable) {
       this.#replayBytes += n;
-      if (this.#replayBytes > MAX_REPLAY) this.#replay = null;
-      else this.#replay.push(chunk);
+      if (this.#replayBytes > MAX_REPLAY) {
+        this.#replayable = false;
+        this.#replay = null;
+      } else (this.#replay ??= []).push(chunk);
     }
     if (!socket.write(chunk)) conn.socket.pause();
     if (this.#bodyDone) this.#armUpstreamTimeout();
@@ -580,21 +597,18 @@ class Exchange implements Expiring {
   }
 
   #armUpstreamTimeout(): void {
-    if (this.#res !== null || this.ctx.upstreamTimeoutMs <= 0) return;
-    this.deadline = this.ctx.clock.now + this.ctx.upstreamTimeoutMs;
-    this.ctx.clock.add(this);
+    if (this.#status !== 0 || this.ctx.upstreamTimeoutMs <= 0) return;
+    if (this.conn.exchange === this) {
+      this.conn.deadline = this.ctx.clock.now + this.ctx.upstreamTimeoutMs;
+    }
   }
 
+  /** The upstream timeout passed (called through the connection's deadline). */
   expire(): void {
-    if (this.#finished || this.#res !== null) return;
+    if (this.#finished || this.#status !== 0) return;
     this.#finished = true;
-    this.ctx.clock.delete(this);
     this.#closeBackend();
-    this.#fail(
-      { kind: "UpstreamTimeout", service: this.route.service },
-      true,
-      this.head.method,
-    );
+    this.#fail({ kind: "UpstreamTimeout", service: this.route.service }, true);
   }
 
   // --- the response ------------------------------------------------------------
@@ -602,90 +616,111 @@ class Exchange implements Expiring {
   onBackendData(chunk: Uint8Array): void {
     if (this.#finished) return;
     this.#gotResponseByte = true;
-    if (this.#res === null || this.#res.status < 200) {
+    if (this.#status === 0) {
       this.#resBuf = this.#resBuf.length === 0 ? chunk : concat(this.#resBuf, chunk);
       this.#parseResponse();
     } else {
-      this.#forwardBody(chunk);
+      this.#forwardBody(chunk, 0);
     }
   }
 
   #parseResponse(): void {
+    const scan = responseScan;
+    let start = 0;
     while (true) {
-      const r = parseResponseHead(this.#resBuf, 0, this.#resBuf.length, {
-        maxSize: MAX_RESPONSE_HEAD,
-      });
-      if (r.kind === "incomplete") {
-        if (this.#resBuf.length >= MAX_RESPONSE_HEAD) return this.#badResponse("head too large");
+      const buf = this.#resBuf;
+      const r = scanResponseHead(buf, start, buf.length, { maxSize: MAX_RESPONSE_HEAD }, scan);
+      if (r !== null) {
+        if (r.kind === "error") return this.#badResponse(r.reason);
+        this.#resBuf = start === 0 ? buf : buf.subarray(start);
+        if (buf.length - start >= MAX_RESPONSE_HEAD) return this.#badResponse("head too large");
         return;
       }
-      if (r.kind === "error") return this.#badResponse(r.reason);
-      const res = r.head;
-      const rest = this.#resBuf.subarray(r.size);
-      this.#resBuf = EMPTY;
-      if (res.status === 101) {
+      const tokens = responseTokens.read(scan);
+      const status = scan.status;
+      if (status === 101) {
         if (this.#upgrade === null) return this.#badResponse("101 without an upgrade request");
-        return this.#upgraded(res, rest);
+        return this.#upgraded(scan, tokens, buf.subarray(scan.end));
       }
-      if (res.status < 200) {
+      if (status < 200) {
         // Interim responses (100 Continue, 103 Early Hints) go to HTTP/1.1 clients as they come.
-        if (this.head.minor === 1) {
-          this.conn.socket.write(
-            encodeHead(downstreamResponseHead(res, null, null), res.highBytes),
-          );
+        if (this.minor === 1) this.conn.socket.write(downstreamHeadBytes(scan, tokens, null, null));
+        start = scan.end;
+        if (start === buf.length) {
+          this.#resBuf = EMPTY;
+          return;
         }
-        this.#resBuf = rest;
-        if (rest.length === 0) return;
         continue;
       }
-      return this.#responseHead(res, rest);
+      this.#resBuf = EMPTY;
+      return this.#responseHead(scan, tokens, buf, scan.end);
     }
   }
 
-  #responseHead(res: ResponseHead, rest: Uint8Array): void {
-    const framing = responseFraming(this.head.method, res);
+  /** The final response head is in `scan`; buf[restStart..] are the body bytes that came with it. */
+  #responseHead(
+    scan: HeadScan,
+    tokens: ConnectionTokens,
+    buf: Uint8Array,
+    restStart: number,
+  ): void {
+    const framing = responseFramingOf(this.method, scan);
     if (framing.kind === "error") return this.#badResponse(framing.reason);
-    this.#res = res;
+    this.#status = scan.status;
     this.#resFraming = framing;
-    this.deadline = 0;
-    this.ctx.clock.delete(this);
-    const backendClose = res.minor === 0 || connectionTokens(res.fields)?.has("close") === true;
+    this.#disarm();
+    const backendClose = scan.minor === 0 || tokens.close;
     this.#backendReusable = !backendClose && framing.kind !== "close";
     // A client that cannot see where the body ends must see the connection end.
     this.#closeClient = this.conn.closeAfter || this.ctx.draining || framing.kind === "close" ||
-      (framing.kind === "chunked" && this.head.minor === 0) || !this.#bodyDone;
-    const connection = this.#closeClient ? "close" : this.head.minor === 0 ? "keep-alive" : null;
-    if (framing.kind === "length") this.#resLeft = framing.length;
-    else if (framing.kind === "chunked") this.#resScanner = new ChunkedScanner();
-    this.#dechunk = framing.kind === "chunked" && this.head.minor === 0;
-    this.conn.socket.write(
-      encodeHead(downstreamResponseHead(res, connection, null, this.#dechunk), res.highBytes),
-    );
+      (framing.kind === "chunked" && this.minor === 0) || !this.#bodyDone;
+    const connection = this.#closeClient ? "close" : this.minor === 0 ? "keep-alive" : null;
+    this.#dechunk = framing.kind === "chunked" && this.minor === 0;
+    const restLength = buf.length - restStart;
+    if (framing.kind === "length") {
+      this.#resLeft = framing.length;
+      if (restLength > 0 && restLength <= JOIN_BODY_MAX) {
+        // Head and the body bytes that came with it leave in one write.
+        const n = Math.min(restLength, framing.length);
+        if (restLength > n) this.#backendReusable = false;
+        this.#resLeft -= n;
+        this.conn.socket.write(
+          downstreamHeadBytes(scan, tokens, connection, null, false, buf, restStart, restStart + n),
+        );
+        if (this.#resLeft === 0) this.#finish();
+        return;
+      }
+    } else if (framing.kind === "chunked") this.#resScanner = new ChunkedScanner();
+    this.conn.socket.write(downstreamHeadBytes(scan, tokens, connection, null, this.#dechunk));
     if (framing.kind === "none") {
-      if (rest.length > 0) this.#backendReusable = false;
+      if (restLength > 0) this.#backendReusable = false;
       return this.#finish();
     }
-    if (rest.length > 0) this.#forwardBody(rest);
+    if (restLength > 0) this.#forwardBody(buf, restStart);
   }
 
-  #forwardBody(chunk: Uint8Array): void {
+  /** Forward response body bytes chunk[from..]. */
+  #forwardBody(chunk: Uint8Array, from: number): void {
     const framing = this.#resFraming!;
-    let out = chunk;
+    let out = from === 0 ? chunk : chunk.subarray(from);
     let done = false;
     if (framing.kind === "length") {
-      if (chunk.length >= this.#resLeft) {
-        if (chunk.length > this.#resLeft) this.#backendReusable = false;
-        out = chunk.subarray(0, this.#resLeft);
+      if (out.length >= this.#resLeft) {
+        if (out.length > this.#resLeft) {
+          this.#backendReusable = false;
+          out = out.subarray(0, this.#resLeft);
+        }
         this.#resLeft = 0;
         done = true;
-      } else this.#resLeft -= chunk.length;
+      } else this.#resLeft -= out.length;
     } else if (framing.kind === "chunked") {
       const client = this.conn.socket;
+      const data = out;
       const r = this.#dechunk
-        ? this.#resScanner!.scan(chunk, 0, chunk.length, (s, e) => {
-          if (e > s) client.write(chunk.subarray(s, e));
+        ? this.#resScanner!.scan(data, 0, data.length, (s, e) => {
+          if (e > s) client.write(data.subarray(s, e));
         })
-        : this.#resScanner!.scan(chunk, 0, chunk.length);
+        : this.#resScanner!.scan(data, 0, data.length);
       if (this.#dechunk) out = EMPTY;
       if (r.error !== undefined) {
         this.#finished = true;
@@ -694,8 +729,8 @@ class Exchange implements Expiring {
       }
       if (r.done) {
         done = true;
-        if (r.consumed < chunk.length) this.#backendReusable = false;
-        if (!this.#dechunk) out = chunk.subarray(0, r.consumed);
+        if (r.consumed < data.length) this.#backendReusable = false;
+        if (!this.#dechunk) out = data.subarray(0, r.consumed);
       }
     }
     if (out.length > 0 && !this.conn.socket.write(out)) this.link?.socket?.pause();
@@ -706,25 +741,21 @@ class Exchange implements Expiring {
     this.link?.socket?.resume();
   }
 
-  #upgraded(res: ResponseHead, rest: Uint8Array): void {
+  #upgraded(scan: HeadScan, tokens: ConnectionTokens, rest: Uint8Array): void {
     this.#finished = true;
-    this.deadline = 0;
-    this.ctx.clock.delete(this);
+    this.#disarm();
     const backend = this.link!.socket!;
     this.link = null;
-    this.conn.socket.write(
-      encodeHead(downstreamResponseHead(res, "upgrade", this.#upgrade), res.highBytes),
-    );
+    this.conn.socket.write(downstreamHeadBytes(scan, tokens, "upgrade", this.#upgrade));
     this.conn.tunnel(backend, rest);
   }
 
   #badResponse(reason: string): void {
     this.#lastError = `invalid response: ${reason}`;
     this.#finished = true;
-    this.deadline = 0;
-    this.ctx.clock.delete(this);
+    this.#disarm();
     this.#closeBackend();
-    if (this.#res !== null) return this.conn.close();
+    if (this.#status !== 0) return this.conn.close();
     this.#fail(
       {
         kind: "UpstreamFailed",
@@ -733,13 +764,12 @@ class Exchange implements Expiring {
         reason: this.#lastError,
       },
       true,
-      this.head.method,
     );
   }
 
   onBackendEnd(): void {
     if (this.#finished) return;
-    if (this.#res !== null && this.#resFraming!.kind === "close") {
+    if (this.#status !== 0 && this.#resFraming!.kind === "close") {
       this.#backendReusable = false;
       return this.#finish();
     }
@@ -752,17 +782,17 @@ class Exchange implements Expiring {
     const socket = this.link?.socket;
     this.link = null;
     socket?.close();
-    if (this.#res !== null) {
+    if (this.#status !== 0) {
       if (this.#resFraming!.kind === "close") return this.#finish();
       // Truncated response: the client must not mistake it for a whole one.
       this.#finished = true;
       return this.conn.close();
     }
-    const replayable = !this.#gotResponseByte && IDEMPOTENT.has(this.head.method) &&
-      (this.#bodyDone && this.#replay !== null);
+    const replayable = !this.#gotResponseByte && IDEMPOTENT.has(this.method) &&
+      this.#bodyDone && this.#replayable;
     const reason = error?.message ?? "connection closed";
     this.#lastError = `${this.#replica!.host}:${this.#replica!.port}: ${reason}`;
-    this.deadline = 0;
+    this.#disarm();
     if (this.#reused && !this.#staleRetried && replayable) {
       // A pooled connection the backend had already closed: same replica, fresh connection.
       this.#staleRetried = true;
@@ -780,9 +810,9 @@ class Exchange implements Expiring {
     if (this.ctx.accessLog !== null) {
       const r = this.#replica;
       this.conn.logRequest(
-        this.head.method,
-        this.head.target,
-        this.#res?.status ?? 0,
+        this.method,
+        this.target,
+        this.#status,
         this.route.service,
         r ? `${r.host}:${r.port}` : "-",
       );
@@ -807,8 +837,6 @@ class Exchange implements Expiring {
   abort(): void {
     if (this.#finished) return;
     this.#finished = true;
-    this.deadline = 0;
-    this.ctx.clock.delete(this);
     this.#closeBackend();
   }
 

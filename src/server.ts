@@ -13,7 +13,7 @@ import { ConnectionPool } from "./pool.ts";
 import { DeadlineClock } from "./deadlines.ts";
 import { ClientConnection, type ProxyContext } from "./proxy.ts";
 import { errorResponse } from "./errors.ts";
-import { startTowerServer, type TowerServer } from "./tower.ts";
+import { startTowerServer, type TowerServer, type TowerState } from "./tower.ts";
 import { EmbeddedTowerRegistry } from "./registry/embedded.ts";
 import { RemoteTowerRegistry } from "./registry/remote_tower.ts";
 import { EtcdRegistry } from "./registry/etcd.ts";
@@ -52,6 +52,16 @@ export interface Ingress {
   shutdown(graceMs: number): Promise<void>;
 }
 
+/** How this process takes part in a `--procs` group (all optional; defaults: alone). */
+export interface IngressOptions {
+  /** Listen with SO_REUSEPORT, so other processes can share the port. */
+  reusePort?: boolean;
+  /** The embedded Tower's state (instead of a new one); stays the caller's to close. */
+  towerState?: TowerState;
+  /** False: route against `towerState` without serving the Tower over UDP (a worker). */
+  serveTower?: boolean;
+}
+
 /** A runtime failure that stops startup (exit code 1), e.g. a taken port. */
 export class StartupError extends Error {
   override name = "StartupError";
@@ -73,11 +83,15 @@ export async function startIngress(
   config: IngressConfig,
   runtime: Runtime,
   log: (line: string) => void,
+  options: IngressOptions = {},
 ): Promise<Ingress> {
   let tower: TowerServer | null = null;
   let registry: Registry;
-  if (config.tower.mode === "embedded") {
-    const embedded = new EmbeddedTowerRegistry();
+  if (config.tower.mode === "embedded" && options.serveTower === false) {
+    // A --procs worker: the primary serves the Tower and relays its changes into this state.
+    registry = new EmbeddedTowerRegistry(options.towerState);
+  } else if (config.tower.mode === "embedded") {
+    const embedded = new EmbeddedTowerRegistry(options.towerState);
     const { hostname, port } = config.tower.listen;
     try {
       tower = await startTowerServer({
@@ -148,7 +162,7 @@ export async function startIngress(
     proto: config.tls ? "https" : "http",
     trustedProxies: config.trustedProxies,
     retries: config.retries,
-    maxHeaderSize: config.maxHeaderSize,
+    headLimits: { maxSize: config.maxHeaderSize },
     headerTimeoutMs: config.headerTimeoutMs,
     keepaliveTimeoutMs: config.keepaliveTimeoutMs,
     connectTimeoutMs: config.connectTimeoutMs,
@@ -187,6 +201,7 @@ export async function startIngress(
     listener = await runtime.listen({
       hostname: config.listen.hostname,
       port: config.listen.port,
+      reusePort: options.reusePort,
       tls,
     }, accept);
   } catch (e) {

@@ -6,7 +6,8 @@
  * @module
  */
 
-import type { Field, RequestHead, ResponseHead } from "./head.ts";
+import type { Field, HeadScan, RequestHead, ResponseHead } from "./head.ts";
+import { FIELD, FIELD_STRIDE } from "./head.ts";
 
 /** How a body is delimited. */
 export type Framing =
@@ -52,17 +53,75 @@ function trimOws(s: string): string {
   return a === 0 && b === s.length ? s : s.slice(a, b);
 }
 
-function collect(fields: Field[]): { cl: string[]; te: string[] } {
+interface Collected {
+  cl: string[];
+  te: string[];
+}
+
+const NOTHING: Collected = { cl: [], te: [] };
+
+function addCodings(te: string[], value: string): void {
+  for (const part of value.split(",")) te.push(trimOws(part).toLowerCase());
+}
+
+function collect(fields: Field[]): Collected {
   const cl: string[] = [];
   const te: string[] = [];
   for (let i = 0; i < fields.length; i++) {
     const f = fields[i];
     if (f.name === "content-length") cl.push(f.value);
-    else if (f.name === "transfer-encoding") {
-      for (const part of f.value.split(",")) te.push(trimOws(part).toLowerCase());
-    }
+    else if (f.name === "transfer-encoding") addCodings(te, f.value);
   }
   return { cl, te };
+}
+
+/** The length of the only Content-Length in buf[s, e), -1 when invalid (as parseLength). */
+function lengthOfBytes(buf: Uint8Array, s: number, e: number): number {
+  if (e - s === 0 || e - s > 15) return -1;
+  let n = 0;
+  for (let i = s; i < e; i++) {
+    const d = buf[i] - 48;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+/**
+ * Framing of a scanned head with no Transfer-Encoding and at most one
+ * Content-Length (nearly every message), read from the bytes; null when the
+ * head has anything else and needs the general rules. `absent` is the framing
+ * without either field.
+ */
+function simpleFraming(scan: HeadScan, absent: Framing): Framing | FramingError | null {
+  const f = scan.fields;
+  let at = -1;
+  for (let i = 0, o = 5; i < scan.count; i++, o += FIELD_STRIDE) {
+    const id = f[o];
+    if (id === FIELD.TRANSFER_ENCODING) return null;
+    if (id === FIELD.CONTENT_LENGTH) {
+      if (at >= 0) return null;
+      at = i;
+    }
+  }
+  if (at < 0) return absent;
+  const n = lengthOfBytes(scan.buf, f[at * FIELD_STRIDE + 2], f[at * FIELD_STRIDE + 3]);
+  if (n < 0) return { kind: "error", reason: "invalid Content-Length" };
+  return n === 0 ? NONE : { kind: "length", length: n };
+}
+
+/** The same from a scanned head; allocates nothing when neither field is present. */
+function collectScan(scan: HeadScan): Collected {
+  let found: Collected | null = null;
+  const f = scan.fields;
+  for (let i = 0, o = 5; i < scan.count; i++, o += FIELD_STRIDE) {
+    const id = f[o];
+    if (id === FIELD.CONTENT_LENGTH) (found ??= { cl: [], te: [] }).cl.push(scan.value(i));
+    else if (id === FIELD.TRANSFER_ENCODING) {
+      addCodings((found ??= { cl: [], te: [] }).te, scan.value(i));
+    }
+  }
+  return found ?? NOTHING;
 }
 
 /**
@@ -77,12 +136,29 @@ function collect(fields: Field[]): { cl: string[]; te: string[] } {
  * ```
  */
 export function requestFraming(head: RequestHead): Framing | FramingError {
-  const { cl, te } = collect(head.fields);
+  return requestFramingFrom(head.minor, collect(head.fields));
+}
+
+/**
+ * {@link requestFraming} of a scanned head (what the proxy uses).
+ *
+ * @example
+ * ```ts
+ * if (scanRequestHead(buf, 0, buf.length, limits, scan) === null) {
+ *   const framing = requestFramingOf(scan);
+ * }
+ * ```
+ */
+export function requestFramingOf(scan: HeadScan): Framing | FramingError {
+  return simpleFraming(scan, NONE) ?? requestFramingFrom(scan.minor, collectScan(scan));
+}
+
+function requestFramingFrom(minor: number, { cl, te }: Collected): Framing | FramingError {
   if (te.length > 0) {
     if (cl.length > 0) {
       return { kind: "error", reason: "both Content-Length and Transfer-Encoding" };
     }
-    if (head.minor === 0) return { kind: "error", reason: "Transfer-Encoding in HTTP/1.0" };
+    if (minor === 0) return { kind: "error", reason: "Transfer-Encoding in HTTP/1.0" };
     if (!finalChunked(te)) return { kind: "error", reason: "unsupported Transfer-Encoding" };
     return CHUNKED;
   }
@@ -106,8 +182,25 @@ export function requestFraming(head: RequestHead): Framing | FramingError {
 export function responseFraming(method: string, head: ResponseHead): Framing | FramingError {
   const s = head.status;
   if (method === "HEAD" || s < 200 || s === 204 || s === 304) return NONE;
-  const { cl, te } = collect(head.fields);
-  if (te.length > 0) return finalChunked(te) && head.minor === 1 ? CHUNKED : CLOSE;
+  return responseFramingFrom(head.minor, collect(head.fields));
+}
+
+/**
+ * {@link responseFraming} of a scanned head (what the proxy uses).
+ *
+ * @example
+ * ```ts
+ * const framing = responseFramingOf("GET", scan);
+ * ```
+ */
+export function responseFramingOf(method: string, scan: HeadScan): Framing | FramingError {
+  const s = scan.status;
+  if (method === "HEAD" || s < 200 || s === 204 || s === 304) return NONE;
+  return simpleFraming(scan, CLOSE) ?? responseFramingFrom(scan.minor, collectScan(scan));
+}
+
+function responseFramingFrom(minor: number, { cl, te }: Collected): Framing | FramingError {
+  if (te.length > 0) return finalChunked(te) && minor === 1 ? CHUNKED : CLOSE;
   if (cl.length > 0) {
     const n = parseLength(cl[0]);
     for (let i = 1; i < cl.length; i++) {

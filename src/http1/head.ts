@@ -65,8 +65,41 @@ for (let b = 0x21; b < 0x7f; b++) TARGET[b] = 1;
 
 const asciiDecoder = new TextDecoder();
 
+/** Texts up to this length are built by {@link shortText}, longer ones by TextDecoder. */
+const SHORT_TEXT = 64;
+const INTERN_SLOTS = 1024;
+const internTexts: string[] = new Array(INTERN_SLOTS).fill("");
+const internHashes = new Int32Array(INTERN_SLOTS);
+const charCodes: number[] = [];
+
+/**
+ * Short latin1 text (a Host value, a Content-Length, a path) from bytes. The
+ * same values recur request after request, so the last text seen per hash slot
+ * is kept and returned when the bytes match: no allocation, and no view of
+ * the buffer (a subarray of a socket's chunk costs more than the decoding).
+ */
+function shortText(buf: Uint8Array, start: number, end: number): string {
+  let h = 0x811c9dc5 | 0;
+  for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i], 0x01000193);
+  const slot = (h ^ (h >>> 15)) & (INTERN_SLOTS - 1);
+  const cached = internTexts[slot];
+  const n = end - start;
+  if (internHashes[slot] === h && cached.length === n) {
+    let i = 0;
+    while (i < n && cached.charCodeAt(i) === buf[start + i]) i++;
+    if (i === n) return cached;
+  }
+  charCodes.length = n;
+  for (let i = 0; i < n; i++) charCodes[i] = buf[start + i];
+  const text = String.fromCharCode.apply(null, charCodes);
+  internTexts[slot] = text;
+  internHashes[slot] = h;
+  return text;
+}
+
 /** Decode bytes as latin1 (one char per byte), fast when all are ASCII. */
 export function latin1(buf: Uint8Array, start: number, end: number, high: boolean): string {
+  if (end - start <= SHORT_TEXT) return shortText(buf, start, end);
   if (!high) return asciiDecoder.decode(buf.subarray(start, end));
   let s = "";
   for (let i = start; i < end; i += 4096) {
@@ -83,37 +116,260 @@ export interface HeadLimits {
   maxFields?: number;
 }
 
-type Lines = { error: string } | { lines: number[]; end: number; high: boolean } | null;
+/** A rejected head. */
+export interface HeadError {
+  kind: "error";
+  status: number;
+  reason: string;
+}
+
+// ---------------------------------------------------------------------------
+// Field names the engine acts on, recognized from bytes without allocating
+// ---------------------------------------------------------------------------
+
+/** Id of a field name the engine looks at; 0 for any other name. */
+export type FieldId = number;
+
+/** `FIELD.HOST` etc.: ids of the names in {@link FIELD_NAMES}. */
+export const FIELD = {
+  OTHER: 0,
+  HOST: 1,
+  CONTENT_LENGTH: 2,
+  TRANSFER_ENCODING: 3,
+  CONNECTION: 4,
+  UPGRADE: 5,
+  KEEP_ALIVE: 6,
+  PROXY_CONNECTION: 7,
+  TE: 8,
+  TRAILER: 9,
+  PROXY_AUTHENTICATE: 10,
+  PROXY_AUTHORIZATION: 11,
+  X_FORWARDED_FOR: 12,
+  X_REAL_IP: 13,
+  X_FORWARDED_PROTO: 14,
+  X_FORWARDED_HOST: 15,
+  /** Common names without meaning to the engine: interned so they cost no allocation. */
+  CONTENT_TYPE: 16,
+  DATE: 17,
+  SERVER: 18,
+  USER_AGENT: 19,
+  ACCEPT: 20,
+} as const;
+
+/** Lower-case name of each {@link FIELD} id (index = id). */
+export const FIELD_NAMES: readonly string[] = [
+  "",
+  "host",
+  "content-length",
+  "transfer-encoding",
+  "connection",
+  "upgrade",
+  "keep-alive",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "x-forwarded-for",
+  "x-real-ip",
+  "x-forwarded-proto",
+  "x-forwarded-host",
+  "content-type",
+  "date",
+  "server",
+  "user-agent",
+  "accept",
+];
+
+/** Known names by length: ids to compare against a name of that length. */
+const BY_LENGTH: number[][] = [];
+const NAME_BYTES: Uint8Array[] = FIELD_NAMES.map((n) => {
+  const b = new Uint8Array(n.length);
+  for (let i = 0; i < n.length; i++) b[i] = n.charCodeAt(i);
+  return b;
+});
+for (let id = 1; id < FIELD_NAMES.length; id++) {
+  (BY_LENGTH[FIELD_NAMES[id].length] ??= []).push(id);
+}
 
 /**
- * Find the head's lines in buf[start, end): returns the [start, end) offsets of
- * every line (CRLF excluded) and the offset just past the empty line, null
- * when more bytes are needed, or an error for bare CR / bare LF / CTL misuse.
+ * The id of the field name in buf[start, end), compared without regard to
+ * case. Known names are lower-case letters and "-", for which `b | 0x20` is an
+ * exact case fold (no other tchar folds onto them).
  */
-function scanLines(buf: Uint8Array, start: number, end: number, maxSize: number): Lines {
-  const lines: number[] = [];
+function fieldId(buf: Uint8Array, start: number, end: number): FieldId {
+  const ids = BY_LENGTH[end - start];
+  if (ids === undefined) return 0;
+  for (let k = 0; k < ids.length; k++) {
+    const name = NAME_BYTES[ids[k]];
+    let i = 0;
+    while (i < name.length && (buf[start + i] | 0x20) === name[i]) i++;
+    if (i === name.length) return ids[k];
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------------------
+// The scan: a head validated and indexed by byte offsets
+// ---------------------------------------------------------------------------
+
+/** Ints per field in {@link HeadScan.fields}. */
+export const FIELD_STRIDE = 6;
+
+/**
+ * A validated head as byte offsets into the buffer it was found in: what the
+ * proxy works from, so a request or response crosses the ingress without its
+ * head being decoded to strings or re-encoded. One instance is reused for
+ * many heads; its contents are valid until the next scan into it.
+ *
+ * @example
+ * ```ts
+ * const scan = new HeadScan();
+ * const bytes = new TextEncoder().encode("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+ * if (scanRequestHead(bytes, 0, bytes.length, { maxSize: 32768 }, scan) === null) {
+ *   console.log(scan.count, scan.size); // 1 27
+ * }
+ * ```
+ */
+export class HeadScan {
+  /** The buffer scanned. */
+  buf: Uint8Array = new Uint8Array(0);
+  /** Where the head's first line starts (after empty lines skipped before a request). */
+  from = 0;
+  /** Just past the empty line that ends the head. */
+  end = 0;
+  /** Bytes the head took from the scan's start (leading empty lines included). */
+  size = 0;
+  /** Some byte was >= 0x80 (obs-text). */
+  high = false;
+  /** 0 for HTTP/1.0, 1 for HTTP/1.1. */
+  minor = 0;
+  /** End of the first line (request line or status line), CRLF excluded. */
+  lineEnd = 0;
+  /** Request: end of the method; the target is [targetStart, targetEnd). */
+  methodEnd = 0;
+  targetStart = 0;
+  targetEnd = 0;
+  /** Response: the status code. */
+  status = 0;
+  /** Number of fields. */
+  count = 0;
+  /**
+   * Per field, {@link FIELD_STRIDE} ints: line start, name end, value start,
+   * value end (surrounding whitespace excluded), line end, {@link FIELD} id.
+   */
+  fields: Int32Array = new Int32Array(FIELD_STRIDE * 32);
+  /** Line boundaries found by the line pass: [start, end) pairs, first line included. */
+  lines: Int32Array = new Int32Array(2 * 33);
+  lineCount = 0;
+
+  /** Index of the first field with this id, or -1. */
+  find(id: FieldId): number {
+    const f = this.fields;
+    for (let i = 0, o = 5; i < this.count; i++, o += FIELD_STRIDE) if (f[o] === id) return i;
+    return -1;
+  }
+
+  /** The id of field `i`. */
+  id(i: number): FieldId {
+    return this.fields[i * FIELD_STRIDE + 5];
+  }
+
+  /** The value of field `i` as text. */
+  value(i: number): string {
+    const o = i * FIELD_STRIDE;
+    return latin1(this.buf, this.fields[o + 2], this.fields[o + 3], this.high);
+  }
+
+  /** The lower-case name of field `i`. */
+  name(i: number): string {
+    const o = i * FIELD_STRIDE;
+    const id = this.fields[o + 5];
+    if (id !== 0) return FIELD_NAMES[id];
+    return lowerAscii(latin1(this.buf, this.fields[o], this.fields[o + 1], false));
+  }
+
+  /** The request method (common ones without allocating). */
+  method(): string {
+    const b = this.buf, s = this.from, n = this.methodEnd - s;
+    if (n === 3 && b[s] === 0x47 && b[s + 1] === 0x45 && b[s + 2] === 0x54) return "GET";
+    if (n === 4 && b[s] === 0x48 && b[s + 1] === 0x45 && b[s + 2] === 0x41 && b[s + 3] === 0x44) {
+      return "HEAD";
+    }
+    if (n === 4 && b[s] === 0x50 && b[s + 1] === 0x4f && b[s + 2] === 0x53 && b[s + 3] === 0x54) {
+      return "POST";
+    }
+    return latin1(b, s, this.methodEnd, false);
+  }
+
+  /** The request-target exactly as sent (visible ASCII only). */
+  target(): string {
+    return latin1(this.buf, this.targetStart, this.targetEnd, false);
+  }
+
+  /** Make room for `lines` line boundaries. */
+  reserveLines(lines: number): void {
+    if (this.lines.length < 2 * lines) {
+      const grown = new Int32Array(Math.max(2 * lines, this.lines.length * 2));
+      grown.set(this.lines);
+      this.lines = grown;
+    }
+  }
+}
+
+const INCOMPLETE_SCAN = { kind: "incomplete" } as const;
+
+/** Outcome of a scan: null when the head is complete and valid (the scan is filled in). */
+export type ScanResult = null | typeof INCOMPLETE_SCAN | HeadError;
+
+const TOO_LARGE = 1;
+
+/**
+ * Find the head's lines in buf[start, end) and record their [start, end)
+ * offsets (CRLF excluded) in the scan. Returns the offset just past the empty
+ * line, -1 when more bytes are needed, or a reason for bare CR / bare LF, or
+ * TOO_LARGE's negative.
+ */
+function scanLines(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  maxSize: number,
+  scan: HeadScan,
+): number | string {
   let lineStart = start;
   let high = false;
+  let n = 0;
+  let lines = scan.lines;
   const limit = Math.min(end, start + maxSize);
   for (let i = start; i < limit; i++) {
     const b = buf[i];
     if (b === 0x0d) {
-      if (i + 1 >= end) return null;
-      if (buf[i + 1] !== 0x0a) return { error: "bare CR in head" };
+      if (i + 1 >= end) return -1;
+      if (buf[i + 1] !== 0x0a) return "bare CR in head";
       // The whole head, its final CRLF included, must fit in maxSize.
-      if (i + 2 - start > maxSize) return { error: "too large" };
-      if (i === lineStart) return { lines, end: i + 2, high };
-      lines.push(lineStart, i);
+      if (i + 2 - start > maxSize) return -2 - TOO_LARGE;
+      if (i === lineStart) {
+        scan.lineCount = n >> 1;
+        scan.high = high;
+        return i + 2;
+      }
+      if (n + 2 > lines.length) {
+        scan.reserveLines((n >> 1) + 16);
+        lines = scan.lines;
+      }
+      lines[n++] = lineStart;
+      lines[n++] = i;
       i++;
       lineStart = i + 1;
     } else if (b === 0x0a) {
-      return { error: "bare LF in head" };
+      return "bare LF in head";
     } else if (b >= 0x80) {
       high = true;
     }
   }
-  if (end - start >= maxSize) return { error: "too large" };
-  return null;
+  if (end - start >= maxSize) return -2 - TOO_LARGE;
+  return -1;
 }
 
 /** Skip the empty lines a client may send before a request line (RFC 9112 2.2). */
@@ -122,18 +378,21 @@ function skipLeadingCrlf(buf: Uint8Array, start: number, end: number): number {
   return start;
 }
 
-/** Parse fields from lines[2..]; returns an error reason or the fields. */
-function parseFields(
-  buf: Uint8Array,
-  text: string,
-  base: number,
-  lines: number[],
-  maxFields: number,
-): Field[] | string {
-  const fields: Field[] = [];
-  if ((lines.length >> 1) - 1 > maxFields) return "too many header fields";
-  for (let l = 2; l < lines.length; l += 2) {
-    const ls = lines[l], le = lines[l + 1];
+/** Validate and index the field lines (every line after the first); an error reason or null. */
+function scanFields(buf: Uint8Array, scan: HeadScan, maxFields: number): string | null {
+  const count = scan.lineCount - 1;
+  if (count > maxFields) return "too many header fields";
+  if (scan.fields.length < count * FIELD_STRIDE) {
+    scan.fields = new Int32Array(
+      Math.max(count, scan.fields.length / FIELD_STRIDE * 2) *
+        FIELD_STRIDE,
+    );
+  }
+  const lines = scan.lines;
+  const f = scan.fields;
+  let o = 0;
+  for (let l = 1; l <= count; l++) {
+    const ls = lines[2 * l], le = lines[2 * l + 1];
     const first = buf[ls];
     if (first === 0x20 || first === 0x09) return "obsolete line folding";
     let i = ls;
@@ -148,14 +407,16 @@ function parseFields(
       if (VALUE[buf[j]] !== 1) return "invalid character in header value";
     }
     while (ve > vs && (buf[ve - 1] === 0x20 || buf[ve - 1] === 0x09)) ve--;
-    const name = text.slice(ls - base, nameEnd - base);
-    fields.push({
-      name: lowerAscii(name),
-      value: text.slice(vs - base, ve - base),
-      line: text.slice(ls - base, le - base),
-    });
+    f[o] = ls;
+    f[o + 1] = nameEnd;
+    f[o + 2] = vs;
+    f[o + 3] = ve;
+    f[o + 4] = le;
+    f[o + 5] = fieldId(buf, ls, nameEnd);
+    o += FIELD_STRIDE;
   }
-  return fields;
+  scan.count = count;
+  return null;
 }
 
 /** Lower-case ASCII without allocating when already lower case. */
@@ -177,6 +438,141 @@ function parseVersion(buf: Uint8Array, i: number): number {
   return m === 0x31 ? 1 : m === 0x30 ? 0 : -1;
 }
 
+function requestError(status: number, reason: string): HeadError {
+  return { kind: "error", status, reason };
+}
+
+/**
+ * Validate and index a request head in buf[start, end) into `scan`. Returns
+ * null when it is complete and valid, `{ kind: "incomplete" }` when more bytes
+ * are needed, or the error (400, or 431 when too large).
+ *
+ * @example
+ * ```ts
+ * const scan = new HeadScan();
+ * const bytes = new TextEncoder().encode("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+ * scanRequestHead(bytes, 0, bytes.length, { maxSize: 32768 }, scan); // null
+ * scan.method(); // "GET"
+ * ```
+ */
+export function scanRequestHead(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  limits: HeadLimits,
+  scan: HeadScan,
+): ScanResult {
+  const from = skipLeadingCrlf(buf, start, end);
+  const headEnd = scanLines(buf, from, end, limits.maxSize, scan);
+  if (headEnd === -1) return INCOMPLETE_SCAN;
+  if (typeof headEnd === "string") return requestError(400, headEnd);
+  if (headEnd < 0) return requestError(431, "request header fields too large");
+  if (scan.lineCount === 0) return requestError(400, "empty request line");
+  // Request line: method SP target SP HTTP/1.x
+  const lines = scan.lines;
+  const rs = lines[0], re = lines[1];
+  let i = rs;
+  while (i < re && TCHAR[buf[i]] === 1) i++;
+  if (i === rs || buf[i] !== 0x20) return requestError(400, "invalid method");
+  const methodEnd = i++;
+  const ts = i;
+  while (i < re && TARGET[buf[i]] === 1) i++;
+  if (i === ts || buf[i] !== 0x20) return requestError(400, "invalid request target");
+  const targetEnd = i++;
+  if (re - i !== 8) return requestError(400, "invalid HTTP version");
+  const minor = parseVersion(buf, i);
+  if (minor < 0) return requestError(400, "unsupported HTTP version");
+  scan.buf = buf;
+  const fieldError = scanFields(buf, scan, limits.maxFields ?? 256);
+  if (fieldError !== null) {
+    return requestError(fieldError === "too many header fields" ? 431 : 400, fieldError);
+  }
+  scan.from = from;
+  scan.end = headEnd;
+  scan.size = headEnd - start;
+  scan.minor = minor;
+  scan.lineEnd = re;
+  scan.methodEnd = methodEnd;
+  scan.targetStart = ts;
+  scan.targetEnd = targetEnd;
+  scan.status = 0;
+  return null;
+}
+
+function responseError(reason: string): HeadError {
+  return { kind: "error", status: 502, reason };
+}
+
+/**
+ * Validate and index a response head in buf[start, end) into `scan` (errors
+ * carry status 502: the backend misbehaved).
+ *
+ * @example
+ * ```ts
+ * const scan = new HeadScan();
+ * const bytes = new TextEncoder().encode("HTTP/1.1 204 No Content\r\n\r\n");
+ * scanResponseHead(bytes, 0, bytes.length, { maxSize: 65536 }, scan); // null
+ * scan.status; // 204
+ * ```
+ */
+export function scanResponseHead(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  limits: HeadLimits,
+  scan: HeadScan,
+): ScanResult {
+  const headEnd = scanLines(buf, start, end, limits.maxSize, scan);
+  if (headEnd === -1) return INCOMPLETE_SCAN;
+  if (typeof headEnd === "string") return responseError(`backend sent ${headEnd}`);
+  if (headEnd < 0) return responseError("backend sent too large");
+  if (scan.lineCount === 0) return responseError("empty status line");
+  const lines = scan.lines;
+  const rs = lines[0], re = lines[1];
+  const minor = re - rs >= 12 ? parseVersion(buf, rs) : -1;
+  if (minor < 0 || buf[rs + 8] !== 0x20) return responseError("invalid status line");
+  let status = 0;
+  for (let i = rs + 9; i < rs + 12; i++) {
+    const d = buf[i] - 0x30;
+    if (d < 0 || d > 9) return responseError("invalid status code");
+    status = status * 10 + d;
+  }
+  if (status < 100 || (re > rs + 12 && buf[rs + 12] !== 0x20)) {
+    return responseError("invalid status code");
+  }
+  for (let i = rs + 13; i < re; i++) {
+    if (VALUE[buf[i]] !== 1) return responseError("invalid reason phrase");
+  }
+  scan.buf = buf;
+  const fieldError = scanFields(buf, scan, limits.maxFields ?? 256);
+  if (fieldError !== null) return responseError(fieldError);
+  scan.from = start;
+  scan.end = headEnd;
+  scan.size = headEnd - start;
+  scan.minor = minor;
+  scan.lineEnd = re;
+  scan.status = status;
+  return null;
+}
+
+/** The fields of a scan as objects (names lower-cased, lines verbatim). */
+function fieldsOf(scan: HeadScan, text: string): Field[] {
+  const out: Field[] = new Array(scan.count);
+  const f = scan.fields;
+  const base = scan.from;
+  for (let i = 0, o = 0; i < scan.count; i++, o += FIELD_STRIDE) {
+    const id = f[o + 5];
+    out[i] = {
+      name: id !== 0 ? FIELD_NAMES[id] : lowerAscii(text.slice(f[o] - base, f[o + 1] - base)),
+      value: text.slice(f[o + 2] - base, f[o + 3] - base),
+      line: text.slice(f[o] - base, f[o + 4] - base),
+    };
+  }
+  return out;
+}
+
+const scratch = new HeadScan();
+
 /**
  * Parse a request head from buf[start, end).
  *
@@ -193,48 +589,19 @@ export function parseRequestHead(
   end: number,
   limits: HeadLimits,
 ): ParseResult<RequestHead> {
-  const from = skipLeadingCrlf(buf, start, end);
-  const scan = scanLines(buf, from, end, limits.maxSize);
-  if (scan === null) return INCOMPLETE;
-  if ("error" in scan) {
-    return scan.error === "too large"
-      ? { kind: "error", status: 431, reason: "request header fields too large" }
-      : { kind: "error", status: 400, reason: scan.error };
-  }
-  const { lines } = scan;
-  if (lines.length === 0) return { kind: "error", status: 400, reason: "empty request line" };
-  // Request line: method SP target SP HTTP/1.x
-  const rs = lines[0], re = lines[1];
-  let i = rs;
-  while (i < re && TCHAR[buf[i]] === 1) i++;
-  if (i === rs || buf[i] !== 0x20) return { kind: "error", status: 400, reason: "invalid method" };
-  const methodEnd = i++;
-  const ts = i;
-  while (i < re && TARGET[buf[i]] === 1) i++;
-  if (i === ts || buf[i] !== 0x20) {
-    return { kind: "error", status: 400, reason: "invalid request target" };
-  }
-  const targetEnd = i++;
-  if (re - i !== 8) return { kind: "error", status: 400, reason: "invalid HTTP version" };
-  const minor = parseVersion(buf, i);
-  if (minor < 0) return { kind: "error", status: 400, reason: "unsupported HTTP version" };
-  const text = latin1(buf, from, scan.end, scan.high);
-  const fields = parseFields(buf, text, from, lines, limits.maxFields ?? 256);
-  if (typeof fields === "string") {
-    return {
-      kind: "error",
-      status: fields === "too many header fields" ? 431 : 400,
-      reason: fields,
-    };
-  }
+  const scan = scratch;
+  const r = scanRequestHead(buf, start, end, limits, scan);
+  if (r !== null) return r.kind === "incomplete" ? INCOMPLETE : r;
+  const text = latin1(buf, scan.from, scan.end, scan.high);
+  const from = scan.from;
   return {
     kind: "done",
-    size: scan.end - start,
+    size: scan.size,
     head: {
-      method: text.slice(0, methodEnd - from),
-      target: text.slice(ts - from, targetEnd - from),
-      minor,
-      fields,
+      method: text.slice(0, scan.methodEnd - from),
+      target: text.slice(scan.targetStart - from, scan.targetEnd - from),
+      minor: scan.minor,
+      fields: fieldsOf(scan, text),
       highBytes: scan.high,
     },
   };
@@ -256,39 +623,19 @@ export function parseResponseHead(
   end: number,
   limits: HeadLimits,
 ): ParseResult<ResponseHead> {
-  const scan = scanLines(buf, start, end, limits.maxSize);
-  if (scan === null) return INCOMPLETE;
-  if ("error" in scan) return { kind: "error", status: 502, reason: `backend sent ${scan.error}` };
-  const { lines } = scan;
-  if (lines.length === 0) return { kind: "error", status: 502, reason: "empty status line" };
-  const rs = lines[0], re = lines[1];
-  const minor = re - rs >= 12 ? parseVersion(buf, rs) : -1;
-  if (minor < 0 || buf[rs + 8] !== 0x20) {
-    return { kind: "error", status: 502, reason: "invalid status line" };
-  }
-  let status = 0;
-  for (let i = rs + 9; i < rs + 12; i++) {
-    const d = buf[i] - 0x30;
-    if (d < 0 || d > 9) return { kind: "error", status: 502, reason: "invalid status code" };
-    status = status * 10 + d;
-  }
-  if (status < 100 || (re > rs + 12 && buf[rs + 12] !== 0x20)) {
-    return { kind: "error", status: 502, reason: "invalid status code" };
-  }
-  for (let i = rs + 13; i < re; i++) {
-    if (VALUE[buf[i]] !== 1) return { kind: "error", status: 502, reason: "invalid reason phrase" };
-  }
+  const scan = scratch;
+  const r = scanResponseHead(buf, start, end, limits, scan);
+  if (r !== null) return r.kind === "incomplete" ? INCOMPLETE : r;
   const text = latin1(buf, start, scan.end, scan.high);
-  const fields = parseFields(buf, text, start, lines, limits.maxFields ?? 256);
-  if (typeof fields === "string") return { kind: "error", status: 502, reason: fields };
+  const rs = start, re = scan.lineEnd;
   return {
     kind: "done",
-    size: scan.end - start,
+    size: scan.size,
     head: {
-      status,
+      status: scan.status,
       reason: re > rs + 13 ? text.slice(rs + 13 - start, re - start) : "",
-      minor,
-      fields,
+      minor: scan.minor,
+      fields: fieldsOf(scan, text),
       highBytes: scan.high,
     },
   };

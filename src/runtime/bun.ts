@@ -52,11 +52,13 @@ interface BunGlobal {
 
 const HIGH_WATER = 256 * 1024;
 
-declare const Bun: BunGlobal;
+declare const Bun: BunGlobal & { main: string };
 declare const process: {
   on(signal: string, fn: () => void): void;
   env: Record<string, string | undefined>;
   exit(code: number): never;
+  execPath: string;
+  execArgv: string[];
 };
 
 /**
@@ -94,6 +96,7 @@ class BunTcpSocket implements Socket {
   #needDrain = false;
   #ending = false;
   #closed = false;
+  #paused = false;
   remoteAddress = "";
   remotePort = 0;
 
@@ -206,10 +209,15 @@ class BunTcpSocket implements Socket {
   }
 
   pause(): void {
+    if (this.#paused) return;
+    this.#paused = true;
     this.#socket?.pause();
   }
 
   resume(): void {
+    // Called once or twice per request: skip the native call when not paused.
+    if (!this.#paused) return;
+    this.#paused = false;
     this.#socket?.resume();
   }
 
@@ -391,3 +399,22 @@ const noop: SocketHandler = {
   onEnd() {},
   onClose() {},
 };
+
+/**
+ * How to start this program again under Bun (for `--procs` workers): a
+ * compiled executable is run as it is; otherwise `bun` with its own flags and
+ * the entry file.
+ *
+ * @example
+ * ```ts
+ * const { cmd, args } = bunSelfCommand();
+ * ```
+ */
+export function bunSelfCommand(): { cmd: string; args: string[] } {
+  const main = Bun.main;
+  // A compiled executable's entry lives in its embedded file system.
+  if (main.startsWith("/$bunfs/") || /^[A-Z]:[\\/]~BUN[\\/]/.test(main)) {
+    return { cmd: process.execPath, args: [] };
+  }
+  return { cmd: process.execPath, args: [...process.execArgv, main] };
+}

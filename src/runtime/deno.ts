@@ -10,8 +10,12 @@
 import type { Listener, ListenOptions, Runtime, Socket, SocketHandler } from "./types.ts";
 import { bindUdp } from "./udp.ts";
 
-const READ_SIZE = 64 * 1024;
+/** Each socket reads into its own buffer: small at first, grown for a socket that fills it. */
+const READ_SIZE = 16 * 1024;
+const READ_SIZE_BULK = 64 * 1024;
 const HIGH_WATER = 256 * 1024;
+/** Queued chunks up to this total are joined into one write. */
+const COALESCE_MAX = 64 * 1024;
 
 /** A Deno.Conn behind the push-based {@link Socket} interface. */
 class DenoSocket implements Socket {
@@ -50,7 +54,7 @@ class DenoSocket implements Socket {
 
   /** The read loop; runs until EOF or error. */
   async run(): Promise<void> {
-    const buf = new Uint8Array(READ_SIZE);
+    let buf = new Uint8Array(READ_SIZE);
     while (!this.#closed) {
       if (this.#paused) {
         await new Promise<void>((r) => this.#resume = r);
@@ -74,6 +78,8 @@ class DenoSocket implements Socket {
       }
       try {
         this.#handler.onData(buf.slice(0, n));
+        // A full buffer means bulk data (a large body): read more per call from now on.
+        if (n === buf.length && buf.length < READ_SIZE_BULK) buf = new Uint8Array(READ_SIZE_BULK);
       } catch (e) {
         this.#fault(e);
       }
@@ -85,10 +91,11 @@ class DenoSocket implements Socket {
     this.#queue.push(data);
     this.#queued += data.length;
     if (!this.#writing) {
-      // Start after the current task, so what it writes next (a body after
-      // its head) leaves in the same write.
       this.#writing = true;
-      queueMicrotask(this.#flushLater);
+      // A small write starts after the current task, so what it writes next (a body
+      // after its head) leaves in the same write; a large one starts at once.
+      if (data.length < COALESCE_MAX) queueMicrotask(this.#flushLater);
+      else this.#flush();
     }
     if (this.#queued > HIGH_WATER) {
       this.#needDrain = true;
@@ -106,18 +113,27 @@ class DenoSocket implements Socket {
     try {
       while (this.#queue.length > 0 && !this.#closed) {
         const q = this.#queue;
-        let data: Uint8Array;
-        if (q.length === 1) data = q[0];
-        else {
-          data = new Uint8Array(this.#queued);
-          let o = 0;
-          for (const c of q) {
-            data.set(c, o);
-            o += c.length;
+        let data = q[0];
+        let taken = 1;
+        if (q.length > 1 && data.length < COALESCE_MAX) {
+          // Small chunks written meanwhile (a head, then its body) go out in one write;
+          // large ones are written as they are rather than copied.
+          let total = data.length;
+          while (taken < q.length && total + q[taken].length <= COALESCE_MAX) {
+            total += q[taken++].length;
+          }
+          if (taken > 1) {
+            data = new Uint8Array(total);
+            let o = 0;
+            for (let i = 0; i < taken; i++) {
+              data.set(q[i], o);
+              o += q[i].length;
+            }
           }
         }
-        this.#queue = [];
-        let off = 0;
+        if (taken === q.length) this.#queue = [];
+        else q.splice(0, taken);
+        let off = await this.#conn.write(data);
         while (off < data.length) off += await this.#conn.write(data.subarray(off));
         this.#queued -= data.length;
         if (this.#needDrain && this.#queued <= HIGH_WATER / 2) {
@@ -208,12 +224,15 @@ export const denoRuntime: Runtime = {
 
   listen(options: ListenOptions, onConnection: (s: Socket) => SocketHandler): Promise<Listener> {
     const listener = options.tls
-      ? Deno.listenTls({
-        hostname: options.hostname,
-        port: options.port,
-        cert: options.tls.cert,
-        key: options.tls.key,
-      })
+      ? Deno.listenTls(
+        {
+          hostname: options.hostname,
+          port: options.port,
+          cert: options.tls.cert,
+          key: options.tls.key,
+          reusePort: options.reusePort,
+        } as Deno.ListenTlsOptions & Deno.TlsCertifiedKeyPem,
+      )
       : Deno.listen({
         hostname: options.hostname,
         port: options.port,
@@ -292,3 +311,23 @@ export const denoRuntime: Runtime = {
     Deno.exit(code);
   },
 };
+
+/**
+ * How to start this program again under Deno (for `--procs` workers): the
+ * `deno` executable with `run` and the main module, or, for a `deno compile`d
+ * binary, the binary itself.
+ *
+ * @example
+ * ```ts
+ * const { cmd, args } = denoSelfCommand();
+ * ```
+ */
+export function denoSelfCommand(): { cmd: string; args: string[] } {
+  const exec = Deno.execPath();
+  const base = exec.slice(exec.lastIndexOf("/") + 1);
+  if (/^deno(\.exe)?$/.test(base) && Deno.mainModule.startsWith("file:")) {
+    const main = decodeURIComponent(new URL(Deno.mainModule).pathname);
+    return { cmd: exec, args: ["run", "-A", "--unstable-net", main] };
+  }
+  return { cmd: exec, args: [] };
+}

@@ -61,7 +61,7 @@ describe("parseCommandLine: defaults", () => {
       upstreamTimeoutMs: 60_000,
       idleTimeoutMs: 30_000,
       graceMs: 10_000,
-      poolSize: 64,
+      poolSize: 1024,
       poolIdleTimeoutMs: 4_000,
       accessLog: false,
     });
