@@ -7,6 +7,7 @@
  * @module
  */
 
+import { nextSend } from "./coalesce.ts";
 import type { Listener, ListenOptions, Runtime, Socket, SocketHandler } from "./types.ts";
 import { bindUdp } from "./udp.ts";
 
@@ -71,7 +72,6 @@ let dispatchDepth = 0;
 let corked: BunTcpSocket[] = [];
 let flushScheduled = false;
 /** Queued chunks up to this total are copied into one buffer and sent with one syscall. */
-const COALESCE_MAX = 64 * 1024;
 
 function flushCorked(): void {
   flushScheduled = false;
@@ -150,24 +150,7 @@ class BunTcpSocket implements Socket {
     const s = this.#socket!;
     const q = this.#queue;
     while (q.length > 0) {
-      let data = q[0];
-      let taken = 1;
-      if (q.length > 1 && data.length < COALESCE_MAX) {
-        // Gather the following small chunks into one buffer: one send, one segment.
-        let total = data.length;
-        while (taken < q.length && total + q[taken].length <= COALESCE_MAX) {
-          total += q[taken++].length;
-        }
-        if (taken > 1) {
-          const joined = new Uint8Array(total);
-          let o = 0;
-          for (let i = 0; i < taken; i++) {
-            joined.set(q[i], o);
-            o += q[i].length;
-          }
-          data = joined;
-        }
-      }
+      const { data, taken } = nextSend(q);
       const n = s.write(data);
       if (n < 0) return;
       this.#queued -= n;

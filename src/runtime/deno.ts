@@ -7,6 +7,7 @@
  * @module
  */
 
+import { COALESCE_MAX, nextSend } from "./coalesce.ts";
 import type { Listener, ListenOptions, Runtime, Socket, SocketHandler } from "./types.ts";
 import { bindUdp } from "./udp.ts";
 
@@ -15,7 +16,6 @@ const READ_SIZE = 16 * 1024;
 const READ_SIZE_BULK = 64 * 1024;
 const HIGH_WATER = 256 * 1024;
 /** Queued chunks up to this total are joined into one write. */
-const COALESCE_MAX = 64 * 1024;
 
 /** A Deno.Conn behind the push-based {@link Socket} interface. */
 class DenoSocket implements Socket {
@@ -113,24 +113,7 @@ class DenoSocket implements Socket {
     try {
       while (this.#queue.length > 0 && !this.#closed) {
         const q = this.#queue;
-        let data = q[0];
-        let taken = 1;
-        if (q.length > 1 && data.length < COALESCE_MAX) {
-          // Small chunks written meanwhile (a head, then its body) go out in one write;
-          // large ones are written as they are rather than copied.
-          let total = data.length;
-          while (taken < q.length && total + q[taken].length <= COALESCE_MAX) {
-            total += q[taken++].length;
-          }
-          if (taken > 1) {
-            data = new Uint8Array(total);
-            let o = 0;
-            for (let i = 0; i < taken; i++) {
-              data.set(q[i], o);
-              o += q[i].length;
-            }
-          }
-        }
+        const { data, taken } = nextSend(q);
         if (taken === q.length) this.#queue = [];
         else q.splice(0, taken);
         let off = await this.#conn.write(data);
