@@ -279,17 +279,9 @@ const handlers: BunSocketHandlers = {
       leave();
     }
   },
+  // A socket error ends the socket exactly as a close does.
   error(s, e) {
-    const t = s.data;
-    if (!t) return;
-    dispatchDepth++;
-    try {
-      t.closedByPeer(e);
-    } catch (err) {
-      fault(t, err);
-    } finally {
-      leave();
-    }
+    handlers.close(s, e);
   },
 };
 
