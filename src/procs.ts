@@ -20,9 +20,10 @@
  * @module
  */
 
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import process from "node:process";
 import { TowerState, type TowerStateOptions } from "./tower.ts";
+import { builtin } from "./runtime/builtin.ts";
 
 /** Environment variable that makes a process a worker; its value is the port to share. */
 export const WORKER_PORT_ENV = "GATEHOUSE_WORKER_PORT";
@@ -289,6 +290,7 @@ export class Supervisor {
 
   #spawn(slot: Slot): Promise<void> {
     const { command, args, port, relay } = this.#opts;
+    const { spawn } = builtin<typeof import("node:child_process")>("node:child_process");
     const child = spawn(command.cmd, [...command.args, ...args], {
       env: { ...process.env, [WORKER_PORT_ENV]: String(port) },
       stdio: ["pipe", "pipe", "inherit"],

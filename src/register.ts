@@ -17,9 +17,7 @@
  * @module
  */
 
-import { type ChildProcess, spawn } from "node:child_process";
-import { connect } from "node:net";
-import { constants as osConstants } from "node:os";
+import type { ChildProcess } from "node:child_process";
 import process from "node:process";
 import { parseDuration, parseFlags, UsageError } from "./config.ts";
 import { EtcdError, EtcdRegistrar } from "./registry/etcd.ts";
@@ -27,6 +25,7 @@ import { parseRegistryUrl, type RegistryUrl } from "./registry/url.ts";
 import { TowerRefusedError, TowerRegistrar } from "./registry/tower_registrar.ts";
 import type { Registrar, Registration, Replica } from "./registry/types.ts";
 import type { Runtime } from "./runtime/types.ts";
+import { builtin } from "./runtime/builtin.ts";
 import { DEFAULT_TTL_MS, formatHostPort, isValidServiceName, parseHostPort } from "./tower.ts";
 
 /**
@@ -223,7 +222,10 @@ function exitStatus(code: number | null, signal: string | null): number {
   if (code !== null) return code;
   const number = signal === null
     ? undefined
-    : (osConstants.signals as Record<string, number | undefined>)[signal];
+    : (builtin<typeof import("node:os")>("node:os").constants.signals as Record<
+      string,
+      number | undefined
+    >)[signal];
   return 128 + (number ?? 0);
 }
 
@@ -245,6 +247,7 @@ function startChild(argv: string[], warn: (line: string) => void): Child {
     exited.resolve(status);
   };
   try {
+    const { spawn } = builtin<typeof import("node:child_process")>("node:child_process");
     proc = spawn(argv[0], argv.slice(1), { stdio: "inherit" });
     proc.once("exit", (code, signal) => finish(exitStatus(code, signal)));
     proc.once("error", (err) => {
@@ -278,6 +281,7 @@ function startChild(argv: string[], warn: (line: string) => void): Child {
  */
 function accepts(replica: Replica, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
+    const { connect } = builtin<typeof import("node:net")>("node:net");
     const socket = connect({ host: replica.host, port: replica.port });
     const timer = setTimeout(() => done(false), timeoutMs);
     const done = (ok: boolean) => {

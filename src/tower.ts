@@ -51,10 +51,15 @@
  * @module
  */
 
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { clearInterval, setInterval } from "node:timers";
 import type { Replica } from "./registry/types.ts";
 import type { Runtime, UdpSocket } from "./runtime/types.ts";
+import { builtin } from "./runtime/builtin.ts";
+
+/** node:crypto, loaded the first time something is signed or verified. */
+function nodeCrypto(): typeof import("node:crypto") {
+  return builtin<typeof import("node:crypto")>("node:crypto");
+}
 
 /** The Tower's well-known UDP port. */
 export const DEFAULT_TOWER_PORT = 7772;
@@ -580,7 +585,7 @@ function readRequest(line: string): ReadRequest {
 
 /** HMAC-SHA256 of `text` keyed with the UTF-8 bytes of `secret`, lowercase hex. */
 function hmacHex(secret: string, text: string): string {
-  return createHmac("sha256", secret).update(text).digest("hex");
+  return nodeCrypto().createHmac("sha256", secret).update(text).digest("hex");
 }
 
 /**
@@ -605,7 +610,7 @@ export function signTowerRequest(
   secret: string,
   line: string,
   nowMs: number,
-  nonce: string = randomBytes(16).toString("hex"),
+  nonce: string = nodeCrypto().randomBytes(16).toString("hex"),
 ): string {
   if (typeof secret !== "string" || secret === "") {
     throw new TypeError("the Tower secret must be a non-empty string");
@@ -1109,7 +1114,9 @@ export class TowerGuard {
     if (signature === undefined) return "UNAUTHORIZED";
     // Both sides are 64 hex digits, so equal lengths: timingSafeEqual never throws here.
     const expected = encoder.encode(hmacHex(secret, signature.signedText));
-    if (!timingSafeEqual(expected, encoder.encode(signature.mac))) return "UNAUTHORIZED";
+    if (!nodeCrypto().timingSafeEqual(expected, encoder.encode(signature.mac))) {
+      return "UNAUTHORIZED";
+    }
     if (Math.abs(now - signature.timestampMs) > SIGNATURE_WINDOW_MS) return "STALE";
     // The request turns stale at timestamp + window: no need to remember it longer.
     switch (this.#nonces!.add(signature.nonce, signature.timestampMs + SIGNATURE_WINDOW_MS, now)) {

@@ -17,7 +17,7 @@
  * @module
  */
 
-import { Resolver } from "node:dns/promises";
+import { builtin } from "../runtime/builtin.ts";
 import { isIPv4, isIPv6, parsePort } from "../tower.ts";
 import type { Registry, Replica } from "./types.ts";
 
@@ -369,6 +369,7 @@ export class DnsRegistry implements Registry {
     } else {
       // One try: the timeout below bounds the whole lookup, and a failed
       // refresh is retried anyway.
+      const { Resolver } = builtin<typeof import("node:dns/promises")>("node:dns/promises");
       const resolver = new Resolver({ timeout: this.#timeoutMs, tries: 1 });
       if (servers.length > 0) resolver.setServers(servers);
       this.#resolver = resolver;

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { lookup } from "node:dns/promises";
+import { builtin } from "../runtime/builtin.ts";
 import { bindUdp as nodeBindUdp } from "../runtime/udp.ts";
 import {
   type BindUdp,
@@ -99,6 +99,7 @@ export async function openTowerClient(
   let ip = host;
   if (!isIPv4(host) && !isIPv6(host)) {
     try {
+      const { lookup } = builtin<typeof import("node:dns/promises")>("node:dns/promises");
       ip = (await lookup(host)).address;
     } catch (err) {
       throw new Error(`cannot resolve Tower host "${host}": ${(err as Error).message}`, {

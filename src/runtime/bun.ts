@@ -8,8 +8,16 @@
  */
 
 import { nextSend } from "./coalesce.ts";
-import type { Listener, ListenOptions, Runtime, Socket, SocketHandler } from "./types.ts";
-import { bindUdp } from "./udp.ts";
+import type {
+  Datagram,
+  Listener,
+  ListenOptions,
+  Runtime,
+  Socket,
+  SocketHandler,
+  UdpSocket,
+} from "./types.ts";
+import { udpBindError, udpPortProblem } from "./udp.ts";
 
 /** The part of Bun's socket we use (Bun's own types are not available to deno check). */
 interface BunSocket {
@@ -34,7 +42,23 @@ interface BunSocketHandlers {
   connectError?(s: BunSocket, error: Error): void;
 }
 
+/** The part of Bun's native UDP socket we use. */
+interface BunUdpSocket {
+  readonly port: number;
+  readonly address: { address: string };
+  send(data: Uint8Array, port: number, host: string): boolean;
+  close(): void;
+}
+
 interface BunGlobal {
+  udpSocket(options: {
+    hostname: string;
+    port: number;
+    socket: {
+      data(s: BunUdpSocket, data: Uint8Array, port: number, host: string): void;
+      error?(s: BunUdpSocket, error: Error): void;
+    };
+  }): Promise<BunUdpSocket>;
   listen(options: {
     hostname: string;
     port: number;
@@ -348,7 +372,7 @@ export const bunRuntime: Runtime = {
     });
   },
 
-  bindUdp,
+  bindUdp: bunBindUdp,
 
   onSignal(signal, fn) {
     process.on(signal, fn);
@@ -367,6 +391,57 @@ export const bunRuntime: Runtime = {
     process.exit(code);
   },
 };
+
+/**
+ * `Runtime.bindUdp` on Bun's native UDP socket (same contract as the
+ * node:dgram one in udp.ts: readable bind errors; once bound, send failures
+ * and socket errors are dropped, since UDP is best effort).
+ */
+async function bunBindUdp(
+  hostname: string,
+  port: number,
+  onMessage: (datagram: Datagram) => void,
+): Promise<UdpSocket> {
+  const problem = udpPortProblem(hostname, port);
+  if (problem !== undefined) throw problem;
+  let socket: BunUdpSocket;
+  try {
+    socket = await Bun.udpSocket({
+      hostname,
+      port,
+      socket: {
+        data(_s, data, fromPort, fromHost) {
+          try {
+            onMessage({ data, host: fromHost, port: fromPort });
+          } catch (e) {
+            console.error("gatehouse: internal error:", e);
+          }
+        },
+        error() {},
+      },
+    });
+  } catch (e) {
+    throw udpBindError(hostname, port, e instanceof Error ? e : new Error(String(e)));
+  }
+  let closed = false;
+  return {
+    port: socket.port,
+    hostname: socket.address.address,
+    send(data, toPort, toHost) {
+      if (closed) return;
+      try {
+        socket.send(data, toPort, toHost);
+      } catch {
+        // Best effort: e.g. an IPv6 destination from an IPv4 socket.
+      }
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      socket.close();
+    },
+  };
+}
 
 const noop: SocketHandler = {
   onData() {},

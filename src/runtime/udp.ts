@@ -1,12 +1,14 @@
 /**
  * UDP for the runtime layer, on `node:dgram`: the one UDP API that Deno and
- * Bun both provide, so a single implementation serves both adapters.
+ * Bun both provide. The Deno adapter uses it; the Bun adapter binds with
+ * Bun's native `Bun.udpSocket` (lighter: node:dgram is a layer over it) and
+ * shares the checks and error wording here.
  *
  * @module
  */
 
-import { createSocket } from "node:dgram";
 import type { Datagram, UdpSocket } from "./types.ts";
+import { builtin } from "./builtin.ts";
 
 /** Plain words for the bind failures an operator actually meets. */
 const BIND_ERRORS: Record<string, string> = {
@@ -14,8 +16,30 @@ const BIND_ERRORS: Record<string, string> = {
   EACCES: "permission denied",
   EADDRNOTAVAIL: "address not available on this machine",
   ENOTFOUND: "host name not found",
+  // Bun's native bind reports an unknown host name this way.
+  ENOENT: "host name not found",
   EAI_AGAIN: "host name lookup failed (temporary)",
 };
+
+/**
+ * The bind of UDP `hostname:port` failed: an Error in an operator's words,
+ * with the system error as its cause.
+ */
+export function udpBindError(
+  hostname: string,
+  port: number,
+  err: Error & { code?: string },
+): Error {
+  const why = (err.code !== undefined && BIND_ERRORS[err.code]) || err.message;
+  const code = err.code === undefined ? "" : ` [${err.code}]`;
+  return new Error(`cannot bind UDP ${hostname}:${port}: ${why}${code}`, { cause: err });
+}
+
+/** Why `port` cannot be bound (checked here: one runtime wraps 70000 to 4464), or undefined. */
+export function udpPortProblem(hostname: string, port: number): Error | undefined {
+  if (Number.isInteger(port) && port >= 0 && port <= 65535) return undefined;
+  return new Error(`cannot bind UDP ${hostname}:${port}: port must be an integer 0-65535`);
+}
 
 /**
  * Bind a UDP socket on `hostname:port` (port 0 picks a free one) and call
@@ -41,13 +65,10 @@ export function bindUdp(
   port: number,
   onMessage: (datagram: Datagram) => void,
 ): Promise<UdpSocket> {
-  // Checked here because not every runtime does (one wraps 70000 to 4464).
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    return Promise.reject(
-      new Error(`cannot bind UDP ${hostname}:${port}: port must be an integer 0-65535`),
-    );
-  }
+  const problem = udpPortProblem(hostname, port);
+  if (problem !== undefined) return Promise.reject(problem);
   return new Promise((resolve, reject) => {
+    const { createSocket } = builtin<typeof import("node:dgram")>("node:dgram");
     const socket = createSocket({ type: hostname.includes(":") ? "udp6" : "udp4" });
     let closed = false;
     const close = () => {
@@ -62,9 +83,7 @@ export function bindUdp(
 
     const onBindError = (err: Error & { code?: string }) => {
       close();
-      const why = (err.code !== undefined && BIND_ERRORS[err.code]) || err.message;
-      const code = err.code === undefined ? "" : ` [${err.code}]`;
-      reject(new Error(`cannot bind UDP ${hostname}:${port}: ${why}${code}`, { cause: err }));
+      reject(udpBindError(hostname, port, err));
     };
     socket.once("error", onBindError);
 
