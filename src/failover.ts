@@ -20,12 +20,12 @@ import type { Replica } from "./registry/types.ts";
  * ```
  */
 export class FailoverPlan {
-  readonly #replicas: Replica[];
+  readonly #replicas: readonly Replica[];
   readonly #max: number;
   #index = 0;
   #attempts = 0;
 
-  constructor(replicas: Replica[], maxAttempts: number) {
+  constructor(replicas: readonly Replica[], maxAttempts: number) {
     this.#replicas = replicas;
     this.#max = maxAttempts;
   }

@@ -22,7 +22,7 @@ import { FIELD, FIELD_STRIDE, HeadScan, scanRequestHead, scanResponseHead } from
 import { ChunkedScanner } from "./http1/chunked.ts";
 import { parseTarget } from "./path.ts";
 import type { Route, RouteTable } from "./router.ts";
-import type { Registry, Replica } from "./registry/types.ts";
+import { isAnswer, type Registry, type Replica } from "./registry/types.ts";
 import type { Runtime, Socket, SocketHandler } from "./runtime/types.ts";
 import { FailoverPlan } from "./failover.ts";
 import { ConnectionPool, replicaKey } from "./pool.ts";
@@ -450,13 +450,13 @@ class Exchange {
   // --- resolve ---------------------------------------------------------------
 
   start(): void {
-    let replicas: Replica[] | Promise<Replica[]>;
+    let replicas: readonly Replica[] | Promise<readonly Replica[]>;
     try {
       replicas = this.ctx.registry.resolve(this.route.service);
     } catch (e) {
       return this.#registryFailed(e);
     }
-    if (Array.isArray(replicas)) this.#resolved(replicas);
+    if (isAnswer(replicas)) this.#resolved(replicas);
     else replicas.then((r) => this.#resolved(r), (e) => this.#registryFailed(e));
   }
 
@@ -470,7 +470,7 @@ class Exchange {
     );
   }
 
-  #resolved(replicas: Replica[]): void {
+  #resolved(replicas: readonly Replica[]): void {
     if (this.#finished) return;
     if (replicas.length === 0) {
       this.#finished = true;

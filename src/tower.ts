@@ -296,7 +296,7 @@ export type TowerReply =
   | { kind: "REGISTERED"; name: string }
   | { kind: "DEREGISTERED"; name: string }
   | { kind: "LOOKUP"; name: string; replica: Replica }
-  | { kind: "LOOKUPALL"; name: string; replicas: Replica[] }
+  | { kind: "LOOKUPALL"; name: string; replicas: readonly Replica[] }
   | { kind: "LIST"; entries: ListEntry[] }
   | { kind: "PONG" }
   | TowerErrorReply;
@@ -654,7 +654,19 @@ interface Entry {
   served: boolean;
   /** Registration order, for a stable LIST. */
   readonly seq: number;
+  /**
+   * Every replica of the service in trying order while this entry is first,
+   * built on the first resolve and kept until the service's membership
+   * changes: serving only rotates the entries, so the order that follows a
+   * given first entry stays the same.
+   */
+  order: readonly Replica[] | undefined;
 }
+
+/** Services with more replicas than this build their order on each resolve. */
+const MAX_CACHED_ORDER = 32;
+
+const NO_REPLICAS: readonly Replica[] = Object.freeze([]);
 
 /**
  * The registry state: services, their replicas, TTLs and round robin.
@@ -729,7 +741,9 @@ export class TowerState {
       expiresAt: now + this.ttlMs,
       served: false,
       seq: ++this.#seq,
+      order: undefined,
     });
+    forgetOrders(entries);
     this.#held++;
     return true;
   }
@@ -765,6 +779,7 @@ export class TowerState {
     const index = entries.findIndex((e) => e.replica.port === port && e.replica.host === host);
     if (index === -1) return false;
     entries.splice(index, 1);
+    forgetOrders(entries);
     this.#held--;
     if (entries.length === 0) this.#services.delete(name);
     return true;
@@ -785,16 +800,26 @@ export class TowerState {
   /**
    * Every live replica of `name`, least recently served first; the first is
    * marked served (so successive calls rotate). The proxy tries them in this
-   * order. Empty when none. The replica objects are frozen and shared.
+   * order. Empty when none. The replica objects are frozen and shared, and
+   * so is the array: it is read-only (the same order is handed out again the
+   * next time the same replica comes first).
    */
-  replicas(name: string): Replica[] {
+  replicas(name: string): readonly Replica[] {
     const entries = this.#live(name, this.#now());
-    if (entries === undefined) return [];
-    const n = entries.length;
-    const out = new Array<Replica>(n);
-    for (let i = 0; i < n; i++) out[i] = entries[i].replica;
+    if (entries === undefined) return NO_REPLICAS;
+    const first = entries[0];
+    let order = first.order;
+    if (order === undefined) {
+      const n = entries.length;
+      const out = new Array<Replica>(n);
+      for (let i = 0; i < n; i++) out[i] = entries[i].replica;
+      // Frozen: it is shared, so a caller that tried to change it would change the next answer.
+      order = Object.freeze(out);
+      // A resolve per request allocates nothing once each rotation is built.
+      if (n <= MAX_CACHED_ORDER) first.order = order;
+    }
     serveFirst(entries);
-    return out;
+    return order;
   }
 
   /** Every live entry, in registration order, with whole seconds of TTL left. */
@@ -857,14 +882,21 @@ export class TowerState {
       const entry = entries[i];
       if (entry.expiresAt > now) entries[kept++] = entry;
     }
+    if (kept === entries.length) return entries;
     this.#held -= entries.length - kept;
     if (kept === 0) {
       this.#services.delete(name);
       return undefined;
     }
     entries.length = kept;
+    forgetOrders(entries);
     return entries;
   }
+}
+
+/** The membership of a service changed: every cached order is stale. */
+function forgetOrders(entries: Entry[]): void {
+  for (let i = 0; i < entries.length; i++) entries[i].order = undefined;
 }
 
 /** Mark the first entry served and move it to the back. */

@@ -9,10 +9,10 @@
  * @module
  */
 
-import type { Registry, Replica } from "./types.ts";
+import { isAnswer, type Registry, type Replica } from "./types.ts";
 
 interface Entry {
-  replicas: Replica[];
+  replicas: readonly Replica[];
   at: number;
 }
 
@@ -48,23 +48,23 @@ export class CachedRegistry implements Registry {
     this.#now = options.now ?? Date.now;
   }
 
-  resolve(service: string): Replica[] | Promise<Replica[]> {
+  resolve(service: string): readonly Replica[] | Promise<readonly Replica[]> {
     const entry = this.#entries.get(service);
     const now = this.#now();
     if (entry !== undefined && this.#opts.cacheMs > 0 && now - entry.at < this.#opts.cacheMs) {
       return entry.replicas;
     }
-    let answer: Replica[] | Promise<Replica[]>;
+    let answer: readonly Replica[] | Promise<readonly Replica[]>;
     try {
       answer = this.#inner.resolve(service);
     } catch (e) {
       return this.#fallback(service, e);
     }
-    if (Array.isArray(answer)) return this.#store(service, answer);
+    if (isAnswer(answer)) return this.#store(service, answer);
     return answer.then((r) => this.#store(service, r), (e) => this.#fallback(service, e));
   }
 
-  #store(service: string, replicas: Replica[]): Replica[] {
+  #store(service: string, replicas: readonly Replica[]): readonly Replica[] {
     this.#entries.set(service, { replicas, at: this.#now() });
     if (this.#stale.delete(service)) {
       this.#opts.log?.(`registry answers again for service "${service}"`);
@@ -72,7 +72,7 @@ export class CachedRegistry implements Registry {
     return replicas;
   }
 
-  #fallback(service: string, error: unknown): Replica[] {
+  #fallback(service: string, error: unknown): readonly Replica[] {
     const entry = this.#entries.get(service);
     if (entry !== undefined && this.#now() - entry.at < this.#opts.staleMs) {
       if (!this.#stale.has(service)) {

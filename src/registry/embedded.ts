@@ -48,7 +48,7 @@ export class EmbeddedTowerRegistry implements Registry {
    * marked served, so successive calls rotate); the rest are failover
    * candidates. Empty when none is registered.
    */
-  resolve(service: string): Replica[] {
+  resolve(service: string): readonly Replica[] {
     return this.state.replicas(service);
   }
 

@@ -25,10 +25,21 @@ export interface Registry {
    * first is the one round robin picks now (least recently served), the rest
    * are failover candidates. Empty when none is registered. May answer
    * synchronously (embedded Tower) to keep the hot path free of promises.
+   * The array is read-only: a registry may hand the same one out again.
    */
-  resolve(service: string): Replica[] | Promise<Replica[]>;
+  resolve(service: string): readonly Replica[] | Promise<readonly Replica[]>;
   /** Release sockets, timers and watches. */
   close(): void | Promise<void>;
+}
+
+/**
+ * True when a {@link Registry.resolve} result is the answer itself rather
+ * than a promise of it.
+ */
+export function isAnswer(
+  result: readonly Replica[] | Promise<readonly Replica[]>,
+): result is readonly Replica[] {
+  return Array.isArray(result);
 }
 
 /** A live registration; closing it deregisters the replica. */

@@ -461,15 +461,63 @@ describe("TowerState", () => {
     ]);
   });
 
-  it("replicas() returns a fresh array of frozen replicas", () => {
+  it("replicas() returns a read-only array of frozen replicas", () => {
     const { state } = newState();
     state.register("web", "10.0.0.1", 80);
     const a = state.replicas("web");
-    a.push({ host: "evil", port: 1 });
+    assert.throws(() => (a as { host: string; port: number }[]).push({ host: "evil", port: 1 }));
     assert.throws(() => {
       (a[0] as { port: number }).port = 1;
     }, TypeError);
     assert.deepEqual(state.replicas("web"), [{ host: "10.0.0.1", port: 80 }]);
+  });
+
+  it("replicas() hands out one array per rotation until the membership changes", () => {
+    const { state, clock } = newState();
+    state.register("web", "10.0.0.1", 80);
+    state.register("web", "10.0.0.2", 80);
+    const first = state.replicas("web");
+    const second = state.replicas("web");
+    assert.deepEqual(first.map(addr), ["10.0.0.1:80", "10.0.0.2:80"]);
+    assert.deepEqual(second.map(addr), ["10.0.0.2:80", "10.0.0.1:80"]);
+    // The same rotation again: the same array, nothing allocated.
+    assert.equal(state.replicas("web"), first);
+    assert.equal(state.replicas("web"), second);
+    // A new replica: new orders that include it, and the round robin goes on.
+    state.register("web", "10.0.0.3", 80);
+    const third = state.replicas("web");
+    assert.notEqual(third, first);
+    assert.deepEqual(third.map(addr), ["10.0.0.3:80", "10.0.0.1:80", "10.0.0.2:80"]);
+    assert.deepEqual(state.replicas("web").map(addr), [
+      "10.0.0.1:80",
+      "10.0.0.2:80",
+      "10.0.0.3:80",
+    ]);
+    // A deregistered one leaves every order at once.
+    state.deregister("web", "10.0.0.2", 80);
+    assert.deepEqual(state.replicas("web").map(addr), ["10.0.0.3:80", "10.0.0.1:80"]);
+    assert.deepEqual(state.replicas("web").map(addr), ["10.0.0.1:80", "10.0.0.3:80"]);
+    // So does an expired one, even with orders built while it was alive.
+    clock.advance(20_000);
+    state.register("web", "10.0.0.1", 80); // heartbeat: 10.0.0.3 is now the older one
+    clock.advance(15_000);
+    assert.deepEqual(state.replicas("web").map(addr), ["10.0.0.1:80"]);
+    assert.deepEqual(state.replicas("web").map(addr), ["10.0.0.1:80"]);
+  });
+
+  it("replicas() of a service with many replicas still rotates through all of them", () => {
+    const { state } = newState();
+    const n = 40;
+    for (let i = 1; i <= n; i++) state.register("big", `10.0.1.${i}`, 80);
+    const seen = new Set<string>();
+    for (let i = 0; i < n; i++) {
+      const order = state.replicas("big");
+      assert.equal(order.length, n);
+      assert.equal(new Set(order.map(addr)).size, n);
+      seen.add(addr(order[0]));
+    }
+    assert.equal(seen.size, n);
+    assert.equal(addr(state.replicas("big")[0]), "10.0.1.1:80");
   });
 
   it("services are independent", () => {
