@@ -154,12 +154,21 @@ export class ConnectionTokens {
   }
 }
 
-/** Assembles a head of known size. */
+/** Assembles a head of known size. One instance serves every build (they never overlap). */
 class HeadWriter {
-  readonly out: Uint8Array;
+  out: Uint8Array = new Uint8Array(0);
   o = 0;
-  constructor(size: number) {
+  /** Start a new head of `size` bytes. */
+  begin(size: number): this {
     this.out = new Uint8Array(size);
+    this.o = 0;
+    return this;
+  }
+  /** The finished head; the writer lets go of it. */
+  finish(): Uint8Array {
+    const out = this.out;
+    this.out = EMPTY_HEAD;
+    return out;
   }
   /** Text of latin1 characters (every char < 256: it came from bytes or is ASCII). */
   text(s: string): void {
@@ -183,6 +192,9 @@ class HeadWriter {
     this.out[this.o++] = 0x0a;
   }
 }
+
+const EMPTY_HEAD = new Uint8Array(0);
+const writer = new HeadWriter();
 
 const HTTP11 = "HTTP/1.1";
 
@@ -244,7 +256,7 @@ export function upstreamHeadBytes(
   if (upgrade !== null) size += 21 + 9 + upgrade.length + 2;
   size += 2;
   // Pass 2: write it.
-  const w = new HeadWriter(size);
+  const w = writer.begin(size);
   w.text(method);
   w.out[w.o++] = 0x20;
   w.text(target);
@@ -311,7 +323,7 @@ export function upstreamHeadBytes(
     w.crlf();
   }
   w.crlf();
-  return w.out;
+  return w.finish();
 }
 
 function valueLength(f: Int32Array, i: number): number {
@@ -350,7 +362,7 @@ export function downstreamHeadBytes(
   let size = 9 + 3 + 1 + (re > rs + 13 ? re - rs - 13 : 0) + 2;
   for (let pass = 0; pass < 2; pass++) {
     // Pass 0 sizes, pass 1 writes: the same decisions both times.
-    const w = pass === 1 ? new HeadWriter(size + (body ? bodyEnd - bodyStart : 0)) : null;
+    const w = pass === 1 ? writer.begin(size + (body ? bodyEnd - bodyStart : 0)) : null;
     if (w !== null) {
       w.text(HTTP11);
       w.bytes(buf, rs + 8, rs + 12);
@@ -387,7 +399,7 @@ export function downstreamHeadBytes(
     }
     w.crlf();
     if (body) w.bytes(body, bodyStart, bodyEnd);
-    return w.out;
+    return w.finish();
   }
   throw new Error("unreachable");
 }

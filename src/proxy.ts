@@ -26,7 +26,12 @@ import { isAnswer, type Registry, type Replica } from "./registry/types.ts";
 import type { Runtime, Socket, SocketHandler } from "./runtime/types.ts";
 import { FailoverPlan } from "./failover.ts";
 import { ConnectionPool, replicaKey } from "./pool.ts";
-import { ConnectionTokens, downstreamHeadBytes, upstreamHeadBytes } from "./forwarded.ts";
+import {
+  type ClientInfo,
+  ConnectionTokens,
+  downstreamHeadBytes,
+  upstreamHeadBytes,
+} from "./forwarded.ts";
 import type { CidrList } from "./cidr.ts";
 import type { DeadlineClock, Expiring } from "./deadlines.ts";
 import type { ProxyError } from "./errors.ts";
@@ -113,6 +118,8 @@ export class ClientConnection implements SocketHandler, Expiring {
   #gone = false;
   /** Whether the peer is a trusted proxy (asked once: the peer does not change). */
   #trusted: boolean | undefined;
+  /** What the forwarding headers say about this client (built once, on its first request). */
+  #info: ClientInfo | undefined;
 
   constructor(socket: Socket, ctx: ProxyContext, onGone: (c: ClientConnection) => void) {
     this.socket = socket;
@@ -246,11 +253,20 @@ export class ClientConnection implements SocketHandler, Expiring {
     }
     const forwardTarget = target.path === "*" ? "*" : target.path + target.query;
     // The upstream head is built now, while the scan is this request's; retries resend it.
-    const upstreamHead = upstreamHeadBytes(scan, tokens, method, forwardTarget, host, {
+    this.#info ??= {
       peer: this.socket.remoteAddress,
       proto: this.ctx.proto,
       trusted: this.trusted,
-    }, upgrade);
+    };
+    const upstreamHead = upstreamHeadBytes(
+      scan,
+      tokens,
+      method,
+      forwardTarget,
+      host,
+      this.#info,
+      upgrade,
+    );
     this.state = Wait.Exchange;
     this.exchange = new Exchange(
       this,

@@ -174,7 +174,10 @@ class BunTcpSocket implements Socket {
     const s = this.#socket!;
     const q = this.#queue;
     while (q.length > 0) {
-      const { data, taken } = nextSend(q);
+      // Mostly one chunk (a head, or head and body built together): no joining to do.
+      let data = q[0];
+      let taken = 1;
+      if (q.length > 1) ({ data, taken } = nextSend(q));
       const n = s.write(data);
       if (n < 0) return;
       this.#queued -= n;

