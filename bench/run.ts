@@ -119,6 +119,13 @@ function sample(proxyPid: number, backendPid: number): CpuSample {
 
 let wrkRuns = 0;
 
+/** wrk runs per (scenario, round): the reference once before each other proxy. */
+function runsPerRound(proxies: readonly ProxyId[]): number {
+  const others = proxies.filter((p) => p !== REFERENCE_PROXY).length;
+  if (!proxies.includes(REFERENCE_PROXY)) return others;
+  return others === 0 ? 1 : 2 * others;
+}
+
 /** One wrk run against `port`; `undefined` result with an error on failure. */
 async function runWrk(
   ctx: BenchContext,
@@ -353,10 +360,10 @@ async function main(): Promise<number> {
     const hz = await clockTicks();
     const machine = await collectMachineFacts(tools, REPO_ROOT);
     const scenarios = SCENARIOS.filter((s) => opts.scenarios.includes(s.id));
-    const cells = opts.proxies.length * scenarios.length * opts.runs;
+    const cells = runsPerRound(opts.proxies) * scenarios.length * opts.runs;
     log(
-      `${opts.proxies.join(", ")} x ${scenarios.length} scenarios x ${opts.runs} run(s) ` +
-        `of ${opts.durationS} s = ${cells} runs (~${
+      `${opts.proxies.join(", ")} x ${scenarios.length} scenarios x ${opts.runs} round(s) ` +
+        `of ${opts.durationS} s runs, ${REFERENCE_PROXY} before each other proxy = ${cells} runs (~${
           Math.ceil(cells * (opts.durationS + 1) / 60)
         } min plus warm-up)`,
     );
@@ -392,21 +399,36 @@ async function main(): Promise<number> {
       await warmUp(ctx, opts, p, scenarios);
     }
 
-    // Interleave (scenario, repetition, proxy) so slow drift of the
-    // machine touches every proxy alike.
+    // Interleave (scenario, round, proxy) so slow drift of the machine
+    // touches every proxy alike, and run the reference right before each
+    // other proxy: the host's speed moves within a minute, so each ratio is
+    // taken against the reference run next to it (see RunRecord.pair).
     const records: RunRecord[] = [];
+    const total = runsPerRound(opts.proxies) * scenarios.length * opts.runs;
     let done = 0;
+    let pair = 0;
+    const reference = proxies.find((p) => p.id === REFERENCE_PROXY);
+    const others = proxies.filter((p) => p !== reference);
     for (const scenario of scenarios) {
       for (let run = 1; run <= opts.runs; run++) {
-        for (const p of proxies) {
+        const sequence: [Running, number | undefined][] = reference === undefined
+          ? others.map((p) => [p, undefined])
+          : others.length === 0
+          ? [[reference, undefined]]
+          : others.flatMap((p) => {
+            pair++;
+            return [[reference, pair], [p, pair]] as [Running, number][];
+          });
+        for (const [p, pairId] of sequence) {
           if (stopping) return 130;
           const r = await measure(ctx, opts, hz, p, backend.managed.pid, scenario, run);
+          if (pairId !== undefined) r.pair = pairId;
           records.push(r);
           done++;
           log(
-            `[${done}/${proxies.length * scenarios.length * opts.runs}] ${p.id.padEnd(14)} ${
-              scenario.id.padEnd(14)
-            } run ${run}: ${describeRun(r)}`,
+            `[${done}/${total}] ${p.id.padEnd(14)} ${scenario.id.padEnd(14)} run ${run}: ${
+              describeRun(r)
+            }`,
           );
           await sleep(300);
         }

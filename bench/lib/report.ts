@@ -366,7 +366,8 @@ Tools: ${versions}.
 
 ## Ratios to ${REFERENCE_PROXY}
 
-Primary figure of each scenario divided by ${REFERENCE_PROXY}'s in the same run (higher is better).
+Primary figure of each scenario divided by ${REFERENCE_PROXY}'s, measured in pairs: the median over
+the rounds of (the proxy's run / the ${REFERENCE_PROXY} run just before it). Higher is better.
 
 ${ratios}
 
@@ -398,7 +399,13 @@ ${extra}
   keep-alive GET at 50 and 500 connections, \`Connection: close\` at 50, and
   the 1 MiB body at 10 connections (reported in MiB/s).
 - All proxies run side by side and are measured one after another; runs are
-  interleaved (scenario, repetition, proxy) so slow drift hits all alike.
+  interleaved (scenario, round, proxy) so slow drift hits all alike, and
+  ${REFERENCE_PROXY} is measured again right before each other proxy: the
+  host's speed moves within a minute (the same binary has measured 0.93x and
+  1.14x in one run when compared with a ${REFERENCE_PROXY} run 40 s away), so a
+  ratio is the median over the rounds of the proxy's figure divided by that
+  of the ${REFERENCE_PROXY} run just before it. ${REFERENCE_PROXY}'s own figures are
+  the medians of all its runs.
   Each proxy first gets ${options.warmupS} s of unrecorded load per path (JIT warm-up).
 - CPU accounting: the proxy's utime+stime (its whole process tree) from
   \`/proc/<pid>/stat\`, and CPU 0's busy time from \`/proc/stat\`, before and

@@ -32,6 +32,13 @@ export interface RunRecord {
    * sample was taken (older results, the proxy gone).
    */
   rssKiB?: number;
+  /**
+   * Pairs a run of the reference proxy with the run of another proxy made
+   * right after it (same number on both records): the host's speed drifts
+   * over tens of seconds, so a ratio is taken within each pair. Absent in
+   * results written before pairing.
+   */
+  pair?: number;
 }
 
 /** The summary of one (proxy, scenario) pair. */
@@ -54,7 +61,11 @@ export interface Cell {
   rssMiB?: number;
   /** Errors summed over all runs. */
   errors: number;
-  /** Primary figure divided by the reference proxy's, same scenario. */
+  /**
+   * Primary figure relative to the reference proxy's, same scenario: the
+   * median over pairs of (this run / the reference run just before it), or,
+   * for records without pairs, this cell's median over the reference's.
+   */
   ratio?: number;
   /** Re-runs caused by foreign CPU use, summed over the runs. */
   retries: number;
@@ -137,12 +148,48 @@ export function summarize(
     const ref = row.find((c) => c.proxy === reference);
     const refValue = ref ? primaryValue(ref, scenario) : undefined;
     for (const cell of row) {
+      const paired = cell.proxy === reference || cell.status !== "ok"
+        ? undefined
+        : pairedRatio(records, cell.proxy, reference, scenario);
       const value = primaryValue(cell, scenario);
-      if (value !== undefined && refValue !== undefined && refValue > 0) {
+      if (paired !== undefined) cell.ratio = paired;
+      else if (value !== undefined && refValue !== undefined && refValue > 0) {
         cell.ratio = value / refValue;
       }
     }
     cells.push(...row);
   }
   return cells;
+}
+
+/** A run's primary figure (req/s or MiB/s), or undefined when it failed. */
+function runValue(r: RunRecord, scenario: Scenario): number | undefined {
+  if (r.wrk === undefined) return undefined;
+  return scenario.primary === "MiB/s" ? r.wrk.bytesPerSec / MIB : r.wrk.requestsPerSec;
+}
+
+/**
+ * The median over pairs of `proxy`'s run divided by the reference run paired
+ * with it; undefined when no pair has figures on both sides.
+ */
+function pairedRatio(
+  records: readonly RunRecord[],
+  proxy: ProxyId,
+  reference: ProxyId,
+  scenario: Scenario,
+): number | undefined {
+  const refByPair = new Map<number, number>();
+  for (const r of records) {
+    if (r.proxy !== reference || r.scenario !== scenario.id || r.pair === undefined) continue;
+    const v = runValue(r, scenario);
+    if (v !== undefined && v > 0) refByPair.set(r.pair, v);
+  }
+  const ratios: number[] = [];
+  for (const r of records) {
+    if (r.proxy !== proxy || r.scenario !== scenario.id || r.pair === undefined) continue;
+    const v = runValue(r, scenario);
+    const refValue = refByPair.get(r.pair);
+    if (v !== undefined && refValue !== undefined) ratios.push(v / refValue);
+  }
+  return ratios.length > 0 ? median(ratios) : undefined;
 }

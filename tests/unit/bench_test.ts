@@ -394,6 +394,39 @@ describe("results.summarize", () => {
     assert.equal(haproxy.loadDisturbedRuns, 0);
   });
 
+  it("takes each ratio within pairs when runs are paired with a reference run", () => {
+    // The host slowed down between the two pairs: nginx measured 100, then 200.
+    const paired = (proxy: ProxyId, pair: number, rps: number): RunRecord => ({
+      ...rec(proxy as "nginx", 1, rps),
+      proxy,
+      pair,
+    });
+    const records = [
+      paired("nginx", 1, 100),
+      paired("haproxy", 1, 95),
+      paired("nginx", 2, 200),
+      paired("gatehouse-bin", 2, 190),
+      paired("nginx", 3, 110),
+      paired("haproxy", 3, 99),
+      // A failed run leaves its pair out.
+      { ...paired("nginx", 4, 100), wrk: undefined, error: "wrk: boom" },
+      paired("gatehouse-bin", 4, 500),
+    ];
+    const cells = summarize(
+      records,
+      ["nginx", "haproxy", "gatehouse-bin"],
+      [scenario],
+      "nginx",
+      new Map(),
+    );
+    const [nginx, haproxy, gatehouse] = cells;
+    assert.equal(nginx.reqPerSec, 110);
+    assert.equal(nginx.ratio, 1);
+    // Medians alone would give 97 / 110 and 345 / 110.
+    assert.equal(haproxy.ratio, (95 / 100 + 99 / 110) / 2);
+    assert.equal(gatehouse.ratio, 190 / 200);
+  });
+
   it("marks proxies that failed to start or to run", () => {
     const records: RunRecord[] = [
       rec("nginx", 1, 100),
