@@ -184,8 +184,9 @@ export function rssLine(
 }
 
 /**
- * The route-table call-out under the ratios table: req/s of the 1,000-route
- * variant against the 3-route one in the same scenario ({@link ROUTE_COST});
+ * The route-table call-out under the ratios table: the 1,000-route variant
+ * against the 3-route one in the same scenario ({@link ROUTE_COST}), by
+ * their paired ratios to the reference when both have them, else by req/s;
  * `undefined` unless both cells have figures.
  *
  * @example
@@ -201,19 +202,26 @@ export function routeCostLine(
   routes: (id: string) => number | undefined = routeCount,
 ): string | undefined {
   const get = (p: string) => cells.find((c) => c.proxy === p && c.scenario === cost.scenario);
-  const large = get(cost.large)?.reqPerSec;
-  const small = get(cost.small)?.reqPerSec;
+  const [largeCell, smallCell] = [get(cost.large), get(cost.small)];
   const [nLarge, nSmall] = [routes(cost.large), routes(cost.small)];
-  if (large === undefined || small === undefined || !(small > 0)) return undefined;
   if (nLarge === undefined || nSmall === undefined) return undefined;
+  // Measured in pairs, the two are compared through their ratios: their own
+  // runs were made up to a minute apart, each right after a reference run.
+  const paired = largeCell?.pairs !== undefined && smallCell?.pairs !== undefined &&
+    largeCell.ratio !== undefined && smallCell.ratio !== undefined;
+  const large = paired ? largeCell.ratio : largeCell?.reqPerSec;
+  const small = paired ? smallCell.ratio : smallCell?.reqPerSec;
+  if (large === undefined || small === undefined || !(small > 0)) return undefined;
   const change = (1 - large / small) * 100;
   // Round first so that -0.04% does not print as "0.0% faster".
   const pct = Number(Math.abs(change).toFixed(1));
   const direction = change < 0 && pct > 0 ? "faster" : "slower";
   const title = scenarios.find((s) => s.id === cost.scenario)?.title ?? cost.scenario;
+  const figures = paired
+    ? `${formatRatio(large)} vs ${formatRatio(small)} ${REFERENCE_PROXY}`
+    : `${formatNumber(large)} req/s vs ${formatNumber(small)} req/s`;
   return `${nLarge.toLocaleString("en-US")} routes vs ${nSmall.toLocaleString("en-US")}: ` +
-    `${formatNumber(large)} req/s vs ${formatNumber(small)} req/s ` +
-    `(${pct.toFixed(1)}% ${direction}) in ${title}`;
+    `${figures} (${pct.toFixed(1)}% ${direction}) in ${title}`;
 }
 
 function routeCount(id: string): number | undefined {

@@ -67,6 +67,8 @@ export interface Cell {
    * for records without pairs, this cell's median over the reference's.
    */
   ratio?: number;
+  /** How many pairs {@link ratio} was taken over; absent when it is a ratio of medians. */
+  pairs?: number;
   /** Re-runs caused by foreign CPU use, summed over the runs. */
   retries: number;
   /** Runs still disturbed after the retries ran out. */
@@ -152,8 +154,10 @@ export function summarize(
         ? undefined
         : pairedRatio(records, cell.proxy, reference, scenario);
       const value = primaryValue(cell, scenario);
-      if (paired !== undefined) cell.ratio = paired;
-      else if (value !== undefined && refValue !== undefined && refValue > 0) {
+      if (paired !== undefined) {
+        cell.ratio = paired.ratio;
+        cell.pairs = paired.pairs;
+      } else if (value !== undefined && refValue !== undefined && refValue > 0) {
         cell.ratio = value / refValue;
       }
     }
@@ -170,14 +174,15 @@ function runValue(r: RunRecord, scenario: Scenario): number | undefined {
 
 /**
  * The median over pairs of `proxy`'s run divided by the reference run paired
- * with it; undefined when no pair has figures on both sides.
+ * with it, and how many pairs that was; undefined when no pair has figures
+ * on both sides.
  */
 function pairedRatio(
   records: readonly RunRecord[],
   proxy: ProxyId,
   reference: ProxyId,
   scenario: Scenario,
-): number | undefined {
+): { ratio: number; pairs: number } | undefined {
   const refByPair = new Map<number, number>();
   for (const r of records) {
     if (r.proxy !== reference || r.scenario !== scenario.id || r.pair === undefined) continue;
@@ -191,5 +196,5 @@ function pairedRatio(
     const refValue = refByPair.get(r.pair);
     if (v !== undefined && refValue !== undefined) ratios.push(v / refValue);
   }
-  return ratios.length > 0 ? median(ratios) : undefined;
+  return ratios.length > 0 ? { ratio: median(ratios), pairs: ratios.length } : undefined;
 }

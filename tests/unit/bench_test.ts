@@ -849,6 +849,30 @@ describe("route-table variant", () => {
     assert.match(line(20005) ?? "", /\(0\.0% slower\)/);
   });
 
+  it("compares by the paired ratios when the runs were paired with nginx runs", () => {
+    const paired = (proxy: ProxyId, pair: number, rps: number): RunRecord => ({
+      ...one(proxy, c50.id, rps),
+      pair,
+    });
+    // The host sped up between the pairs: by req/s alone 1,000 routes would look 20% faster.
+    const cells = summarize(
+      [
+        paired("nginx", 1, 50000),
+        paired("gatehouse-bin", 1, 48000),
+        paired("nginx", 2, 62500),
+        paired("gatehouse-bin-1k", 2, 57600),
+      ],
+      ["nginx", "gatehouse-bin", "gatehouse-bin-1k"],
+      [c50],
+      "nginx",
+      new Map(),
+    );
+    assert.equal(
+      routeCostLine(cells, [c50]),
+      "1,000 routes vs 3: 0.92x vs 0.96x nginx (4.0% slower) in keep-alive GET, 50 conns",
+    );
+  });
+
   it("has no comparison line unless both variants have figures", () => {
     const cells = summarize(
       [one("gatehouse-bin", c50.id, 30000)],
