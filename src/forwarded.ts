@@ -158,9 +158,9 @@ export class ConnectionTokens {
 class HeadWriter {
   out: Uint8Array = new Uint8Array(0);
   o = 0;
-  /** Start a new head of `size` bytes. */
-  begin(size: number): this {
-    this.out = new Uint8Array(size);
+  /** Start a new head of `size` bytes, in `alloc(size)` when given. */
+  begin(size: number, alloc?: (size: number) => Uint8Array): this {
+    this.out = alloc === undefined ? new Uint8Array(size) : alloc(size);
     this.o = 0;
     return this;
   }
@@ -201,6 +201,8 @@ const HTTP11 = "HTTP/1.1";
 /**
  * Build the request head sent to the backend (always HTTP/1.1, persistent),
  * from the client's scanned head. `conn` holds that head's Connection tokens.
+ * The head is written into `alloc(size)` when given (exactly `size` bytes:
+ * a caller can hand out a view of a buffer it reuses), else into a new array.
  *
  * @example
  * ```ts
@@ -215,6 +217,7 @@ export function upstreamHeadBytes(
   host: string,
   info: ClientInfo,
   upgrade: string | null,
+  alloc?: (size: number) => Uint8Array,
 ): Uint8Array {
   const buf = scan.buf;
   const f = scan.fields;
@@ -256,7 +259,7 @@ export function upstreamHeadBytes(
   if (upgrade !== null) size += 21 + 9 + upgrade.length + 2;
   size += 2;
   // Pass 2: write it.
-  const w = writer.begin(size);
+  const w = writer.begin(size, alloc);
   w.text(method);
   w.out[w.o++] = 0x20;
   w.text(target);

@@ -73,6 +73,8 @@ const MAX_BUFFERED = 256 * 1024;
 const MAX_REPLAY = 64 * 1024;
 const MAX_RESPONSE_HEAD = 64 * 1024;
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
+/** Upstream heads up to this size are built in a buffer the connection keeps. */
+const MAX_KEPT_HEAD = 16 * 1024;
 /** A response body that arrived with its head, up to this size, leaves in the head's write. */
 const JOIN_BODY_MAX = 16 * 1024;
 
@@ -120,6 +122,21 @@ export class ClientConnection implements SocketHandler, Expiring {
   #trusted: boolean | undefined;
   /** What the forwarding headers say about this client (built once, on its first request). */
   #info: ClientInfo | undefined;
+  /**
+   * The upstream head of the current exchange is built here, one exchange at
+   * a time. Reusing it is safe because an exchange ends only after its
+   * backend took the whole head (the response answers it) or after that
+   * backend socket was closed (which drops what it had queued): no queued
+   * write still points here when the next exchange overwrites it.
+   */
+  #headBuf: Uint8Array = EMPTY;
+  readonly #headSpace = (size: number): Uint8Array => {
+    if (size > MAX_KEPT_HEAD) return new Uint8Array(size);
+    if (this.#headBuf.length < size) {
+      this.#headBuf = new Uint8Array(Math.max(512, 2 ** Math.ceil(Math.log2(size))));
+    }
+    return this.#headBuf.subarray(0, size);
+  };
 
   constructor(socket: Socket, ctx: ProxyContext, onGone: (c: ClientConnection) => void) {
     this.socket = socket;
@@ -266,6 +283,7 @@ export class ClientConnection implements SocketHandler, Expiring {
       host,
       this.#info,
       upgrade,
+      this.#headSpace,
     );
     this.state = Wait.Exchange;
     this.exchange = new Exchange(

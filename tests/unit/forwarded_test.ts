@@ -8,15 +8,19 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import {
   type ClientInfo,
+  ConnectionTokens,
   connectionTokens,
   downstreamResponseHead,
+  upstreamHeadBytes,
   upstreamRequestHead,
 } from "../../src/forwarded.ts";
 import {
   type Field,
+  HeadScan,
   parseRequestHead,
   parseResponseHead,
   type ResponseHead,
+  scanRequestHead,
 } from "../../src/http1/head.ts";
 import { responseFraming } from "../../src/http1/framing.ts";
 
@@ -337,6 +341,45 @@ describe("upstreamRequestHead: hop-by-hop fields", () => {
       te.includes("Transfer-Encoding: chunked"),
       `Transfer-Encoding lost: ${JSON.stringify(te)}`,
     );
+  });
+});
+
+describe("upstreamHeadBytes into space the caller reuses", () => {
+  const build = (text: string, alloc?: (size: number) => Uint8Array) => {
+    const bytes = encoder.encode(text);
+    const scan = new HeadScan();
+    assert.equal(scanRequestHead(bytes, 0, bytes.length, { maxSize: 65536 }, scan), null);
+    const tokens = new ConnectionTokens().read(scan);
+    return upstreamHeadBytes(
+      scan,
+      tokens,
+      scan.method(),
+      scan.target(),
+      "a.example",
+      UNTRUSTED,
+      null,
+      alloc,
+    );
+  };
+
+  it("writes exactly the head it would have allocated, into the space given", () => {
+    const space = new Uint8Array(1024);
+    const asked: number[] = [];
+    const alloc = (size: number) => {
+      asked.push(size);
+      return space.subarray(0, size);
+    };
+    const long = "GET /first/and/longer?q=1 HTTP/1.1\r\nHost: a.example\r\nX-Long: " +
+      "v".repeat(100) + "\r\n\r\n";
+    const short = "GET /2 HTTP/1.1\r\nHost: a.example\r\n\r\n";
+    const first = build(long, alloc);
+    assert.equal(first.buffer, space.buffer);
+    assert.deepEqual(first, build(long));
+    // The next head overwrites the same space, shorter, and is whole on its own.
+    const second = build(short, alloc);
+    assert.equal(second.buffer, space.buffer);
+    assert.deepEqual(second, build(short));
+    assert.deepEqual(asked, [first.length, second.length]);
   });
 });
 
