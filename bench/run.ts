@@ -119,11 +119,16 @@ function sample(proxyPid: number, backendPid: number): CpuSample {
 
 let wrkRuns = 0;
 
-/** wrk runs per (scenario, round): the reference once before each other proxy. */
-function runsPerRound(proxies: readonly ProxyId[]): number {
-  const others = proxies.filter((p) => p !== REFERENCE_PROXY).length;
-  if (!proxies.includes(REFERENCE_PROXY)) return others;
-  return others === 0 ? 1 : 2 * others;
+/**
+ * One round's runs, in order: the reference right before each other proxy
+ * (a group of two, paired), or each proxy alone when there is no reference
+ * or nothing to compare it with.
+ */
+function roundOrder<T>(proxies: readonly T[], isReference: (p: T) => boolean): T[][] {
+  const reference = proxies.find(isReference);
+  const others = proxies.filter((p) => !isReference(p));
+  if (reference === undefined) return others.map((p) => [p]);
+  return others.length === 0 ? [[reference]] : others.map((p) => [reference, p]);
 }
 
 /** One wrk run against `port`; `undefined` result with an error on failure. */
@@ -371,7 +376,8 @@ async function main(): Promise<number> {
     const hz = await clockTicks();
     const machine = await collectMachineFacts(tools, REPO_ROOT);
     const scenarios = SCENARIOS.filter((s) => opts.scenarios.includes(s.id));
-    const cells = runsPerRound(opts.proxies) * scenarios.length * opts.runs;
+    const cells = roundOrder(opts.proxies, (p) => p === REFERENCE_PROXY).flat().length *
+      scenarios.length * opts.runs;
     log(
       `${opts.proxies.join(", ")} x ${scenarios.length} scenarios x ${opts.runs} round(s) ` +
         `of ${opts.durationS} s runs, ${REFERENCE_PROXY} before each other proxy = ${cells} runs (~${
@@ -415,33 +421,27 @@ async function main(): Promise<number> {
     // other proxy: the host's speed moves within a minute, so each ratio is
     // taken against the reference run next to it (see RunRecord.pair).
     const records: RunRecord[] = [];
-    const total = runsPerRound(opts.proxies) * scenarios.length * opts.runs;
+    const order = roundOrder(proxies, (p) => p.id === REFERENCE_PROXY);
+    const total = order.flat().length * scenarios.length * opts.runs;
     let done = 0;
     let pair = 0;
-    const reference = proxies.find((p) => p.id === REFERENCE_PROXY);
-    const others = proxies.filter((p) => p !== reference);
     for (const scenario of scenarios) {
       for (let run = 1; run <= opts.runs; run++) {
-        const sequence: [Running, number | undefined][] = reference === undefined
-          ? others.map((p) => [p, undefined])
-          : others.length === 0
-          ? [[reference, undefined]]
-          : others.flatMap((p) => {
-            pair++;
-            return [[reference, pair], [p, pair]] as [Running, number][];
-          });
-        for (const [p, pairId] of sequence) {
-          if (stopping) return 130;
-          const r = await measure(ctx, opts, hz, p, backend.managed.pid, scenario, run);
-          if (pairId !== undefined) r.pair = pairId;
-          records.push(r);
-          done++;
-          log(
-            `[${done}/${total}] ${p.id.padEnd(14)} ${scenario.id.padEnd(14)} run ${run}: ${
-              describeRun(r)
-            }`,
-          );
-          await sleep(300);
+        for (const group of order) {
+          const pairId = group.length === 2 ? ++pair : undefined;
+          for (const p of group) {
+            if (stopping) return 130;
+            const r = await measure(ctx, opts, hz, p, backend.managed.pid, scenario, run);
+            if (pairId !== undefined) r.pair = pairId;
+            records.push(r);
+            done++;
+            log(
+              `[${done}/${total}] ${p.id.padEnd(14)} ${scenario.id.padEnd(14)} run ${run}: ${
+                describeRun(r)
+              }`,
+            );
+            await sleep(300);
+          }
         }
       }
     }
