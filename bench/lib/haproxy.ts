@@ -1,6 +1,7 @@
 /**
  * haproxy configuration for the benchmark: one thread, HTTP mode, server
- * connections reused across client connections. Pure string builder.
+ * connections reused across client connections, the forwarding headers an
+ * ingress sets. Pure string builder.
  * @module
  */
 
@@ -44,6 +45,12 @@ frontend bench_in
   default_backend bench_backend
 
 backend bench_backend
+  # The forwarding headers Gatehouse sets on every request, so that both
+  # proxies do the same work and the backend parses the same head.
+  option forwardfor
+  http-request set-header X-Real-IP %[src]
+  http-request set-header X-Forwarded-Proto http
+  http-request set-header X-Forwarded-Host %[req.hdr(host)]
   server backend1 127.0.0.1:${o.upstreamPort} maxconn ${maxconn}
 `;
 }

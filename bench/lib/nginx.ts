@@ -104,7 +104,9 @@ ${httpCommon(o)}
 
 /**
  * The reference proxy's nginx.conf: one worker, an upstream keep-alive pool
- * of 64 and HTTP/1.1 to the backend, as an operator would configure it.
+ * of 64, HTTP/1.1 to the backend and the forwarding headers an ingress sets
+ * (the client's Host, X-Forwarded-For appended to, X-Real-IP,
+ * X-Forwarded-Proto, X-Forwarded-Host), as an operator would configure it.
  *
  * @example
  * ```ts
@@ -129,6 +131,13 @@ ${httpCommon(o)}
       proxy_pass http://backend;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
+      # The forwarding headers Gatehouse sets on every request, so that both
+      # proxies do the same work and the backend parses the same head.
+      proxy_set_header Host $http_host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Real-IP $remote_addr;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Host $http_host;
       # Stream large bodies through memory buffers rather than spooling them
       # to a temp file, which is what the other proxies do too.
       proxy_max_temp_file_size 0;

@@ -1,0 +1,145 @@
+/**
+ * The benchmark compares proxies doing the same work: nginx and haproxy, as
+ * `deno task bench` configures them, must hand the backend the same
+ * forwarding headers Gatehouse does. Real nginx and haproxy processes (the
+ * CI installs both), one echo backend behind all three.
+ */
+
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { nginxProxyConfig } from "../../bench/lib/nginx.ts";
+import { haproxyConfig } from "../../bench/lib/haproxy.ts";
+import { closedPort, sleep } from "../helpers/backends.ts";
+import { echoOf, type EchoView, request } from "../helpers/http.ts";
+import { type Stack, startStack } from "../helpers/stack.ts";
+
+/** A reference proxy started for the test. */
+interface Reference {
+  port: number;
+  child: ChildProcess;
+  output: () => string;
+}
+
+function launch(cmd: string, args: string[]): { child: ChildProcess; output: () => string } {
+  const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+  let text = "";
+  child.stdout!.on("data", (d) => text += d);
+  child.stderr!.on("data", (d) => text += d);
+  child.on("error", (e) => text += `spawn failed: ${e.message}`);
+  return { child, output: () => text.trim().split("\n").slice(-5).join("\n") };
+}
+
+/** Wait until a GET through the proxy reaches the backend. */
+async function untilServing(ref: Reference, name: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    if (ref.child.exitCode !== null) break;
+    try {
+      const res = await request(ref.port, { path: "/ready" });
+      if (res.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await sleep(50);
+  }
+  throw new Error(`${name} did not start serving: ${ref.output() || "(no output)"}`);
+}
+
+async function stop(ref: Reference | undefined): Promise<void> {
+  if (ref === undefined || ref.child.exitCode !== null) return;
+  const gone = new Promise((resolve) => ref.child.once("exit", resolve));
+  ref.child.kill("SIGTERM");
+  await gone;
+}
+
+/** What the backend saw of one request sent through `port`. */
+async function forwarded(port: number): Promise<EchoView["headers"]> {
+  const res = await request(port, {
+    path: "/fwd",
+    host: "shop.example.com",
+    headers: [["X-Forwarded-For", "10.1.1.1"]],
+  });
+  assert.equal(res.status, 200, res.text);
+  return echoOf(res).headers;
+}
+
+/** The forwarding headers an ingress is expected to set. */
+function forwardingView(h: EchoView["headers"]) {
+  return {
+    host: h["host"],
+    "x-forwarded-for": h["x-forwarded-for"],
+    "x-real-ip": h["x-real-ip"],
+    "x-forwarded-proto": h["x-forwarded-proto"],
+    "x-forwarded-host": h["x-forwarded-host"],
+  };
+}
+
+describe("benchmark reference proxies set the forwarding headers Gatehouse sets", () => {
+  let stack: Stack;
+  let dir: string;
+  let nginx: Reference | undefined;
+  let haproxy: Reference | undefined;
+
+  before(async () => {
+    stack = await startStack(["--route", "/:bench"], ["bench"]);
+    dir = await mkdtemp(join(tmpdir(), "gatehouse-bench-eq-"));
+    const upstreamPort = stack.backends.bench.port;
+
+    const nginxPort = await closedPort();
+    const conf = join(dir, "nginx.conf");
+    await writeFile(
+      conf,
+      nginxProxyConfig({
+        prefix: dir,
+        pidFile: join(dir, "nginx.pid"),
+        errorLog: join(dir, "error.log"),
+        user: process.getuid?.() === 0 ? "root" : undefined,
+        port: nginxPort,
+        upstreamPort,
+      }),
+    );
+    nginx = { port: nginxPort, ...launch("nginx", ["-p", dir, "-e", "stderr", "-c", conf]) };
+    await untilServing(nginx, "nginx");
+
+    const haproxyPort = await closedPort();
+    const cfg = join(dir, "haproxy.cfg");
+    await writeFile(cfg, haproxyConfig({ port: haproxyPort, upstreamPort }));
+    haproxy = { port: haproxyPort, ...launch("haproxy", ["-db", "-f", cfg]) };
+    await untilServing(haproxy, "haproxy");
+  });
+
+  after(async () => {
+    await stop(nginx);
+    await stop(haproxy);
+    await stack?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("Gatehouse: the routed host, the client appended to X-Forwarded-For", async () => {
+    assert.deepEqual(forwardingView(await forwarded(stack.port)), {
+      host: "shop.example.com",
+      "x-forwarded-for": "10.1.1.1, 127.0.0.1",
+      "x-real-ip": "127.0.0.1",
+      "x-forwarded-proto": "http",
+      "x-forwarded-host": "shop.example.com",
+    });
+  });
+
+  it("nginx, as the benchmark configures it, sends the same", async () => {
+    assert.deepEqual(
+      forwardingView(await forwarded(nginx!.port)),
+      forwardingView(await forwarded(stack.port)),
+    );
+  });
+
+  it("haproxy, as the benchmark configures it, sends the same", async () => {
+    assert.deepEqual(
+      forwardingView(await forwarded(haproxy!.port)),
+      forwardingView(await forwarded(stack.port)),
+    );
+  });
+});
