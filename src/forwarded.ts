@@ -154,13 +154,18 @@ export class ConnectionTokens {
   }
 }
 
+/** Where a head builder may write a head of `size` bytes (exactly that long). */
+export interface HeadSpace {
+  take(size: number): Uint8Array;
+}
+
 /** Assembles a head of known size. One instance serves every build (they never overlap). */
 class HeadWriter {
   out: Uint8Array = new Uint8Array(0);
   o = 0;
-  /** Start a new head of `size` bytes, in `alloc(size)` when given. */
-  begin(size: number, alloc?: (size: number) => Uint8Array): this {
-    this.out = alloc === undefined ? new Uint8Array(size) : alloc(size);
+  /** Start a new head of `size` bytes, in `space` when given. */
+  begin(size: number, space?: HeadSpace): this {
+    this.out = space === undefined ? new Uint8Array(size) : space.take(size);
     this.o = 0;
     return this;
   }
@@ -201,8 +206,8 @@ const HTTP11 = "HTTP/1.1";
 /**
  * Build the request head sent to the backend (always HTTP/1.1, persistent),
  * from the client's scanned head. `conn` holds that head's Connection tokens.
- * The head is written into `alloc(size)` when given (exactly `size` bytes:
- * a caller can hand out a view of a buffer it reuses), else into a new array.
+ * The head is written into `space` when given (a caller can hand out a view
+ * of a buffer it reuses), else into a new array.
  *
  * @example
  * ```ts
@@ -217,7 +222,7 @@ export function upstreamHeadBytes(
   host: string,
   info: ClientInfo,
   upgrade: string | null,
-  alloc?: (size: number) => Uint8Array,
+  space?: HeadSpace,
 ): Uint8Array {
   const buf = scan.buf;
   const f = scan.fields;
@@ -259,7 +264,7 @@ export function upstreamHeadBytes(
   if (upgrade !== null) size += 21 + 9 + upgrade.length + 2;
   size += 2;
   // Pass 2: write it.
-  const w = writer.begin(size, alloc);
+  const w = writer.begin(size, space);
   w.text(method);
   w.out[w.o++] = 0x20;
   w.text(target);
@@ -337,7 +342,8 @@ function valueLength(f: Int32Array, i: number): number {
  * Build the response head sent to the client from the backend's scanned
  * head: hop-by-hop fields removed, Connection set to what the ingress will do
  * with the client connection. `body[start, end)`, when given, is appended so
- * head and body leave in one write.
+ * head and body leave in one write. The bytes are written into `space` when
+ * given, as {@link upstreamHeadBytes} does.
  *
  * @example
  * ```ts
@@ -353,6 +359,7 @@ export function downstreamHeadBytes(
   body?: Uint8Array,
   bodyStart = 0,
   bodyEnd = 0,
+  space?: HeadSpace,
 ): Uint8Array {
   const buf = scan.buf;
   const f = scan.fields;
@@ -365,7 +372,7 @@ export function downstreamHeadBytes(
   let size = 9 + 3 + 1 + (re > rs + 13 ? re - rs - 13 : 0) + 2;
   for (let pass = 0; pass < 2; pass++) {
     // Pass 0 sizes, pass 1 writes: the same decisions both times.
-    const w = pass === 1 ? writer.begin(size + (body ? bodyEnd - bodyStart : 0)) : null;
+    const w = pass === 1 ? writer.begin(size + (body ? bodyEnd - bodyStart : 0), space) : null;
     if (w !== null) {
       w.text(HTTP11);
       w.bytes(buf, rs + 8, rs + 12);

@@ -30,6 +30,7 @@ import {
   type ClientInfo,
   ConnectionTokens,
   downstreamHeadBytes,
+  type HeadSpace,
   upstreamHeadBytes,
 } from "./forwarded.ts";
 import type { CidrList } from "./cidr.ts";
@@ -75,6 +76,8 @@ const MAX_RESPONSE_HEAD = 64 * 1024;
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
 /** Upstream heads up to this size are built in a buffer the connection keeps. */
 const MAX_KEPT_HEAD = 16 * 1024;
+/** Response heads (with the body bytes joined to them) up to this size, likewise. */
+const MAX_KEPT_REPLY = 4 * 1024;
 /** A response body that arrived with its head, up to this size, leaves in the head's write. */
 const JOIN_BODY_MAX = 16 * 1024;
 
@@ -94,6 +97,34 @@ const enum Wait {
   Tunnel,
   /** Closing or closed. */
   Closed,
+}
+
+/**
+ * A buffer a connection reuses for the heads it builds, one at a time: a
+ * view of it when the head fits in `max` bytes, else a new array. With a
+ * socket, only while that socket has nothing queued: the previous head was
+ * then handed to the kernel whole (or the socket was closed, which drops what
+ * it had queued), so no pending write still points into the buffer.
+ */
+class KeptBuffer implements HeadSpace {
+  readonly #max: number;
+  readonly #socket: Socket | null;
+  #buf: Uint8Array = EMPTY;
+
+  constructor(max: number, socket: Socket | null) {
+    this.#max = max;
+    this.#socket = socket;
+  }
+
+  take(size: number): Uint8Array {
+    if (size > this.#max || (this.#socket !== null && this.#socket.bufferedAmount !== 0)) {
+      return new Uint8Array(size);
+    }
+    if (this.#buf.length < size) {
+      this.#buf = new Uint8Array(Math.max(512, 2 ** Math.ceil(Math.log2(size))));
+    }
+    return this.#buf.subarray(0, size);
+  }
 }
 
 /**
@@ -129,17 +160,13 @@ export class ClientConnection implements SocketHandler, Expiring {
    * backend socket was closed (which drops what it had queued): no queued
    * write still points here when the next exchange overwrites it.
    */
-  #headBuf: Uint8Array = EMPTY;
-  readonly #headSpace = (size: number): Uint8Array => {
-    if (size > MAX_KEPT_HEAD) return new Uint8Array(size);
-    if (this.#headBuf.length < size) {
-      this.#headBuf = new Uint8Array(Math.max(512, 2 ** Math.ceil(Math.log2(size))));
-    }
-    return this.#headBuf.subarray(0, size);
-  };
+  readonly #upstreamHead = new KeptBuffer(MAX_KEPT_HEAD, null);
+  /** Response heads are built here while the client socket has nothing queued. */
+  readonly replyHead: KeptBuffer;
 
   constructor(socket: Socket, ctx: ProxyContext, onGone: (c: ClientConnection) => void) {
     this.socket = socket;
+    this.replyHead = new KeptBuffer(MAX_KEPT_REPLY, socket);
     this.ctx = ctx;
     this.#onGone = onGone;
     // The first request must arrive within the header timeout (slow clients are cut off).
@@ -283,7 +310,7 @@ export class ClientConnection implements SocketHandler, Expiring {
       host,
       this.#info,
       upgrade,
-      this.#headSpace,
+      this.#upstreamHead,
     );
     this.state = Wait.Exchange;
     this.exchange = new Exchange(
@@ -719,13 +746,35 @@ class Exchange {
         if (restLength > n) this.#backendReusable = false;
         this.#resLeft -= n;
         this.conn.socket.write(
-          downstreamHeadBytes(scan, tokens, connection, null, false, buf, restStart, restStart + n),
+          downstreamHeadBytes(
+            scan,
+            tokens,
+            connection,
+            null,
+            false,
+            buf,
+            restStart,
+            restStart + n,
+            this.conn.replyHead,
+          ),
         );
         if (this.#resLeft === 0) this.#finish();
         return;
       }
     } else if (framing.kind === "chunked") this.#resScanner = new ChunkedScanner();
-    this.conn.socket.write(downstreamHeadBytes(scan, tokens, connection, null, this.#dechunk));
+    this.conn.socket.write(
+      downstreamHeadBytes(
+        scan,
+        tokens,
+        connection,
+        null,
+        this.#dechunk,
+        undefined,
+        0,
+        0,
+        this.conn.replyHead,
+      ),
+    );
     if (framing.kind === "none") {
       if (restLength > 0) this.#backendReusable = false;
       return this.#finish();

@@ -32,15 +32,27 @@ describe("robustness", () => {
         "--route",
         "/big:big",
         "--route",
+        "/mid:mid",
+        "--route",
         "/short:short-body",
         "--route",
         "/garbage:garbage",
         "--route",
         "/stale:stale",
       ],
-      ["svc-a", "svc-b", "big"],
+      ["svc-a", "svc-b", "big", "mid"],
       {
         echo: {
+          // 64 KiB answers whose head names the request they answer.
+          mid: {
+            respond(req, res) {
+              const seq = (req.url ?? "").split("/").pop() ?? "";
+              const body = Buffer.alloc(64 * 1024, 0x30 + (Number(seq) % 10));
+              res.writeHead(200, { "Content-Length": body.length, "X-Seq": seq });
+              res.end(body);
+              return true;
+            },
+          },
           big: {
             respond(_req, res) {
               const body = Buffer.alloc(8 * 1024 * 1024, 0x61);
@@ -132,6 +144,30 @@ describe("robustness", () => {
         const e = echoOf(res);
         assert.equal(e.url, `/${i % 2 ? "b" : "a"}/p${i}`);
         assert.equal(e.backend, i % 2 ? "svc-b" : "svc-a");
+      }
+    } finally {
+      conn.close();
+    }
+  });
+
+  it("keeps pipelined responses intact for a client that reads only later", async () => {
+    // 300 answers of 64 KiB (19 MiB) for a client that is not reading: once
+    // the kernel's buffers are full, answers wait in the ingress's queue, heads
+    // and bodies, while the next ones are built. Each must arrive as sent.
+    const conn = await HttpConnection.open(stack.port);
+    try {
+      let raw = "";
+      for (let i = 0; i < 300; i++) raw += `GET /mid/${i} HTTP/1.1\r\nHost: localhost\r\n\r\n`;
+      conn.pauseReading();
+      conn.write(raw);
+      await sleep(1000);
+      conn.resumeReading();
+      for (let i = 0; i < 300; i++) {
+        const res = await conn.readResponse({ timeoutMs: 30_000 });
+        assert.equal(res.status, 200, `#${i}`);
+        assert.equal(res.headers["x-seq"], String(i));
+        assert.equal(res.body.length, 64 * 1024, `#${i}`);
+        assert.ok(res.body.every((b) => b === 0x30 + (i % 10)), `#${i}: body bytes`);
       }
     } finally {
       conn.close();

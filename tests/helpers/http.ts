@@ -213,6 +213,16 @@ export class HttpConnection {
     this.#socket.write(typeof data === "string" ? Buffer.from(data, "latin1") : data);
   }
 
+  /** Stops reading: what arrives stays in the kernel, whose buffers fill up. */
+  pauseReading(): void {
+    this.#socket.pause();
+  }
+
+  /** Reads again after {@link pauseReading}. */
+  resumeReading(): void {
+    this.#socket.resume();
+  }
+
   /** Half-closes the sending side (FIN). */
   endWriting(): void {
     this.#socket.end();

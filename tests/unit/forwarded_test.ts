@@ -10,7 +10,9 @@ import {
   type ClientInfo,
   ConnectionTokens,
   connectionTokens,
+  downstreamHeadBytes,
   downstreamResponseHead,
+  type HeadSpace,
   upstreamHeadBytes,
   upstreamRequestHead,
 } from "../../src/forwarded.ts";
@@ -21,6 +23,7 @@ import {
   parseResponseHead,
   type ResponseHead,
   scanRequestHead,
+  scanResponseHead,
 } from "../../src/http1/head.ts";
 import { responseFraming } from "../../src/http1/framing.ts";
 
@@ -344,12 +347,33 @@ describe("upstreamRequestHead: hop-by-hop fields", () => {
   });
 });
 
-describe("upstreamHeadBytes into space the caller reuses", () => {
-  const build = (text: string, alloc?: (size: number) => Uint8Array) => {
+describe("head builders writing into space the caller reuses", () => {
+  /** A space over one buffer that records the sizes asked for. */
+  const recording = () => {
+    const buffer = new Uint8Array(1024);
+    const asked: number[] = [];
+    const space: HeadSpace = {
+      take(size: number) {
+        asked.push(size);
+        return buffer.subarray(0, size);
+      },
+    };
+    return { buffer, asked, space };
+  };
+  const scanned = (text: string, response: boolean) => {
     const bytes = encoder.encode(text);
     const scan = new HeadScan();
-    assert.equal(scanRequestHead(bytes, 0, bytes.length, { maxSize: 65536 }, scan), null);
-    const tokens = new ConnectionTokens().read(scan);
+    const limits = { maxSize: 65536 };
+    assert.equal(
+      response
+        ? scanResponseHead(bytes, 0, bytes.length, limits, scan)
+        : scanRequestHead(bytes, 0, bytes.length, limits, scan),
+      null,
+    );
+    return { scan, tokens: new ConnectionTokens().read(scan) };
+  };
+  const upstream = (text: string, space?: HeadSpace) => {
+    const { scan, tokens } = scanned(text, false);
     return upstreamHeadBytes(
       scan,
       tokens,
@@ -358,28 +382,44 @@ describe("upstreamHeadBytes into space the caller reuses", () => {
       "a.example",
       UNTRUSTED,
       null,
-      alloc,
+      space,
     );
   };
+  const downstream = (text: string, body: Uint8Array, space?: HeadSpace) => {
+    const { scan, tokens } = scanned(text, true);
+    return downstreamHeadBytes(scan, tokens, null, null, false, body, 0, body.length, space);
+  };
 
-  it("writes exactly the head it would have allocated, into the space given", () => {
-    const space = new Uint8Array(1024);
-    const asked: number[] = [];
-    const alloc = (size: number) => {
-      asked.push(size);
-      return space.subarray(0, size);
-    };
+  it("upstream: writes exactly the head it would have allocated, into the space given", () => {
+    const { buffer, asked, space } = recording();
     const long = "GET /first/and/longer?q=1 HTTP/1.1\r\nHost: a.example\r\nX-Long: " +
       "v".repeat(100) + "\r\n\r\n";
     const short = "GET /2 HTTP/1.1\r\nHost: a.example\r\n\r\n";
-    const first = build(long, alloc);
-    assert.equal(first.buffer, space.buffer);
-    assert.deepEqual(first, build(long));
+    const first = upstream(long, space);
+    assert.equal(first.buffer, buffer.buffer);
+    assert.deepEqual(first, upstream(long));
     // The next head overwrites the same space, shorter, and is whole on its own.
-    const second = build(short, alloc);
-    assert.equal(second.buffer, space.buffer);
-    assert.deepEqual(second, build(short));
+    const second = upstream(short, space);
+    assert.equal(second.buffer, buffer.buffer);
+    assert.deepEqual(second, upstream(short));
     assert.deepEqual(asked, [first.length, second.length]);
+  });
+
+  it("downstream: writes head and joined body exactly as allocated, into the space given", () => {
+    const { buffer, asked, space } = recording();
+    const head = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\n";
+    const body = encoder.encode("hello");
+    const first = downstream(head, body, space);
+    assert.equal(first.buffer, buffer.buffer);
+    assert.deepEqual(first, downstream(head, body));
+    assert.equal(
+      new TextDecoder().decode(first),
+      "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+    );
+    const next = downstream("HTTP/1.1 204 No Content\r\n\r\n", new Uint8Array(0), space);
+    assert.equal(next.buffer, buffer.buffer);
+    assert.equal(new TextDecoder().decode(next), "HTTP/1.1 204 No Content\r\n\r\n");
+    assert.deepEqual(asked, [first.length, next.length]);
   });
 });
 
