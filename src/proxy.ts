@@ -745,23 +745,28 @@ class Exchange {
         const n = Math.min(restLength, framing.length);
         if (restLength > n) this.#backendReusable = false;
         this.#resLeft -= n;
-        this.conn.socket.write(
-          downstreamHeadBytes(
-            scan,
-            tokens,
-            connection,
-            null,
-            false,
-            buf,
-            restStart,
-            restStart + n,
-            this.conn.replyHead,
-          ),
-        );
+        this.#sendHead(scan, tokens, connection, buf, restStart, restStart + n);
         if (this.#resLeft === 0) this.#finish();
         return;
       }
     } else if (framing.kind === "chunked") this.#resScanner = new ChunkedScanner();
+    this.#sendHead(scan, tokens, connection);
+    if (framing.kind === "none") {
+      if (restLength > 0) this.#backendReusable = false;
+      return this.#finish();
+    }
+    if (restLength > 0) this.#forwardBody(buf, restStart);
+  }
+
+  /** Send the client the final response head, with body[start, end) joined to it when given. */
+  #sendHead(
+    scan: HeadScan,
+    tokens: ConnectionTokens,
+    connection: "close" | "keep-alive" | null,
+    body?: Uint8Array,
+    start = 0,
+    end = 0,
+  ): void {
     this.conn.socket.write(
       downstreamHeadBytes(
         scan,
@@ -769,17 +774,12 @@ class Exchange {
         connection,
         null,
         this.#dechunk,
-        undefined,
-        0,
-        0,
+        body,
+        start,
+        end,
         this.conn.replyHead,
       ),
     );
-    if (framing.kind === "none") {
-      if (restLength > 0) this.#backendReusable = false;
-      return this.#finish();
-    }
-    if (restLength > 0) this.#forwardBody(buf, restStart);
   }
 
   /** Forward response body bytes chunk[from..]. */
