@@ -110,6 +110,8 @@ class KeptBuffer implements HeadSpace {
   readonly #max: number;
   readonly #socket: Socket | null;
   #buf: Uint8Array = EMPTY;
+  /** The last view handed out: the next head of the same size (a repeated request) reuses it. */
+  #view: Uint8Array = EMPTY;
 
   constructor(max: number, socket: Socket | null) {
     this.#max = max;
@@ -120,10 +122,11 @@ class KeptBuffer implements HeadSpace {
     if (size > this.#max || (this.#socket !== null && this.#socket.bufferedAmount !== 0)) {
       return new Uint8Array(size);
     }
+    if (this.#view.length === size) return this.#view;
     if (this.#buf.length < size) {
       this.#buf = new Uint8Array(Math.max(512, 2 ** Math.ceil(Math.log2(size))));
     }
-    return this.#buf.subarray(0, size);
+    return this.#view = this.#buf.subarray(0, size);
   }
 }
 
