@@ -195,6 +195,11 @@ async function measure(
       record.error = `proxy exited with code ${proxy.managed.exitCode}`;
       break;
     }
+    if (opts.settleS > 0) {
+      // The same load, unrecorded: a JIT-compiled proxy that idled while the
+      // others ran, or served another scenario, re-optimises here, not in the run.
+      await runWrk(ctx, `${proxy.id} ${scenario.id} settle`, proxy.port, scenario, opts.settleS);
+    }
     const pid = proxy.managed.pid;
     const rss = new PeakSampler(() => processTreeRssKiB(pid));
     const before = sample(pid, backendPid);
@@ -381,7 +386,7 @@ async function main(): Promise<number> {
     log(
       `${opts.proxies.join(", ")} x ${scenarios.length} scenarios x ${opts.runs} round(s) ` +
         `of ${opts.durationS} s runs, ${REFERENCE_PROXY} before each other proxy = ${cells} runs (~${
-          Math.ceil(cells * (opts.durationS + 1) / 60)
+          Math.ceil(cells * (opts.durationS + opts.settleS + 1) / 60)
         } min plus warm-up)`,
     );
 

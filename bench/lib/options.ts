@@ -15,6 +15,11 @@ export interface BenchOptions {
   runs: number;
   /** Seconds of unrecorded load per proxy before measuring (JIT warm-up). */
   warmupS: number;
+  /**
+   * Seconds of unrecorded load with the run's own scenario right before each
+   * recorded run (0: none), so every proxy is measured in a steady state.
+   */
+  settleS: number;
   /** Re-runs allowed when a run was disturbed by foreign CPU use. */
   maxRetries: number;
   /** Foreign share of the proxy's core above which a run is repeated. */
@@ -41,6 +46,7 @@ environment:
   BENCH_DURATION       seconds per run (default 10; "10s" also accepted)
   BENCH_RUNS           runs per cell, median reported (default 3)
   BENCH_WARMUP         warm-up seconds per proxy (default 2)
+  BENCH_SETTLE         unrecorded seconds before each run, same load (default 2; 0: none)
   BENCH_PROXIES        comma list of ${PROXY_IDS.join(", ")}
   BENCH_SCENARIOS      comma list of ${SCENARIOS.map((s) => s.id).join(", ")}
 `;
@@ -49,6 +55,16 @@ function positiveNumber(name: string, raw: string | undefined, fallback: number)
   if (raw === undefined || raw.trim() === "") return fallback;
   const n = Number(raw.trim().replace(/s$/, ""));
   if (!Number.isFinite(n) || n <= 0) throw new RangeError(`${name} must be a positive number`);
+  return n;
+}
+
+/** Whole seconds, 0 allowed (wrk takes whole seconds). */
+function wholeSeconds(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined || raw.trim() === "") return fallback;
+  const n = Number(raw.trim().replace(/s$/, ""));
+  if (!Number.isInteger(n) || n < 0) {
+    throw new RangeError(`${name} must be whole seconds (0 or more)`);
+  }
   return n;
 }
 
@@ -103,6 +119,7 @@ export function parseBenchOptions(
       : Math.max(1, Math.round(positiveNumber("BENCH_DURATION", env("BENCH_DURATION"), 10))),
     runs,
     warmupS: positiveNumber("BENCH_WARMUP", env("BENCH_WARMUP"), quick ? 1 : 2),
+    settleS: quick ? 0 : wholeSeconds("BENCH_SETTLE", env("BENCH_SETTLE"), 2),
     maxRetries: 2,
     foreignLimit: 0.10,
     proxies: list("BENCH_PROXIES", env("BENCH_PROXIES"), PROXY_IDS),

@@ -421,7 +421,15 @@ ${extra}
   ratio is the median over the rounds of the proxy's figure divided by that
   of the ${REFERENCE_PROXY} run just before it. ${REFERENCE_PROXY}'s own figures are
   the medians of all its runs.
-  Each proxy first gets ${options.warmupS} s of unrecorded load per path (JIT warm-up).
+  Each proxy first gets ${options.warmupS} s of unrecorded load per path (JIT warm-up), and
+  ${
+    options.settleS > 0
+      ? `every recorded run is preceded by ${options.settleS} s of the same load, unrecorded: a
+  JIT-compiled proxy that idled while the others were measured, or served another scenario,
+  recompiles in the first seconds of load (Gatehouse spent 120–210 ms of its core in the compiler
+  then, which showed as a 3–5 ms p99), and the benchmark measures the steady state`
+      : "recorded runs start without further unrecorded load"
+  }.
 - CPU accounting: the proxy's utime+stime (its whole process tree) from
   \`/proc/<pid>/stat\`, and CPU 0's busy time from \`/proc/stat\`, before and
   after each run. If other processes (or hypervisor steal) took more than

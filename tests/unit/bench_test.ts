@@ -490,6 +490,15 @@ describe("options", () => {
     assert.equal(q.quick, true);
   });
 
+  it("loads each proxy unrecorded for 2 s before every run unless told otherwise", () => {
+    assert.equal(parseBenchOptions([], env({})).settleS, 2);
+    assert.equal(parseBenchOptions([], env({ BENCH_SETTLE: "5s" })).settleS, 5);
+    assert.equal(parseBenchOptions([], env({ BENCH_SETTLE: "0" })).settleS, 0);
+    assert.equal(parseBenchOptions(["--quick"], env({})).settleS, 0);
+    assert.throws(() => parseBenchOptions([], env({ BENCH_SETTLE: "1.5" })), /whole seconds/);
+    assert.throws(() => parseBenchOptions([], env({ BENCH_SETTLE: "-1" })), /whole seconds/);
+  });
+
   it("selects the Gatehouse variants alone, the 1k-route one included", () => {
     const o = parseBenchOptions(
       ["--quick"],
