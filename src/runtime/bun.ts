@@ -110,7 +110,15 @@ function flushCorked(): void {
   while (corked.length > 0) {
     const list = corked;
     corked = spare;
-    for (let i = 0; i < list.length; i++) list[i].flush();
+    for (let i = 0; i < list.length; i++) {
+      // A drain handler may run here, outside any socket callback: a throw
+      // drops that connection, not the process.
+      try {
+        list[i].flush();
+      } catch (e) {
+        fault(list[i], e);
+      }
+    }
     list.length = 0;
     spare = list;
   }
