@@ -7,7 +7,7 @@
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,29 +15,31 @@ import { nginxProxyConfig } from "../../bench/lib/nginx.ts";
 import { haproxyConfig } from "../../bench/lib/haproxy.ts";
 import { closedPort, sleep } from "../helpers/backends.ts";
 import { echoOf, type EchoView, request } from "../helpers/http.ts";
+import { type Started, stopProcess } from "../helpers/process.ts";
 import { type Stack, startStack } from "../helpers/stack.ts";
 
 /** A reference proxy started for the test. */
-interface Reference {
+interface Reference extends Started {
   port: number;
-  child: ChildProcess;
   output: () => string;
 }
 
-function launch(cmd: string, args: string[]): { child: ChildProcess; output: () => string } {
+function launch(port: number, cmd: string, args: string[]): Reference {
   const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
   let text = "";
   child.stdout!.on("data", (d) => text += d);
   child.stderr!.on("data", (d) => text += d);
   child.on("error", (e) => text += `spawn failed: ${e.message}`);
-  return { child, output: () => text.trim().split("\n").slice(-5).join("\n") };
+  const closed = new Promise<void>((resolve) => child.once("close", () => resolve()));
+  return { port, child, closed, output: () => text.trim().split("\n").slice(-5).join("\n") };
 }
 
 /** Wait until a GET through the proxy reaches the backend. */
 async function untilServing(ref: Reference, name: string): Promise<void> {
+  let exited = false;
+  void ref.closed.then(() => exited = true);
   const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    if (ref.child.exitCode !== null) break;
+  while (Date.now() < deadline && !exited) {
     try {
       const res = await request(ref.port, { path: "/ready" });
       if (res.status === 200) return;
@@ -47,13 +49,6 @@ async function untilServing(ref: Reference, name: string): Promise<void> {
     await sleep(50);
   }
   throw new Error(`${name} did not start serving: ${ref.output() || "(no output)"}`);
-}
-
-async function stop(ref: Reference | undefined): Promise<void> {
-  if (ref === undefined || ref.child.exitCode !== null) return;
-  const gone = new Promise((resolve) => ref.child.once("exit", resolve));
-  ref.child.kill("SIGTERM");
-  await gone;
 }
 
 /** What the backend saw of one request sent through `port`. */
@@ -102,19 +97,19 @@ describe("benchmark reference proxies set the forwarding headers Gatehouse sets"
         upstreamPort,
       }),
     );
-    nginx = { port: nginxPort, ...launch("nginx", ["-p", dir, "-e", "stderr", "-c", conf]) };
+    nginx = launch(nginxPort, "nginx", ["-p", dir, "-e", "stderr", "-c", conf]);
     await untilServing(nginx, "nginx");
 
     const haproxyPort = await closedPort();
     const cfg = join(dir, "haproxy.cfg");
     await writeFile(cfg, haproxyConfig({ port: haproxyPort, upstreamPort }));
-    haproxy = { port: haproxyPort, ...launch("haproxy", ["-db", "-f", cfg]) };
+    haproxy = launch(haproxyPort, "haproxy", ["-db", "-f", cfg]);
     await untilServing(haproxy, "haproxy");
   });
 
   after(async () => {
-    await stop(nginx);
-    await stop(haproxy);
+    if (nginx) await stopProcess(nginx);
+    if (haproxy) await stopProcess(haproxy);
     await stack?.close();
     if (dir) await rm(dir, { recursive: true, force: true });
   });

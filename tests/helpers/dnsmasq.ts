@@ -6,7 +6,8 @@
  * @module
  */
 
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
+import { type Started, stopProcess } from "./process.ts";
 import { Resolver } from "node:dns/promises";
 
 /** One SRV record: `name` → `target:port`. */
@@ -84,7 +85,7 @@ export async function startDnsmasq(
   const ttl = options.ttl ?? 1;
   const domain = options.domain ?? "svc.local";
   let current = records;
-  let proc: { child: ChildProcess; closed: Promise<void> } | undefined;
+  let proc: Started | undefined;
 
   const start = async () => {
     proc = await launch(argsFor(current, port, ttl, domain));
@@ -146,7 +147,7 @@ function argsFor(records: DnsmasqRecords, port: number, ttl: number, domain: str
   return args;
 }
 
-async function launch(args: string[]): Promise<{ child: ChildProcess; closed: Promise<void> }> {
+async function launch(args: string[]): Promise<Started> {
   let lastError: unknown;
   for (const command of CANDIDATES) {
     const child = spawn(command, args, { stdio: ["ignore", "ignore", "pipe"] });
@@ -176,13 +177,6 @@ async function launch(args: string[]): Promise<{ child: ChildProcess; closed: Pr
       lastError instanceof Error ? lastError.message : String(lastError)
     }`,
   );
-}
-
-async function stopProcess(p: { child: ChildProcess; closed: Promise<void> }): Promise<void> {
-  if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill("SIGTERM");
-  const killer = setTimeout(() => p.child.kill("SIGKILL"), 5_000);
-  await p.closed;
-  clearTimeout(killer);
 }
 
 /** Poll with queries until dnsmasq answers one (any answer, even NXDOMAIN). */
