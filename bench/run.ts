@@ -190,15 +190,16 @@ async function measure(
   let best:
     | { wrk: WrkResult; cpu: ReturnType<typeof cpuUsage>; rssKiB: number | undefined }
     | undefined;
+  if (opts.settleS > 0 && proxy.managed.exitCode === undefined) {
+    // The same load, unrecorded: a JIT-compiled proxy that idled while the
+    // others ran, or served another scenario, re-optimises here, not in the run.
+    // (A repeated attempt follows its predecessor at once: no need again.)
+    await runWrk(ctx, `${proxy.id} ${scenario.id} settle`, proxy.port, scenario, opts.settleS);
+  }
   for (let attempt = 0; attempt <= opts.maxRetries; attempt++) {
     if (proxy.managed.exitCode !== undefined) {
       record.error = `proxy exited with code ${proxy.managed.exitCode}`;
       break;
-    }
-    if (opts.settleS > 0) {
-      // The same load, unrecorded: a JIT-compiled proxy that idled while the
-      // others ran, or served another scenario, re-optimises here, not in the run.
-      await runWrk(ctx, `${proxy.id} ${scenario.id} settle`, proxy.port, scenario, opts.settleS);
     }
     const pid = proxy.managed.pid;
     const rss = new PeakSampler(() => processTreeRssKiB(pid));

@@ -51,17 +51,23 @@ environment:
   BENCH_SCENARIOS      comma list of ${SCENARIOS.map((s) => s.id).join(", ")}
 `;
 
+/** A number as the environment gives it ("10" or "10s"), or undefined when blank. */
+function numberIn(raw: string | undefined): number | undefined {
+  if (raw === undefined || raw.trim() === "") return undefined;
+  return Number(raw.trim().replace(/s$/, ""));
+}
+
 function positiveNumber(name: string, raw: string | undefined, fallback: number): number {
-  if (raw === undefined || raw.trim() === "") return fallback;
-  const n = Number(raw.trim().replace(/s$/, ""));
+  const n = numberIn(raw);
+  if (n === undefined) return fallback;
   if (!Number.isFinite(n) || n <= 0) throw new RangeError(`${name} must be a positive number`);
   return n;
 }
 
 /** Whole seconds, 0 allowed (wrk takes whole seconds). */
 function wholeSeconds(name: string, raw: string | undefined, fallback: number): number {
-  if (raw === undefined || raw.trim() === "") return fallback;
-  const n = Number(raw.trim().replace(/s$/, ""));
+  const n = numberIn(raw);
+  if (n === undefined) return fallback;
   if (!Number.isInteger(n) || n < 0) {
     throw new RangeError(`${name} must be whole seconds (0 or more)`);
   }
