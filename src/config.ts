@@ -40,6 +40,10 @@ export interface IngressConfig {
   headerTimeoutMs: number;
   keepaliveTimeoutMs: number;
   connectTimeoutMs: number;
+  /** SO_RCVBUF asked for on connections to replicas, in bytes (0: the kernel's sizing). */
+  upstreamReceiveBuffer: number;
+  /** True when --upstream-rcvbuf was given (not the default). */
+  upstreamReceiveBufferGiven: boolean;
   upstreamTimeoutMs: number;
   idleTimeoutMs: number;
   graceMs: number;
@@ -145,6 +149,7 @@ flags:
   --keepalive-timeout DUR     idle time between requests on a connection (default 60s)
   --connect-timeout DUR       time to connect to a replica (default 3s)
   --upstream-timeout DUR      time for a backend to start answering (default 60s)
+  --upstream-rcvbuf BYTES     receive buffer of backend connections (default 131072, 0 = kernel's)
   --idle-timeout DUR          idle time before an upgraded tunnel is closed (default 30s)
   --grace DUR                 how long shutdown waits for in-flight requests (default 10s)
   --pool-size N               idle backend connections kept per replica (default 1024)
@@ -177,6 +182,21 @@ export function parseDuration(flag: string, text: string): number {
 export function parseCount(flag: string, text: string, min: number, max: number): number {
   if (!/^\d+$/.test(text.trim()) || Number(text) < min || Number(text) > max) {
     throw new UsageError(`${flag}: "${text}" must be a whole number from ${min} to ${max}`);
+  }
+  return Number(text);
+}
+
+/** Smallest and largest receive buffer `--upstream-rcvbuf` accepts (besides 0). */
+export const RCVBUF_MIN = 4096;
+export const RCVBUF_MAX = 64 * 1024 * 1024;
+
+/** Parse a receive-buffer size in bytes: 0 (leave it to the kernel) or RCVBUF_MIN..RCVBUF_MAX. */
+function receiveBuffer(flag: string, text: string): number {
+  if (text.trim() === "0") return 0;
+  if (!/^\d+$/.test(text.trim()) || Number(text) < RCVBUF_MIN || Number(text) > RCVBUF_MAX) {
+    throw new UsageError(
+      `${flag}: "${text}" must be 0 (the kernel's sizing) or bytes from ${RCVBUF_MIN} to ${RCVBUF_MAX}`,
+    );
   }
   return Number(text);
 }
@@ -245,6 +265,7 @@ const FLAGS = {
   "keepalive-timeout": { type: "string" },
   "connect-timeout": { type: "string" },
   "upstream-timeout": { type: "string" },
+  "upstream-rcvbuf": { type: "string" },
   "idle-timeout": { type: "string" },
   grace: { type: "string" },
   "pool-size": { type: "string" },
@@ -420,6 +441,8 @@ function ingressConfig(
     keepaliveTimeoutMs: d("keepalive-timeout", "60s"),
     connectTimeoutMs: d("connect-timeout", "3s"),
     upstreamTimeoutMs: d("upstream-timeout", "60s"),
+    upstreamReceiveBuffer: receiveBuffer("--upstream-rcvbuf", s("upstream-rcvbuf") ?? "131072"),
+    upstreamReceiveBufferGiven: s("upstream-rcvbuf") !== undefined,
     idleTimeoutMs: d("idle-timeout", "30s"),
     graceMs: d("grace", "10s"),
     poolSize: n("pool-size", "1024", 0, 100_000),

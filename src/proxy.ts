@@ -23,7 +23,7 @@ import { ChunkedScanner } from "./http1/chunked.ts";
 import { parseTarget } from "./path.ts";
 import type { Route, RouteTable } from "./router.ts";
 import { isAnswer, type Registry, type Replica } from "./registry/types.ts";
-import type { Runtime, Socket, SocketHandler } from "./runtime/types.ts";
+import type { ConnectOptions, Runtime, Socket, SocketHandler } from "./runtime/types.ts";
 import { FailoverPlan } from "./failover.ts";
 import { ConnectionPool, replicaKey } from "./pool.ts";
 import {
@@ -56,7 +56,8 @@ export interface ProxyContext {
   headLimits: HeadLimits;
   headerTimeoutMs: number;
   keepaliveTimeoutMs: number;
-  connectTimeoutMs: number;
+  /** How connections to replicas are made (connect timeout, receive buffer). */
+  upstreamConnect: ConnectOptions;
   upstreamTimeoutMs: number;
   tunnelIdleTimeoutMs: number;
   /** Set when the ingress is shutting down: finish the current request, then close. */
@@ -567,7 +568,7 @@ class Exchange {
       return this.#send();
     }
     this.#reused = false;
-    this.ctx.runtime.connect(replica.host, replica.port, link, this.ctx.connectTimeoutMs).then(
+    this.ctx.runtime.connect(replica.host, replica.port, link, this.ctx.upstreamConnect).then(
       (socket) => {
         if (this.link !== link || this.#finished) return socket.close();
         link.socket = socket;

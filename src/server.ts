@@ -140,6 +140,15 @@ export async function startIngress(
     }
   }
 
+  if (
+    config.upstreamReceiveBufferGiven && config.upstreamReceiveBuffer > 0 &&
+    !runtime.receiveBufferApplies
+  ) {
+    log(
+      `--upstream-rcvbuf has no effect under ${runtime.name} (it exposes no socket options); the kernel sizes backend receive buffers`,
+    );
+  }
+
   const clock = new DeadlineClock(100);
   const pool = new ConnectionPool({
     maxIdle: config.poolSize,
@@ -165,7 +174,10 @@ export async function startIngress(
     headLimits: { maxSize: config.maxHeaderSize },
     headerTimeoutMs: config.headerTimeoutMs,
     keepaliveTimeoutMs: config.keepaliveTimeoutMs,
-    connectTimeoutMs: config.connectTimeoutMs,
+    upstreamConnect: {
+      timeoutMs: config.connectTimeoutMs,
+      receiveBuffer: config.upstreamReceiveBuffer,
+    },
     upstreamTimeoutMs: config.upstreamTimeoutMs,
     tunnelIdleTimeoutMs: config.idleTimeoutMs,
     draining: false,

@@ -10,6 +10,7 @@
 
 import { nextSend } from "./coalesce.ts";
 import type {
+  ConnectOptions,
   Datagram,
   Listener,
   ListenOptions,
@@ -19,6 +20,7 @@ import type {
   UdpSocket,
 } from "./types.ts";
 import { udpBindError, udpPortProblem } from "./udp.ts";
+import { builtin } from "./builtin.ts";
 
 /** The part of Bun's socket we use (Bun's own types are not available to deno check). */
 interface BunSocket {
@@ -29,6 +31,8 @@ interface BunSocket {
   pause(): void;
   resume(): void;
   setNoDelay?(on: boolean): void;
+  /** The socket's file descriptor. */
+  readonly fd: number;
   readonly remoteAddress: string;
   readonly remotePort?: number;
 }
@@ -83,6 +87,7 @@ const HIGH_WATER = 256 * 1024;
 declare const Bun: BunGlobal & { main: string };
 declare function setImmediate(fn: () => void): unknown;
 declare const process: {
+  platform: string;
   on(signal: string, fn: () => void): void;
   env: Record<string, string | undefined>;
   exit(code: number): never;
@@ -337,6 +342,66 @@ const handlers: BunSocketHandlers = {
   },
 };
 
+/** `setsockopt(2)` as bun:ffi hands it over. */
+type SetSockOpt = (
+  fd: number,
+  level: number,
+  name: number,
+  value: Int32Array,
+  length: number,
+) => number;
+
+interface BunFfi {
+  dlopen(
+    path: string,
+    symbols: { setsockopt: { args: string[]; returns: string } },
+  ): { symbols: { setsockopt: SetSockOpt } };
+}
+
+/** Linux's SOL_SOCKET and SO_RCVBUF. */
+const SOL_SOCKET = 1;
+const SO_RCVBUF = 8;
+
+/** The C library's setsockopt, loaded on first use; null where it cannot be. */
+let setsockopt: SetSockOpt | null | undefined;
+/** The option value handed to setsockopt (one, reused). */
+const optionValue = new Int32Array(1);
+let setsockoptFailed = false;
+
+/**
+ * Asks the kernel for a receive buffer of `bytes` on socket `fd` (Linux
+ * doubles the figure for its bookkeeping and caps it at net.core.rmem_max).
+ * A fixed size also turns off the kernel's autotuning, which would grow the
+ * buffer to megabytes. Bun has no socket option for it, so the call goes to
+ * the C library through bun:ffi. Failures are reported once and otherwise
+ * ignored: the connection works either way.
+ */
+function setReceiveBuffer(fd: number, bytes: number): void {
+  if (setsockopt === undefined) {
+    setsockopt = null;
+    try {
+      const ffi = builtin<BunFfi>("bun:ffi");
+      setsockopt = ffi.dlopen("libc.so.6", {
+        setsockopt: { args: ["i32", "i32", "i32", "ptr", "u32"], returns: "i32" },
+      }).symbols.setsockopt;
+    } catch (e) {
+      console.error(
+        `gatehouse: cannot size backend receive buffers here (${
+          (e as Error)?.message ?? e
+        }); the kernel sizes them`,
+      );
+    }
+  }
+  if (setsockopt === null) return;
+  optionValue[0] = bytes;
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, optionValue, 4) !== 0 && !setsockoptFailed) {
+    setsockoptFailed = true;
+    console.error(
+      "gatehouse: setsockopt(SO_RCVBUF) failed on a backend connection; kept the kernel's size",
+    );
+  }
+}
+
 /**
  * The Bun runtime.
  *
@@ -377,18 +442,19 @@ export const bunRuntime: Runtime = {
     });
   },
 
-  connect(hostname, port, handler, timeoutMs): Promise<Socket> {
+  connect(hostname, port, handler, options: ConnectOptions): Promise<Socket> {
     const t = new BunTcpSocket(handler);
     return new Promise<Socket>((resolve, reject) => {
       let settled = false;
       const timer = setTimeout(() => {
         settled = true;
         reject(new Error("connect timeout"));
-      }, timeoutMs);
+      }, options.timeoutMs);
       Bun.connect({ hostname, port, socket: handlers }).then((s) => {
         clearTimeout(timer);
         if (settled) return s.terminate();
         settled = true;
+        if (options.receiveBuffer > 0) setReceiveBuffer(s.fd, options.receiveBuffer);
         t.attach(s);
         resolve(t);
       }, (e) => {
@@ -399,6 +465,8 @@ export const bunRuntime: Runtime = {
       });
     });
   },
+
+  receiveBufferApplies: process.platform === "linux",
 
   bindUdp: bunBindUdp,
 

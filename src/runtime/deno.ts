@@ -256,13 +256,13 @@ export const denoRuntime: Runtime = {
     });
   },
 
-  connect(hostname, port, handler, timeoutMs): Promise<Socket> {
+  connect(hostname, port, handler, options): Promise<Socket> {
     return new Promise<Socket>((resolve, reject) => {
       let late = false;
       const timer = setTimeout(() => {
         late = true;
         reject(new Error("connect timeout"));
-      }, timeoutMs);
+      }, options.timeoutMs);
       Deno.connect({ hostname, port }).then((conn) => {
         clearTimeout(timer);
         // Connected after the caller gave up: nobody owns this socket.
@@ -275,6 +275,9 @@ export const denoRuntime: Runtime = {
       });
     });
   },
+
+  // Deno.TcpConn has no socket options beyond no-delay and keep-alive.
+  receiveBufferApplies: false,
 
   bindUdp,
 

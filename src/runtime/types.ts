@@ -49,6 +49,18 @@ export interface Socket {
   readonly closed: boolean;
 }
 
+/** Options for {@link Runtime.connect}. */
+export interface ConnectOptions {
+  /** Give up (reject) when not connected within this time. */
+  timeoutMs: number;
+  /**
+   * Receive buffer to ask the kernel for (SO_RCVBUF), in bytes; 0 leaves the
+   * kernel's own sizing. Applied where the runtime exposes the socket (Bun);
+   * see {@link Runtime.receiveBufferApplies}.
+   */
+  receiveBuffer: number;
+}
+
 /** Options for {@link Runtime.listen}. */
 export interface ListenOptions {
   hostname: string;
@@ -96,14 +108,16 @@ export interface Runtime {
   ): Promise<Listener>;
   /**
    * Connect to host:port. Resolves once connected; rejects on refusal or when
-   * `timeoutMs` passes first.
+   * `options.timeoutMs` passes first.
    */
   connect(
     hostname: string,
     port: number,
     handler: SocketHandler,
-    timeoutMs: number,
+    options: ConnectOptions,
   ): Promise<Socket>;
+  /** Whether {@link ConnectOptions.receiveBuffer} takes effect in this runtime. */
+  readonly receiveBufferApplies: boolean;
   /** Bind a UDP socket; each datagram is passed to `onMessage`. */
   bindUdp(
     hostname: string,

@@ -85,8 +85,18 @@ export function gatehouseCommand(): { cmd: string; prefix: string[] } {
   if (bin) return { cmd: resolvePath(process.cwd(), bin), prefix: [] };
   const main = `${REPO_ROOT}main.ts`;
   // Under Bun the runtime has no -A; under Deno it is required.
-  const isBun = typeof (process.versions as Record<string, string | undefined>).bun === "string";
-  return { cmd: process.execPath, prefix: isBun ? ["run", main] : ["run", "-A", main] };
+  return {
+    cmd: process.execPath,
+    prefix: gatehouseRuntime() === "bun" ? ["run", main] : ["run", "-A", main],
+  };
+}
+
+/** The runtime {@link gatehouseCommand} runs Gatehouse under ("bun" for the compiled binary). */
+export function gatehouseRuntime(): "bun" | "deno" {
+  if (process.env.GATEHOUSE_BIN) return "bun";
+  return typeof (process.versions as Record<string, string | undefined>).bun === "string"
+    ? "bun"
+    : "deno";
 }
 
 const running = new Set<Gatehouse>();

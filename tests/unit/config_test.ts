@@ -58,6 +58,8 @@ describe("parseCommandLine: defaults", () => {
       headerTimeoutMs: 10_000,
       keepaliveTimeoutMs: 60_000,
       connectTimeoutMs: 3_000,
+      upstreamReceiveBuffer: 131072,
+      upstreamReceiveBufferGiven: false,
       upstreamTimeoutMs: 60_000,
       idleTimeoutMs: 30_000,
       graceMs: 10_000,
@@ -137,6 +139,8 @@ describe("parseCommandLine: the other flags", () => {
       "0",
       "--pool-idle-timeout",
       "500ms",
+      "--upstream-rcvbuf",
+      "65536",
       "--trusted-proxies",
       "10.0.0.0/8, ::1",
       "--access-log",
@@ -153,6 +157,8 @@ describe("parseCommandLine: the other flags", () => {
     assert.equal(c.graceMs, 1500);
     assert.equal(c.poolSize, 0);
     assert.equal(c.poolIdleTimeoutMs, 500);
+    assert.equal(c.upstreamReceiveBuffer, 65536);
+    assert.equal(c.upstreamReceiveBufferGiven, true);
     assert.equal(c.trustedProxies.contains("10.1.2.3"), true);
     assert.equal(c.trustedProxies.contains("::1"), true);
     assert.equal(c.trustedProxies.contains("192.168.0.1"), false);
@@ -372,6 +378,19 @@ describe("parseCommandLine: usage errors", () => {
       [...ROUTE, "--pool-size=-5"],
       '--pool-size: "-5" must be a whole number from 0 to 100000',
     );
+  });
+
+  it("takes --upstream-rcvbuf 0 as the kernel's sizing and explains bad sizes", () => {
+    const c = ingress([...ROUTE, "--upstream-rcvbuf", "0"]);
+    assert.equal(c.upstreamReceiveBuffer, 0);
+    assert.equal(c.upstreamReceiveBufferGiven, true);
+    assert.equal(ingress([...ROUTE, "--upstream-rcvbuf", "4096"]).upstreamReceiveBuffer, 4096);
+    for (const bad of ["4095", "67108865", "128k", "-1", "1e5", ""]) {
+      usage(
+        [...ROUTE, `--upstream-rcvbuf=${bad}`],
+        `--upstream-rcvbuf: "${bad}" must be 0 (the kernel's sizing) or bytes from 4096 to 67108864`,
+      );
+    }
   });
 
   it("explains bad durations", () => {
