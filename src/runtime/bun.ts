@@ -21,6 +21,7 @@ import type {
 } from "./types.ts";
 import { udpBindError, udpPortProblem } from "./udp.ts";
 import { builtin } from "./builtin.ts";
+import { HeapCeiling } from "./heap.ts";
 
 /** The part of Bun's socket we use (Bun's own types are not available to deno check). */
 interface BunSocket {
@@ -58,6 +59,8 @@ interface BunUdpSocket {
 }
 
 interface BunGlobal {
+  /** Collect garbage now (`true`: synchronously, a full collection). */
+  gc(sync: boolean): void;
   udpSocket(options: {
     hostname: string;
     port: number;
@@ -88,6 +91,7 @@ declare const Bun: BunGlobal & { main: string };
 declare function setImmediate(fn: () => void): unknown;
 declare const process: {
   platform: string;
+  memoryUsage(): { heapUsed: number; external: number };
   on(signal: string, fn: () => void): void;
   env: Record<string, string | undefined>;
   exit(code: number): never;
@@ -402,6 +406,38 @@ function setReceiveBuffer(fd: number, bytes: number): void {
   }
 }
 
+/** How often the heap's size is compared with the ceiling. */
+const HEAP_CHECK_MS = 250;
+let heapCeilingStarted = false;
+
+/** Bytes of JavaScript objects on the heap, without the memory ArrayBuffers hold. */
+export function objectBytes(): number {
+  const m = process.memoryUsage();
+  return m.heapUsed - m.external;
+}
+
+/**
+ * Keeps the JavaScript heap near what is alive. Objects of requests in flight
+ * survive young collections and are promoted, so with many connections open
+ * dead request objects pile up in the old generation until JavaScriptCore's
+ * own full collection, which for a server-sized heap comes only at tens of
+ * MiB: at 500 busy connections, 16-18 MiB of heap for 3 MiB alive. Four times
+ * a second this compares the objects on the heap with a {@link HeapCeiling}
+ * (1.5 times what survived the last full collection, at least 3 MiB) and
+ * collects when they are above it. Buffers are left out: read buffers die
+ * young and young collections free them, so large bodies in flight do not set
+ * off full collections. At 50 connections the heap stays under the floor and
+ * this never collects; at 500 it collects about once a second, for a pause
+ * of 3-5 ms, and holds about 6 MiB less resident memory.
+ */
+function startHeapCeiling(): void {
+  if (heapCeilingStarted) return;
+  heapCeilingStarted = true;
+  const ceiling = new HeapCeiling(objectBytes, () => Bun.gc(true));
+  const timer = setInterval(() => ceiling.check(), HEAP_CHECK_MS) as { unref?(): void };
+  timer.unref?.();
+}
+
 /**
  * The Bun runtime.
  *
@@ -415,6 +451,7 @@ export const bunRuntime: Runtime = {
   name: "bun",
 
   listen(options: ListenOptions, onConnection: (s: Socket) => SocketHandler): Promise<Listener> {
+    startHeapCeiling();
     const server = Bun.listen({
       hostname: options.hostname,
       port: options.port,
