@@ -16,11 +16,15 @@ import { gatehouseRuntime, runGatehouse } from "../helpers/gatehouse.ts";
 
 /** The `rb` (receive buffer) of every established socket connected to `port`. */
 function receiveBuffersTo(port: number): number[] {
-  const out = execFileSync(
-    "ss",
-    ["-tmnH", "state", "established", "dst", `127.0.0.1:${port}`],
-    { encoding: "utf8" },
-  );
+  let out: string;
+  try {
+    out = execFileSync("ss", ["-tmnH", "state", "established", "dst", `127.0.0.1:${port}`], {
+      encoding: "utf8",
+    });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+    throw new Error("ss is not installed (Debian: apt-get install iproute2; .ci/run installs it)");
+  }
   return [...out.matchAll(/\brb(\d+)\b/g)].map((m) => Number(m[1]));
 }
 
