@@ -365,6 +365,8 @@ interface BunFfi {
 /** Linux's SOL_SOCKET and SO_RCVBUF. */
 const SOL_SOCKET = 1;
 const SO_RCVBUF = 8;
+/** Where the constants above and the C library's name hold: receive buffers are set there only. */
+const RECEIVE_BUFFER_APPLIES = process.platform === "linux";
 
 /** The C library's setsockopt, loaded on first use; null where it cannot be. */
 let setsockopt: SetSockOpt | null | undefined;
@@ -491,7 +493,9 @@ export const bunRuntime: Runtime = {
         clearTimeout(timer);
         if (settled) return s.terminate();
         settled = true;
-        if (options.receiveBuffer > 0) setReceiveBuffer(s.fd, options.receiveBuffer);
+        if (options.receiveBuffer > 0 && RECEIVE_BUFFER_APPLIES) {
+          setReceiveBuffer(s.fd, options.receiveBuffer);
+        }
         t.attach(s);
         resolve(t);
       }, (e) => {
@@ -503,7 +507,7 @@ export const bunRuntime: Runtime = {
     });
   },
 
-  receiveBufferApplies: process.platform === "linux",
+  receiveBufferApplies: RECEIVE_BUFFER_APPLIES,
 
   bindUdp: bunBindUdp,
 
