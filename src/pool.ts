@@ -21,17 +21,25 @@ export function replicaKey(r: Replica): string {
   return key;
 }
 
-/** An idle socket: any event means it can no longer be reused. */
+/**
+ * An idle socket: any event means it can no longer be reused. A socket keeps
+ * its entry from one stay in the pool to the next, so a release allocates
+ * nothing, and an entry only ever speaks for its own socket.
+ */
 class IdleEntry implements SocketHandler {
   readonly socket: Socket;
-  readonly since: number;
+  since = 0;
   readonly #pool: ConnectionPool;
-  readonly #key: string;
+  #key = "";
 
-  constructor(pool: ConnectionPool, key: string, socket: Socket, now: number) {
+  constructor(pool: ConnectionPool, socket: Socket) {
     this.#pool = pool;
-    this.#key = key;
     this.socket = socket;
+  }
+
+  /** Enter the pool under `key` at `now`. */
+  hold(key: string, now: number): void {
+    this.#key = key;
     this.since = now;
   }
 
@@ -68,6 +76,8 @@ export interface PoolOptions {
 export class ConnectionPool {
   readonly #idle = new Map<string, IdleEntry[]>();
   readonly #opts: PoolOptions;
+  /** Each socket's entry, made on its first release. */
+  readonly #entries = new WeakMap<Socket, IdleEntry>();
   #size = 0;
 
   constructor(opts: PoolOptions) {
@@ -105,7 +115,9 @@ export class ConnectionPool {
       socket.close();
       return;
     }
-    const entry = new IdleEntry(this, key, socket, now);
+    let entry = this.#entries.get(socket);
+    if (entry === undefined) this.#entries.set(socket, entry = new IdleEntry(this, socket));
+    entry.hold(key, now);
     socket.setHandler(entry);
     list.push(entry);
     this.#size++;

@@ -81,6 +81,22 @@ describe("ConnectionPool: reuse", () => {
     assert.equal(pool.acquire(KEY, 3), a);
   });
 
+  it("pools a connection again after it was taken, as often as it comes back", () => {
+    const pool = new ConnectionPool(OPTS);
+    const s = new FakeSocket();
+    for (let i = 0; i < 3; i++) {
+      pool.release(KEY, s, i);
+      assert.equal(pool.size, 1);
+      assert.equal(pool.acquire(KEY, i), s);
+      s.setHandler({ onData() {}, onDrain() {}, onEnd() {}, onClose() {} });
+    }
+    pool.release(KEY, s, 3);
+    // Idle again: its events are the pool's, and a close drops it.
+    s.peerClosed();
+    assert.equal(pool.size, 0);
+    assert.equal(pool.acquire(KEY, 4), undefined);
+  });
+
   it("keeps replicas apart", () => {
     const pool = new ConnectionPool(OPTS);
     const a = new FakeSocket("10.0.0.1");
