@@ -20,14 +20,22 @@ import type { Replica } from "./registry/types.ts";
  * ```
  */
 export class FailoverPlan {
-  readonly #replicas: readonly Replica[];
-  readonly #max: number;
+  #replicas: readonly Replica[];
+  #max: number;
   #index = 0;
   #attempts = 0;
 
   constructor(replicas: readonly Replica[], maxAttempts: number) {
     this.#replicas = replicas;
     this.#max = maxAttempts;
+  }
+
+  /** Start over with other replicas (one plan can serve request after request). */
+  reset(replicas: readonly Replica[], maxAttempts: number): void {
+    this.#replicas = replicas;
+    this.#max = maxAttempts;
+    this.#index = 0;
+    this.#attempts = 0;
   }
 
   /** Attempts made so far. */

@@ -97,7 +97,8 @@ export function normalizePath(path: string): string {
 }
 
 /**
- * Split a request-target into normalized path, raw query and authority.
+ * Split a request-target into normalized path, raw query and authority,
+ * filled into `into` when given (a caller parsing many targets reuses one).
  * Returns null for a target that is neither origin-form, absolute-form nor "*".
  *
  * @example
@@ -105,11 +106,18 @@ export function normalizePath(path: string): string {
  * parseTarget("/a/../b?x=1"); // { path: "/b", query: "?x=1", authority: "" }
  * ```
  */
-export function parseTarget(target: string): Target | null {
+export function parseTarget(
+  target: string,
+  into: Target = { path: "", query: "", authority: "" },
+): Target | null {
   let authority = "";
   let rest = target;
   if (target.charCodeAt(0) !== 0x2f) {
-    if (target === "*") return { path: "*", query: "", authority: "" };
+    if (target === "*") {
+      into.path = "*";
+      into.query = into.authority = "";
+      return into;
+    }
     const lower = target.slice(0, 8).toLowerCase();
     const schemeEnd = lower.startsWith("http://") ? 7 : lower.startsWith("https://") ? 8 : -1;
     if (schemeEnd < 0) return null;
@@ -122,9 +130,8 @@ export function parseTarget(target: string): Target | null {
   }
   const q = rest.indexOf("?");
   const rawPath = q < 0 ? rest : rest.slice(0, q);
-  return {
-    path: normalizePath(rawPath),
-    query: q < 0 ? "" : rest.slice(q),
-    authority,
-  };
+  into.path = normalizePath(rawPath);
+  into.query = q < 0 ? "" : rest.slice(q);
+  into.authority = authority;
+  return into;
 }

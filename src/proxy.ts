@@ -20,7 +20,7 @@ import { requestFramingOf, responseFramingOf } from "./http1/framing.ts";
 import type { HeadLimits } from "./http1/head.ts";
 import { FIELD, FIELD_STRIDE, HeadScan, scanRequestHead, scanResponseHead } from "./http1/head.ts";
 import { ChunkedScanner } from "./http1/chunked.ts";
-import { parseTarget } from "./path.ts";
+import { parseTarget, type Target } from "./path.ts";
 import type { Route, RouteTable } from "./router.ts";
 import { isAnswer, type Registry, type Replica } from "./registry/types.ts";
 import type { ConnectOptions, Runtime, Socket, SocketHandler } from "./runtime/types.ts";
@@ -69,11 +69,13 @@ export interface ProxyContext {
 }
 
 const EMPTY = new Uint8Array(0);
+const NO_REPLICAS: readonly Replica[] = [];
 /** Stop reading from the client when this much is buffered and unconsumed. */
 const MAX_BUFFERED = 256 * 1024;
 /** Request bodies up to this size are kept for a retry on another replica. */
 const MAX_REPLAY = 64 * 1024;
 const MAX_RESPONSE_HEAD = 64 * 1024;
+const RESPONSE_HEAD_LIMITS: HeadLimits = { maxSize: MAX_RESPONSE_HEAD };
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
 /** Upstream heads up to this size are built in a buffer the connection keeps. */
 const MAX_KEPT_HEAD = 16 * 1024;
@@ -86,6 +88,9 @@ const JOIN_BODY_MAX = 16 * 1024;
 // step, so one scan and one token set serve every connection.
 const requestScan = new HeadScan();
 const requestTokens = new ConnectionTokens();
+const requestTarget: Target = { path: "", query: "", authority: "" };
+/** Each backend socket's link (see {@link BackendLink}), found again when the pool hands it out. */
+const backendLinks = new WeakMap<Socket, BackendLink>();
 const responseScan = new HeadScan();
 const responseTokens = new ConnectionTokens();
 
@@ -148,6 +153,8 @@ export class ClientConnection implements SocketHandler, Expiring {
   off = 0;
   state = Wait.Head;
   exchange: Exchange | null = null;
+  /** The exchange object, kept from request to request (see {@link Exchange}). */
+  #exchange: Exchange | null = null;
   /** The client half-closed or asked for close: no request after the current one. */
   closeAfter = false;
   readonly #onGone: (c: ClientConnection) => void;
@@ -270,7 +277,7 @@ export class ClientConnection implements SocketHandler, Expiring {
     const framing = requestFramingOf(scan);
     if (framing.kind === "error") return this.fail({ kind: "BadRequest", reason: framing.reason });
     const rawTarget = scan.target();
-    const target = parseTarget(rawTarget);
+    const target = parseTarget(rawTarget, requestTarget);
     if (target === null) return this.fail({ kind: "BadRequest", reason: "invalid request target" });
     const method = scan.method();
     if (method === "CONNECT") {
@@ -317,8 +324,8 @@ export class ClientConnection implements SocketHandler, Expiring {
       this.#upstreamHead,
     );
     this.state = Wait.Exchange;
-    this.exchange = new Exchange(
-      this,
+    const exchange = this.exchange = this.#exchange ??= new Exchange(this);
+    exchange.begin(
       method,
       rawTarget,
       scan.minor,
@@ -327,7 +334,7 @@ export class ClientConnection implements SocketHandler, Expiring {
       upstreamHead,
       upgrade,
     );
-    this.exchange.start();
+    exchange.start();
   }
 
   // --- endings ---------------------------------------------------------------
@@ -409,56 +416,75 @@ export class ClientConnection implements SocketHandler, Expiring {
   }
 }
 
-/** Backend socket events, tagged with the attempt they belong to. */
+/**
+ * One backend socket's events, heard by the exchange that socket serves
+ * while it is that exchange's `link`: an attempt the exchange has moved on
+ * from is heard no more. A socket keeps its link for life (in the pool, the
+ * pool's handler hears it), so taking a pooled socket allocates nothing and
+ * a link only ever speaks for its own socket.
+ */
 class BackendLink implements SocketHandler {
-  readonly #ex: Exchange;
-  readonly attempt: number;
+  /** The exchange served; null while the socket waits in the pool (which then holds no exchange). */
+  #ex: Exchange | null;
   socket: Socket | null = null;
-  constructor(ex: Exchange, attempt: number) {
+  constructor(ex: Exchange) {
     this.#ex = ex;
-    this.attempt = attempt;
+  }
+  /** Serve `ex` now (a pooled socket taken by an exchange), or no exchange. */
+  serve(ex: Exchange | null): void {
+    this.#ex = ex;
   }
   onData(chunk: Uint8Array): void {
-    if (this.#ex.link === this) this.#ex.onBackendData(chunk);
+    const ex = this.#ex;
+    if (ex !== null && ex.link === this) ex.onBackendData(chunk);
   }
   onDrain(): void {
-    if (this.#ex.link === this) this.#ex.onBackendDrain();
+    const ex = this.#ex;
+    if (ex !== null && ex.link === this) ex.onBackendDrain();
   }
   onEnd(): void {
-    if (this.#ex.link === this) this.#ex.onBackendEnd();
+    const ex = this.#ex;
+    if (ex !== null && ex.link === this) ex.onBackendEnd();
   }
   onClose(error?: Error): void {
-    if (this.#ex.link === this) this.#ex.onBackendGone(error);
+    const ex = this.#ex;
+    if (ex !== null && ex.link === this) ex.onBackendGone(error);
   }
 }
 
-/** One request and its response. */
+/**
+ * One request and its response. A connection keeps one and begins it again
+ * for each of its requests (they run one at a time), so a request allocates
+ * no exchange. What can outlive a request (a registry answer, a connect, a
+ * backend socket's events) is checked against the request it belongs to:
+ * `#request` for answers, `link` for sockets.
+ */
 class Exchange {
   readonly conn: ClientConnection;
   readonly ctx: ProxyContext;
-  readonly method: string;
+  /** Counts the requests this exchange has carried; an answer for an earlier one is dropped. */
+  #request = 0;
+  method = "";
   /** The request-target as sent (for logs and messages). */
-  readonly target: string;
+  target = "";
   /** The client's HTTP minor version. */
-  readonly minor: number;
-  readonly route: Route;
-  readonly #framing: Framing;
-  readonly #upstreamHead: Uint8Array;
-  readonly #upgrade: string | null;
+  minor = 1;
+  route!: Route;
+  #upstreamHead: Uint8Array = EMPTY;
+  #upgrade: string | null = null;
 
   // Backend side.
   link: BackendLink | null = null;
-  #plan: FailoverPlan | null = null;
+  readonly #plan = new FailoverPlan([], 0);
   #replica: Replica | null = null;
   #reused = false;
   #staleRetried = false;
-  #attempt = 0;
   #lastError = "";
 
   // Request body.
   #bodyLeft = 0;
   #scanner: ChunkedScanner | null = null;
-  #bodyDone: boolean;
+  #bodyDone = true;
   /** Body bytes sent so far, kept for a retry while they fit in MAX_REPLAY. */
   #replay: Uint8Array[] | null = null;
   #replayBytes = 0;
@@ -470,17 +496,23 @@ class Exchange {
   #gotResponseByte = false;
   /** Status of the final response once its head has been handled; 0 before. */
   #status = 0;
-  #resFraming: Framing | null = null;
+  /** How the response body is delimited (the framing's kind, once the head is handled). */
+  #resKind: Framing["kind"] = "none";
   #resLeft = 0;
   #resScanner: ChunkedScanner | null = null;
   #closeClient = false;
   /** HTTP/1.0 client, chunked response: send the data only, delimited by close. */
   #dechunk = false;
   #backendReusable = false;
-  #finished = false;
+  #finished = true;
 
-  constructor(
-    conn: ClientConnection,
+  constructor(conn: ClientConnection) {
+    this.conn = conn;
+    this.ctx = conn.ctx;
+  }
+
+  /** Take on the next request of the connection; every per-request field starts over. */
+  begin(
     method: string,
     target: string,
     minor: number,
@@ -488,23 +520,55 @@ class Exchange {
     route: Route,
     upstreamHead: Uint8Array,
     upgrade: string | null,
-  ) {
-    this.conn = conn;
-    this.ctx = conn.ctx;
+  ): void {
+    this.#request++;
     this.method = method;
     this.target = target;
     this.minor = minor;
     this.route = route;
-    this.#framing = framing;
     this.#upstreamHead = upstreamHead;
     this.#upgrade = upgrade;
+    this.link = null;
+    this.#plan.reset(NO_REPLICAS, 0);
+    this.#replica = null;
+    this.#reused = false;
+    this.#staleRetried = false;
+    this.#lastError = "";
+    this.#bodyLeft = framing.kind === "length" ? framing.length : 0;
+    this.#scanner = framing.kind === "chunked" ? new ChunkedScanner() : null;
     this.#bodyDone = framing.kind === "none";
-    if (framing.kind === "length") this.#bodyLeft = framing.length;
-    else if (framing.kind === "chunked") this.#scanner = new ChunkedScanner();
+    this.#replay = null;
+    this.#replayBytes = 0;
+    this.#replayable = true;
+    this.#sentAny = false;
+    this.#resBuf = EMPTY;
+    this.#gotResponseByte = false;
+    this.#status = 0;
+    this.#resKind = "none";
+    this.#resLeft = 0;
+    this.#resScanner = null;
+    this.#closeClient = false;
+    this.#dechunk = false;
+    this.#backendReusable = false;
+    this.#finished = false;
   }
 
   #fail(error: ProxyError, close: boolean): void {
+    this.#letGo();
     this.conn.fail(error, close, this.method, this.target);
+  }
+
+  /**
+   * The request is over: let go of what it alone held (body bytes kept for a
+   * retry, up to MAX_REPLAY), so that an idle connection holds none of it.
+   * Called before the connection is told: it may begin the next request at once.
+   */
+  #letGo(): void {
+    this.#replay = null;
+    this.#upstreamHead = EMPTY;
+    this.#resBuf = EMPTY;
+    this.#scanner = null;
+    this.#resScanner = null;
   }
 
   /** Stop the upstream timer (it is the connection's deadline while this exchange runs). */
@@ -522,7 +586,18 @@ class Exchange {
       return this.#registryFailed(e);
     }
     if (isAnswer(replicas)) this.#resolved(replicas);
-    else replicas.then((r) => this.#resolved(r), (e) => this.#registryFailed(e));
+    else this.#awaitReplicas(replicas);
+  }
+
+  // Callbacks live in methods of their own, off the synchronous path: a
+  // function whose closures capture its variables allocates their scope on
+  // every call, whichever branch it takes.
+  #awaitReplicas(answer: Promise<readonly Replica[]>): void {
+    const request = this.#request;
+    answer.then(
+      (r) => request === this.#request && this.#resolved(r),
+      (e) => request === this.#request && this.#registryFailed(e),
+    );
   }
 
   #registryFailed(e: unknown): void {
@@ -541,37 +616,46 @@ class Exchange {
       this.#finished = true;
       return this.#fail({ kind: "NoReplicas", service: this.route.service }, !this.#bodyDone);
     }
-    this.#plan = new FailoverPlan(replicas, this.ctx.retries);
+    this.#plan.reset(replicas, this.ctx.retries);
     this.#connectNext();
   }
 
   // --- connect / failover ----------------------------------------------------
 
   #connectNext(): void {
-    const replica = this.#plan!.next();
+    const replica = this.#plan.next();
     if (replica === undefined) return this.#upstreamFailed();
     this.#connectTo(replica, true);
   }
 
   #connectTo(replica: Replica, usePool: boolean): void {
     this.#replica = replica;
-    const link = new BackendLink(this, ++this.#attempt);
-    this.link = link;
     const pooled = usePool
       ? this.ctx.pool.acquire(replicaKey(replica), this.ctx.clock.now)
       : undefined;
     if (pooled !== undefined) {
+      // Every backend socket got its link when it connected.
+      const link = backendLinks.get(pooled)!;
+      link.serve(this);
+      this.link = link;
       this.#reused = true;
-      link.socket = pooled;
       pooled.setHandler(link);
       pooled.resume();
       return this.#send();
     }
     this.#reused = false;
+    this.#connect(replica);
+  }
+
+  #connect(replica: Replica): void {
+    // A new link for each connect: its answer counts while it is still `link`.
+    const link = new BackendLink(this);
+    this.link = link;
     this.ctx.runtime.connect(replica.host, replica.port, link, this.ctx.upstreamConnect).then(
       (socket) => {
         if (this.link !== link || this.#finished) return socket.close();
         link.socket = socket;
+        backendLinks.set(socket, link);
         this.#send();
       },
       (e) => {
@@ -591,7 +675,7 @@ class Exchange {
       {
         kind: "UpstreamFailed",
         service: this.route.service,
-        attempts: this.#plan?.attempts ?? 0,
+        attempts: this.#plan.attempts,
         reason: this.#lastError || "connection failed",
       },
       !this.#bodyDone,
@@ -694,7 +778,7 @@ class Exchange {
     let start = 0;
     while (true) {
       const buf = this.#resBuf;
-      const r = scanResponseHead(buf, start, buf.length, { maxSize: MAX_RESPONSE_HEAD }, scan);
+      const r = scanResponseHead(buf, start, buf.length, RESPONSE_HEAD_LIMITS, scan);
       if (r !== null) {
         if (r.kind === "error") return this.#badResponse(r.reason);
         this.#resBuf = start === 0 ? buf : buf.subarray(start);
@@ -732,7 +816,7 @@ class Exchange {
     const framing = responseFramingOf(this.method, scan);
     if (framing.kind === "error") return this.#badResponse(framing.reason);
     this.#status = scan.status;
-    this.#resFraming = framing;
+    this.#resKind = framing.kind;
     this.#disarm();
     const backendClose = scan.minor === 0 || tokens.close;
     this.#backendReusable = !backendClose && framing.kind !== "close";
@@ -788,10 +872,10 @@ class Exchange {
 
   /** Forward response body bytes chunk[from..]. */
   #forwardBody(chunk: Uint8Array, from: number): void {
-    const framing = this.#resFraming!;
+    const kind = this.#resKind;
     let out = from === 0 ? chunk : chunk.subarray(from);
     let done = false;
-    if (framing.kind === "length") {
+    if (kind === "length") {
       if (out.length >= this.#resLeft) {
         if (out.length > this.#resLeft) {
           this.#backendReusable = false;
@@ -800,7 +884,7 @@ class Exchange {
         this.#resLeft = 0;
         done = true;
       } else this.#resLeft -= out.length;
-    } else if (framing.kind === "chunked") {
+    } else if (kind === "chunked") {
       const client = this.conn.socket;
       const data = out;
       const r = this.#dechunk
@@ -847,7 +931,7 @@ class Exchange {
       {
         kind: "UpstreamFailed",
         service: this.route.service,
-        attempts: this.#plan?.attempts ?? 1,
+        attempts: this.#plan.attempts || 1,
         reason: this.#lastError,
       },
       true,
@@ -856,7 +940,7 @@ class Exchange {
 
   onBackendEnd(): void {
     if (this.#finished) return;
-    if (this.#status !== 0 && this.#resFraming!.kind === "close") {
+    if (this.#status !== 0 && this.#resKind === "close") {
       this.#backendReusable = false;
       return this.#finish();
     }
@@ -870,7 +954,7 @@ class Exchange {
     this.link = null;
     socket?.close();
     if (this.#status !== 0) {
-      if (this.#resFraming!.kind === "close") return this.#finish();
+      if (this.#resKind === "close") return this.#finish();
       // Truncated response: the client must not mistake it for a whole one.
       this.#finished = true;
       return this.conn.close();
@@ -904,13 +988,16 @@ class Exchange {
         r ? `${r.host}:${r.port}` : "-",
       );
     }
-    const socket = this.link?.socket;
+    const link = this.link;
     this.link = null;
+    const socket = link?.socket;
     if (socket) {
       if (this.#backendReusable && this.#bodyDone && !socket.closed) {
+        link!.serve(null);
         this.ctx.pool.release(replicaKey(this.#replica!), socket, this.ctx.clock.now);
       } else socket.close();
     }
+    this.#letGo();
     this.conn.exchangeDone(this.#closeClient);
   }
 

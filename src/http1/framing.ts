@@ -25,6 +25,13 @@ export interface FramingError {
 const NONE: Framing = { kind: "none" };
 const CHUNKED: Framing = { kind: "chunked" };
 const CLOSE: Framing = { kind: "close" };
+/**
+ * The framing {@link requestFramingOf} and {@link responseFramingOf} return
+ * for a message with a Content-Length: one object, whose length the next
+ * call overwrites (as the next scan overwrites a {@link HeadScan}), so a
+ * message costs no allocation. Read it before scanning the next head.
+ */
+const SCANNED_LENGTH: { kind: "length"; length: number } = { kind: "length", length: 0 };
 
 /** Parse a Content-Length value: 1*DIGIT, at most 15 digits (safe integer). */
 function parseLength(value: string): number {
@@ -91,7 +98,7 @@ function lengthOfBytes(buf: Uint8Array, s: number, e: number): number {
  * Framing of a scanned head with no Transfer-Encoding and at most one
  * Content-Length (nearly every message), read from the bytes; null when the
  * head has anything else and needs the general rules. `absent` is the framing
- * without either field.
+ * without either field. A length comes back in {@link SCANNED_LENGTH}.
  */
 function simpleFraming(scan: HeadScan, absent: Framing): Framing | FramingError | null {
   const f = scan.fields;
@@ -107,7 +114,9 @@ function simpleFraming(scan: HeadScan, absent: Framing): Framing | FramingError 
   if (at < 0) return absent;
   const n = lengthOfBytes(scan.buf, f[at * FIELD_STRIDE + 2], f[at * FIELD_STRIDE + 3]);
   if (n < 0) return { kind: "error", reason: "invalid Content-Length" };
-  return n === 0 ? NONE : { kind: "length", length: n };
+  if (n === 0) return NONE;
+  SCANNED_LENGTH.length = n;
+  return SCANNED_LENGTH;
 }
 
 /** The same from a scanned head; allocates nothing when neither field is present. */
@@ -140,7 +149,9 @@ export function requestFraming(head: RequestHead): Framing | FramingError {
 }
 
 /**
- * {@link requestFraming} of a scanned head (what the proxy uses).
+ * {@link requestFraming} of a scanned head (what the proxy uses). A length
+ * framing it returns is overwritten by the next call of this function or of
+ * {@link responseFramingOf}: read it at once.
  *
  * @example
  * ```ts
@@ -186,7 +197,9 @@ export function responseFraming(method: string, head: ResponseHead): Framing | F
 }
 
 /**
- * {@link responseFraming} of a scanned head (what the proxy uses).
+ * {@link responseFraming} of a scanned head (what the proxy uses). A length
+ * framing it returns is overwritten by the next call, as for
+ * {@link requestFramingOf}.
  *
  * @example
  * ```ts

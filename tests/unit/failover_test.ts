@@ -68,6 +68,18 @@ describe("FailoverPlan", () => {
     assert.equal(none.attempts, 0);
   });
 
+  it("starts over on reset, as a new plan would", () => {
+    const plan = new FailoverPlan([A, B, C], 2);
+    assert.deepEqual(drain(plan), [A, B]);
+    plan.reset([C, A, C, D], 3);
+    assert.equal(plan.attempts, 0);
+    assert.deepEqual(drain(plan), [C, A, D]);
+    assert.equal(plan.attempts, 3);
+    plan.reset([], 3);
+    assert.equal(plan.next(), undefined);
+    assert.equal(plan.attempts, 0);
+  });
+
   it("counts attempts as they are handed out", () => {
     const plan = new FailoverPlan([A, B, C], 3);
     assert.equal(plan.attempts, 0);

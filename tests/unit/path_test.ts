@@ -170,6 +170,17 @@ describe("parseTarget", () => {
     assert.deepEqual(parseTarget("/a?x?y"), { path: "/a", query: "?x?y", authority: "" });
   });
 
+  it("fills the object it is given and leaves nothing of the previous target", () => {
+    const into = { path: "", query: "", authority: "" };
+    assert.equal(parseTarget("http://h/a?x=1", into), into);
+    assert.deepEqual(into, { path: "/a", query: "?x=1", authority: "h" });
+    assert.equal(parseTarget("/b", into), into);
+    assert.deepEqual(into, { path: "/b", query: "", authority: "" });
+    assert.equal(parseTarget("*", into), into);
+    assert.deepEqual(into, { path: "*", query: "", authority: "" });
+    assert.equal(parseTarget("nope", into), null);
+  });
+
   it("keeps the asterisk form", () => {
     assert.deepEqual(parseTarget("*"), { path: "*", query: "", authority: "" });
   });
