@@ -47,6 +47,8 @@ describe("keep-alive and framing", () => {
         "/stream:streamer",
         "--route",
         "/raw:raw-close",
+        "--route",
+        "/none:svc-none",
       ],
       ["svc-a", "svc-b", "svc-pool", "streamer"],
       {
@@ -223,6 +225,40 @@ describe("keep-alive and framing", () => {
         ["svc-a", "/a/third?n=3", ""],
         ["svc-b", "/b/fourth", ""],
       ]);
+    } finally {
+      conn.close();
+    }
+  });
+
+  it("starts each request on a connection clean, whatever the one before came to", async () => {
+    const conn = await HttpConnection.open(stack.port);
+    try {
+      conn.write("POST /b/one HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhello");
+      const posted = await conn.readResponse();
+      assert.equal(posted.status, 200);
+      assert.equal(echoOf(posted).body, "hello");
+      // Answered by the ingress itself, and the connection stays open.
+      conn.write("GET /nowhere HTTP/1.1\r\nHost: localhost\r\n\r\n");
+      assert.equal((await conn.readResponse()).status, 404);
+      conn.write("GET /none/x HTTP/1.1\r\nHost: localhost\r\n\r\n");
+      assert.equal((await conn.readResponse()).status, 503);
+      conn.write("HEAD /stream/head HTTP/1.1\r\nHost: localhost\r\n\r\n");
+      const head = await conn.readResponse({ head: true });
+      assert.equal(head.status, 200);
+      assert.equal(head.body.length, 0);
+      // Nothing of the POST's body, the errors or the HEAD carries over.
+      conn.write("GET /a/two HTTP/1.1\r\nHost: localhost\r\n\r\n");
+      const two = await conn.readResponse();
+      assert.equal(two.status, 200);
+      assert.deepEqual([echoOf(two).backend, echoOf(two).url, echoOf(two).body], [
+        "svc-a",
+        "/a/two",
+        "",
+      ]);
+      conn.write("GET /stream/head HTTP/1.1\r\nHost: localhost\r\n\r\n");
+      const full = await conn.readResponse();
+      assert.equal(full.status, 200);
+      assert.equal(full.text, "x".repeat(1234));
     } finally {
       conn.close();
     }
