@@ -85,7 +85,7 @@ const MAX_KEPT_REPLY = 4 * 1024;
 const JOIN_BODY_MAX = 16 * 1024;
 
 // Heads are scanned and turned into the bytes to send within one synchronous
-// step, so one scan and one token set serve every connection.
+// step, so one scan, one token set and one parsed target serve every connection.
 const requestScan = new HeadScan();
 const requestTokens = new ConnectionTokens();
 const requestTarget: Target = { path: "", query: "", authority: "" };
