@@ -457,7 +457,9 @@ class BackendLink implements SocketHandler {
  * for each of its requests (they run one at a time), so a request allocates
  * no exchange. What can outlive a request (a registry answer, a connect, a
  * backend socket's events) is checked against the request it belongs to:
- * `#request` for answers, `link` for sockets.
+ * `#request` for answers, `link` for sockets. Nothing may touch the exchange
+ * after a call that ends the request (`#finish`, `#fail`): the connection may
+ * have begun its next request on it already.
  */
 class Exchange {
   readonly conn: ClientConnection;
