@@ -636,8 +636,10 @@ class Exchange {
       ? this.ctx.pool.acquire(replicaKey(replica), this.ctx.clock.now)
       : undefined;
     if (pooled !== undefined) {
-      // Every backend socket got its link when it connected.
-      const link = backendLinks.get(pooled)!;
+      // Every backend socket gets its link when it connects (a socket pooled by other means, one).
+      let link = backendLinks.get(pooled);
+      if (link === undefined) backendLinks.set(pooled, link = new BackendLink(this));
+      link.socket = pooled;
       link.serve(this);
       this.link = link;
       this.#reused = true;
@@ -694,8 +696,10 @@ class Exchange {
     if (this.#replay !== null && this.#replayable) {
       for (const chunk of this.#replay) socket.write(chunk);
     }
+    const request = this.#request;
     this.#pumpBody();
-    if (this.#bodyDone) this.#armUpstreamTimeout();
+    // A bad body ends the request: then this exchange may carry the next one already.
+    if (request === this.#request && this.#bodyDone) this.#armUpstreamTimeout();
   }
 
   /** Client bytes arrived while this exchange is current. */
@@ -917,9 +921,14 @@ class Exchange {
   #upgraded(scan: HeadScan, tokens: ConnectionTokens, rest: Uint8Array): void {
     this.#finished = true;
     this.#disarm();
-    const backend = this.link!.socket!;
+    const link = this.link!;
+    const backend = link.socket!;
     this.link = null;
     this.conn.socket.write(downstreamHeadBytes(scan, tokens, "upgrade", this.#upgrade));
+    // The tunnel outlives the exchange, which holds none of it: not the response's bytes, and not
+    // through the link (the backend socket's, for as long as the tunnel runs).
+    link.serve(null);
+    this.#letGo();
     this.conn.tunnel(backend, rest);
   }
 
