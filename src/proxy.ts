@@ -160,6 +160,9 @@ export class ClientConnection implements SocketHandler, Expiring {
   readonly #onGone: (c: ClientConnection) => void;
   #waitingForFirstByte = true;
   #gone = false;
+  /** {@link nextRequest} is running; `#startAgain`: a request ended meanwhile, go on. */
+  #starting = false;
+  #startAgain = false;
   /** Whether the peer is a trusted proxy (asked once: the peer does not change). */
   #trusted: boolean | undefined;
   /** What the forwarding headers say about this client (built once, on its first request). */
@@ -249,8 +252,29 @@ export class ClientConnection implements SocketHandler, Expiring {
 
   // --- request parsing -----------------------------------------------------
 
-  /** Parse and start the next request, if its head is complete. */
+  /**
+   * Parse and start the next request, if its head is complete. A request the
+   * ingress answers itself (an error) ends within this call and asks for the
+   * next: that one is started by this loop, not from inside the answer, so any
+   * number of pipelined requests takes no more stack than one.
+   */
   nextRequest(): void {
+    if (this.#starting) {
+      this.#startAgain = true;
+      return;
+    }
+    this.#starting = true;
+    try {
+      do {
+        this.#startAgain = false;
+        this.#startNext();
+      } while (this.#startAgain);
+    } finally {
+      this.#starting = false;
+    }
+  }
+
+  #startNext(): void {
     if (this.state !== Wait.Head) return;
     if (this.buffered === 0) {
       if (this.closeAfter || this.ctx.draining) return this.close();

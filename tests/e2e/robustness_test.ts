@@ -150,6 +150,25 @@ describe("robustness", () => {
     }
   });
 
+  it("answers 20,000 pipelined requests the ingress answers itself, and stays usable", async () => {
+    // Each answer comes at once, without a backend: the next request must not
+    // be started from inside the answer to the one before, or the stack runs out.
+    const conn = await HttpConnection.open(stack.port);
+    try {
+      conn.write("GET /nowhere HTTP/1.1\r\nHost: localhost\r\n\r\n".repeat(20_000));
+      for (let i = 0; i < 20_000; i++) {
+        const res = await conn.readResponse({ timeoutMs: 30_000 });
+        assert.equal(res.status, 404, `#${i}: ${res.text}`);
+      }
+      conn.write("GET /a/after HTTP/1.1\r\nHost: localhost\r\n\r\n");
+      const after = await conn.readResponse();
+      assert.equal(after.status, 200);
+      assert.equal(echoOf(after).url, "/a/after");
+    } finally {
+      conn.close();
+    }
+  });
+
   it("keeps pipelined responses intact for a client that reads only later", async () => {
     // 300 answers of 64 KiB (19 MiB) for a client that is not reading: once
     // the kernel's buffers are full, answers wait in the ingress's queue, heads
