@@ -458,21 +458,22 @@ class BackendLink implements SocketHandler {
   serve(ex: Exchange | null): void {
     this.#ex = ex;
   }
-  onData(chunk: Uint8Array): void {
+  /** The exchange that hears this socket now, or undefined. */
+  #listener(): Exchange | undefined {
     const ex = this.#ex;
-    if (ex !== null && ex.link === this) ex.onBackendData(chunk);
+    return ex !== null && ex.link === this ? ex : undefined;
+  }
+  onData(chunk: Uint8Array): void {
+    this.#listener()?.onBackendData(chunk);
   }
   onDrain(): void {
-    const ex = this.#ex;
-    if (ex !== null && ex.link === this) ex.onBackendDrain();
+    this.#listener()?.onBackendDrain();
   }
   onEnd(): void {
-    const ex = this.#ex;
-    if (ex !== null && ex.link === this) ex.onBackendEnd();
+    this.#listener()?.onBackendEnd();
   }
   onClose(error?: Error): void {
-    const ex = this.#ex;
-    if (ex !== null && ex.link === this) ex.onBackendGone(error);
+    this.#listener()?.onBackendGone(error);
   }
 }
 
