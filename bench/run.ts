@@ -47,13 +47,20 @@ import {
   formatMiB,
   formatNumber,
   formatTable,
+  p99ComparisonText,
   resultsChart,
   resultsMarkdown,
   routeCostLine,
   rssLine,
 } from "./lib/report.ts";
-import { type RunRecord, summarize } from "./lib/results.ts";
-import { type ProxyId, REFERENCE_PROXY, type Scenario, SCENARIOS } from "./lib/scenarios.ts";
+import { compareP99, type P99Comparison, type RunRecord, summarize } from "./lib/results.ts";
+import {
+  P99_COMPARISON,
+  type ProxyId,
+  REFERENCE_PROXY,
+  type Scenario,
+  SCENARIOS,
+} from "./lib/scenarios.ts";
 import { barChartSvg } from "./lib/svg.ts";
 import { parseWrkOutput, wrkArgs, type WrkResult } from "./lib/wrk.ts";
 
@@ -267,15 +274,32 @@ function describeRun(r: RunRecord): string {
     `p50 ${formatLatency(r.wrk.latency.p50S)} p99 ${formatLatency(r.wrk.latency.p99S)}${cpu}${rss}`;
 }
 
-/** The memory and route-table lines of the report, on the console. */
+/** The memory, route-table and p99 lines of the report, on the console. */
 function printCallouts(
   cells: BenchResults["cells"],
   scenarios: readonly Scenario[],
   proxies: readonly string[],
+  p99: P99Comparison | undefined,
 ): void {
   for (const line of [rssLine(cells, scenarios, proxies), routeCostLine(cells, scenarios)]) {
     if (line !== undefined) console.log(line);
   }
+  if (p99 !== undefined) console.log(p99ComparisonText(p99, scenarios));
+}
+
+/**
+ * The p99 comparison of {@link P99_COMPARISON} over `records`, or undefined
+ * when the run did not measure both proxies in its scenario.
+ */
+function p99Comparison(
+  records: readonly RunRecord[],
+  proxies: readonly ProxyId[],
+  scenarios: readonly Scenario[],
+): P99Comparison | undefined {
+  const { proxy, scenario } = P99_COMPARISON;
+  if (!proxies.includes(proxy) || !proxies.includes(REFERENCE_PROXY)) return undefined;
+  if (!scenarios.some((s) => s.id === scenario)) return undefined;
+  return compareP99(records, proxy, REFERENCE_PROXY, scenario);
 }
 
 /** Writes RESULTS.md, results.svg and out/results.json from one run's data. */
@@ -293,6 +317,7 @@ async function writeReports(results: BenchResults): Promise<void> {
       machine: results.machine,
       chartFile: "results.svg",
       notes: results.notes,
+      p99: results.p99,
     }),
   );
   // Committed outputs must pass `deno fmt --check` (deno task check).
@@ -331,7 +356,12 @@ async function main(): Promise<number> {
       );
     }
     console.log(formatTable(results.cells, results.scenarios));
-    printCallouts(results.cells, results.scenarios, results.options.proxies);
+    results.p99 = p99Comparison(
+      results.records ?? [],
+      results.options.proxies,
+      results.scenarios,
+    );
+    printCallouts(results.cells, results.scenarios, results.options.proxies, results.p99);
     await writeReports(results);
     return 0;
   }
@@ -382,11 +412,18 @@ async function main(): Promise<number> {
     const hz = await clockTicks();
     const machine = await collectMachineFacts(tools, REPO_ROOT);
     const scenarios = SCENARIOS.filter((s) => opts.scenarios.includes(s.id));
+    const p99Runs = [REFERENCE_PROXY, P99_COMPARISON.proxy].every((p) =>
+        opts.proxies.includes(p)
+      ) &&
+        opts.scenarios.includes(P99_COMPARISON.scenario)
+      ? 2 * opts.p99Pairs
+      : 0;
     const cells = roundOrder(opts.proxies, (p) => p === REFERENCE_PROXY).flat().length *
-      scenarios.length * opts.runs;
+        scenarios.length * opts.runs + p99Runs;
     log(
       `${opts.proxies.join(", ")} x ${scenarios.length} scenarios x ${opts.runs} round(s) ` +
-        `of ${opts.durationS} s runs, ${REFERENCE_PROXY} before each other proxy = ${cells} runs (~${
+        `of ${opts.durationS} s runs, ${REFERENCE_PROXY} before each other proxy, ` +
+        `${p99Runs} runs for the p99 comparison = ${cells} runs (~${
           Math.ceil(cells * (opts.durationS + opts.settleS + 1) / 60)
         } min plus warm-up)`,
     );
@@ -452,6 +489,39 @@ async function main(): Promise<number> {
       }
     }
 
+    // Extra pairs for the p99 comparison: the regular rounds' pairs of this
+    // scenario count too; these records stay out of the table's medians.
+    const p99Scenario = scenarios.find((s) => s.id === P99_COMPARISON.scenario);
+    const p99Group = [REFERENCE_PROXY, P99_COMPARISON.proxy].map((id) =>
+      proxies.find((p) => p.id === id)
+    );
+    if (opts.p99Pairs > 0 && p99Scenario && p99Group.every((p) => p !== undefined)) {
+      log(
+        `p99 comparison: ${opts.p99Pairs} more ${p99Group.map((p) => p!.id).join("/")} pairs ` +
+          `at ${p99Scenario.id}`,
+      );
+      for (let i = 1; i <= opts.p99Pairs; i++) {
+        const pairId = ++pair;
+        for (const p of p99Group) {
+          if (stopping) return 130;
+          const r = await measure(
+            ctx,
+            opts,
+            hz,
+            p!,
+            backend.managed.pid,
+            p99Scenario,
+            opts.runs + i,
+          );
+          r.pair = pairId;
+          r.tail = true;
+          records.push(r);
+          log(`[p99 ${i}/${opts.p99Pairs}] ${p!.id.padEnd(14)} ${describeRun(r)}`);
+          await sleep(300);
+        }
+      }
+    }
+
     const table = summarize(
       records,
       opts.proxies,
@@ -460,8 +530,9 @@ async function main(): Promise<number> {
       startFailures,
       opts.foreignLimit,
     );
+    const p99 = p99Comparison(records, opts.proxies, scenarios);
     console.log(`\n${formatTable(table, scenarios)}\n`);
-    printCallouts(table, scenarios, opts.proxies);
+    printCallouts(table, scenarios, opts.proxies, p99);
 
     const notes = [...startFailures].map(([id, why]) => `${id}: ${why}`);
     for (const p of proxies) {
@@ -478,6 +549,7 @@ async function main(): Promise<number> {
       notes,
       cells: table,
       records,
+      p99,
     });
     return 0;
   } finally {

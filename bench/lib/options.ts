@@ -28,6 +28,11 @@ export interface BenchOptions {
   proxies: ProxyId[];
   /** Scenario ids to run, in report order. */
   scenarios: string[];
+  /**
+   * Extra (reference, Gatehouse binary) pairs at keep-alive c50 after the
+   * regular rounds, for the p99 comparison; 0: none.
+   */
+  p99Pairs: number;
   /** Set by `--quick`: one short run per cell. */
   quick: boolean;
   /** Set by `--render`: rewrite the reports from bench/out/results.json. */
@@ -47,6 +52,8 @@ environment:
   BENCH_RUNS           runs per cell, median reported (default 3)
   BENCH_WARMUP         warm-up seconds per proxy (default 2)
   BENCH_SETTLE         unrecorded seconds before each run, same load (default 2; 0: none)
+  BENCH_P99_PAIRS      extra nginx/gatehouse-bin pairs at keep-alive c50 for the p99
+                       comparison (default 12; 0: none; --quick: 0)
   BENCH_PROXIES        comma list of ${PROXY_IDS.join(", ")}
   BENCH_SCENARIOS      comma list of ${SCENARIOS.map((s) => s.id).join(", ")}
 `;
@@ -64,13 +71,14 @@ function positiveNumber(name: string, raw: string | undefined, fallback: number)
   return n;
 }
 
-/** Whole seconds, 0 allowed (wrk takes whole seconds). */
-function wholeSeconds(name: string, raw: string | undefined, fallback: number): number {
+/**
+ * A whole number, 0 allowed (wrk takes whole seconds); `what` names it in
+ * the error ("whole seconds", "a whole number").
+ */
+function wholeNumber(name: string, raw: string | undefined, fallback: number, what: string) {
   const n = numberIn(raw);
   if (n === undefined) return fallback;
-  if (!Number.isInteger(n) || n < 0) {
-    throw new RangeError(`${name} must be whole seconds (0 or more)`);
-  }
+  if (!Number.isInteger(n) || n < 0) throw new RangeError(`${name} must be ${what} (0 or more)`);
   return n;
 }
 
@@ -125,7 +133,10 @@ export function parseBenchOptions(
       : Math.max(1, Math.round(positiveNumber("BENCH_DURATION", env("BENCH_DURATION"), 10))),
     runs,
     warmupS: positiveNumber("BENCH_WARMUP", env("BENCH_WARMUP"), quick ? 1 : 2),
-    settleS: quick ? 0 : wholeSeconds("BENCH_SETTLE", env("BENCH_SETTLE"), 2),
+    settleS: quick ? 0 : wholeNumber("BENCH_SETTLE", env("BENCH_SETTLE"), 2, "whole seconds"),
+    p99Pairs: quick
+      ? 0
+      : wholeNumber("BENCH_P99_PAIRS", env("BENCH_P99_PAIRS"), 12, "a whole number"),
     maxRetries: 2,
     foreignLimit: 0.10,
     proxies: list("BENCH_PROXIES", env("BENCH_PROXIES"), PROXY_IDS),

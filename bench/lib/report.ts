@@ -4,7 +4,7 @@
  */
 
 import type { BenchOptions } from "./options.ts";
-import type { Cell, RunRecord } from "./results.ts";
+import type { Cell, P99Comparison, RunRecord } from "./results.ts";
 import { RSS_SAMPLE_INTERVAL_MS } from "./memory.ts";
 import {
   GATEHOUSE_VARIANTS,
@@ -39,6 +39,8 @@ export interface BenchResults {
   notes: string[];
   cells: Cell[];
   records: RunRecord[];
+  /** The paired p99 comparison; absent when the run did not make one. */
+  p99?: P99Comparison;
 }
 
 /**
@@ -228,6 +230,63 @@ function routeCount(id: string): number | undefined {
   return (GATEHOUSE_VARIANTS as Record<string, { routes: number }>)[id]?.routes;
 }
 
+/**
+ * The p99 comparison in one sentence: how many pairs, in how many the proxy
+ * was lower, the median ratio with its interval, and what that says.
+ *
+ * @example
+ * ```ts
+ * p99ComparisonText(comparison, SCENARIOS);
+ * // "p99 in keep-alive GET, 50 conns, gatehouse-bin / nginx over 15 pairs: lower in 11;
+ * //  median 0.95x (96% interval 0.91x-0.99x): lower than nginx's"
+ * ```
+ */
+export function p99ComparisonText(c: P99Comparison, scenarios: readonly Scenario[]): string {
+  const title = scenarios.find((s) => s.id === c.scenario)?.title ?? c.scenario;
+  const head = `p99 in ${title}, ${c.proxy} / ${c.reference} over ${c.pairs.length} pairs: ` +
+    `lower in ${c.lower}`;
+  if (c.median === undefined || c.low === undefined || c.high === undefined) {
+    return `${head}; too few pairs for an interval (6 needed)`;
+  }
+  const interval = `${Math.floor((c.confidence ?? 0) * 100)}% interval ` +
+    `${formatRatio(c.low)}-${formatRatio(c.high)}`;
+  const meaning = c.verdict === "lower"
+    ? `lower than ${c.reference}'s`
+    : c.verdict === "higher"
+    ? `higher than ${c.reference}'s`
+    : `no difference from ${c.reference}'s that these runs can measure`;
+  return `${head}; median ${formatRatio(c.median)} (${interval}): ${meaning}`;
+}
+
+/** The RESULTS.md section of the p99 comparison: the sentence and every pair. */
+function p99Section(c: P99Comparison, scenarios: readonly Scenario[], durationS: number): string {
+  const head = ["pair", `${c.reference} p99`, `${c.proxy} p99`, "ratio"];
+  const body = c.pairs.map((p, i) => [
+    String(i + 1),
+    formatLatency(p.referenceP99S),
+    formatLatency(p.p99S),
+    formatRatio(p.ratio),
+  ]);
+  return `## p99 at ${
+    scenarios.find((s) => s.id === c.scenario)?.connections ?? "?"
+  } connections, pair by pair
+
+One ${durationS} s run's p99 moves by a third with the host, so the medians of three runs in the
+table above cannot tell a difference of a few percent. Here every ${c.reference} run of this
+scenario is paired with the ${c.proxy} run right after it (the regular rounds' pairs and extra
+pairs run for this), each pair gives the ratio of the two p99s, and the median of those ratios
+comes with a distribution-free confidence interval (order statistics of the ratios, from the
+binomial distribution). An interval wholly below 1.00x means lower than ${c.reference}'s, wholly
+above means higher, and one that holds 1.00x means no difference these runs can measure. Pairs with
+a disturbed run are left out.
+
+${p99ComparisonText(c, scenarios)}.
+
+${markdownTable(head, body, new Set([1, 2, 3]))}
+
+`;
+}
+
 /** Share of a core above which a proxy counts as the bottleneck. */
 const SATURATED = 0.85;
 
@@ -315,6 +374,8 @@ export interface ResultsDocument {
   chartFile: string;
   /** Extra notes (e.g. proxies that failed to start). */
   notes: readonly string[];
+  /** The paired p99 comparison, when the run made one. */
+  p99?: P99Comparison;
 }
 
 /**
@@ -359,6 +420,7 @@ export function resultsMarkdown(doc: ResultsDocument): string {
     .map(([id, v]) => `\`${id}\` (${v.program}, ${v.routes.toLocaleString("en-US")} routes)`)
     .join(", ");
   const routes1k = GATEHOUSE_VARIANTS[ROUTE_COST.large].routes;
+  const p99 = doc.p99 === undefined ? "" : p99Section(doc.p99, scenarios, options.durationS);
   const extra = doc.notes.length > 0
     ? `\n## Notes\n\n${doc.notes.map((n) => `- ${n}`).join("\n")}\n`
     : "";
@@ -388,7 +450,8 @@ core the proxy's processes used during the run; "RSS" is its peak resident memor
 (median over the runs). ${disturbance}
 
 ${detail}
-${extra}
+
+${p99}${extra}
 ## Method
 
 - Backend: nginx, 1 worker, \`access_log off\`, pinned to CPU 1; a fixed

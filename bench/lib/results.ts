@@ -6,7 +6,7 @@
  */
 
 import type { CpuUsage } from "./cpu.ts";
-import { median, medianDefined } from "./stats.ts";
+import { median, medianDefined, medianInterval } from "./stats.ts";
 import type { ProxyId, Scenario } from "./scenarios.ts";
 import { countErrors, type WrkResult } from "./wrk.ts";
 
@@ -39,6 +39,12 @@ export interface RunRecord {
    * results written before pairing.
    */
   pair?: number;
+  /**
+   * True for the extra pairs run only to compare p99 ({@link compareP99}):
+   * they are left out of the cells, whose method stays the median of the
+   * regular rounds.
+   */
+  tail?: boolean;
 }
 
 /** The summary of one (proxy, scenario) pair. */
@@ -93,7 +99,7 @@ function summarizeCell(
   startFailure: string | undefined,
   foreignLimit: number,
 ): Cell {
-  const mine = records.filter((r) => r.proxy === proxy && r.scenario === scenario.id);
+  const mine = records.filter((r) => r.proxy === proxy && r.scenario === scenario.id && !r.tail);
   const good = mine.filter((r): r is RunRecord & { wrk: WrkResult } => r.wrk !== undefined);
   const base = {
     proxy,
@@ -185,16 +191,96 @@ function pairedRatio(
 ): { ratio: number; pairs: number } | undefined {
   const refByPair = new Map<number, number>();
   for (const r of records) {
-    if (r.proxy !== reference || r.scenario !== scenario.id || r.pair === undefined) continue;
+    if (r.proxy !== reference || r.scenario !== scenario.id || r.pair === undefined || r.tail) {
+      continue;
+    }
     const v = runValue(r, scenario);
     if (v !== undefined && v > 0) refByPair.set(r.pair, v);
   }
   const ratios: number[] = [];
   for (const r of records) {
-    if (r.proxy !== proxy || r.scenario !== scenario.id || r.pair === undefined) continue;
+    if (r.proxy !== proxy || r.scenario !== scenario.id || r.pair === undefined || r.tail) continue;
     const v = runValue(r, scenario);
     const refValue = refByPair.get(r.pair);
     if (v !== undefined && refValue !== undefined) ratios.push(v / refValue);
   }
   return ratios.length > 0 ? { ratio: median(ratios), pairs: ratios.length } : undefined;
+}
+
+/** One pair of {@link compareP99}: the reference's p99 and the proxy's right after it. */
+export interface P99Pair {
+  pair: number;
+  referenceP99S: number;
+  p99S: number;
+  /** p99S / referenceP99S. */
+  ratio: number;
+}
+
+/** How one proxy's p99 compares with the reference's, pair by pair. */
+export interface P99Comparison {
+  proxy: ProxyId;
+  reference: ProxyId;
+  scenario: string;
+  pairs: P99Pair[];
+  /** Pairs in which the proxy's p99 was the lower one. */
+  lower: number;
+  /** Median of the pairs' ratios with its confidence interval; absent under 6 pairs. */
+  median?: number;
+  low?: number;
+  high?: number;
+  confidence?: number;
+  /**
+   * "lower" when the whole interval is below 1, "higher" when it is above 1,
+   * "no measurable difference" when it holds 1, "too few pairs" without one.
+   */
+  verdict: "lower" | "higher" | "no measurable difference" | "too few pairs";
+}
+
+/**
+ * Compares `proxy`'s p99 with `reference`'s over every pair of runs in
+ * `scenario` (the regular rounds and the extra ones): the ratio of the two
+ * p99s within each pair, their median, and a distribution-free 95%
+ * confidence interval for that median. A pair counts only when both runs
+ * have a p99 and neither was disturbed by foreign CPU use. One 10 s run's
+ * p99 moves by a third with the host, so three runs cannot tell a few
+ * percent apart; many pairs and an interval can say whether they can.
+ *
+ * @example
+ * ```ts
+ * const c = compareP99(records, "gatehouse-bin", "nginx", "keepalive-c50");
+ * c.verdict; // "lower"
+ * ```
+ */
+export function compareP99(
+  records: readonly RunRecord[],
+  proxy: ProxyId,
+  reference: ProxyId,
+  scenario: string,
+): P99Comparison {
+  const usable = (r: RunRecord) =>
+    r.scenario === scenario && r.pair !== undefined && !r.disturbed &&
+    r.wrk?.latency.p99S !== undefined && r.wrk.latency.p99S > 0;
+  const refByPair = new Map<number, number>();
+  for (const r of records) {
+    if (r.proxy === reference && usable(r)) refByPair.set(r.pair!, r.wrk!.latency.p99S!);
+  }
+  const pairs: P99Pair[] = [];
+  for (const r of records) {
+    if (r.proxy !== proxy || !usable(r)) continue;
+    const referenceP99S = refByPair.get(r.pair!);
+    if (referenceP99S === undefined) continue;
+    const p99S = r.wrk!.latency.p99S!;
+    pairs.push({ pair: r.pair!, referenceP99S, p99S, ratio: p99S / referenceP99S });
+  }
+  pairs.sort((a, b) => a.pair - b.pair);
+  const lower = pairs.filter((p) => p.p99S < p.referenceP99S).length;
+  const interval = medianInterval(pairs.map((p) => p.ratio));
+  const base = { proxy, reference, scenario, pairs, lower };
+  if (interval === undefined) return { ...base, verdict: "too few pairs" };
+  const verdict = interval.high < 1
+    ? "lower"
+    : interval.low > 1
+    ? "higher"
+    : "no measurable difference";
+  return { ...base, ...interval, verdict };
 }

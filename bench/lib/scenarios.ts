@@ -98,6 +98,16 @@ export const ROUTE_COST = {
   scenario: "keepalive-c50",
 } as const satisfies { large: GatehouseId; small: GatehouseId; scenario: string };
 
+/**
+ * The p99 comparison run in extra pairs after the regular rounds: the shipped
+ * binary against the reference at keep-alive c50, where the goal asks for a
+ * p99 no worse than nginx's and three runs cannot tell.
+ */
+export const P99_COMPARISON = {
+  proxy: "gatehouse-bin",
+  scenario: "keepalive-c50",
+} as const satisfies { proxy: GatehouseId; scenario: string };
+
 /** The scenario whose memory figures the report calls out (the 64 MiB goal). */
 export const RSS_SCENARIO = "keepalive-c500";
 

@@ -3,7 +3,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 
-import { median, medianDefined } from "../../bench/lib/stats.ts";
+import { median, medianDefined, medianInterval } from "../../bench/lib/stats.ts";
 import {
   countErrors,
   parseWrkOutput,
@@ -25,7 +25,7 @@ import {
   formatValue,
   niceTicks,
 } from "../../bench/lib/svg.ts";
-import { type RunRecord, summarize } from "../../bench/lib/results.ts";
+import { compareP99, type RunRecord, summarize } from "../../bench/lib/results.ts";
 import {
   GATEHOUSE_VARIANTS,
   PROXY_COLORS,
@@ -43,6 +43,7 @@ import {
   formatMiB,
   formatNumber,
   formatTable,
+  p99ComparisonText,
   parseCpuInfo,
   resultsChart,
   resultsMarkdown,
@@ -96,6 +97,42 @@ describe("stats.median", () => {
   it("skips undefined values in medianDefined", () => {
     assert.equal(medianDefined([undefined, 2, 4]), 3);
     assert.equal(medianDefined([undefined]), undefined);
+  });
+});
+
+describe("stats.medianInterval", () => {
+  it("bounds the median by order statistics from the binomial distribution", () => {
+    // n = 9: P(X <= 1) = 10/512 <= 2.5%, P(X <= 2) = 46/512 > 2.5%, so the
+    // 2nd smallest and 2nd largest, covering 1 - 20/512.
+    assert.deepEqual(medianInterval([5, 1, 4, 2, 3, 6, 7, 9, 8]), {
+      median: 5,
+      low: 2,
+      high: 8,
+      confidence: 1 - 20 / 512,
+    });
+    // n = 15: the 4th and the 12th of 15.
+    const fifteen = medianInterval(Array.from({ length: 15 }, (_, i) => (i + 1) / 10));
+    assert.equal(fifteen?.low, 0.4);
+    assert.equal(fifteen?.high, 1.2);
+    assert.equal(fifteen?.median, 0.8);
+    assert.ok(fifteen !== undefined && fifteen.confidence >= 0.95 && fifteen.confidence < 0.97);
+  });
+  it("gives the extremes of 6 values and nothing for fewer", () => {
+    assert.deepEqual(medianInterval([6, 5, 4, 3, 2, 1]), {
+      median: 3.5,
+      low: 1,
+      high: 6,
+      confidence: 1 - 2 / 64,
+    });
+    assert.equal(medianInterval([1, 2, 3, 4, 5]), undefined);
+    assert.equal(medianInterval([]), undefined);
+  });
+  it("widens for a higher level", () => {
+    const values = Array.from({ length: 20 }, (_, i) => i);
+    const at95 = medianInterval(values)!;
+    const at99 = medianInterval(values, 0.99)!;
+    assert.ok(at99.low < at95.low && at99.high > at95.high);
+    assert.ok(at99.confidence >= 0.99);
   });
 });
 
@@ -349,6 +386,18 @@ describe("svg chart", () => {
   });
 });
 
+/** A record of a paired run in the first scenario, without figures. */
+function baseRecord(proxy: ProxyId, pair: number): RunRecord {
+  return {
+    proxy,
+    scenario: SCENARIOS[0].id,
+    run: pair,
+    pair,
+    foreignByAttempt: [0],
+    disturbed: false,
+  };
+}
+
 function fakeWrk(rps: number, p99: number): WrkResult {
   return {
     requests: rps * 10,
@@ -457,6 +506,100 @@ describe("results.summarize", () => {
   });
 });
 
+describe("results.compareP99", () => {
+  const scenario = SCENARIOS[0];
+  const run = (
+    proxy: ProxyId,
+    pair: number,
+    p99: number,
+    more: Partial<RunRecord> = {},
+  ): RunRecord => ({
+    proxy,
+    scenario: scenario.id,
+    run: pair,
+    pair,
+    wrk: fakeWrk(1000, p99),
+    foreignByAttempt: [0],
+    disturbed: false,
+    ...more,
+  });
+  /** n pairs: nginx's p99 1 ms, Gatehouse's 1 ms times each factor. */
+  const pairs = (factors: number[], more: (i: number) => Partial<RunRecord> = () => ({})) =>
+    factors.flatMap((f, i) => [
+      run("nginx", i + 1, 0.001, more(i)),
+      run("gatehouse-bin", i + 1, 0.001 * f, more(i)),
+    ]);
+
+  it("says lower when the whole interval of the pairs' ratios is below 1", () => {
+    const factors = [0.9, 0.95, 0.92, 1.01, 0.88, 0.97, 0.93, 0.96, 0.94];
+    const c = compareP99(pairs(factors), "gatehouse-bin", "nginx", scenario.id);
+    assert.equal(c.pairs.length, 9);
+    assert.equal(c.lower, 8);
+    assert.equal(c.verdict, "lower");
+    assert.ok(Math.abs(c.median! - 0.94) < 1e-9);
+    assert.ok(Math.abs(c.high! - 0.97) < 1e-9);
+    assert.match(
+      p99ComparisonText(c, [scenario]),
+      /^p99 in keep-alive GET, 50 conns, gatehouse-bin \/ nginx over 9 pairs: lower in 8; median 0\.94x \(96% interval 0\.90x-0\.97x\): lower than nginx's$/,
+    );
+  });
+
+  it("says higher, or no measurable difference, from the same rule", () => {
+    const higher = compareP99(
+      pairs([1.1, 1.05, 1.2, 0.99, 1.08, 1.07, 1.3, 1.06, 1.04]),
+      "gatehouse-bin",
+      "nginx",
+      scenario.id,
+    );
+    assert.equal(higher.verdict, "higher");
+    const mixed = compareP99(
+      pairs([0.9, 1.1, 0.95, 1.05, 0.97, 1.02, 0.99, 1.01, 0.96]),
+      "gatehouse-bin",
+      "nginx",
+      scenario.id,
+    );
+    assert.equal(mixed.verdict, "no measurable difference");
+    assert.match(p99ComparisonText(mixed, [scenario]), /no difference from nginx's that these/);
+  });
+
+  it("leaves out disturbed and failed pairs, and needs 6 pairs for a verdict", () => {
+    const records = pairs(
+      [0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9],
+      (i) => i === 1 ? { disturbed: true } : {},
+    );
+    // Gatehouse's run of pair 3 failed.
+    records[5] = { ...records[5], wrk: undefined, error: "wrk: boom" };
+    const c = compareP99(records, "gatehouse-bin", "nginx", scenario.id);
+    assert.deepEqual(c.pairs.map((p) => p.pair), [1, 4, 5, 6, 7]);
+    assert.equal(c.verdict, "too few pairs");
+    assert.equal(c.median, undefined);
+    assert.match(p99ComparisonText(c, [scenario]), /over 5 pairs: lower in 5; too few pairs/);
+  });
+
+  it("counts the extra pairs there, while the table's medians use the regular rounds only", () => {
+    const regular = pairs([1.0, 1.0, 1.0]);
+    const extra = pairs([0.5, 0.5, 0.5, 0.5], () => ({ tail: true })).map((r, i) => ({
+      ...r,
+      pair: 4 + (i >> 1),
+    }));
+    const records = [...regular, ...extra];
+    const [, gatehouse] = summarize(
+      records,
+      ["nginx", "gatehouse-bin"],
+      [scenario],
+      "nginx",
+      new Map(),
+    );
+    assert.equal(gatehouse.p99S, 0.001);
+    assert.equal(gatehouse.ratio, 1);
+    assert.equal(gatehouse.pairs, 3);
+    assert.equal(gatehouse.runs, 3);
+    const c = compareP99(records, "gatehouse-bin", "nginx", scenario.id);
+    assert.equal(c.pairs.length, 7);
+    assert.equal(c.lower, 4);
+  });
+});
+
 describe("options", () => {
   const env = (vars: Record<string, string>) => (k: string) => vars[k];
 
@@ -497,6 +640,17 @@ describe("options", () => {
     assert.equal(parseBenchOptions(["--quick"], env({})).settleS, 0);
     assert.throws(() => parseBenchOptions([], env({ BENCH_SETTLE: "1.5" })), /whole seconds/);
     assert.throws(() => parseBenchOptions([], env({ BENCH_SETTLE: "-1" })), /whole seconds/);
+  });
+
+  it("runs 12 extra pairs for the p99 comparison unless told otherwise", () => {
+    assert.equal(parseBenchOptions([], env({})).p99Pairs, 12);
+    assert.equal(parseBenchOptions([], env({ BENCH_P99_PAIRS: "20" })).p99Pairs, 20);
+    assert.equal(parseBenchOptions([], env({ BENCH_P99_PAIRS: "0" })).p99Pairs, 0);
+    assert.equal(parseBenchOptions(["--quick"], env({})).p99Pairs, 0);
+    assert.throws(
+      () => parseBenchOptions([], env({ BENCH_P99_PAIRS: "2.5" })),
+      /BENCH_P99_PAIRS must be a whole number/,
+    );
   });
 
   it("selects the Gatehouse variants alone, the 1k-route one included", () => {
@@ -662,6 +816,33 @@ describe("report", () => {
       notes: ["gatehouse-bin: did not start"],
     });
     assert.match(md, /^# Gatehouse benchmark results/);
+    assert.doesNotMatch(md, /pair by pair/);
+    const records: RunRecord[] = [0.0012, 0.0011, 0.001, 0.0013, 0.0009, 0.0011].flatMap((
+      p99,
+      i,
+    ) => [
+      { ...baseRecord("nginx", i + 1), wrk: fakeWrk(1000, 0.001) },
+      { ...baseRecord("gatehouse-bin", i + 1), wrk: fakeWrk(1000, p99) },
+    ]);
+    const withP99 = resultsMarkdown({
+      cells,
+      scenarios: [scenario],
+      proxies: ["nginx"],
+      options: parseBenchOptions([], () => undefined),
+      machine: {
+        date: "2026-01-01T00:00:00.000Z",
+        nproc: 2,
+        cpuModel: "AMD EPYC",
+        kernel: "6.1",
+        versions: {},
+      },
+      chartFile: "results.svg",
+      notes: [],
+      p99: compareP99(records, "gatehouse-bin", "nginx", scenario.id),
+    });
+    assert.match(withP99, /## p99 at 50 connections, pair by pair/);
+    assert.match(withP99, /over 6 pairs: lower in 1; median 1\.10x \(96% interval 0\.90x-1\.30x\)/);
+    assert.match(withP99, /\| 5 \| 1\.00ms \| 900us \| 0\.90x \|/);
     assert.match(md, /2026-01-01/);
     assert.match(md, /2 CPUs, AMD EPYC/);
     assert.match(md, /median of 3 runs of 10 s/);
