@@ -530,9 +530,13 @@ describe("results.compareP99", () => {
       run("gatehouse-bin", i + 1, 0.001 * f, more(i)),
     ]);
 
+  /** Gatehouse against nginx over {@link pairs} of these factors. */
+  const compare = (factors: number[]) =>
+    compareP99(pairs(factors), "gatehouse-bin", "nginx", scenario.id);
+
   it("says lower when the whole interval of the pairs' ratios is below 1", () => {
     const factors = [0.9, 0.95, 0.92, 1.01, 0.88, 0.97, 0.93, 0.96, 0.94];
-    const c = compareP99(pairs(factors), "gatehouse-bin", "nginx", scenario.id);
+    const c = compare(factors);
     assert.equal(c.pairs.length, 9);
     assert.equal(c.lower, 8);
     assert.equal(c.verdict, "lower");
@@ -545,19 +549,9 @@ describe("results.compareP99", () => {
   });
 
   it("says higher, or no measurable difference, from the same rule", () => {
-    const higher = compareP99(
-      pairs([1.1, 1.05, 1.2, 0.99, 1.08, 1.07, 1.3, 1.06, 1.04]),
-      "gatehouse-bin",
-      "nginx",
-      scenario.id,
-    );
+    const higher = compare([1.1, 1.05, 1.2, 0.99, 1.08, 1.07, 1.3, 1.06, 1.04]);
     assert.equal(higher.verdict, "higher");
-    const mixed = compareP99(
-      pairs([0.9, 1.1, 0.95, 1.05, 0.97, 1.02, 0.99, 1.01, 0.96]),
-      "gatehouse-bin",
-      "nginx",
-      scenario.id,
-    );
+    const mixed = compare([0.9, 1.1, 0.95, 1.05, 0.97, 1.02, 0.99, 1.01, 0.96]);
     assert.equal(mixed.verdict, "no measurable difference");
     assert.match(p99ComparisonText(mixed, [scenario]), /no difference from nginx's that these/);
   });
@@ -800,7 +794,7 @@ describe("report", () => {
       "nginx",
       new Map(),
     );
-    const md = resultsMarkdown({
+    const doc = {
       cells,
       scenarios: [scenario],
       proxies: ["nginx"],
@@ -814,7 +808,8 @@ describe("report", () => {
       },
       chartFile: "results.svg",
       notes: ["gatehouse-bin: did not start"],
-    });
+    };
+    const md = resultsMarkdown(doc);
     assert.match(md, /^# Gatehouse benchmark results/);
     assert.doesNotMatch(md, /pair by pair/);
     const records: RunRecord[] = [0.0012, 0.0011, 0.001, 0.0013, 0.0009, 0.0011].flatMap((
@@ -825,19 +820,7 @@ describe("report", () => {
       { ...baseRecord("gatehouse-bin", i + 1), wrk: fakeWrk(1000, p99) },
     ]);
     const withP99 = resultsMarkdown({
-      cells,
-      scenarios: [scenario],
-      proxies: ["nginx"],
-      options: parseBenchOptions([], () => undefined),
-      machine: {
-        date: "2026-01-01T00:00:00.000Z",
-        nproc: 2,
-        cpuModel: "AMD EPYC",
-        kernel: "6.1",
-        versions: {},
-      },
-      chartFile: "results.svg",
-      notes: [],
+      ...doc,
       p99: compareP99(records, "gatehouse-bin", "nginx", scenario.id),
     });
     assert.match(withP99, /## p99 at 50 connections, pair by pair/);
