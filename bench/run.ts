@@ -6,7 +6,9 @@
  * (scenario, proxy) cell is the median of BENCH_RUNS runs; a run during which
  * foreign processes took over 10% of CPU 0 is repeated (at most twice).
  * The proxy's resident memory (its process tree's VmRSS) is sampled every
- * 250 ms during each run and the peak recorded.
+ * 250 ms during each run and the peak recorded. After the regular rounds,
+ * BENCH_P99_PAIRS more nginx / gatehouse-bin pairs at keep-alive c50 feed a
+ * paired p99 comparison with a confidence interval (lib/results.ts).
  * Writes bench/RESULTS.md, bench/results.svg and bench/out/results.json.
  *
  * @example
@@ -412,12 +414,10 @@ async function main(): Promise<number> {
     const hz = await clockTicks();
     const machine = await collectMachineFacts(tools, REPO_ROOT);
     const scenarios = SCENARIOS.filter((s) => opts.scenarios.includes(s.id));
-    const p99Runs = [REFERENCE_PROXY, P99_COMPARISON.proxy].every((p) =>
-        opts.proxies.includes(p)
-      ) &&
-        opts.scenarios.includes(P99_COMPARISON.scenario)
-      ? 2 * opts.p99Pairs
-      : 0;
+    const comparesP99 = opts.proxies.includes(REFERENCE_PROXY) &&
+      opts.proxies.includes(P99_COMPARISON.proxy) &&
+      opts.scenarios.includes(P99_COMPARISON.scenario);
+    const p99Runs = comparesP99 ? 2 * opts.p99Pairs : 0;
     const cells = roundOrder(opts.proxies, (p) => p === REFERENCE_PROXY).flat().length *
         scenarios.length * opts.runs + p99Runs;
     log(
@@ -514,7 +514,7 @@ async function main(): Promise<number> {
             opts.runs + i,
           );
           r.pair = pairId;
-          r.tail = true;
+          r.p99Extra = true;
           records.push(r);
           log(`[p99 ${i}/${opts.p99Pairs}] ${p!.id.padEnd(14)} ${describeRun(r)}`);
           await sleep(300);

@@ -44,7 +44,7 @@ export interface RunRecord {
    * they are left out of the cells, whose method stays the median of the
    * regular rounds.
    */
-  tail?: boolean;
+  p99Extra?: boolean;
 }
 
 /** The summary of one (proxy, scenario) pair. */
@@ -99,7 +99,9 @@ function summarizeCell(
   startFailure: string | undefined,
   foreignLimit: number,
 ): Cell {
-  const mine = records.filter((r) => r.proxy === proxy && r.scenario === scenario.id && !r.tail);
+  const mine = records.filter((r) =>
+    r.proxy === proxy && r.scenario === scenario.id && !r.p99Extra
+  );
   const good = mine.filter((r): r is RunRecord & { wrk: WrkResult } => r.wrk !== undefined);
   const base = {
     proxy,
@@ -191,7 +193,7 @@ function pairedRatio(
 ): { ratio: number; pairs: number } | undefined {
   const refByPair = new Map<number, number>();
   for (const r of records) {
-    if (r.proxy !== reference || r.scenario !== scenario.id || r.pair === undefined || r.tail) {
+    if (r.proxy !== reference || r.scenario !== scenario.id || r.pair === undefined || r.p99Extra) {
       continue;
     }
     const v = runValue(r, scenario);
@@ -199,7 +201,9 @@ function pairedRatio(
   }
   const ratios: number[] = [];
   for (const r of records) {
-    if (r.proxy !== proxy || r.scenario !== scenario.id || r.pair === undefined || r.tail) continue;
+    if (r.proxy !== proxy || r.scenario !== scenario.id || r.pair === undefined || r.p99Extra) {
+      continue;
+    }
     const v = runValue(r, scenario);
     const refValue = refByPair.get(r.pair);
     if (v !== undefined && refValue !== undefined) ratios.push(v / refValue);

@@ -572,7 +572,7 @@ describe("results.compareP99", () => {
 
   it("counts the extra pairs there, while the table's medians use the regular rounds only", () => {
     const regular = pairs([1.0, 1.0, 1.0]);
-    const extra = pairs([0.5, 0.5, 0.5, 0.5], () => ({ tail: true })).map((r, i) => ({
+    const extra = pairs([0.5, 0.5, 0.5, 0.5], () => ({ p99Extra: true })).map((r, i) => ({
       ...r,
       pair: 4 + (i >> 1),
     }));
