@@ -290,6 +290,15 @@ function printCallouts(
 }
 
 /**
+ * Whether a run over these proxies and scenarios makes the p99 comparison of
+ * {@link P99_COMPARISON}.
+ */
+function comparesP99(proxies: readonly ProxyId[], scenarioIds: readonly string[]): boolean {
+  return proxies.includes(REFERENCE_PROXY) && proxies.includes(P99_COMPARISON.proxy) &&
+    scenarioIds.includes(P99_COMPARISON.scenario);
+}
+
+/**
  * The p99 comparison of {@link P99_COMPARISON} over `records`, or undefined
  * when the run did not measure both proxies in its scenario.
  */
@@ -298,10 +307,8 @@ function p99Comparison(
   proxies: readonly ProxyId[],
   scenarios: readonly Scenario[],
 ): P99Comparison | undefined {
-  const { proxy, scenario } = P99_COMPARISON;
-  if (!proxies.includes(proxy) || !proxies.includes(REFERENCE_PROXY)) return undefined;
-  if (!scenarios.some((s) => s.id === scenario)) return undefined;
-  return compareP99(records, proxy, REFERENCE_PROXY, scenario);
+  if (!comparesP99(proxies, scenarios.map((s) => s.id))) return undefined;
+  return compareP99(records, P99_COMPARISON.proxy, REFERENCE_PROXY, P99_COMPARISON.scenario);
 }
 
 /** Writes RESULTS.md, results.svg and out/results.json from one run's data. */
@@ -414,10 +421,7 @@ async function main(): Promise<number> {
     const hz = await clockTicks();
     const machine = await collectMachineFacts(tools, REPO_ROOT);
     const scenarios = SCENARIOS.filter((s) => opts.scenarios.includes(s.id));
-    const comparesP99 = opts.proxies.includes(REFERENCE_PROXY) &&
-      opts.proxies.includes(P99_COMPARISON.proxy) &&
-      opts.scenarios.includes(P99_COMPARISON.scenario);
-    const p99Runs = comparesP99 ? 2 * opts.p99Pairs : 0;
+    const p99Runs = comparesP99(opts.proxies, opts.scenarios) ? 2 * opts.p99Pairs : 0;
     const cells = roundOrder(opts.proxies, (p) => p === REFERENCE_PROXY).flat().length *
         scenarios.length * opts.runs + p99Runs;
     log(
