@@ -549,6 +549,8 @@ class Exchange {
     upgrade: string | null,
   ): void {
     this.#request++;
+    // Whatever the last request came to, nothing it alone held carries over.
+    this.#letGo();
     this.method = method;
     this.target = target;
     this.minor = minor;
@@ -564,16 +566,13 @@ class Exchange {
     this.#bodyLeft = framing.kind === "length" ? framing.length : 0;
     this.#scanner = framing.kind === "chunked" ? new ChunkedScanner() : null;
     this.#bodyDone = framing.kind === "none";
-    this.#replay = null;
     this.#replayBytes = 0;
     this.#replayable = true;
     this.#sentAny = false;
-    this.#resBuf = EMPTY;
     this.#gotResponseByte = false;
     this.#status = 0;
     this.#resKind = "none";
     this.#resLeft = 0;
-    this.#resScanner = null;
     this.#closeClient = false;
     this.#dechunk = false;
     this.#backendReusable = false;
@@ -588,7 +587,8 @@ class Exchange {
   /**
    * The request is over: let go of what it alone held (body bytes kept for a
    * retry, up to MAX_REPLAY), so that an idle connection holds none of it.
-   * Called before the connection is told: it may begin the next request at once.
+   * Called before the connection is told (it may begin the next request at
+   * once), and by {@link begin} for a request that ended without it.
    */
   #letGo(): void {
     this.#replay = null;
