@@ -119,6 +119,9 @@ export class ConnectionPool {
     if (entry === undefined) this.#entries.set(socket, entry = new IdleEntry(this, socket));
     entry.hold(key, now);
     socket.setHandler(entry);
+    // An idle socket must read to hear its backend end it. It may come back paused: the
+    // response's last bytes can fill the client's queue just as the exchange ends.
+    socket.resume();
     list.push(entry);
     this.#size++;
   }

@@ -668,8 +668,8 @@ class Exchange {
       link.serve(this);
       this.link = link;
       this.#reused = true;
+      // The pool keeps its sockets reading (to hear them close): no resume to do.
       pooled.setHandler(link);
-      pooled.resume();
       return this.#send();
     }
     this.#reused = false;

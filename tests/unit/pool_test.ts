@@ -9,10 +9,16 @@ import assert from "node:assert/strict";
 import { ConnectionPool, replicaKey } from "../../src/pool.ts";
 import type { Socket, SocketHandler } from "../../src/runtime/types.ts";
 
-/** A socket that records what is done to it; close() reports onClose at once, like the adapters. */
+/**
+ * A socket that records what is done to it; close() reports onClose at once, like the adapters.
+ * While paused it reads nothing, so it hears neither data nor the peer's end, as a real one.
+ */
 class FakeSocket implements Socket {
   handler: SocketHandler | null = null;
   closed = false;
+  paused = false;
+  /** The peer ended while the socket was paused: heard on resume. */
+  #endPending = false;
   closeCalls = 0;
   readonly remotePort = 8080;
   readonly bufferedAmount = 0;
@@ -29,10 +35,23 @@ class FakeSocket implements Socket {
     this.closed = true;
     this.handler?.onClose();
   }
-  pause(): void {}
-  resume(): void {}
+  pause(): void {
+    this.paused = true;
+  }
+  resume(): void {
+    this.paused = false;
+    if (this.#endPending) {
+      this.#endPending = false;
+      this.handler?.onEnd();
+    }
+  }
   setHandler(handler: SocketHandler): void {
     this.handler = handler;
+  }
+  /** The peer ended its side (FIN): heard now, or on resume when paused. */
+  peerEnded(): void {
+    if (this.paused) this.#endPending = true;
+    else this.handler?.onEnd();
   }
   /** The peer closed the connection. */
   peerClosed(): void {
@@ -257,6 +276,21 @@ describe("ConnectionPool: events on idle connections", () => {
     a.peerClosed();
     assert.equal(pool.size, 1);
     assert.equal(pool.acquire(KEY, 1), b);
+    assert.equal(pool.acquire(KEY, 1), undefined);
+  });
+
+  it("reads a connection given back paused, so it hears the backend end it", () => {
+    // A response's last bytes can fill the client's queue and pause the backend socket just as
+    // the exchange ends; held paused, a backend that closes it idle goes unnoticed until the next
+    // request is written into it (and a POST cannot be retried).
+    const pool = new ConnectionPool(OPTS);
+    const a = new FakeSocket();
+    a.pause();
+    pool.release(KEY, a, 0);
+    assert.equal(a.paused, false);
+    a.peerEnded();
+    assert.equal(pool.size, 0);
+    assert.equal(a.closed, true);
     assert.equal(pool.acquire(KEY, 1), undefined);
   });
 
