@@ -58,6 +58,7 @@ import {
 import { compareP99, type P99Comparison, type RunRecord, summarize } from "./lib/results.ts";
 import {
   P99_COMPARISON,
+  p99PairOrder,
   type ProxyId,
   REFERENCE_PROXY,
   type Scenario,
@@ -496,23 +497,22 @@ async function main(): Promise<number> {
     // Extra pairs for the p99 comparison: the regular rounds' pairs of this
     // scenario count too; these records stay out of the table's medians.
     const p99Scenario = scenarios.find((s) => s.id === P99_COMPARISON.scenario);
-    const p99Group = [REFERENCE_PROXY, P99_COMPARISON.proxy].map((id) =>
-      proxies.find((p) => p.id === id)
-    );
-    if (opts.p99Pairs > 0 && p99Scenario && p99Group.every((p) => p !== undefined)) {
+    const p99Reference = proxies.find((p) => p.id === REFERENCE_PROXY);
+    const p99Proxy = proxies.find((p) => p.id === P99_COMPARISON.proxy);
+    if (opts.p99Pairs > 0 && p99Scenario && p99Reference && p99Proxy) {
       log(
-        `p99 comparison: ${opts.p99Pairs} more ${p99Group.map((p) => p!.id).join("/")} pairs ` +
-          `at ${p99Scenario.id}`,
+        `p99 comparison: ${opts.p99Pairs} more ${p99Reference.id}/${p99Proxy.id} pairs ` +
+          `at ${p99Scenario.id}, each other pair in the opposite order`,
       );
       for (let i = 1; i <= opts.p99Pairs; i++) {
         const pairId = ++pair;
-        for (const p of p99Group) {
+        for (const p of p99PairOrder(i, p99Reference, p99Proxy)) {
           if (stopping) return 130;
           const r = await measure(
             ctx,
             opts,
             hz,
-            p!,
+            p,
             backend.managed.pid,
             p99Scenario,
             opts.runs + i,
@@ -520,7 +520,7 @@ async function main(): Promise<number> {
           r.pair = pairId;
           r.p99Extra = true;
           records.push(r);
-          log(`[p99 ${i}/${opts.p99Pairs}] ${p!.id.padEnd(14)} ${describeRun(r)}`);
+          log(`[p99 ${i}/${opts.p99Pairs}] ${p.id.padEnd(14)} ${describeRun(r)}`);
           await sleep(300);
         }
       }

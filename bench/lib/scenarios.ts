@@ -108,6 +108,21 @@ export const P99_COMPARISON = {
   scenario: "keepalive-c50",
 } as const satisfies { proxy: GatehouseId; scenario: string };
 
+/**
+ * The order of the two runs of extra p99 pair `i` (counted from 1): the
+ * reference first in odd pairs, the proxy first in even ones, so that a host
+ * speeding up or slowing down across a pair favours neither side.
+ *
+ * @example
+ * ```ts
+ * p99PairOrder(1, "nginx", "gatehouse-bin"); // ["nginx", "gatehouse-bin"]
+ * p99PairOrder(2, "nginx", "gatehouse-bin"); // ["gatehouse-bin", "nginx"]
+ * ```
+ */
+export function p99PairOrder<T>(i: number, reference: T, proxy: T): [T, T] {
+  return i % 2 === 1 ? [reference, proxy] : [proxy, reference];
+}
+
 /** The scenario whose memory figures the report calls out (the 64 MiB goal). */
 export const RSS_SCENARIO = "keepalive-c500";
 

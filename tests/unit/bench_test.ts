@@ -28,6 +28,7 @@ import {
 import { compareP99, type RunRecord, summarize } from "../../bench/lib/results.ts";
 import {
   GATEHOUSE_VARIANTS,
+  p99PairOrder,
   PROXY_COLORS,
   PROXY_IDS,
   type ProxyId,
@@ -503,6 +504,28 @@ describe("results.summarize", () => {
     const table = formatTable(cells, [scenario]);
     assert.match(table, /FAILED: did not start: boom/);
     assert.match(table, /^proxy\s+scenario\s+req\/s/);
+  });
+});
+
+describe("p99PairOrder", () => {
+  it("runs the reference first in odd pairs and second in even ones", () => {
+    const orders = [1, 2, 3, 4].map((i) => p99PairOrder(i, "nginx", "gatehouse-bin").join(" "));
+    assert.deepEqual(orders, [
+      "nginx gatehouse-bin",
+      "gatehouse-bin nginx",
+      "nginx gatehouse-bin",
+      "gatehouse-bin nginx",
+    ]);
+  });
+
+  it("over any even number of pairs puts each side first equally often", () => {
+    for (const pairs of [2, 12, 30]) {
+      let referenceFirst = 0;
+      for (let i = 1; i <= pairs; i++) {
+        if (p99PairOrder(i, "ref", "p")[0] === "ref") referenceFirst++;
+      }
+      assert.equal(referenceFirst, pairs / 2);
+    }
   });
 });
 
