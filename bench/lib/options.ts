@@ -53,7 +53,7 @@ environment:
   BENCH_WARMUP         warm-up seconds per proxy (default 2)
   BENCH_SETTLE         unrecorded seconds before each run, same load (default 2; 0: none)
   BENCH_P99_PAIRS      extra nginx/gatehouse-bin pairs at keep-alive c50 for the p99
-                       comparison (default 12; 0: none; --quick: 0)
+                       comparison (default 24; 0: none; --quick: 0)
   BENCH_PROXIES        comma list of ${PROXY_IDS.join(", ")}
   BENCH_SCENARIOS      comma list of ${SCENARIOS.map((s) => s.id).join(", ")}
 `;
@@ -136,7 +136,7 @@ export function parseBenchOptions(
     settleS: quick ? 0 : wholeNumber("BENCH_SETTLE", env("BENCH_SETTLE"), 2, "whole seconds"),
     p99Pairs: quick
       ? 0
-      : wholeNumber("BENCH_P99_PAIRS", env("BENCH_P99_PAIRS"), 12, "a whole number"),
+      : wholeNumber("BENCH_P99_PAIRS", env("BENCH_P99_PAIRS"), 24, "a whole number"),
     maxRetries: 2,
     foreignLimit: 0.10,
     proxies: list("BENCH_PROXIES", env("BENCH_PROXIES"), PROXY_IDS),

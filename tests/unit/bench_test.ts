@@ -660,7 +660,7 @@ describe("options", () => {
   });
 
   it("runs 12 extra pairs for the p99 comparison unless told otherwise", () => {
-    assert.equal(parseBenchOptions([], env({})).p99Pairs, 12);
+    assert.equal(parseBenchOptions([], env({})).p99Pairs, 24);
     assert.equal(parseBenchOptions([], env({ BENCH_P99_PAIRS: "20" })).p99Pairs, 20);
     assert.equal(parseBenchOptions([], env({ BENCH_P99_PAIRS: "0" })).p99Pairs, 0);
     assert.equal(parseBenchOptions(["--quick"], env({})).p99Pairs, 0);
