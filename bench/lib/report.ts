@@ -275,11 +275,11 @@ One ${durationS} s run's p99 moves by a third with the host, so the medians of t
 table above cannot tell a difference of a few percent. Here every ${c.reference} run of this
 scenario is paired with its ${c.proxy} run: in the regular rounds the one right after it, in the
 extra pairs run for this the one right after or right before it, by turns (so that a host speeding
-up or slowing down favours neither side). Each pair gives the ratio of the two p99s, and the median of those ratios
-comes with a distribution-free confidence interval (order statistics of the ratios, from the
-binomial distribution). An interval wholly below 1.00x means lower than ${c.reference}'s, wholly
-above means higher, and one that holds 1.00x means no difference these runs can measure. Pairs with
-a disturbed run are left out.
+up or slowing down favours neither side). Each pair gives the ratio of the two p99s, and the
+median of those ratios comes with a distribution-free confidence interval (order statistics of the
+ratios, from the binomial distribution). An interval wholly below 1.00x means lower than
+${c.reference}'s, wholly above means higher, and one that holds 1.00x means no difference these runs
+can measure. Pairs with a disturbed run are left out.
 
 ${p99ComparisonText(c, scenarios)}.
 
