@@ -659,7 +659,7 @@ describe("options", () => {
     assert.throws(() => parseBenchOptions([], env({ BENCH_SETTLE: "-1" })), /whole seconds/);
   });
 
-  it("runs 12 extra pairs for the p99 comparison unless told otherwise", () => {
+  it("runs 24 extra pairs for the p99 comparison unless told otherwise", () => {
     assert.equal(parseBenchOptions([], env({})).p99Pairs, 24);
     assert.equal(parseBenchOptions([], env({ BENCH_P99_PAIRS: "20" })).p99Pairs, 20);
     assert.equal(parseBenchOptions([], env({ BENCH_P99_PAIRS: "0" })).p99Pairs, 0);

@@ -262,7 +262,7 @@ describe("ConnectionPool: events on idle connections", () => {
     const pool = new ConnectionPool(OPTS);
     const a = new FakeSocket();
     pool.release(KEY, a, 0);
-    a.handler!.onEnd();
+    a.peerEnded();
     assert.equal(a.closed, true);
     assert.equal(pool.size, 0);
     assert.equal(pool.acquire(KEY, 1), undefined);
