@@ -9,6 +9,10 @@
  *    the shipped single binary (Bun's runtime adapter, its UDP, its lazily
  *    loaded built-ins), not only against `deno run main.ts`
  *
+ * Before the steps, the servers and tools the suite starts (etcd, dnsmasq,
+ * nginx, haproxy, ss) are installed when missing (tests/system_packages.ts):
+ * with apt-get as root, else unpacked into `.cache/debian/`.
+ *
  * Output streams through as it comes. The last line is always
  * `N passed, N failed`, summed from deno's and bun's summaries; the exit code
  * is non-zero when anything failed. A fresh clone works: when node_modules
@@ -17,6 +21,8 @@
  * Env: TEST_STEP_TIMEOUT (seconds, default 1800) bounds each step.
  * @module
  */
+
+import { ensureSuiteCommands, MissingPackagesError, type SuiteEnv } from "./system_packages.ts";
 
 const ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname).replace(/\/$/, "");
 const BUN_VERSION = "1.4.5";
@@ -215,6 +221,18 @@ async function main(): Promise<void> {
   });
 
   const deno = Deno.execPath();
+  let suiteEnv: SuiteEnv;
+  try {
+    const installed = await ensureSuiteCommands(`${ROOT}/.cache/debian`);
+    for (const note of installed.notes) console.log(`=== system packages: ${note}`);
+    suiteEnv = installed.env;
+  } catch (e) {
+    if (!(e instanceof MissingPackagesError)) throw e;
+    console.error(`\n=== system packages: ${e.message}`);
+    total.failed++;
+    finish();
+  }
+  const env = { ...suiteEnv } as Record<string, string>;
   const missing = await missingPackages();
   if (missing.length > 0) {
     console.log(`npm packages missing (${missing.join(", ")}); installing them`);
@@ -222,7 +240,7 @@ async function main(): Promise<void> {
   }
 
   // tests/binary needs the compiled executable; it runs in the last step.
-  if (!(await step("deno test", deno, ["test", "-A", "--ignore=tests/binary", "tests/"]))) {
+  if (!(await step("deno test", deno, ["test", "-A", "--ignore=tests/binary", "tests/"], env))) {
     finish();
   }
 
@@ -233,14 +251,15 @@ async function main(): Promise<void> {
       total.failed++;
       finish();
     }
-    if (!(await step("bun test", bun, ["test", "./tests/unit/"]))) finish();
+    if (!(await step("bun test", bun, ["test", "./tests/unit/"], env))) finish();
   } else {
     console.log("\n=== bun test: skipped (no tests in tests/unit/)");
   }
 
-  if (!(await step("compile", "bash", ["./compile.sh"]))) finish();
+  if (!(await step("compile", "bash", ["./compile.sh"], env))) finish();
   if (await hasTests(`${ROOT}/tests/binary`)) {
     const ok = await step("binary e2e", deno, ["test", "-A", "tests/binary/", "tests/e2e/"], {
+      ...env,
       GATEHOUSE_BIN: `${ROOT}/dist/gatehouse`,
     });
     if (!ok) finish();
