@@ -20,8 +20,8 @@ import { requestFramingOf, responseFramingOf } from "./http1/framing.ts";
 import type { HeadLimits } from "./http1/head.ts";
 import { FIELD, FIELD_STRIDE, HeadScan, scanRequestHead, scanResponseHead } from "./http1/head.ts";
 import { ChunkedScanner } from "./http1/chunked.ts";
-import { parseTarget, type Target } from "./path.ts";
-import type { Route, RouteTable } from "./router.ts";
+import { parseTarget, type Target } from "./routing/path.ts";
+import type { Route, RouteTable } from "./routing/router.ts";
 import { isAnswer, type Registry, type Replica } from "./registry/types.ts";
 import type { ConnectOptions, Runtime, Socket, SocketHandler } from "./runtime/types.ts";
 import { FailoverPlan } from "./failover.ts";
@@ -33,7 +33,7 @@ import {
   type HeadSpace,
   upstreamHeadBytes,
 } from "./forwarded.ts";
-import type { CidrList } from "./cidr.ts";
+import type { CidrList } from "./net/cidr.ts";
 import type { DeadlineClock, Expiring } from "./deadlines.ts";
 import type { ProxyError } from "./errors.ts";
 import { errorResponse, STATUS } from "./errors.ts";

@@ -53,6 +53,13 @@
 
 import { clearInterval, setInterval } from "node:timers";
 import type { Replica } from "./registry/types.ts";
+import {
+  formatHostPort,
+  isValidHost,
+  isValidServiceName,
+  parsePort,
+  readHostPort,
+} from "./net/address.ts";
 import type { Runtime, UdpSocket } from "./runtime/types.ts";
 import { builtin } from "./runtime/builtin.ts";
 
@@ -88,161 +95,6 @@ export const DEFAULT_MAX_ENTRIES = 10_000;
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
-
-// ---------------------------------------------------------------------------
-// Validation
-// ---------------------------------------------------------------------------
-
-const SERVICE_NAME = /^[A-Za-z0-9._-]{1,63}$/;
-const IPV4_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
-const IPV4 = new RegExp(`^${IPV4_OCTET}(?:\\.${IPV4_OCTET}){3}$`);
-const IPV6_GROUP = /^[0-9A-Fa-f]{1,4}$/;
-const LABEL = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
-const HOSTNAME = new RegExp(`^(?=.{1,253}$)(?:${LABEL}\\.)*${LABEL}$`);
-const NUMERIC_LAST_LABEL = /(?:^|\.)[0-9]+$/;
-const PORT = /^[1-9][0-9]{0,4}$/;
-
-/**
- * True for a service name the Tower accepts: 1–63 characters of
- * `[A-Za-z0-9._-]`.
- *
- * @example
- * ```ts
- * isValidServiceName("api-service"); // true
- * isValidServiceName("a|b");         // false
- * ```
- */
-export function isValidServiceName(name: string): boolean {
-  return SERVICE_NAME.test(name);
-}
-
-/**
- * True for a dotted-quad IPv4 literal (no leading zeros, which some parsers
- * read as octal).
- *
- * @example
- * ```ts
- * isIPv4("10.0.0.7"); // true
- * isIPv4("10.0.0.07"); // false
- * ```
- */
-export function isIPv4(text: string): boolean {
-  return IPV4.test(text);
-}
-
-/**
- * True for an IPv6 literal without brackets or zone id, including `::`
- * compression and an embedded IPv4 tail (`::ffff:10.0.0.1`).
- *
- * @example
- * ```ts
- * isIPv6("fe80::1"); // true
- * isIPv6("1::2::3"); // false
- * ```
- */
-export function isIPv6(text: string): boolean {
-  if (text.length < 2 || text.length > 45) return false;
-  const gap = text.indexOf("::");
-  if (gap !== -1 && text.indexOf("::", gap + 1) !== -1) return false;
-  const parts = gap === -1 ? text.split(":") : [
-    ...(gap === 0 ? [] : text.slice(0, gap).split(":")),
-    ...(gap + 2 === text.length ? [] : text.slice(gap + 2).split(":")),
-  ];
-  let groups = 0;
-  for (let i = 0; i < parts.length; i++) {
-    const part = parts[i];
-    if (i === parts.length - 1 && part.includes(".")) {
-      if (!isIPv4(part)) return false;
-      groups += 2;
-    } else if (IPV6_GROUP.test(part)) {
-      groups += 1;
-    } else {
-      return false;
-    }
-  }
-  // "::" must stand for at least one zero group.
-  return gap === -1 ? groups === 8 : groups < 8;
-}
-
-/**
- * True for an address a replica may register with: an IPv4 or IPv6 literal,
- * or a DNS host name (RFC 1123 labels, at most 253 characters, last label not
- * all digits so that a mistyped IPv4 such as `10.0.0.256` is refused rather
- * than taken for a name). Host names are accepted because containers often
- * know their name better than their address; the proxy resolves them when it
- * connects.
- *
- * @example
- * ```ts
- * isValidHost("10.0.0.7");        // true
- * isValidHost("::1");             // true
- * isValidHost("web-1.internal");  // true
- * isValidHost("10.0.0.256");      // false
- * ```
- */
-export function isValidHost(host: string): boolean {
-  if (host.includes(":")) return isIPv6(host);
-  if (isIPv4(host)) return true;
-  return HOSTNAME.test(host) && !NUMERIC_LAST_LABEL.test(host);
-}
-
-/**
- * Parse a decimal port 1–65535 written without sign, spaces or leading zeros;
- * undefined otherwise.
- *
- * @example
- * ```ts
- * parsePort("8080"); // 8080
- * parsePort("080");  // undefined
- * ```
- */
-export function parsePort(text: string): number | undefined {
-  if (!PORT.test(text)) return undefined;
-  const port = Number(text);
-  return port <= 65535 ? port : undefined;
-}
-
-/**
- * `host:port`, with an IPv6 host in brackets: the form used inside
- * `LOOKUPALL` and `LIST` replies.
- *
- * @example
- * ```ts
- * formatHostPort("::1", 8080); // "[::1]:8080"
- * ```
- */
-export function formatHostPort(host: string, port: number): string {
-  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
-/**
- * Split `host:port` or `[v6]:port` (the inverse of {@link formatHostPort});
- * undefined when malformed.
- *
- * @example
- * ```ts
- * parseHostPort("[::1]:8080"); // { host: "::1", port: 8080 }
- * ```
- */
-export function parseHostPort(text: string): Replica | undefined {
-  let host: string;
-  let portText: string;
-  if (text.startsWith("[")) {
-    const close = text.indexOf("]:");
-    if (close === -1) return undefined;
-    host = text.slice(1, close);
-    if (!isIPv6(host)) return undefined;
-    portText = text.slice(close + 2);
-  } else {
-    const colon = text.indexOf(":");
-    if (colon === -1) return undefined;
-    host = text.slice(0, colon);
-    if (!isValidHost(host)) return undefined;
-    portText = text.slice(colon + 1);
-  }
-  const port = parsePort(portText);
-  return port === undefined ? undefined : { host, port };
-}
 
 // ---------------------------------------------------------------------------
 // Protocol: requests and replies as values
@@ -458,7 +310,7 @@ function parseListEntry(item: string): ListEntry | undefined {
   if (firstColon === -1 || lastColon === firstColon) return undefined;
   const name = item.slice(0, firstColon);
   const ttlText = item.slice(lastColon + 1);
-  const address = parseHostPort(item.slice(firstColon + 1, lastColon));
+  const address = readHostPort(item.slice(firstColon + 1, lastColon));
   if (!isValidServiceName(name) || address === undefined || !/^[0-9]{1,10}$/.test(ttlText)) {
     return undefined;
   }
@@ -509,7 +361,7 @@ export function parseReply(line: string): TowerReply | undefined {
     }
     case "LOOKUPALL": {
       if (fields.length !== 5 || !isValidServiceName(name)) return undefined;
-      const replicas = parseCounted(fields[3], fields[4], parseHostPort);
+      const replicas = parseCounted(fields[3], fields[4], readHostPort);
       return replicas === undefined ? undefined : { kind: "LOOKUPALL", name, replicas };
     }
     case "LIST": {

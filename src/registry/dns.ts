@@ -18,7 +18,7 @@
  */
 
 import { builtin } from "../runtime/builtin.ts";
-import { isIPv4, isIPv6, parsePort } from "../tower.ts";
+import { formatHostPort, isIP, parseAddress } from "../net/address.ts";
 import type { Registry, Replica } from "./types.ts";
 
 /** The SRV name asked for a service unless a template is given. */
@@ -83,95 +83,6 @@ export interface DnsRegistryOptions {
   log?: (line: string) => void;
   /** The DNS client; default a `node:dns` `Resolver` on `servers`. */
   resolver?: DnsResolver;
-}
-
-/** Query parameters a `dns://` URL may carry, and the option each sets. */
-const URL_PARAMS = ["name", "timeout", "grace", "refresh", "min-ttl", "family", "idle"];
-
-/**
- * Read a `--registry dns://[SERVER[:PORT]][?name=...&timeout=...&grace=...]`
- * value into {@link DnsRegistryOptions}. SERVER is an IP literal (IPv6 in
- * brackets), default port 53; with no server the system's resolvers are
- * used. Durations are `500ms`, `2s`, `1m`, `1h` or bare seconds. Other
- * parameters: `refresh`, `min-ttl`, `idle` (durations) and `family`
- * (`4`, `6` or `any`). Throws an Error naming the problem.
- *
- * @example
- * ```ts
- * parseDnsRegistryUrl("dns://127.0.0.1:5353?name=_http._tcp.{service}.svc.local&timeout=2s&grace=60s");
- * // { servers: ["127.0.0.1:5353"], nameTemplate: "_http._tcp.{service}.svc.local",
- * //   timeoutMs: 2000, graceMs: 60000 }
- * ```
- */
-export function parseDnsRegistryUrl(text: string): DnsRegistryOptions {
-  const fail = (why: string): never => {
-    throw new Error(
-      `invalid DNS registry "${text}": ${why} (expected dns://IP[:PORT][?name=TEMPLATE&timeout=DUR&grace=DUR])`,
-    );
-  };
-  if (!text.toLowerCase().startsWith("dns://")) return fail("scheme must be dns://");
-  if (text.includes("#")) return fail("a fragment (#) is not allowed");
-  const rest = text.slice("dns://".length);
-  const q = rest.indexOf("?");
-  let authority = q === -1 ? rest : rest.slice(0, q);
-  const query = q === -1 ? "" : rest.slice(q + 1);
-  if (authority.endsWith("/")) authority = authority.slice(0, -1);
-  if (authority.includes("/")) return fail("no path is allowed after the server");
-  if (authority.includes("@")) return fail("no user info is allowed");
-
-  const options: DnsRegistryOptions = {};
-  if (authority !== "") {
-    const server = parseServer(authority);
-    if (typeof server === "string") return fail(server);
-    options.servers = [formatServer(server.host, server.port)];
-  }
-
-  const seen = new Set<string>();
-  for (const [key, value] of new URLSearchParams(query)) {
-    if (!URL_PARAMS.includes(key)) {
-      return fail(`unknown parameter "${key}" (known: ${URL_PARAMS.join(", ")})`);
-    }
-    if (seen.has(key)) return fail(`parameter "${key}" given twice`);
-    seen.add(key);
-    const duration = (min: number): number => {
-      const ms = parseDurationMs(value);
-      if (ms === undefined) {
-        return fail(`${key}: "${value}" is not a duration (like 500ms, 2s, 1m)`);
-      }
-      if (ms < min) return fail(`${key} must be at least ${min} ms`);
-      return ms;
-    };
-    switch (key) {
-      case "name": {
-        const why = templateProblem(value);
-        if (why !== undefined) return fail(`name: ${why}`);
-        options.nameTemplate = value;
-        break;
-      }
-      case "timeout":
-        options.timeoutMs = duration(1);
-        break;
-      case "grace":
-        options.graceMs = duration(0);
-        break;
-      case "refresh":
-        options.refreshMs = duration(1);
-        break;
-      case "min-ttl":
-        options.minTtlMs = duration(1);
-        break;
-      case "idle":
-        options.idleMs = duration(1);
-        break;
-      case "family":
-        if (value === "4") options.family = 4;
-        else if (value === "6") options.family = 6;
-        else if (value === "any" || value === "0") options.family = 0;
-        else return fail(`family: "${value}" is not 4, 6 or any`);
-        break;
-    }
-  }
-  return options;
 }
 
 /**
@@ -312,7 +223,7 @@ const NO_RECORDS = new Set(["ENOTFOUND", "ENODATA"]);
  *
  * @example
  * ```ts
- * const registry = new DnsRegistry(parseDnsRegistryUrl("dns://127.0.0.1:5353?grace=30s"));
+ * const registry = new DnsRegistry({ servers: ["127.0.0.1:5353"], graceMs: 30_000 });
  * const replicas = await registry.resolve("web"); // SRV of _http._tcp.web.svc.local
  * registry.close();
  * ```
@@ -353,14 +264,17 @@ export class DnsRegistry implements Registry {
       throw new Error("DNS registry: family must be 0, 4 or 6");
     }
     this.#template = options.nameTemplate ?? DEFAULT_SRV_NAME_TEMPLATE;
-    const why = templateProblem(this.#template);
+    const why = srvTemplateProblem(this.#template);
     if (why !== undefined) throw new Error(`DNS registry: name template: ${why}`);
     this.#log = options.log ?? (() => {});
 
     const servers = (options.servers ?? []).map((s) => {
-      const parsed = parseServer(s);
-      if (typeof parsed === "string") throw new Error(`DNS registry: server "${s}": ${parsed}`);
-      return formatServer(parsed.host, parsed.port);
+      try {
+        const parsed = parseAddress(s, { defaultPort: 53, ipOnly: true });
+        return formatHostPort(parsed.host, parsed.port);
+      } catch (e) {
+        throw new Error(`DNS registry: server "${s}": ${(e as Error).message}`);
+      }
     });
     this.#where = servers.length > 0 ? servers.join(", ") : "the system resolvers";
     if (options.resolver !== undefined) {
@@ -556,7 +470,7 @@ async function lookupSrv(
     if (host === "" || record.port === 0) continue;
     targets.push({ record, host });
     if (addressesOf.has(host)) continue;
-    if (isIPv4(host) || isIPv6(host)) {
+    if (isIP(host)) {
       addressesOf.set(host, Promise.resolve([host]));
       continue;
     }
@@ -606,8 +520,16 @@ function orNone<T>(query: Promise<T[]>): Promise<T[]> {
   });
 }
 
-/** Why `template` cannot be an SRV name template, or undefined when it can. */
-function templateProblem(template: string): string | undefined {
+/**
+ * Why `template` cannot be an SRV name template, or undefined when it can.
+ *
+ * @example
+ * ```ts
+ * import { srvTemplateProblem } from "./dns.ts";
+ * srvTemplateProblem("_http._tcp.{service}.svc.local"); // undefined
+ * ```
+ */
+export function srvTemplateProblem(template: string): string | undefined {
   if (!template.includes(PLACEHOLDER)) return `"${template}" does not contain ${PLACEHOLDER}`;
   const why = dnsNameProblem(template.replaceAll(PLACEHOLDER, "x"));
   return why === undefined ? undefined : `"${template}" is not a DNS name: ${why}`;
@@ -625,50 +547,4 @@ function dnsNameProblem(name: string): string | undefined {
     if (!LABEL.test(label)) return `bad label "${label}" (1-63 of A-Z a-z 0-9 - _)`;
   }
   return undefined;
-}
-
-/** `IP[:PORT]` or `[IPv6][:PORT]` (port default 53), or why not. */
-function parseServer(text: string): { host: string; port: number } | string {
-  let host = text;
-  let portText: string | undefined;
-  if (text.startsWith("[")) {
-    const close = text.indexOf("]");
-    if (close === -1) return "missing ] after the IPv6 address";
-    host = text.slice(1, close);
-    const rest = text.slice(close + 1);
-    if (rest !== "") {
-      if (!rest.startsWith(":")) return "unexpected text after ]";
-      portText = rest.slice(1);
-    }
-    if (!isIPv6(host)) return `"${host}" is not an IPv6 address`;
-  } else {
-    if (text.indexOf(":") !== text.lastIndexOf(":")) return "put an IPv6 server in brackets";
-    const colon = text.indexOf(":");
-    if (colon !== -1) {
-      host = text.slice(0, colon);
-      portText = text.slice(colon + 1);
-    }
-    if (!isIPv4(host)) {
-      return `server "${host}" must be an IP address (a name would need DNS to find DNS)`;
-    }
-  }
-  let port = 53;
-  if (portText !== undefined) {
-    const parsed = parsePort(portText);
-    if (parsed === undefined) return `port "${portText}" is not 1-65535`;
-    port = parsed;
-  }
-  return { host, port };
-}
-
-function formatServer(host: string, port: number): string {
-  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
-/** "500ms", "2s", "1.5m", "1h" or bare seconds, in ms; undefined when unreadable. */
-function parseDurationMs(text: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
-  if (!m) return undefined;
-  const scale = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[m[2] ?? "s"]!;
-  return Math.round(Number(m[1]) * scale);
 }

@@ -23,11 +23,14 @@
  * @module
  */
 
-import { formatHostPort, isValidHost, isValidServiceName, parseHostPort } from "../tower.ts";
+import { formatHostPort, isValidHost, isValidServiceName, readHostPort } from "../net/address.ts";
 import type { Registrar, Registration, Registry, Replica } from "./types.ts";
 
 /** The client port etcd listens on unless told otherwise. */
 export const DEFAULT_ETCD_PORT = 2379;
+
+/** How long a lease outlives its last keep-alive unless told otherwise: 10 s. */
+export const DEFAULT_ETCD_TTL_MS = 10_000;
 
 /** The key prefix used when an `etcd://` URL names none. */
 export const DEFAULT_ETCD_PREFIX = "/gatehouse";
@@ -41,64 +44,15 @@ export interface EtcdTarget {
 }
 
 /**
- * Read `etcd://host[:port][,host[:port]...][/prefix]`. The port defaults to
- * 2379 and the prefix to `/gatehouse`; IPv6 hosts go in brackets. Throws an
- * Error naming the value when it cannot be read (no network is touched, so
- * flag parsing can call this).
+ * A key prefix as the registry keeps it: `/a/b/` and `a/b` become `/a/b`.
  *
  * @example
  * ```ts
- * parseEtcdUrl("etcd://10.0.0.1,10.0.0.2:2380/prod");
- * // { endpoints: ["http://10.0.0.1:2379", "http://10.0.0.2:2380"], prefix: "/prod" }
+ * import { normalizePrefix } from "./etcd.ts";
+ * normalizePrefix("prod/"); // "/prod"
  * ```
  */
-export function parseEtcdUrl(text: string): EtcdTarget {
-  const fail = (why: string): never => {
-    throw new Error(
-      `invalid etcd URL "${text}": ${why} (expected etcd://HOST[:PORT][,HOST[:PORT]...][/PREFIX])`,
-    );
-  };
-  if (!text.startsWith("etcd://")) return fail("must start with etcd://");
-  const rest = text.slice("etcd://".length);
-  const slash = rest.indexOf("/");
-  const hostList = slash === -1 ? rest : rest.slice(0, slash);
-  const path = slash === -1 ? "" : rest.slice(slash);
-  if (hostList === "") return fail("no hosts");
-  const endpoints = hostList.split(",").map((item) => {
-    if (item === "") return fail("empty host in the list");
-    let host = item;
-    let port = DEFAULT_ETCD_PORT;
-    const portOf = (portText: string) => {
-      const parsed = /^[1-9][0-9]{0,4}$/.test(portText) ? Number(portText) : NaN;
-      return parsed <= 65535 ? parsed : fail(`bad port in "${item}"`);
-    };
-    if (item.startsWith("[")) {
-      const close = item.indexOf("]");
-      if (close === -1) return fail(`missing ] in "${item}"`);
-      host = item.slice(1, close);
-      const after = item.slice(close + 1);
-      if (after !== "") {
-        if (!after.startsWith(":")) return fail(`unexpected text after ] in "${item}"`);
-        port = portOf(after.slice(1));
-      }
-      if (!host.includes(":") || !isValidHost(host)) return fail(`bad IPv6 host "${host}"`);
-      return `http://[${host}]:${port}`;
-    }
-    const colon = item.indexOf(":");
-    if (colon !== -1) {
-      if (item.indexOf(":", colon + 1) !== -1) return fail(`write IPv6 as [ADDR]:PORT ("${item}")`);
-      host = item.slice(0, colon);
-      port = portOf(item.slice(colon + 1));
-    }
-    if (!isValidHost(host)) return fail(`bad host "${host}"`);
-    return `http://${host}:${port}`;
-  });
-  const prefix = normalizePrefix(path === "" || path === "/" ? DEFAULT_ETCD_PREFIX : path);
-  return { endpoints, prefix };
-}
-
-/** `/a/b/` and `a/b` become `/a/b`. */
-function normalizePrefix(prefix: string): string {
+export function normalizePrefix(prefix: string): string {
   const trimmed = prefix.replace(/\/+$/, "");
   const withSlash = trimmed.startsWith("/") ? trimmed : `/${trimmed}`;
   if (withSlash === "/") return "";
@@ -348,8 +302,6 @@ function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
 
 /** Options for {@link EtcdRegistry.connect}. */
 export interface EtcdRegistryOptions extends Partial<EtcdTarget> {
-  /** Members as an `etcd://` URL (see {@link parseEtcdUrl}) instead of `endpoints`/`prefix`. */
-  url?: string;
   /**
    * When the watch stream brings nothing (no event, no progress
    * notification) for this long, the watch moves to the next member.
@@ -421,7 +373,7 @@ type WatchEnd =
  *
  * @example
  * ```ts
- * const registry = await EtcdRegistry.connect("etcd://10.0.0.1,10.0.0.2,10.0.0.3/gatehouse");
+ * const registry = await EtcdRegistry.connect({ endpoints: ["http://10.0.0.1:2379"], prefix: "/gatehouse" });
  * registry.resolve("api"); // [{ host: "10.0.0.7", port: 8081 }, ...] from memory
  * await registry.close();
  * ```
@@ -454,8 +406,7 @@ export class EtcdRegistry implements Registry {
    * Load the view from the first member that answers and start watching.
    * Rejects, naming every member and what went wrong, when none answers.
    */
-  static async connect(target: string | EtcdRegistryOptions): Promise<EtcdRegistry> {
-    const options: EtcdRegistryOptions = typeof target === "string" ? { url: target } : target;
+  static async connect(options: EtcdRegistryOptions): Promise<EtcdRegistry> {
     const resolved = resolveTarget(options);
     const registry = new EtcdRegistry(resolved, options);
     try {
@@ -730,7 +681,7 @@ export class EtcdRegistry implements Registry {
     const key = unb64(kv.key);
     const parsed = this.#parseKey(key);
     if (parsed === undefined) return;
-    const replica = parseReplicaValue(unb64(kv.value)) ?? parseHostPort(parsed.address);
+    const replica = parseReplicaValue(unb64(kv.value)) ?? readHostPort(parsed.address);
     if (replica === undefined) {
       // Not a replica we can use; make sure an older good value is dropped.
       this.#delete(kv);
@@ -775,11 +726,10 @@ function parseReplicaValue(value: string): Replica | undefined {
     }
     return undefined;
   }
-  return parseHostPort(text);
+  return readHostPort(text);
 }
 
-function resolveTarget(options: Partial<EtcdTarget> & { url?: string }): EtcdTarget {
-  if (options.url !== undefined) return parseEtcdUrl(options.url);
+function resolveTarget(options: Partial<EtcdTarget>): EtcdTarget {
   if (options.endpoints === undefined || options.endpoints.length === 0) {
     throw new Error("etcd: give a url or at least one endpoint");
   }
@@ -795,8 +745,6 @@ function resolveTarget(options: Partial<EtcdTarget> & { url?: string }): EtcdTar
 
 /** Options for {@link EtcdRegistrar}. */
 export interface EtcdRegistrarOptions extends Partial<EtcdTarget> {
-  /** Members as an `etcd://` URL instead of `endpoints`/`prefix`. */
-  url?: string;
   /**
    * Lease TTL in seconds: how long a replica stays after its last
    * keepalive. Keepalives go every TTL/3. Default 10. (etcd raises TTLs
@@ -947,7 +895,7 @@ class LeaseRegistration implements EtcdRegistration {
  *
  * @example
  * ```ts
- * const registrar = new EtcdRegistrar("etcd://10.0.0.1,10.0.0.2/gatehouse");
+ * const registrar = new EtcdRegistrar({ endpoints: ["http://10.0.0.1:2379"], prefix: "/gatehouse" });
  * const registration = await registrar.register("api", { host: "10.0.0.7", port: 8081 });
  * // ... serve ...
  * await registration.close(); // the key is gone at once
@@ -965,11 +913,10 @@ export class EtcdRegistrar implements Registrar {
   readonly #live = new Set<LeaseRegistration>();
 
   /** No network until {@link register}. Throws on a bad URL. */
-  constructor(target: string | EtcdRegistrarOptions) {
-    const options: EtcdRegistrarOptions = typeof target === "string" ? { url: target } : target;
+  constructor(options: EtcdRegistrarOptions) {
     const resolved = resolveTarget(options);
     this.prefix = resolved.prefix;
-    const ttl = options.ttlSeconds ?? 10;
+    const ttl = options.ttlSeconds ?? DEFAULT_ETCD_TTL_MS / 1000;
     if (!Number.isInteger(ttl) || ttl < 1) {
       throw new Error(`etcd: lease TTL must be a whole number of seconds >= 1, not ${ttl}`);
     }

@@ -8,68 +8,9 @@
 
 import { builtin } from "../runtime/builtin.ts";
 import { bindUdp as nodeBindUdp } from "../runtime/udp.ts";
-import {
-  type BindUdp,
-  DEFAULT_TOWER_PORT,
-  formatReply,
-  isIPv4,
-  isIPv6,
-  isValidHost,
-  isValidServiceName,
-  parsePort,
-  TowerClient,
-  type TowerReply,
-} from "../tower.ts";
+import { type BindUdp, formatReply, TowerClient, type TowerReply } from "../tower.ts";
+import { type HostPort, isIP, isValidServiceName } from "../net/address.ts";
 import type { Registry, Replica } from "./types.ts";
-
-/**
- * Split a `--tower` value: `host`, `host:port`, `[v6]`, `[v6]:port` or a bare
- * IPv6 literal. The port defaults to 7772. Throws an Error that names the
- * value when it cannot be read.
- *
- * @example
- * ```ts
- * parseTowerAddress("tower.internal");  // { host: "tower.internal", port: 7772 }
- * parseTowerAddress("10.0.0.2:9000");   // { host: "10.0.0.2", port: 9000 }
- * parseTowerAddress("[::1]:7772");      // { host: "::1", port: 7772 }
- * ```
- */
-export function parseTowerAddress(
-  text: string,
-  defaultPort = DEFAULT_TOWER_PORT,
-): { host: string; port: number } {
-  const fail = (why: string): never => {
-    throw new Error(`invalid --tower address "${text}": ${why} (expected HOST[:PORT])`);
-  };
-  let host = text;
-  let portText: string | undefined;
-  if (text.startsWith("[")) {
-    const close = text.indexOf("]");
-    if (close === -1) return fail("missing ]");
-    host = text.slice(1, close);
-    const rest = text.slice(close + 1);
-    if (rest !== "") {
-      if (!rest.startsWith(":")) return fail("unexpected text after ]");
-      portText = rest.slice(1);
-    }
-    if (!isIPv6(host)) return fail("not an IPv6 address in brackets");
-  } else if (text.indexOf(":") !== text.lastIndexOf(":")) {
-    // Several colons and no brackets: a bare IPv6 literal, no port.
-    if (!isIPv6(text)) return fail("not an IPv6 address");
-  } else if (text.includes(":")) {
-    host = text.slice(0, text.indexOf(":"));
-    portText = text.slice(text.indexOf(":") + 1);
-  }
-  if (host === "") return fail("empty host");
-  if (!isValidHost(host)) return fail("not an IP address or host name");
-  let port = defaultPort;
-  if (portText !== undefined) {
-    const parsed = parsePort(portText);
-    if (parsed === undefined) return fail("port must be 1-65535");
-    port = parsed;
-  }
-  return { host, port };
-}
 
 /** Options for {@link RemoteTowerRegistry.connect}. */
 export interface RemoteTowerOptions {
@@ -88,16 +29,16 @@ export interface RemoteTowerOptions {
  *
  * @example
  * ```ts
- * const client = await openTowerClient("tower.internal:7772", { timeoutMs: 300 });
+ * const client = await openTowerClient({ host: "tower.internal", port: 7772 }, { timeoutMs: 300 });
  * ```
  */
 export async function openTowerClient(
-  address: string | { host: string; port: number },
+  address: HostPort,
   options: RemoteTowerOptions & { secret?: string } = {},
 ): Promise<TowerClient> {
-  const { host, port } = typeof address === "string" ? parseTowerAddress(address) : address;
+  const { host, port } = address;
   let ip = host;
-  if (!isIPv4(host) && !isIPv6(host)) {
+  if (!isIP(host)) {
     try {
       const { lookup } = builtin<typeof import("node:dns/promises")>("node:dns/promises");
       ip = (await lookup(host)).address;
@@ -128,7 +69,7 @@ export async function openTowerClient(
  *
  * @example
  * ```ts
- * const registry = await RemoteTowerRegistry.connect("tower.internal:7772");
+ * const registry = await RemoteTowerRegistry.connect({ host: "tower.internal", port: 7772 });
  * const replicas = await registry.resolve("api-service");
  * registry.close();
  * ```
@@ -143,11 +84,10 @@ export class RemoteTowerRegistry implements Registry {
 
   /**
    * Resolve the Tower's host name once (so no lookup happens per request)
-   * and bind the client socket. `address` is a `--tower` value or a parsed
-   * one. Rejects when the name does not resolve or the socket cannot bind.
+   * and bind the client socket. Rejects when the name does not resolve or the socket cannot bind.
    */
   static async connect(
-    address: string | { host: string; port: number },
+    address: HostPort,
     options: RemoteTowerOptions = {},
   ): Promise<RemoteTowerRegistry> {
     return new RemoteTowerRegistry(await openTowerClient(address, options));

@@ -6,16 +6,9 @@
  * @module
  */
 
-import {
-  type BindUdp,
-  DEFAULT_TTL_MS,
-  formatHostPort,
-  formatReply,
-  isValidHost,
-  isValidServiceName,
-  TowerClient,
-} from "../tower.ts";
-import { openTowerClient, parseTowerAddress } from "./remote_tower.ts";
+import { type BindUdp, DEFAULT_TTL_MS, formatReply, TowerClient } from "../tower.ts";
+import { formatHostPort, type HostPort, isValidHost, isValidServiceName } from "../net/address.ts";
+import { openTowerClient } from "./remote_tower.ts";
 import type { Registrar, Registration, Replica } from "./types.ts";
 
 /**
@@ -72,14 +65,13 @@ export class TowerRegistrar implements Registrar {
 
   /**
    * Resolve the Tower's host name once and bind the client socket.
-   * `address` is `host[:port]` (port 7772 by default) or already split.
    * Rejects when the name does not resolve or the socket cannot bind.
    */
   static async open(
-    address: string | { host: string; port: number },
+    address: HostPort,
     options: TowerRegistrarOptions = {},
   ): Promise<TowerRegistrar> {
-    const { host, port } = typeof address === "string" ? parseTowerAddress(address) : address;
+    const { host, port } = address;
     const intervalMs = options.intervalMs ?? DEFAULT_TTL_MS / 3;
     if (!(intervalMs > 0)) {
       throw new Error(`heartbeat interval must be positive, not ${intervalMs}`);

@@ -15,6 +15,7 @@ import type {
   Listener,
   ListenOptions,
   Runtime,
+  SelfCommand,
   Socket,
   SocketHandler,
   UdpSocket,
@@ -97,6 +98,7 @@ declare const process: {
   exit(code: number): never;
   execPath: string;
   execArgv: string[];
+  argv: string[];
 };
 
 /**
@@ -451,6 +453,10 @@ function startHeapCeiling(): void {
  */
 export const bunRuntime: Runtime = {
   name: "bun",
+  get args() {
+    return process.argv.slice(2);
+  },
+  selfCommand: () => bunSelfCommand(),
 
   listen(options: ListenOptions, onConnection: (s: Socket) => SocketHandler): Promise<Listener> {
     startHeapCeiling();
@@ -591,13 +597,8 @@ const noop: SocketHandler = {
  * How to start this program again under Bun (for `--procs` workers): a
  * compiled executable is run as it is; otherwise `bun` with its own flags and
  * the entry file.
- *
- * @example
- * ```ts
- * const { cmd, args } = bunSelfCommand();
- * ```
  */
-export function bunSelfCommand(): { cmd: string; args: string[] } {
+function bunSelfCommand(): SelfCommand {
   const main = Bun.main;
   // A compiled executable's entry lives in its embedded file system.
   if (main.startsWith("/$bunfs/") || /^[A-Z]:[\\/]~BUN[\\/]/.test(main)) {

@@ -8,7 +8,14 @@
  */
 
 import { COALESCE_MAX, nextSend } from "./coalesce.ts";
-import type { Listener, ListenOptions, Runtime, Socket, SocketHandler } from "./types.ts";
+import type {
+  Listener,
+  ListenOptions,
+  Runtime,
+  SelfCommand,
+  Socket,
+  SocketHandler,
+} from "./types.ts";
 import { bindUdp } from "./udp.ts";
 
 /** Each socket reads into its own buffer: small at first, grown for a socket that fills it. */
@@ -204,6 +211,11 @@ const noop: SocketHandler = {
  */
 export const denoRuntime: Runtime = {
   name: "deno",
+  // A getter: this module is loaded (not used) under Bun too, where Deno is not defined.
+  get args() {
+    return Deno.args;
+  },
+  selfCommand: () => denoSelfCommand(),
 
   listen(options: ListenOptions, onConnection: (s: Socket) => SocketHandler): Promise<Listener> {
     const listener = options.tls
@@ -302,13 +314,8 @@ export const denoRuntime: Runtime = {
  * How to start this program again under Deno (for `--procs` workers): the
  * `deno` executable with `run` and the main module, or, for a `deno compile`d
  * binary, the binary itself.
- *
- * @example
- * ```ts
- * const { cmd, args } = denoSelfCommand();
- * ```
  */
-export function denoSelfCommand(): { cmd: string; args: string[] } {
+function denoSelfCommand(): SelfCommand {
   const exec = Deno.execPath();
   const base = exec.slice(exec.lastIndexOf("/") + 1);
   if (/^deno(\.exe)?$/.test(base) && Deno.mainModule.startsWith("file:")) {

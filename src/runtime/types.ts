@@ -94,10 +94,20 @@ export interface UdpSocket {
   close(): void;
 }
 
+/** A program and the arguments that start it, before any of its own. */
+export interface SelfCommand {
+  cmd: string;
+  args: string[];
+}
+
 /** Everything the engine needs from the runtime. */
 export interface Runtime {
   /** "deno" or "bun": for logs and diagnostics only. */
   readonly name: string;
+  /** The command-line arguments after the program (and script) name. */
+  readonly args: readonly string[];
+  /** How to start this same program again (for `--procs` workers); arguments are appended. */
+  selfCommand(): SelfCommand;
   /**
    * Listen for TCP/TLS connections. `onConnection` is called for each accepted
    * socket and returns the handler that will receive its events.

@@ -9,7 +9,7 @@
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { EtcdRegistrar, EtcdRegistry, parseEtcdUrl, replicaKey } from "../../src/registry/etcd.ts";
+import { EtcdRegistrar, EtcdRegistry } from "../../src/registry/etcd.ts";
 import type { Replica } from "../../src/registry/types.ts";
 import { type EtcdCluster, startEtcdCluster } from "../helpers/etcd.ts";
 
@@ -57,31 +57,6 @@ function ports(registry: EtcdRegistry, service: string): number[] {
   return registry.resolve(service).map((r: Replica) => r.port).sort((a, b) => a - b);
 }
 
-describe("etcd URL", () => {
-  it("reads members, default port and prefix", () => {
-    assert.deepEqual(parseEtcdUrl("etcd://10.0.0.1,10.0.0.2:2380,[::1]:23/prod/"), {
-      endpoints: ["http://10.0.0.1:2379", "http://10.0.0.2:2380", "http://[::1]:23"],
-      prefix: "/prod",
-    });
-    assert.deepEqual(parseEtcdUrl("etcd://etcd.internal"), {
-      endpoints: ["http://etcd.internal:2379"],
-      prefix: "/gatehouse",
-    });
-    assert.equal(
-      replicaKey("/gatehouse", "api", { host: "::1", port: 80 }),
-      "/gatehouse/api/[::1]:80",
-    );
-  });
-
-  it("names the mistake", () => {
-    assert.throws(() => parseEtcdUrl("http://x"), /must start with etcd:\/\//);
-    assert.throws(() => parseEtcdUrl("etcd:///p"), /no hosts/);
-    assert.throws(() => parseEtcdUrl("etcd://a,,b"), /empty host/);
-    assert.throws(() => parseEtcdUrl("etcd://a:99999"), /bad port/);
-    assert.throws(() => parseEtcdUrl("etcd://::1"), /IPv6/);
-  });
-});
-
 describe("etcd registry on a 3-member cluster", () => {
   let cluster: EtcdCluster;
   const open = new Set<{ close(): unknown }>();
@@ -89,7 +64,8 @@ describe("etcd registry on a 3-member cluster", () => {
   /** Connect a registry on `prefix`, and wait until its watch is open. */
   async function connect(prefix: string, log: string[] = []): Promise<EtcdRegistry> {
     const registry = await EtcdRegistry.connect({
-      url: cluster.url(prefix),
+      endpoints: cluster.endpoints,
+      prefix,
       idleTimeoutMs: 3000,
       log: (line) => log.push(line),
     });
@@ -283,7 +259,11 @@ describe("etcd registry on a 3-member cluster", () => {
 
   it("EtcdRegistrar: keepalives hold the key past its TTL; close() removes it", async () => {
     const registry = await connect("/registrar");
-    const registrar = new EtcdRegistrar({ url: cluster.url("/registrar"), ttlSeconds: 3 });
+    const registrar = new EtcdRegistrar({
+      endpoints: cluster.endpoints,
+      prefix: "/registrar",
+      ttlSeconds: 3,
+    });
     open.add(registrar);
     const replica = { host: "127.0.0.1", port: 36000 };
     const registration = await registrar.register("api", replica);
@@ -308,7 +288,11 @@ describe("etcd registry on a 3-member cluster", () => {
 
   it("EtcdRegistrar: register -> visible and close -> gone (median of 10)", async () => {
     const registry = await connect("/churn");
-    const registrar = new EtcdRegistrar({ url: cluster.url("/churn"), ttlSeconds: 10 });
+    const registrar = new EtcdRegistrar({
+      endpoints: cluster.endpoints,
+      prefix: "/churn",
+      ttlSeconds: 10,
+    });
     open.add(registrar);
     const visible: number[] = [];
     const gone: number[] = [];
@@ -347,7 +331,8 @@ describe("etcd registry on a 3-member cluster", () => {
     // The registrar starts with the first member of the URL and moves to the
     // next one when it fails.
     const registrar = new EtcdRegistrar({
-      url: cluster.url("/regfail"),
+      endpoints: cluster.endpoints,
+      prefix: "/regfail",
       ttlSeconds: 3,
       log: (line) => log.push(line),
     });

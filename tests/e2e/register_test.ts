@@ -4,8 +4,8 @@
  * deregistered on SIGTERM or when its command exits, and with a command only
  * once the command's port accepts connections.
  *
- * The sidecar runs through tests/helpers/register_main.ts, which calls
- * `runRegister` the way main.ts will.
+ * The sidecar is Gatehouse itself, `gatehouse register ...` (the compiled
+ * binary when GATEHOUSE_BIN is set).
  */
 
 import { after, before, describe, it } from "node:test";
@@ -15,7 +15,12 @@ import { connect, createServer } from "node:net";
 import { createSocket } from "node:dgram";
 import process from "node:process";
 import { Buffer } from "node:buffer";
-import { type Gatehouse, REPO_ROOT, startGatehouse } from "../helpers/gatehouse.ts";
+import {
+  type Gatehouse,
+  gatehouseCommand,
+  REPO_ROOT,
+  startGatehouse,
+} from "../helpers/gatehouse.ts";
 import { towerRequest } from "../helpers/tower.ts";
 import { type EtcdCluster, startEtcdCluster } from "../helpers/etcd.ts";
 
@@ -44,8 +49,8 @@ interface Sidecar {
 const sidecars = new Set<Sidecar>();
 
 function startSidecar(args: string[]): Sidecar {
-  const [cmd, ...prefix] = runScript("register_main.ts");
-  const proc = spawn(cmd, [...prefix, ...args], {
+  const { cmd, prefix } = gatehouseCommand();
+  const proc = spawn(cmd, [...prefix, "register", ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, NO_COLOR: "1" },
     stdio: ["ignore", "pipe", "pipe"],

@@ -648,7 +648,7 @@ describe("RemoteTowerRegistry", () => {
     tower.state.register("web", "127.0.0.1", 8081);
     tower.state.register("web", "127.0.0.1", 8082);
     tower.state.register("web", "::1", 8083);
-    const registry = await RemoteTowerRegistry.connect(`${LOOPBACK}:${tower.port}`);
+    const registry = await RemoteTowerRegistry.connect({ host: LOOPBACK, port: tower.port });
     try {
       assert.equal(registry.address, `${LOOPBACK}:${tower.port}`);
       const first = await registry.resolve("web");
@@ -668,7 +668,7 @@ describe("RemoteTowerRegistry", () => {
 
   it("connects by host name", LIMIT, async () => {
     tower.state.register("named", "127.0.0.1", 8181);
-    const registry = await RemoteTowerRegistry.connect(`localhost:${tower.port}`);
+    const registry = await RemoteTowerRegistry.connect({ host: "localhost", port: tower.port });
     try {
       assert.deepEqual(await registry.resolve("named"), [{ host: "127.0.0.1", port: 8181 }]);
     } finally {
@@ -693,7 +693,7 @@ describe("RemoteTowerRegistry", () => {
       else if (line.startsWith("LOOKUP|")) reply(`ERR|NOT_FOUND|${line.slice(7)}`);
       else reply("ERR|UNKNOWN_COMMAND");
     });
-    const registry = await RemoteTowerRegistry.connect(`${LOOPBACK}:${seed.port}`);
+    const registry = await RemoteTowerRegistry.connect({ host: LOOPBACK, port: seed.port });
     try {
       assert.deepEqual(await registry.resolve("web"), [{ host: "127.0.0.1", port: 8081 }]);
       assert.equal(registry.usesLookupFallback, true);
@@ -708,7 +708,7 @@ describe("RemoteTowerRegistry", () => {
   });
 
   it("a NOT_FOUND to LOOKUPALL is an answer, not a reason to fall back", LIMIT, async () => {
-    const registry = await RemoteTowerRegistry.connect(`${LOOPBACK}:${tower.port}`);
+    const registry = await RemoteTowerRegistry.connect({ host: LOOPBACK, port: tower.port });
     try {
       assert.deepEqual(await registry.resolve("absent"), []);
       assert.equal(registry.usesLookupFallback, false);
@@ -719,7 +719,7 @@ describe("RemoteTowerRegistry", () => {
 
   it("rejects when the Tower never answers (300 ms, one retry by default)", LIMIT, async () => {
     const silent = await startFakeTower(() => {});
-    const registry = await RemoteTowerRegistry.connect(`${LOOPBACK}:${silent.port}`);
+    const registry = await RemoteTowerRegistry.connect({ host: LOOPBACK, port: silent.port });
     try {
       const started = Date.now();
       await assert.rejects(registry.resolve("web"), (err: Error) => {
@@ -744,7 +744,7 @@ describe("RemoteTowerRegistry", () => {
       if (seen++ > 0) reply("OK|LOOKUPALL|web|1|127.0.0.1:8081");
       void line;
     });
-    const registry = await RemoteTowerRegistry.connect(`${LOOPBACK}:${lossy.port}`, {
+    const registry = await RemoteTowerRegistry.connect({ host: LOOPBACK, port: lossy.port }, {
       timeoutMs: 100,
     });
     try {
@@ -758,7 +758,7 @@ describe("RemoteTowerRegistry", () => {
 
   it("rejects when the Tower's host name does not resolve", LIMIT, async () => {
     await assert.rejects(
-      RemoteTowerRegistry.connect("no-such-tower.invalid:7772"),
+      RemoteTowerRegistry.connect({ host: "no-such-tower.invalid", port: 7772 }),
       /cannot resolve Tower host "no-such-tower.invalid"/,
     );
   });

@@ -8,17 +8,10 @@ import { afterEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import {
   DEFAULT_TTL_MS,
-  formatHostPort,
   formatReply,
   formatRequest,
-  isIPv4,
-  isIPv6,
-  isValidHost,
-  isValidServiceName,
   MAX_DATAGRAM_BYTES,
   MAX_REPLY_BYTES,
-  parseHostPort,
-  parsePort,
   parseReply,
   parseRequest,
   respond,
@@ -29,7 +22,7 @@ import {
 } from "../../src/tower.ts";
 import { EmbeddedTowerRegistry } from "../../src/registry/embedded.ts";
 import type { Datagram, UdpSocket } from "../../src/runtime/types.ts";
-import { parseTowerAddress } from "../../src/registry/remote_tower.ts";
+import { formatHostPort } from "../../src/net/address.ts";
 
 /** A manual clock, in milliseconds. */
 class Clock {
@@ -56,91 +49,6 @@ afterEach(() => {
 
 const addr = (r: { host: string; port: number } | undefined) =>
   r === undefined ? "none" : formatHostPort(r.host, r.port);
-
-describe("validation", () => {
-  it("service names: 1-63 of [A-Za-z0-9._-]", () => {
-    for (const ok of ["a", "api-service", "web.v2_beta", "A".repeat(63), "0"]) {
-      assert.equal(isValidServiceName(ok), true, ok);
-    }
-    for (const bad of ["", "A".repeat(64), "a|b", "a b", "a:b", "a,b", "ü", "a\n", "a/b"]) {
-      assert.equal(isValidServiceName(bad), false, JSON.stringify(bad));
-    }
-  });
-
-  it("IPv4 literals", () => {
-    for (const ok of ["0.0.0.0", "127.0.0.1", "255.255.255.255", "10.0.0.7"]) {
-      assert.equal(isIPv4(ok), true, ok);
-    }
-    for (const bad of ["256.0.0.1", "1.2.3", "1.2.3.4.5", "01.2.3.4", "1.2.3.-1", " 1.2.3.4"]) {
-      assert.equal(isIPv4(bad), false, bad);
-    }
-  });
-
-  it("IPv6 literals", () => {
-    for (
-      const ok of [
-        "::",
-        "::1",
-        "fe80::1",
-        "2001:db8::8a2e:370:7334",
-        "1:2:3:4:5:6:7:8",
-        "1::",
-        "1:2:3:4:5:6:7::",
-        "::ffff:10.0.0.1",
-        "64:ff9b::192.0.2.33",
-      ]
-    ) {
-      assert.equal(isIPv6(ok), true, ok);
-    }
-    for (
-      const bad of [
-        ":::",
-        "1::2::3",
-        "1:2:3:4:5:6:7:8:9",
-        "1:2:3:4:5:6:7",
-        "1:2:3:4:5:6:7:8::",
-        "fe80::1%eth0",
-        "12345::",
-        "[::1]",
-        ":1::",
-        "::1.2.3.4.5",
-        "g::1",
-      ]
-    ) {
-      assert.equal(isIPv6(bad), false, bad);
-    }
-  });
-
-  it("hosts: IP literals or host names, never a broken IPv4", () => {
-    for (const ok of ["10.0.0.7", "::1", "localhost", "web-1.internal", "a.b-c.d9"]) {
-      assert.equal(isValidHost(ok), true, ok);
-    }
-    for (
-      const bad of ["", "10.0.0.256", "1.2.3", "-web", "web-", "a..b", "web_1", "a b", "host."]
-    ) {
-      assert.equal(isValidHost(bad), false, JSON.stringify(bad));
-    }
-  });
-
-  it("ports: 1-65535, digits only, no leading zero", () => {
-    assert.equal(parsePort("1"), 1);
-    assert.equal(parsePort("8080"), 8080);
-    assert.equal(parsePort("65535"), 65535);
-    for (const bad of ["0", "65536", "080", "+80", " 80", "80 ", "80a", "", "8e3", "0x50", "-1"]) {
-      assert.equal(parsePort(bad), undefined, JSON.stringify(bad));
-    }
-  });
-
-  it("host:port with IPv6 in brackets, both ways", () => {
-    assert.equal(formatHostPort("10.0.0.7", 80), "10.0.0.7:80");
-    assert.equal(formatHostPort("::1", 8080), "[::1]:8080");
-    assert.deepEqual(parseHostPort("[::1]:8080"), { host: "::1", port: 8080 });
-    assert.deepEqual(parseHostPort("web-1.internal:81"), { host: "web-1.internal", port: 81 });
-    for (const bad of ["::1:8080", "[::1]", "10.0.0.7", "10.0.0.7:0", "[x]:1", "a:b:1"]) {
-      assert.equal(parseHostPort(bad), undefined, bad);
-    }
-  });
-});
 
 describe("parseRequest", () => {
   it("reads every command", () => {
@@ -783,29 +691,5 @@ describe("EmbeddedTowerRegistry", () => {
     registry.state.register("web", "10.0.0.1", 80);
     assert.deepEqual(registry.resolve("web"), [{ host: "10.0.0.1", port: 80 }]);
     registry.close();
-  });
-});
-
-describe("parseTowerAddress", () => {
-  it("reads HOST[:PORT] with a 7772 default", () => {
-    assert.deepEqual(parseTowerAddress("10.0.0.2"), { host: "10.0.0.2", port: 7772 });
-    assert.deepEqual(parseTowerAddress("10.0.0.2:9000"), { host: "10.0.0.2", port: 9000 });
-    assert.deepEqual(parseTowerAddress("tower.internal"), { host: "tower.internal", port: 7772 });
-    assert.deepEqual(parseTowerAddress("localhost:1"), { host: "localhost", port: 1 });
-    assert.deepEqual(parseTowerAddress("[::1]:7773"), { host: "::1", port: 7773 });
-    assert.deepEqual(parseTowerAddress("[::1]"), { host: "::1", port: 7772 });
-    assert.deepEqual(parseTowerAddress("fe80::1"), { host: "fe80::1", port: 7772 });
-  });
-
-  it("says what is wrong", () => {
-    for (
-      const bad of ["", ":7772", "host:", "host:0", "host:x", "[::1", "[::1]x", "[nope]:1", "a b"]
-    ) {
-      assert.throws(
-        () => parseTowerAddress(bad),
-        (err: Error) => err.message.includes(`"${bad}"`),
-        JSON.stringify(bad),
-      );
-    }
   });
 });

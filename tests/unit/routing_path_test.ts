@@ -1,12 +1,12 @@
 /**
- * Request-target handling (src/path.ts): the path a route sees must be the
+ * Request-target handling (src/routing/path.ts): the path a route sees must be the
  * path the backend resolves, so no encoding or dot-segment can make a request
  * look like it is for one prefix while it reaches another.
  */
 
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { normalizePath, parseTarget } from "../../src/path.ts";
+import { normalizePath, parseTarget } from "../../src/routing/path.ts";
 
 function normalizes(cases: Array<[string, string]>): void {
   for (const [input, expected] of cases) {

@@ -6,9 +6,9 @@
  * @module
  */
 
-import type { Listener, Runtime, Socket, SocketHandler } from "./runtime/types.ts";
-import { parseRequestHead } from "./http1/head.ts";
-import { requestFraming } from "./http1/framing.ts";
+import type { Listener, Runtime, Socket, SocketHandler } from "../runtime/types.ts";
+import { parseRequestHead } from "../http1/head.ts";
+import { requestFraming } from "../http1/framing.ts";
 
 const encoder = new TextEncoder();
 

@@ -1,21 +1,15 @@
 /**
- * Flags to configuration (src/config.ts): the defaults, every flag, the
- * sub-commands, and the one-line UsageError a user sees for each mistake.
+ * The command line to a configuration (src/cli/): the defaults, every flag,
+ * the sub-commands, and the one-line UsageError a user sees for each mistake.
  */
 
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import {
-  type Command,
-  type IngressConfig,
-  parseCommandLine,
-  parseCount,
-  parseDuration,
-  parseHostPort,
-  TOWER_PORT,
-  USAGE,
-  UsageError,
-} from "../../src/config.ts";
+import type { IngressConfig } from "../../src/app/config.ts";
+import { type Command, parseCommandLine } from "../../src/cli/command_line.ts";
+import { USAGE } from "../../src/cli/ingress_flags.ts";
+import { UsageError } from "../../src/cli/flags.ts";
+import { DEFAULT_TOWER_PORT } from "../../src/tower.ts";
 
 /** The ingress config for these flags (fails if the command is something else). */
 function ingress(args: string[]): IngressConfig {
@@ -45,15 +39,14 @@ const ROUTE = ["--route", "/:web"];
 describe("parseCommandLine: defaults", () => {
   it("fills in every default", () => {
     const c = ingress(ROUTE);
-    const { routes, trustedProxies, towerAllow, ...rest } = c;
+    const { routes, trustedProxies, towerSecurity: { allow, ...towerSecurity }, ...rest } = c;
     assert.deepEqual(rest, {
-      listen: { hostname: "0.0.0.0", port: 9090 },
-      tower: { mode: "embedded", listen: { hostname: "127.0.0.1", port: 7772 } },
-      workers: 10000,
+      listen: { host: "0.0.0.0", port: 9090 },
+      registry: { kind: "embedded", listen: { host: "127.0.0.1", port: 7772 } },
+      connectionCap: 10000,
       retries: 3,
       tls: null,
       lookupCacheMs: 0,
-      towerSecurity: { secret: null, rate: null, maxEntries: 10000 },
       maxHeaderSize: 32768,
       headerTimeoutMs: 10_000,
       keepaliveTimeoutMs: 60_000,
@@ -61,19 +54,21 @@ describe("parseCommandLine: defaults", () => {
       upstreamReceiveBuffer: 131072,
       upstreamReceiveBufferGiven: false,
       upstreamTimeoutMs: 60_000,
-      idleTimeoutMs: 30_000,
+      tunnelIdleTimeoutMs: 30_000,
       graceMs: 10_000,
       poolSize: 1024,
       poolIdleTimeoutMs: 4_000,
       accessLog: false,
+      procs: 1,
     });
+    assert.deepEqual(towerSecurity, { secret: null, rate: null, maxEntries: 10000 });
     assert.deepEqual(routes.map((r) => r.source), ["/:web"]);
     assert.equal(trustedProxies.empty, true);
-    assert.equal(towerAllow.empty, true);
+    assert.equal(allow.empty, true);
   });
 
   it("uses the seed's Tower port", () => {
-    assert.equal(TOWER_PORT, 7772);
+    assert.equal(DEFAULT_TOWER_PORT, 7772);
   });
 });
 
@@ -91,13 +86,13 @@ describe("parseCommandLine: the seed's flags", () => {
       "--workers",
       "64",
     ]);
-    assert.deepEqual(c.listen, { hostname: "0.0.0.0", port: 8080 });
-    assert.deepEqual(c.tower, { mode: "remote", address: { hostname: "10.0.0.5", port: 7772 } });
+    assert.deepEqual(c.listen, { host: "0.0.0.0", port: 8080 });
+    assert.deepEqual(c.registry, { kind: "tower", address: { host: "10.0.0.5", port: 7772 } });
     assert.deepEqual(c.routes.map((r) => [r.prefix, r.service]), [
       ["/api", "api-service"],
       ["/", "frontend"],
     ]);
-    assert.equal(c.workers, 64);
+    assert.equal(c.connectionCap, 64);
   });
 
   it("accepts --tls-cert and --tls-key together", () => {
@@ -107,7 +102,7 @@ describe("parseCommandLine: the seed's flags", () => {
 
   it("accepts the --flag=value form", () => {
     const c = ingress(["--route=/:web", "--listen=127.0.0.1:81"]);
-    assert.deepEqual(c.listen, { hostname: "127.0.0.1", port: 81 });
+    assert.deepEqual(c.listen, { host: "127.0.0.1", port: 81 });
   });
 });
 
@@ -145,15 +140,15 @@ describe("parseCommandLine: the other flags", () => {
       "10.0.0.0/8, ::1",
       "--access-log",
     ]);
-    assert.deepEqual(c.listen, { hostname: "::1", port: 8443 });
-    assert.deepEqual(c.tower, { mode: "embedded", listen: { hostname: "0.0.0.0", port: 7000 } });
+    assert.deepEqual(c.listen, { host: "::1", port: 8443 });
+    assert.deepEqual(c.registry, { kind: "embedded", listen: { host: "0.0.0.0", port: 7000 } });
     assert.equal(c.retries, 5);
     assert.equal(c.maxHeaderSize, 8192);
     assert.equal(c.headerTimeoutMs, 2000);
     assert.equal(c.keepaliveTimeoutMs, 90_000);
     assert.equal(c.connectTimeoutMs, 250);
     assert.equal(c.upstreamTimeoutMs, 120_000);
-    assert.equal(c.idleTimeoutMs, 3_600_000);
+    assert.equal(c.tunnelIdleTimeoutMs, 3_600_000);
     assert.equal(c.graceMs, 1500);
     assert.equal(c.poolSize, 0);
     assert.equal(c.poolIdleTimeoutMs, 500);
@@ -166,26 +161,27 @@ describe("parseCommandLine: the other flags", () => {
   });
 
   it("takes a remote Tower with a port or as [IPv6]", () => {
-    assert.deepEqual(ingress([...ROUTE, "--tower", "tower.internal:9999"]).tower, {
-      mode: "remote",
-      address: { hostname: "tower.internal", port: 9999 },
+    assert.deepEqual(ingress([...ROUTE, "--tower", "tower.internal:9999"]).registry, {
+      kind: "tower",
+      address: { host: "tower.internal", port: 9999 },
     });
-    assert.deepEqual(ingress([...ROUTE, "--tower", "[fd00::1]"]).tower, {
-      mode: "remote",
-      address: { hostname: "fd00::1", port: 7772 },
+    assert.deepEqual(ingress([...ROUTE, "--tower", "[fd00::1]"]).registry, {
+      kind: "tower",
+      address: { host: "fd00::1", port: 7772 },
     });
   });
 
   it("takes an embedded Tower host without a port", () => {
-    assert.deepEqual(ingress([...ROUTE, "--tower-listen", "0.0.0.0"]).tower, {
-      mode: "embedded",
-      listen: { hostname: "0.0.0.0", port: 7772 },
+    assert.deepEqual(ingress([...ROUTE, "--tower-listen", "0.0.0.0"]).registry, {
+      kind: "embedded",
+      listen: { host: "0.0.0.0", port: 7772 },
     });
   });
 
   it("accepts the bounds of the counted flags", () => {
-    assert.equal(ingress([...ROUTE, "--workers", "1"]).workers, 1);
-    assert.equal(ingress([...ROUTE, "--workers", "1000000"]).workers, 1_000_000);
+    assert.equal(ingress([...ROUTE, "--workers", "1"]).connectionCap, 1);
+    assert.equal(ingress([...ROUTE, "--workers", "1000000"]).connectionCap, 1_000_000);
+    assert.equal(ingress([...ROUTE, "--procs", "64"]).procs, 64);
     assert.equal(ingress([...ROUTE, "--retries", "100"]).retries, 100);
     assert.equal(ingress([...ROUTE, "--max-header-size", "1024"]).maxHeaderSize, 1024);
     assert.equal(ingress([...ROUTE, "--max-header-size", "1048576"]).maxHeaderSize, 1048576);
@@ -195,36 +191,41 @@ describe("parseCommandLine: the other flags", () => {
 
 describe("parseCommandLine: commands", () => {
   it("answers help and version", () => {
-    assert.deepEqual(parseCommandLine(["--help"]), { kind: "help" });
-    assert.deepEqual(parseCommandLine(["-h"]), { kind: "help" });
+    assert.deepEqual(parseCommandLine(["--help"]), { kind: "help", usage: USAGE });
+    assert.deepEqual(parseCommandLine(["-h"]), { kind: "help", usage: USAGE });
     assert.deepEqual(parseCommandLine(["--version"]), { kind: "version" });
     // Help wins even when nothing else is valid yet.
-    assert.deepEqual(parseCommandLine(["--listen", "99999", "--help"]), { kind: "help" });
+    assert.deepEqual(parseCommandLine(["--listen", "99999", "--help"]), {
+      kind: "help",
+      usage: USAGE,
+    });
+    const register = parseCommandLine(["register", "--help"]);
+    assert.ok(register.kind === "help" && register.usage.startsWith("usage: gatehouse register"));
   });
 
   it("runs a standalone Tower", () => {
     const tower = (args: string[]) => {
       const cmd = parseCommandLine(["tower", ...args]);
       if (cmd.kind !== "tower") assert.fail(`got ${cmd.kind}`);
-      return cmd;
+      return cmd.tower;
     };
-    assert.deepEqual(tower([]).listen, { hostname: "127.0.0.1", port: 7772 });
-    assert.equal(tower([]).allow.empty, true);
+    assert.deepEqual(tower([]).listen, { host: "127.0.0.1", port: 7772 });
+    assert.equal(tower([]).security.allow.empty, true);
     assert.deepEqual(tower(["--listen", "0.0.0.0:7773"]).listen, {
-      hostname: "0.0.0.0",
+      host: "0.0.0.0",
       port: 7773,
     });
-    assert.deepEqual(tower(["--listen", "7774"]).listen, { hostname: "127.0.0.1", port: 7774 });
-    assert.deepEqual(tower(["--listen", "0.0.0.0"]).listen, { hostname: "0.0.0.0", port: 7772 });
-    assert.deepEqual(parseCommandLine(["tower", "--help"]), { kind: "help" });
+    assert.deepEqual(tower(["--listen", "7774"]).listen, { host: "127.0.0.1", port: 7774 });
+    assert.deepEqual(tower(["--listen", "0.0.0.0"]).listen, { host: "0.0.0.0", port: 7772 });
+    assert.deepEqual(parseCommandLine(["tower", "--help"]), { kind: "help", usage: USAGE });
   });
 
   it("takes a standalone Tower's registration allowlist", () => {
     const cmd = parseCommandLine(["tower", "--allow", "10.0.0.0/8,::1"]);
     if (cmd.kind !== "tower") assert.fail(`got ${cmd.kind}`);
-    assert.equal(cmd.allow.contains("10.2.3.4"), true);
-    assert.equal(cmd.allow.contains("::1"), true);
-    assert.equal(cmd.allow.contains("192.0.2.1"), false);
+    assert.equal(cmd.tower.security.allow.contains("10.2.3.4"), true);
+    assert.equal(cmd.tower.security.allow.contains("::1"), true);
+    assert.equal(cmd.tower.security.allow.contains("192.0.2.1"), false);
     usage(
       ["tower", "--allow", "10.0.0.0/99"],
       '--allow: invalid CIDR "10.0.0.0/99": prefix length must be 0-32',
@@ -233,8 +234,8 @@ describe("parseCommandLine: commands", () => {
 
   it("takes the embedded Tower's registration allowlist", () => {
     const c = ingress([...ROUTE, "--tower-allow", "127.0.0.0/8"]);
-    assert.equal(c.towerAllow.contains("127.0.0.1"), true);
-    assert.equal(c.towerAllow.contains("10.0.0.1"), false);
+    assert.equal(c.towerSecurity.allow.contains("127.0.0.1"), true);
+    assert.equal(c.towerSecurity.allow.contains("10.0.0.1"), false);
     usage(
       [...ROUTE, "--tower", "h", "--tower-allow", "127.0.0.0/8"],
       "--tower-allow applies to the embedded Tower only",
@@ -248,9 +249,9 @@ describe("parseCommandLine: commands", () => {
   it("runs the demo with a default route to the frontend", () => {
     const cmd: Command = parseCommandLine(["demo", "--listen", "8080"]);
     if (cmd.kind !== "demo") assert.fail(`got ${cmd.kind}`);
-    assert.deepEqual(cmd.config.listen, { hostname: "0.0.0.0", port: 8080 });
+    assert.deepEqual(cmd.config.listen, { host: "0.0.0.0", port: 8080 });
     assert.deepEqual(cmd.config.routes.map((r) => [r.prefix, r.service]), [["/", "frontend"]]);
-    assert.deepEqual(parseCommandLine(["demo", "--help"]), { kind: "help" });
+    assert.deepEqual(parseCommandLine(["demo", "--help"]), { kind: "help", usage: USAGE });
   });
 
   it("keeps the demo's own routes when given", () => {
@@ -325,20 +326,33 @@ describe("parseCommandLine: usage errors", () => {
   });
 
   it("explains bad ports and addresses", () => {
-    usage([...ROUTE, "--listen", "99999"], '--listen: "99999" is not a port (0-65535)');
-    usage([...ROUTE, "--listen", "65536"], '--listen: "65536" is not a port (0-65535)');
-    usage([...ROUTE, "--listen", "a:b"], '--listen: "b" is not a port (0-65535)');
-    usage([...ROUTE, "--listen", "localhost"], '--listen: "localhost" needs a port');
-    usage([...ROUTE, "--listen", "::1"], '--listen: "::1" is ambiguous; write IPv6 as [ADDR]:PORT');
-    usage([...ROUTE, "--listen", "a b:80"], '--listen: "a b:80" is not HOST:PORT');
-    usage([...ROUTE, "--listen", ""], '--listen: "" is not HOST:PORT');
-    usage([...ROUTE, "--tower", "h:-1"], '--tower: "-1" is not a port (0-65535)');
-    usage([...ROUTE, "--tower-listen", "h:x"], '--tower-listen: "x" is not a port (0-65535)');
-    usage(["tower", "--listen", "1.2.3.4:70000"], '--listen: "70000" is not a port (0-65535)');
+    usage([...ROUTE, "--listen", "99999"], '--listen: "99999": port must be 0-65535');
+    usage([...ROUTE, "--listen", "65536"], '--listen: "65536": port must be 0-65535');
+    usage([...ROUTE, "--listen", "080"], '--listen: "080": port must be 0-65535');
+    usage([...ROUTE, "--listen", "a:b"], '--listen: "a:b": port must be 0-65535');
+    usage([...ROUTE, "--listen", "localhost"], '--listen: "localhost": needs a port (HOST:PORT)');
+    usage([...ROUTE, "--listen", "::1"], '--listen: "::1": write IPv6 as [ADDR]:PORT');
+    usage(
+      [...ROUTE, "--listen", "a b:80"],
+      '--listen: "a b:80": "a b" is not an IP address or host name',
+    );
+    usage([...ROUTE, "--listen", ""], '--listen: "": empty host');
+    usage(
+      [...ROUTE, "--tower", "h:-1"],
+      '--tower: invalid Tower address "h:-1": port must be 1-65535 (expected HOST[:PORT])',
+    );
+    usage([...ROUTE, "--tower-listen", "h:x"], '--tower-listen: "h:x": port must be 0-65535');
+    usage(
+      ["tower", "--listen", "1.2.3.4:70000"],
+      '--listen: "1.2.3.4:70000": port must be 0-65535',
+    );
   });
 
   it("refuses a remote Tower on port 0", () => {
-    usage([...ROUTE, "--tower", "h:0"], "--tower: port 0 is not a Tower address");
+    usage(
+      [...ROUTE, "--tower", "h:0"],
+      '--tower: invalid Tower address "h:0": port must be 1-65535 (expected HOST[:PORT])',
+    );
   });
 
   it("refuses both a remote and an embedded Tower", () => {
@@ -427,13 +441,13 @@ describe("parseCommandLine: usage errors", () => {
     // setTimeout fires after ~1 ms for delays above 2^31-1 ms (about 24.8 days),
     // so a huge --connect-timeout would fail every connect immediately.
     for (const flag of ["--connect-timeout", "--idle-timeout", "--grace"]) {
-      let value: number | undefined;
+      let value = 0;
       try {
         const c = ingress([...ROUTE, flag, "1000h"]);
         value = flag === "--connect-timeout"
           ? c.connectTimeoutMs
           : flag === "--idle-timeout"
-          ? c.idleTimeoutMs
+          ? c.tunnelIdleTimeoutMs
           : c.graceMs;
       } catch (e) {
         assert.ok(e instanceof UsageError, `${flag}: ${e}`);
@@ -444,100 +458,19 @@ describe("parseCommandLine: usage errors", () => {
   });
 });
 
-describe("parseDuration", () => {
-  it("reads every unit, bare seconds and fractions", () => {
-    assert.equal(parseDuration("--x", "500ms"), 500);
-    assert.equal(parseDuration("--x", "10s"), 10_000);
-    assert.equal(parseDuration("--x", "2m"), 120_000);
-    assert.equal(parseDuration("--x", "1h"), 3_600_000);
-    assert.equal(parseDuration("--x", "7"), 7_000);
-    assert.equal(parseDuration("--x", "0.25s"), 250);
-    assert.equal(parseDuration("--x", "1.5"), 1_500);
-    assert.equal(parseDuration("--x", "0"), 0);
-    assert.equal(parseDuration("--x", " 3s "), 3_000);
-  });
-
-  it("rounds to whole milliseconds", () => {
-    assert.equal(parseDuration("--x", "1.6ms"), 2);
-    assert.equal(parseDuration("--x", "0.0004s"), 0);
-  });
-
-  it("throws a UsageError naming the flag", () => {
-    assert.throws(() => parseDuration("--grace", "5 minutes"), {
-      name: "UsageError",
-      message: '--grace: "5 minutes" is not a duration (like 500ms, 10s, 2m)',
-    });
-    for (const bad of ["", "ms", ".5s", "5.s", "5S", "5sec", "+5s", "5ms5"]) {
-      assert.throws(() => parseDuration("--x", bad), UsageError, bad);
-    }
-  });
-});
-
-describe("parseCount", () => {
-  it("accepts whole numbers within bounds", () => {
-    assert.equal(parseCount("--n", "5", 1, 10), 5);
-    assert.equal(parseCount("--n", "1", 1, 10), 1);
-    assert.equal(parseCount("--n", "10", 1, 10), 10);
-    assert.equal(parseCount("--n", "007", 1, 10), 7);
-  });
-
-  it("refuses numbers outside bounds and non-numbers", () => {
-    for (const bad of ["0", "11", "-1", "1.0", "0x5", "", "five", "1e1"]) {
-      assert.throws(() => parseCount("--n", bad, 1, 10), {
-        name: "UsageError",
-        message: `--n: "${bad}" must be a whole number from 1 to 10`,
-      }, bad);
-    }
-  });
-});
-
-describe("parseHostPort", () => {
-  it("reads PORT, HOST:PORT and [IPv6]:PORT", () => {
-    assert.deepEqual(parseHostPort("--l", "9090", "0.0.0.0"), { hostname: "0.0.0.0", port: 9090 });
-    assert.deepEqual(parseHostPort("--l", "127.0.0.1:80", "0.0.0.0"), {
-      hostname: "127.0.0.1",
-      port: 80,
-    });
-    assert.deepEqual(parseHostPort("--l", "[::]:8080", "0.0.0.0"), { hostname: "::", port: 8080 });
-    assert.deepEqual(parseHostPort("--l", "my-host.local:1", "x"), {
-      hostname: "my-host.local",
-      port: 1,
-    });
-  });
-
-  it("uses the default port for a bare host when there is one", () => {
-    assert.deepEqual(parseHostPort("--t", "tower", "", 7772), { hostname: "tower", port: 7772 });
-    assert.deepEqual(parseHostPort("--t", "[::1]", "", 7772), { hostname: "::1", port: 7772 });
-    assert.throws(() => parseHostPort("--l", "[::1]", "0.0.0.0"), {
-      message: '--l: "[::1]" needs a port',
-    });
-  });
-
-  it("accepts ports 0 and 65535 and refuses 65536", () => {
-    assert.equal(parseHostPort("--l", "0", "h").port, 0);
-    assert.equal(parseHostPort("--l", "h:65535", "h").port, 65535);
-    assert.throws(() => parseHostPort("--l", "h:65536", "h"), {
-      message: '--l: "65536" is not a port (0-65535)',
-    });
-    assert.throws(() => parseHostPort("--l", "h:", "h"), {
-      message: '--l: "" is not a port (0-65535)',
-    });
-  });
-});
-
 describe("parseCommandLine: registries", () => {
   it("takes --registry tower:// as a remote Tower and dns:// / etcd:// as registries", () => {
-    assert.deepEqual(ingress([...ROUTE, "--registry", "tower://10.0.0.2"]).tower, {
-      mode: "remote",
-      address: { hostname: "10.0.0.2", port: 7772 },
+    assert.deepEqual(ingress([...ROUTE, "--registry", "tower://10.0.0.2"]).registry, {
+      kind: "tower",
+      address: { host: "10.0.0.2", port: 7772 },
     });
-    const etcd = ingress([...ROUTE, "--registry", "etcd://127.0.0.1:2379,127.0.0.2/prod"]).tower;
-    assert.equal(etcd.mode, "registry");
-    assert.ok(etcd.mode === "registry" && etcd.registry.kind === "etcd");
-    assert.deepEqual(etcd.registry.endpoints, ["http://127.0.0.1:2379", "http://127.0.0.2:2379"]);
-    assert.equal(etcd.registry.prefix, "/prod");
-    const dns = ingress([...ROUTE, "--registry", "dns://127.0.0.1:5353"]).tower;
-    assert.ok(dns.mode === "registry" && dns.registry.kind === "dns");
+    const etcd = ingress([...ROUTE, "--registry", "etcd://127.0.0.1:2379,127.0.0.2/prod"]).registry;
+    assert.ok(etcd.kind === "etcd");
+    assert.deepEqual(etcd.endpoints, ["http://127.0.0.1:2379", "http://127.0.0.2:2379"]);
+    assert.equal(etcd.prefix, "/prod");
+    const dns = ingress([...ROUTE, "--registry", "dns://127.0.0.1:5353"]).registry;
+    assert.ok(dns.kind === "dns");
+    assert.deepEqual(dns.options, { servers: ["127.0.0.1:5353"] });
   });
 
   it("refuses an unknown scheme and two registries at once", () => {
@@ -562,7 +495,12 @@ describe("parseCommandLine: Tower security", () => {
     assert.ok(b.kind === "ingress" && b.config.towerSecurity.secret === "flag");
     const t = parseCommandLine(["tower", "--secret", "s", "--rate", "5", "--max-entries", "7"]);
     assert.ok(t.kind === "tower");
-    assert.deepEqual(t.security, { secret: "s", rate: { perSecond: 5, burst: 10 }, maxEntries: 7 });
+    const { allow, ...security } = t.tower.security;
+    assert.deepEqual(security, { secret: "s", rate: { perSecond: 5, burst: 10 }, maxEntries: 7 });
+    assert.equal(allow.empty, true);
+    // An empty secret is no secret, from the flag or from the environment.
+    const empty = parseCommandLine([...ROUTE, "--tower-secret", ""], () => "");
+    assert.ok(empty.kind === "ingress" && empty.config.towerSecurity.secret === null);
   });
 
   it("reads --tower-rate N[:BURST] and refuses nonsense", () => {

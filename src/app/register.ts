@@ -3,12 +3,6 @@
  * to a registry (a Tower or etcd), keeps it alive with heartbeats, and takes
  * it out again when the replica stops.
  *
- * ```
- * gatehouse register --registry tower://10.0.0.2 --service api --addr 10.0.0.7:8081
- * gatehouse register --registry etcd://10.0.0.1,10.0.0.2,10.0.0.3/gatehouse \
- *   --service api --addr 10.0.0.7:8081 -- ./api-server --port 8081
- * ```
- *
  * Without a command it registers at once and deregisters on SIGTERM/SIGINT.
  * With one it runs the command (stdio inherited), registers only once
  * `--addr` accepts TCP connections, deregisters before forwarding a
@@ -19,149 +13,27 @@
 
 import type { ChildProcess } from "node:child_process";
 import process from "node:process";
-import { parseDuration, parseFlags, UsageError } from "./config.ts";
-import { EtcdError, EtcdRegistrar } from "./registry/etcd.ts";
-import { parseRegistryUrl, type RegistryUrl } from "./registry/url.ts";
-import { TowerRefusedError, TowerRegistrar } from "./registry/tower_registrar.ts";
-import type { Registrar, Registration, Replica } from "./registry/types.ts";
-import type { Runtime } from "./runtime/types.ts";
-import { builtin } from "./runtime/builtin.ts";
-import { DEFAULT_TTL_MS, formatHostPort, isValidServiceName, parseHostPort } from "./tower.ts";
+import type { RegistryUrl } from "./config.ts";
+import { formatHostPort, type HostPort } from "../net/address.ts";
+import { EtcdError, EtcdRegistrar } from "../registry/etcd.ts";
+import { TowerRefusedError, TowerRegistrar } from "../registry/tower_registrar.ts";
+import type { Registrar, Registration, Replica } from "../registry/types.ts";
+import type { Runtime } from "../runtime/types.ts";
+import { builtin } from "../runtime/builtin.ts";
 
-/**
- * A mistake in how `gatehouse register` was invoked (exit code 2). It is a
- * {@link UsageError}, so code that maps those to exit 2 handles it too.
- */
-export class RegisterUsageError extends UsageError {
-  override name = "RegisterUsageError";
-}
-
-/** `gatehouse register --help`. */
-export const REGISTER_USAGE =
-  `usage: gatehouse register --registry URL --service NAME --addr HOST:PORT [--ttl DUR]
-                         [-- COMMAND [ARGS...]]
-
-Registers one replica and keeps it registered; deregisters it on SIGTERM/SIGINT
-or, with a COMMAND, when the command exits (exiting with the command's status).
-With a COMMAND, registration waits until HOST:PORT accepts TCP connections.
-
-  --registry URL     tower://HOST[:PORT]  (default port 7772)
-                     etcd://HOST[:PORT][,HOST[:PORT]...][/PREFIX]
-                       (default port 2379, prefix /gatehouse)
-  --service NAME     service name: 1-63 of A-Z a-z 0-9 . _ -
-  --addr HOST:PORT   where the ingress reaches this replica ([V6]:PORT for IPv6)
-  --ttl DUR          how long the registry keeps the replica after the last
-                     heartbeat; heartbeats go every TTL/3. etcd: the lease TTL
-                     (default 10s). Tower: at most 30s, its fixed expiry
-                     (default 30s, so a REGISTER every 10s).
-DUR: 500ms, 10s, 2m, or a bare number of seconds.`;
-
-/**
- * Read a `--registry` URL for the sidecar: `tower://` or `etcd://` (see
- * registry/url.ts). `dns://` names a read-only registry, so it is refused.
- * Throws a {@link RegisterUsageError} naming the value.
- */
-function registryFlag(text: string): RegistryUrl {
-  let url: RegistryUrl;
-  try {
-    url = parseRegistryUrl(text);
-  } catch (err) {
-    throw new RegisterUsageError(`--registry: ${(err as Error).message}`);
-  }
-  if (url.kind === "dns") {
-    throw new RegisterUsageError(
-      `--registry: DNS is read-only here; register with tower://HOST[:PORT] or etcd://...`,
-    );
-  }
-  return url;
-}
-
-/** A parsed `gatehouse register` command line. */
+/** What the sidecar registers, where, and what it wraps. */
 export interface RegisterOptions {
   /** The `--registry` value as given (for messages). */
   registryText: string;
   registry: RegistryUrl;
   service: string;
-  replica: Replica;
+  replica: HostPort;
   /** Heartbeat TTL in milliseconds (heartbeats every third of it). */
   ttlMs: number;
   /** The command to run after `--`, or null. */
   command: string[] | null;
-}
-
-const DEFAULT_ETCD_TTL_MS = 10_000;
-
-/**
- * Parse the arguments after `register` (a leading `register` is skipped
- * too). Returns null for `--help`. Throws a {@link RegisterUsageError}.
- *
- * @example
- * ```ts
- * parseRegisterArgs(["--registry", "tower://127.0.0.1", "--service", "api", "--addr", "127.0.0.1:8081"]);
- * ```
- */
-export function parseRegisterArgs(args: string[]): RegisterOptions | null {
-  const list = args[0] === "register" ? args.slice(1) : args;
-  const dashes = list.indexOf("--");
-  const flags = dashes === -1 ? list : list.slice(0, dashes);
-  const command = dashes === -1 ? null : list.slice(dashes + 1);
-  let values;
-  try {
-    values = parseFlags(flags, {
-      registry: { type: "string" },
-      service: { type: "string" },
-      addr: { type: "string" },
-      ttl: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    }).values;
-  } catch (err) {
-    throw new RegisterUsageError((err as Error).message);
-  }
-  if (values.help) return null;
-  const need = (name: string): string => {
-    const value = values[name];
-    if (typeof value !== "string" || value === "") {
-      throw new RegisterUsageError(`register: --${name} is required`);
-    }
-    return value;
-  };
-  const registryText = need("registry");
-  const registry = registryFlag(registryText);
-  const service = need("service");
-  if (!isValidServiceName(service)) {
-    throw new RegisterUsageError(
-      `--service: "${service}" is not a service name (1-63 of A-Z a-z 0-9 . _ -)`,
-    );
-  }
-  const addrText = need("addr");
-  const replica = parseHostPort(addrText);
-  if (replica === undefined) {
-    throw new RegisterUsageError(`--addr: "${addrText}" is not HOST:PORT (or [V6]:PORT)`);
-  }
-  if (replica.host === "0.0.0.0" || /^[0:]+$/.test(replica.host)) {
-    throw new RegisterUsageError(
-      `--addr: "${addrText}" is a wildcard; give an address the ingress can reach`,
-    );
-  }
-  let ttlMs = registry.kind === "tower" ? DEFAULT_TTL_MS : DEFAULT_ETCD_TTL_MS;
-  if (typeof values.ttl === "string") {
-    try {
-      ttlMs = parseDuration("--ttl", values.ttl);
-    } catch (err) {
-      throw new RegisterUsageError((err as Error).message);
-    }
-    if (ttlMs < 1000) throw new RegisterUsageError(`--ttl: "${values.ttl}" is under 1s`);
-    if (registry.kind === "tower" && ttlMs > DEFAULT_TTL_MS) {
-      throw new RegisterUsageError(
-        `--ttl: the Tower forgets a replica ${DEFAULT_TTL_MS / 1000}s after its last ` +
-          `REGISTER, so --ttl cannot exceed ${DEFAULT_TTL_MS / 1000}s`,
-      );
-    }
-  }
-  if (command !== null && command.length === 0) {
-    throw new RegisterUsageError("register: nothing after --; give a command or drop the --");
-  }
-  return { registryText, registry, service, replica, ttlMs, command };
+  /** The secret REGISTER/DEREGISTER are signed with (a Tower run with --tower-secret), or null. */
+  secret: string | null;
 }
 
 /**
@@ -171,8 +43,10 @@ export function parseRegisterArgs(args: string[]): RegisterOptions | null {
  *
  * @example
  * ```ts
- * import { parseRegistryUrl } from "./registry/url.ts";
- * const registrar = await openRegistrar(parseRegistryUrl("tower://127.0.0.1"), { ttlMs: 30_000 });
+ * const registrar = await openRegistrar(
+ *   { kind: "tower", host: "127.0.0.1", port: 7772 },
+ *   { ttlMs: 30_000 },
+ * );
  * ```
  */
 export function openRegistrar(
@@ -183,7 +57,7 @@ export function openRegistrar(
     return Promise.reject(new Error(`cannot register in ${registry.url}: DNS is read-only`));
   }
   if (registry.kind === "tower") {
-    return TowerRegistrar.open(registry, {
+    return TowerRegistrar.open(registry.address, {
       intervalMs: options.ttlMs / 3,
       log: options.log,
       secret: options.secret,
@@ -349,30 +223,25 @@ async function registerUntilStopped(
 }
 
 /**
- * Run `gatehouse register` to the end and resolve with the exit code: 0
+ * Run the sidecar to the end and resolve with the exit code: 0
  * after a signal (no command), the command's status (with a command; 128+N
  * when a signal ended it), 127 when the command cannot start. Prints
  * `gatehouse: registered <service> <addr> in <registry>` on stdout once
  * registered and `gatehouse: deregistered <service> <addr> from <registry>`
  * after; warnings go to stderr.
  *
- * Throws a {@link RegisterUsageError} on bad flags (exit 2) and an Error
- * when the registry cannot be set up or refuses the replica (exit 1; a
+ * Throws an Error when the registry cannot be set up or refuses the replica (exit 1; a
  * running command is stopped first). An unreachable registry is retried.
  * It installs SIGTERM and SIGINT handlers, so call it once per process.
  *
  * @example
  * ```ts
- * runtime.exit(await runRegister(["--registry", "tower://127.0.0.1", "--service", "api",
- *   "--addr", "127.0.0.1:8081"], runtime));
+ * const options = parseRegisterArgs(["--registry", "tower://127.0.0.1", "--service", "api",
+ *   "--addr", "127.0.0.1:8081"]);
+ * if (options !== null) runtime.exit(await runRegister(options, runtime));
  * ```
  */
-export async function runRegister(args: string[], runtime: Runtime): Promise<number> {
-  const options = parseRegisterArgs(args);
-  if (options === null) {
-    console.log(REGISTER_USAGE);
-    return 0;
-  }
+export async function runRegister(options: RegisterOptions, runtime: Runtime): Promise<number> {
   const { service, replica, registryText } = options;
   const addr = formatHostPort(replica.host, replica.port);
   const warn = (line: string) => console.error(`gatehouse: ${line}`);
@@ -391,12 +260,10 @@ export async function runRegister(args: string[], runtime: Runtime): Promise<num
   runtime.onSignal("SIGTERM", () => onSignal("SIGTERM"));
   runtime.onSignal("SIGINT", () => onSignal("SIGINT"));
 
-  // A Tower run with --tower-secret wants signed REGISTER/DEREGISTER: same env variable.
-  const secret = runtime.env("GATEHOUSE_TOWER_SECRET") || undefined;
   const registrar = await openRegistrar(options.registry, {
     ttlMs: options.ttlMs,
     log: warn,
-    secret,
+    secret: options.secret ?? undefined,
   });
   try {
     if (options.command !== null) child = startChild(options.command, warn);

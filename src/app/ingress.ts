@@ -1,41 +1,21 @@
 /**
- * Starting and stopping a whole ingress: the registry (embedded Tower or a
- * remote one), the listener, the connection cap and graceful shutdown.
+ * Starting and stopping a whole ingress: the registry, the listener, the
+ * connection cap and graceful shutdown.
  *
  * @module
  */
 
-import { type IngressConfig, towerGuard } from "./config.ts";
-import type { Runtime, Socket, SocketHandler } from "./runtime/types.ts";
-import type { Registry } from "./registry/types.ts";
-import { RouteTable } from "./router.ts";
-import { ConnectionPool } from "./pool.ts";
-import { DeadlineClock } from "./deadlines.ts";
-import { ClientConnection, type ProxyContext } from "./proxy.ts";
-import { errorResponse } from "./errors.ts";
-import { startTowerServer, type TowerServer, type TowerState } from "./tower.ts";
-import { EmbeddedTowerRegistry } from "./registry/embedded.ts";
-import { RemoteTowerRegistry } from "./registry/remote_tower.ts";
-import { EtcdRegistry } from "./registry/etcd.ts";
-import { DnsRegistry } from "./registry/dns.ts";
-import type { RegistryUrl } from "./registry/url.ts";
-import { CachedRegistry } from "./registry/cached.ts";
-
-/** How long the last answer of a remote Tower is used while it does not answer. */
-const STALE_MS = 60_000;
-
-/** Open an etcd or DNS registry; a failure to reach it is a startup error. */
-async function openRegistry(url: RegistryUrl, log: (line: string) => void): Promise<Registry> {
-  if (url.kind === "dns") return new DnsRegistry({ ...url.options, log });
-  if (url.kind === "etcd") {
-    try {
-      return await EtcdRegistry.connect({ endpoints: url.endpoints, prefix: url.prefix, log });
-    } catch (e) {
-      throw new StartupError(`cannot use the etcd registry ${url.url}: ${message(e)}`);
-    }
-  }
-  throw new StartupError(`registry ${url.kind} is not opened here`);
-}
+import type { Runtime, Socket, SocketHandler } from "../runtime/types.ts";
+import { RouteTable } from "../routing/router.ts";
+import { ConnectionPool } from "../pool.ts";
+import { DeadlineClock } from "../deadlines.ts";
+import { ClientConnection, type ProxyContext } from "../proxy.ts";
+import { errorResponse } from "../errors.ts";
+import type { TowerServer } from "../tower.ts";
+import { messageOf } from "../error_message.ts";
+import type { IngressConfig } from "./config.ts";
+import { StartupError } from "./errors.ts";
+import { type EmbeddedOptions, openRegistry } from "./registry.ts";
 
 /** A running ingress. */
 export interface Ingress {
@@ -56,15 +36,8 @@ export interface Ingress {
 export interface IngressOptions {
   /** Listen with SO_REUSEPORT, so other processes can share the port. */
   reusePort?: boolean;
-  /** The embedded Tower's state (instead of a new one); stays the caller's to close. */
-  towerState?: TowerState;
-  /** False: route against `towerState` without serving the Tower over UDP (a worker). */
-  serveTower?: boolean;
-}
-
-/** A runtime failure that stops startup (exit code 1), e.g. a taken port. */
-export class StartupError extends Error {
-  override name = "StartupError";
+  /** The embedded Tower's state and whether this process serves it (see {@link EmbeddedOptions}). */
+  embedded?: EmbeddedOptions;
 }
 
 /** The handler for a connection refused over the cap: answer 503 and close. */
@@ -85,46 +58,13 @@ export async function startIngress(
   log: (line: string) => void,
   options: IngressOptions = {},
 ): Promise<Ingress> {
-  let tower: TowerServer | null = null;
-  let registry: Registry;
-  if (config.tower.mode === "embedded" && options.serveTower === false) {
-    // A --procs worker: the primary serves the Tower and relays its changes into this state.
-    registry = new EmbeddedTowerRegistry(options.towerState);
-  } else if (config.tower.mode === "embedded") {
-    const embedded = new EmbeddedTowerRegistry(options.towerState);
-    const { hostname, port } = config.tower.listen;
-    try {
-      tower = await startTowerServer({
-        hostname,
-        port,
-        state: embedded.state,
-        bindUdp: runtime.bindUdp,
-        ...towerGuard(config.towerAllow, config.towerSecurity),
-      });
-    } catch (e) {
-      embedded.close();
-      throw new StartupError(`cannot start the Tower on udp ${hostname}:${port}: ${message(e)}`);
-    }
-    registry = embedded;
-  } else if (config.tower.mode === "registry") {
-    registry = await openRegistry(config.tower.registry, log);
-  } else {
-    const { hostname, port } = config.tower.address;
-    try {
-      const remote = await RemoteTowerRegistry.connect({ host: hostname, port }, {
-        bindUdp: runtime.bindUdp,
-      });
-      // Seed semantics (ask per request) unless --lookup-cache; a silent Tower does not fail
-      // every request: its last answer is used for a minute.
-      registry = new CachedRegistry(remote, {
-        cacheMs: config.lookupCacheMs,
-        staleMs: STALE_MS,
-        log,
-      });
-    } catch (e) {
-      throw new StartupError(`cannot use the Tower at ${hostname}:${port}: ${message(e)}`);
-    }
-  }
+  const { registry, tower } = await openRegistry(config.registry, {
+    security: config.towerSecurity,
+    lookupCacheMs: config.lookupCacheMs,
+    runtime,
+    log,
+    embedded: options.embedded,
+  });
 
   let tls: { cert: string; key: string } | undefined;
   if (config.tls) {
@@ -136,7 +76,7 @@ export async function startIngress(
     } catch (e) {
       tower?.close();
       await registry.close();
-      throw new StartupError(`cannot read the TLS certificate or key: ${message(e)}`);
+      throw new StartupError(`cannot read the TLS certificate or key: ${messageOf(e)}`);
     }
   }
 
@@ -179,7 +119,7 @@ export async function startIngress(
       receiveBuffer: config.upstreamReceiveBuffer,
     },
     upstreamTimeoutMs: config.upstreamTimeoutMs,
-    tunnelIdleTimeoutMs: config.idleTimeoutMs,
+    tunnelIdleTimeoutMs: config.tunnelIdleTimeoutMs,
     draining: false,
     log,
     accessLog: config.accessLog ? log : null,
@@ -197,7 +137,7 @@ export async function startIngress(
       socket.end();
       return refused;
     }
-    if (open.size >= config.workers) {
+    if (open.size >= config.connectionCap) {
       // Over the cap: answer and close without taking a slot (the seed leaked them).
       socket.write(errorResponse({ kind: "TooManyConnections" }, true, false));
       socket.end();
@@ -211,7 +151,7 @@ export async function startIngress(
   let listener;
   try {
     listener = await runtime.listen({
-      hostname: config.listen.hostname,
+      hostname: config.listen.host,
       port: config.listen.port,
       reusePort: options.reusePort,
       tls,
@@ -221,7 +161,7 @@ export async function startIngress(
     await registry.close();
     clock.close();
     throw new StartupError(
-      `cannot listen on ${config.listen.hostname}:${config.listen.port}: ${message(e)}`,
+      `cannot listen on ${config.listen.host}:${config.listen.port}: ${messageOf(e)}`,
     );
   }
 
@@ -254,8 +194,4 @@ export async function startIngress(
       return stopping;
     },
   };
-}
-
-function message(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }

@@ -8,7 +8,7 @@
 
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { parseRoute, RouteTable } from "../../src/router.ts";
+import { parseRoute, RouteTable } from "../../src/routing/router.ts";
 
 /** `total` routes: /r0/a ... and a catch-all "/", like the benchmark's variant. */
 function table(total: number): RouteTable {

@@ -1,11 +1,11 @@
 /**
- * CIDR lists (src/cidr.ts) for --trusted-proxies and the Tower allowlist:
+ * CIDR lists (src/net/cidr.ts) for --trusted-proxies and the Tower allowlist:
  * IPv4, IPv6, IPv4-mapped IPv6, and clear errors for bad entries.
  */
 
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { CidrList, parseIp } from "../../src/cidr.ts";
+import { CidrList, parseIp } from "../../src/net/cidr.ts";
 
 function ip(text: string): number[] {
   const b = parseIp(text);

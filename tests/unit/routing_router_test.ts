@@ -1,13 +1,13 @@
 /**
- * The route table (src/router.ts): `--route` parsing, segment-aware longest
+ * The route table (src/routing/router.ts): `--route` parsing, segment-aware longest
  * prefix matching, string prefixes, and host routes (exact, with port and
  * case, and one-label wildcards).
  */
 
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { hostName, parseRoute, RouteTable } from "../../src/router.ts";
-import { normalizePath } from "../../src/path.ts";
+import { hostName, parseRoute, RouteTable } from "../../src/routing/router.ts";
+import { normalizePath } from "../../src/routing/path.ts";
 
 function table(...specs: string[]): RouteTable {
   return new RouteTable(specs.map(parseRoute));

@@ -30,8 +30,8 @@ export interface Route {
 }
 
 import { normalizePath } from "./path.ts";
+import { isValidServiceName } from "../net/address.ts";
 
-const SERVICE_RE = /^[A-Za-z0-9._-]{1,63}$/;
 const HOST_RE = /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/;
 
 /**
@@ -49,7 +49,7 @@ export function parseRoute(spec: string): Route {
   if (colon < 0) throw new Error(`invalid route "${spec}": expected [HOST]/PREFIX:SERVICE`);
   const service = spec.slice(colon + 1);
   const left = spec.slice(0, colon);
-  if (!SERVICE_RE.test(service)) {
+  if (!isValidServiceName(service)) {
     throw new Error(`invalid route "${spec}": service name must be 1-63 of [A-Za-z0-9._-]`);
   }
   const slash = left.indexOf("/");

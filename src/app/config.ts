@@ -1,0 +1,70 @@
+/**
+ * What an ingress runs with: one validated value, built by the command line
+ * (src/cli/) and read by the start-up code (src/app/). Types only.
+ *
+ * @module
+ */
+
+import type { HostPort } from "../net/address.ts";
+import type { CidrList } from "../net/cidr.ts";
+import type { Route } from "../routing/router.ts";
+import type { DnsRegistryOptions } from "../registry/dns.ts";
+
+/** A registry in another process, as a `--registry` URL names it. */
+export type RegistryUrl =
+  /** A Tower, asked over UDP. */
+  | { kind: "tower"; address: HostPort }
+  /** An etcd cluster's v3 gateway. */
+  | { kind: "etcd"; url: string; endpoints: string[]; prefix: string }
+  /** DNS SRV records. */
+  | { kind: "dns"; url: string; options: DnsRegistryOptions };
+
+/** Where replicas are looked up: the Tower in this process, serving UDP on `listen`, or another. */
+export type RegistryChoice = { kind: "embedded"; listen: HostPort } | RegistryUrl;
+
+/** Registration rules for a Tower this process runs (all off by default, as the seed). */
+export interface TowerSecurity {
+  /** Who may REGISTER/DEREGISTER (empty: anyone, as the seed). */
+  allow: CidrList;
+  /** REGISTER/DEREGISTER must be HMAC-signed with this secret (null: unsigned, as the seed). */
+  secret: string | null;
+  /** Per-source token bucket for REGISTER/DEREGISTER (null: unlimited). */
+  rate: { perSecond: number; burst: number } | null;
+  /** Most entries the Tower holds (0: no cap). */
+  maxEntries: number;
+}
+
+/** Everything an ingress needs to run. */
+export interface IngressConfig {
+  listen: HostPort;
+  routes: Route[];
+  registry: RegistryChoice;
+  /** Most concurrent client connections (the seed's `--workers`); over it, 503. */
+  connectionCap: number;
+  /** Connect attempts per request, each to a distinct replica. */
+  retries: number;
+  tls: { certPath: string; keyPath: string } | null;
+  maxHeaderSize: number;
+  headerTimeoutMs: number;
+  keepaliveTimeoutMs: number;
+  connectTimeoutMs: number;
+  /** SO_RCVBUF asked for on connections to replicas, in bytes (0: the kernel's sizing). */
+  upstreamReceiveBuffer: number;
+  /** True when --upstream-rcvbuf was given (not the default). */
+  upstreamReceiveBufferGiven: boolean;
+  upstreamTimeoutMs: number;
+  /** An upgraded tunnel idle this long is closed. */
+  tunnelIdleTimeoutMs: number;
+  graceMs: number;
+  poolSize: number;
+  poolIdleTimeoutMs: number;
+  trustedProxies: CidrList;
+  /** Remote Tower answers are reused this long (0: ask per request, as the seed). */
+  lookupCacheMs: number;
+  /** Rules for the embedded Tower. */
+  towerSecurity: TowerSecurity;
+  /** Log one line per request to stderr. */
+  accessLog: boolean;
+  /** Processes sharing the listening port (SO_REUSEPORT). */
+  procs: number;
+}

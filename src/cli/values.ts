@@ -1,0 +1,190 @@
+/**
+ * One parser per kind of value a user writes: durations, counts, sizes,
+ * rates, addresses, address lists, secrets. Each throws a
+ * {@link ValueError} that says what is wrong without naming where the value
+ * came from; {@link readFlag} adds the flag, a URL parser its parameter.
+ *
+ * @module
+ */
+
+import { AddressError, type AddressRules, type HostPort, parseAddress } from "../net/address.ts";
+import { CidrList } from "../net/cidr.ts";
+import { UsageError } from "./flags.ts";
+
+/**
+ * A value that cannot be read; the message says why (`is not a duration`),
+ * or, with `namesValue`, says it naming the faulty part itself
+ * (`invalid CIDR "x": not an IP address`).
+ */
+export class ValueError extends Error {
+  override name = "ValueError";
+  constructor(message: string, readonly namesValue = false) {
+    super(message);
+  }
+}
+
+/**
+ * `parse(text)` for the flag `flag`: a {@link ValueError} becomes a
+ * {@link UsageError} reading `--flag: "text" <why>`.
+ *
+ * @example
+ * ```ts
+ * import { parseDuration, readFlag } from "./values.ts";
+ * readFlag("--grace", "10s", parseDuration); // 10000
+ * ```
+ */
+export function readFlag<T>(flag: string, text: string, parse: (text: string) => T): T {
+  try {
+    return parse(text);
+  } catch (e) {
+    if (!(e instanceof ValueError)) throw e;
+    throw new UsageError(
+      e.namesValue ? `${flag}: ${e.message}` : `${flag}: "${text}" ${e.message}`,
+    );
+  }
+}
+
+/** Timers hold at most 2^31-1 ms; a longer one fires at once. */
+export const MAX_DURATION_MS = 2 ** 31 - 1;
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
+
+/**
+ * A duration in milliseconds: `500ms`, `10s`, `1.5m`, `1h`, or bare seconds.
+ * At most {@link MAX_DURATION_MS} (about 24 days), so any duration read
+ * here fits a timer.
+ *
+ * @example
+ * ```ts
+ * import { parseDuration } from "./values.ts";
+ * parseDuration("500ms"); // 500
+ * parseDuration("2m");    // 120000
+ * ```
+ */
+export function parseDuration(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  if (!m) throw new ValueError("is not a duration (like 500ms, 10s, 2m)");
+  const ms = Number(m[1]) * UNIT_MS[m[2] ?? "s"];
+  if (ms > MAX_DURATION_MS) throw new ValueError("is longer than 24 days");
+  return Math.round(ms);
+}
+
+/**
+ * A whole number from `min` to `max`.
+ *
+ * @example
+ * ```ts
+ * import { parseCount } from "./values.ts";
+ * parseCount("5", 1, 10); // 5
+ * ```
+ */
+export function parseCount(text: string, min: number, max: number): number {
+  if (!/^\d+$/.test(text.trim()) || Number(text) < min || Number(text) > max) {
+    throw new ValueError(`must be a whole number from ${min} to ${max}`);
+  }
+  return Number(text);
+}
+
+/** A rate of events per second with a burst. */
+export interface Rate {
+  perSecond: number;
+  burst: number;
+}
+
+/**
+ * `PER_SECOND[:BURST]`; the burst defaults to twice the rate.
+ *
+ * @example
+ * ```ts
+ * import { parseRate } from "./values.ts";
+ * parseRate("5");    // { perSecond: 5, burst: 10 }
+ * parseRate("5:20"); // { perSecond: 5, burst: 20 }
+ * ```
+ */
+export function parseRate(text: string): Rate {
+  const m = /^(\d+(?:\.\d+)?)(?::(\d+))?$/.exec(text);
+  const perSecond = m ? Number(m[1]) : 0;
+  const burst = m?.[2] !== undefined ? Number(m[2]) : Math.ceil(2 * perSecond);
+  if (!m || perSecond <= 0 || burst < 1) {
+    throw new ValueError("must be PER_SECOND[:BURST], e.g. 5 or 5:20");
+  }
+  return { perSecond, burst };
+}
+
+/** Smallest and largest receive buffer `--upstream-rcvbuf` accepts (besides 0). */
+export const RCVBUF_MIN = 4096;
+export const RCVBUF_MAX = 64 * 1024 * 1024;
+
+/**
+ * A socket receive-buffer size: 0 (the kernel's sizing) or bytes from
+ * {@link RCVBUF_MIN} to {@link RCVBUF_MAX}.
+ *
+ * @example
+ * ```ts
+ * import { parseReceiveBuffer } from "./values.ts";
+ * parseReceiveBuffer("131072"); // 131072
+ * ```
+ */
+export function parseReceiveBuffer(text: string): number {
+  if (text.trim() === "0") return 0;
+  if (!/^\d+$/.test(text.trim()) || Number(text) < RCVBUF_MIN || Number(text) > RCVBUF_MAX) {
+    throw new ValueError(
+      `must be 0 (the kernel's sizing) or bytes from ${RCVBUF_MIN} to ${RCVBUF_MAX}`,
+    );
+  }
+  return Number(text);
+}
+
+/**
+ * An address by the rules of {@link parseAddress}, its problems as a
+ * {@link ValueError}.
+ *
+ * @example
+ * ```ts
+ * import { parseAddressValue } from "./values.ts";
+ * parseAddressValue("9090", { defaultHost: "0.0.0.0", zeroPort: true });
+ * // { host: "0.0.0.0", port: 9090 }
+ * ```
+ */
+export function parseAddressValue(text: string, rules: AddressRules = {}): HostPort {
+  try {
+    return parseAddress(text, rules);
+  } catch (e) {
+    if (e instanceof AddressError) throw new ValueError(`"${text}": ${e.message}`, true);
+    throw e;
+  }
+}
+
+/**
+ * A comma-separated list of addresses and CIDR blocks; empty text is an
+ * empty list.
+ *
+ * @example
+ * ```ts
+ * import { parseCidrList } from "./values.ts";
+ * parseCidrList("10.0.0.0/8,::1").contains("10.1.2.3"); // true
+ * ```
+ */
+export function parseCidrList(text: string): CidrList {
+  try {
+    return CidrList.parse(text);
+  } catch (e) {
+    throw new ValueError((e as Error).message, true);
+  }
+}
+
+/**
+ * A shared secret from a flag or else the environment: null when neither
+ * gives one. An empty value means "no secret", the same everywhere.
+ *
+ * @example
+ * ```ts
+ * import { secretOf } from "./values.ts";
+ * secretOf(undefined, "s3cret"); // "s3cret"
+ * secretOf("", undefined);       // null
+ * ```
+ */
+export function secretOf(flag: string | undefined, env: string | undefined): string | null {
+  const secret = flag ?? env;
+  return secret === undefined || secret === "" ? null : secret;
+}
