@@ -7,8 +7,8 @@
  */
 
 import type { Listener, Runtime, Socket, SocketHandler } from "../runtime/types.ts";
-import { parseRequestHead } from "../http1/head.ts";
-import { requestFraming } from "../http1/framing.ts";
+import { HeadScan, scanRequestHead } from "../http1/head.ts";
+import { requestFramingOf } from "../http1/framing.ts";
 
 const encoder = new TextEncoder();
 
@@ -18,6 +18,7 @@ class DemoConnection implements SocketHandler {
   readonly #name: string;
   #buf = new Uint8Array(0);
   #count = 0;
+  readonly #scan = new HeadScan();
   constructor(socket: Socket, name: string) {
     this.#socket = socket;
     this.#name = name;
@@ -28,10 +29,10 @@ class DemoConnection implements SocketHandler {
     merged.set(chunk, this.#buf.length);
     this.#buf = merged;
     while (true) {
-      const r = parseRequestHead(this.#buf, 0, this.#buf.length, { maxSize: 65536 });
-      if (r.kind === "incomplete") return;
-      const framing = r.kind === "done" ? requestFraming(r.head) : null;
-      if (r.kind === "error" || framing?.kind !== "none") {
+      const scan = this.#scan;
+      const r = scanRequestHead(this.#buf, 0, this.#buf.length, { maxSize: 65536 }, scan);
+      if (r?.kind === "incomplete") return;
+      if (r !== null || requestFramingOf(scan).kind !== "none") {
         this.#socket.write(
           encoder.encode(
             "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
@@ -40,10 +41,11 @@ class DemoConnection implements SocketHandler {
         this.#socket.end();
         return;
       }
-      this.#buf = this.#buf.subarray(r.size);
+      const line = `${scan.method()} ${scan.target()}`;
+      this.#buf = this.#buf.subarray(scan.size);
       const body = encoder.encode(
         `Hello from the Gatehouse demo backend "${this.#name}" (request ${++this
-          .#count} on this connection): ${r.head.method} ${r.head.target}\n`,
+          .#count} on this connection): ${line}\n`,
       );
       this.#socket.write(encoder.encode(
         `HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\n\r\n`,
@@ -63,7 +65,9 @@ class DemoConnection implements SocketHandler {
  *
  * @example
  * ```ts
- * const demo = await startDemoBackend(runtime, "frontend");
+ * import { startDemoBackend } from "./demo.ts";
+ * import { currentRuntime } from "../runtime/current.ts";
+ * const demo = await startDemoBackend(currentRuntime(), "frontend");
  * console.log(demo.port);
  * ```
  */

@@ -7,10 +7,11 @@
 
 import type { Runtime, Socket, SocketHandler } from "../runtime/types.ts";
 import { RouteTable } from "../routing/router.ts";
-import { ConnectionPool } from "../pool.ts";
-import { DeadlineClock } from "../deadlines.ts";
-import { ClientConnection, type ProxyContext } from "../proxy.ts";
-import { errorResponse } from "../errors.ts";
+import { ConnectionPool } from "../proxy/pool.ts";
+import { DeadlineClock } from "../proxy/deadlines.ts";
+import { ClientConnection } from "../proxy/connection.ts";
+import type { ProxyContext } from "../proxy/context.ts";
+import { errorResponse } from "../proxy/errors.ts";
 import type { TowerServer } from "../tower.ts";
 import { messageOf } from "../error_message.ts";
 import type { IngressConfig } from "./config.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Field, HeadScan, RequestHead, ResponseHead } from "./head.ts";
+import type { HeadScan } from "./head.ts";
 import { FIELD, FIELD_STRIDE } from "./head.ts";
 
 /** How a body is delimited. */
@@ -71,17 +71,6 @@ function addCodings(te: string[], value: string): void {
   for (const part of value.split(",")) te.push(trimOws(part).toLowerCase());
 }
 
-function collect(fields: Field[]): Collected {
-  const cl: string[] = [];
-  const te: string[] = [];
-  for (let i = 0; i < fields.length; i++) {
-    const f = fields[i];
-    if (f.name === "content-length") cl.push(f.value);
-    else if (f.name === "transfer-encoding") addCodings(te, f.value);
-  }
-  return { cl, te };
-}
-
 /** The length of the only Content-Length in buf[s, e), -1 when invalid (as parseLength). */
 function lengthOfBytes(buf: Uint8Array, s: number, e: number): number {
   if (e - s === 0 || e - s > 15) return -1;
@@ -119,7 +108,7 @@ function simpleFraming(scan: HeadScan, absent: Framing): Framing | FramingError 
   return SCANNED_LENGTH;
 }
 
-/** The same from a scanned head; allocates nothing when neither field is present. */
+/** Content-Length and Transfer-Encoding values of a scanned head; allocates nothing when neither is present. */
 function collectScan(scan: HeadScan): Collected {
   let found: Collected | null = null;
   const f = scan.fields;
@@ -134,23 +123,10 @@ function collectScan(scan: HeadScan): Collected {
 }
 
 /**
- * Framing of a request body. Rejects Content-Length together with
- * Transfer-Encoding, duplicate or malformed Content-Length, and any
- * Transfer-Encoding whose final coding is not chunked.
- *
- * @example
- * ```ts
- * const framing = requestFraming(head);
- * if (framing.kind === "error") respond(400, framing.reason);
- * ```
- */
-export function requestFraming(head: RequestHead): Framing | FramingError {
-  return requestFramingFrom(head.minor, collect(head.fields));
-}
-
-/**
- * {@link requestFraming} of a scanned head (what the proxy uses). A length
- * framing it returns is overwritten by the next call of this function or of
+ * Framing of a request body, from its scanned head. Rejects Content-Length
+ * together with Transfer-Encoding, duplicate or malformed Content-Length, and
+ * any Transfer-Encoding whose final coding is not chunked. A length framing
+ * it returns is overwritten by the next call of this function or of
  * {@link responseFramingOf}: read it at once.
  *
  * @example
@@ -183,23 +159,9 @@ function requestFramingFrom(minor: number, { cl, te }: Collected): Framing | Fra
 }
 
 /**
- * Framing of a response body, which depends on the request method and status.
- *
- * @example
- * ```ts
- * const framing = responseFraming("GET", head);
- * ```
- */
-export function responseFraming(method: string, head: ResponseHead): Framing | FramingError {
-  const s = head.status;
-  if (method === "HEAD" || s < 200 || s === 204 || s === 304) return NONE;
-  return responseFramingFrom(head.minor, collect(head.fields));
-}
-
-/**
- * {@link responseFraming} of a scanned head (what the proxy uses). A length
- * framing it returns is overwritten by the next call, as for
- * {@link requestFramingOf}.
+ * Framing of a response body, from its scanned head and the request's
+ * method. A length framing it returns is overwritten by the next call, as
+ * for {@link requestFramingOf}.
  *
  * @example
  * ```ts

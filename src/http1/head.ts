@@ -1,52 +1,12 @@
 /**
  * Sans-I/O parsing of HTTP/1.x message heads (RFC 9112), strict by default.
  *
- * Bytes in, a parsed head (or a precise reason to reject) out. No socket, no
- * runtime object. The head is validated byte by byte and then decoded to one
- * latin1 string, so every field is a cheap slice of it and byte offsets equal
- * string offsets.
+ * Bytes in, a {@link HeadScan} (byte offsets of the head's parts) or a
+ * precise reason to reject out. No socket, no runtime object, and nothing
+ * decoded that the engine does not ask for.
  *
  * @module
  */
-
-/** One header field as received. */
-export interface Field {
-  /** Lower-cased field name, for lookups. */
-  name: string;
-  /** Field value with surrounding whitespace removed. */
-  value: string;
-  /** The whole line as sent, without CRLF (name case preserved): forwarded verbatim. */
-  line: string;
-}
-
-/** A parsed request head. */
-export interface RequestHead {
-  method: string;
-  /** The request-target exactly as sent. */
-  target: string;
-  /** 0 for HTTP/1.0, 1 for HTTP/1.1. */
-  minor: number;
-  fields: Field[];
-  /** True when some byte was >= 0x80 (obs-text): re-encode as latin1, not UTF-8. */
-  highBytes: boolean;
-}
-
-/** A parsed response head. */
-export interface ResponseHead {
-  status: number;
-  reason: string;
-  minor: number;
-  fields: Field[];
-  highBytes: boolean;
-}
-
-/** Outcome of a parse attempt. */
-export type ParseResult<T> =
-  | { kind: "incomplete" }
-  | { kind: "error"; status: number; reason: string }
-  | { kind: "done"; head: T; size: number };
-
-const INCOMPLETE = { kind: "incomplete" } as const;
 
 /** Characters allowed in a token (RFC 9110 tchar). */
 const TCHAR = new Uint8Array(256);
@@ -553,90 +513,4 @@ export function scanResponseHead(
   scan.lineEnd = re;
   scan.status = status;
   return null;
-}
-
-/** The fields of a scan as objects (names lower-cased, lines verbatim). */
-function fieldsOf(scan: HeadScan, text: string): Field[] {
-  const out: Field[] = new Array(scan.count);
-  const f = scan.fields;
-  const base = scan.from;
-  for (let i = 0, o = 0; i < scan.count; i++, o += FIELD_STRIDE) {
-    const id = f[o + 5];
-    out[i] = {
-      name: id !== 0 ? FIELD_NAMES[id] : lowerAscii(text.slice(f[o] - base, f[o + 1] - base)),
-      value: text.slice(f[o + 2] - base, f[o + 3] - base),
-      line: text.slice(f[o] - base, f[o + 4] - base),
-    };
-  }
-  return out;
-}
-
-const scratch = new HeadScan();
-
-/**
- * Parse a request head from buf[start, end).
- *
- * @example
- * ```ts
- * const bytes = new TextEncoder().encode("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
- * const r = parseRequestHead(bytes, 0, bytes.length, { maxSize: 32768 });
- * if (r.kind === "done") console.log(r.head.method, r.size);
- * ```
- */
-export function parseRequestHead(
-  buf: Uint8Array,
-  start: number,
-  end: number,
-  limits: HeadLimits,
-): ParseResult<RequestHead> {
-  const scan = scratch;
-  const r = scanRequestHead(buf, start, end, limits, scan);
-  if (r !== null) return r.kind === "incomplete" ? INCOMPLETE : r;
-  const text = latin1(buf, scan.from, scan.end, scan.high);
-  const from = scan.from;
-  return {
-    kind: "done",
-    size: scan.size,
-    head: {
-      method: text.slice(0, scan.methodEnd - from),
-      target: text.slice(scan.targetStart - from, scan.targetEnd - from),
-      minor: scan.minor,
-      fields: fieldsOf(scan, text),
-      highBytes: scan.high,
-    },
-  };
-}
-
-/**
- * Parse a response head from buf[start, end).
- *
- * @example
- * ```ts
- * const bytes = new TextEncoder().encode("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
- * const r = parseResponseHead(bytes, 0, bytes.length, { maxSize: 65536 });
- * if (r.kind === "done") console.log(r.head.status);
- * ```
- */
-export function parseResponseHead(
-  buf: Uint8Array,
-  start: number,
-  end: number,
-  limits: HeadLimits,
-): ParseResult<ResponseHead> {
-  const scan = scratch;
-  const r = scanResponseHead(buf, start, end, limits, scan);
-  if (r !== null) return r.kind === "incomplete" ? INCOMPLETE : r;
-  const text = latin1(buf, start, scan.end, scan.high);
-  const rs = start, re = scan.lineEnd;
-  return {
-    kind: "done",
-    size: scan.size,
-    head: {
-      status: scan.status,
-      reason: re > rs + 13 ? text.slice(rs + 13 - start, re - start) : "",
-      minor: scan.minor,
-      fields: fieldsOf(scan, text),
-      highBytes: scan.high,
-    },
-  };
 }

@@ -9,10 +9,11 @@ import assert from "node:assert/strict";
 import {
   parseRequestHead,
   parseResponseHead,
+  requestFraming,
   type RequestHead,
+  responseFraming,
   type ResponseHead,
-} from "../../src/http1/head.ts";
-import { requestFraming, responseFraming } from "../../src/http1/framing.ts";
+} from "../helpers/http1_text.ts";
 
 /** Bytes of a string, one byte per char (so "\xa0" is the single byte 0xA0). */
 function bytes(s: string): Uint8Array {

@@ -6,15 +6,14 @@
 
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { type HeadLimits, latin1 } from "../../src/http1/head.ts";
 import {
-  type HeadLimits,
-  latin1,
   parseRequestHead,
   parseResponseHead,
   type ParseResult,
   type RequestHead,
   type ResponseHead,
-} from "../../src/http1/head.ts";
+} from "../helpers/http1_text.ts";
 import { encodeHead } from "../../src/http1/serialize.ts";
 
 const LIMITS: HeadLimits = { maxSize: 32768 };

@@ -1,28 +1,24 @@
 /**
  * The byte-level head scan the proxy works from (HeadScan, scanRequestHead,
  * scanResponseHead, requestFramingOf, responseFramingOf, the byte builders
- * of src/forwarded.ts): it must decide exactly what the field-based API
+ * of src/proxy/forwarded.ts): it must decide exactly what the field-based API
  * decides, on the same heads, including every framing the smuggling rules
  * refuse.
  */
 
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { FIELD, HeadScan, scanRequestHead, scanResponseHead } from "../../src/http1/head.ts";
 import {
-  FIELD,
-  HeadScan,
   parseRequestHead,
   parseResponseHead,
-  scanRequestHead,
-  scanResponseHead,
-} from "../../src/http1/head.ts";
-import {
   requestFraming,
-  requestFramingOf,
   responseFraming,
-  responseFramingOf,
-} from "../../src/http1/framing.ts";
-import { ConnectionTokens, downstreamHeadBytes, upstreamHeadBytes } from "../../src/forwarded.ts";
+} from "../helpers/http1_text.ts";
+import { requestFramingOf, responseFramingOf } from "../../src/http1/framing.ts";
+import { ConnectionTokens } from "../../src/http1/connection_tokens.ts";
+import { downstreamHeadBytes } from "../../src/proxy/response_head.ts";
+import { upstreamHeadBytes } from "../../src/proxy/forwarded.ts";
 
 function bytes(s: string): Uint8Array {
   const out = new Uint8Array(s.length);

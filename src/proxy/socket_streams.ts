@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Socket, SocketHandler } from "./runtime/types.ts";
+import type { Socket, SocketHandler } from "../runtime/types.ts";
 
 /** A duplex byte stream. */
 export interface DuplexStream {

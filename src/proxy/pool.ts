@@ -8,8 +8,8 @@
  * @module
  */
 
-import type { Replica } from "./registry/types.ts";
-import type { Socket, SocketHandler } from "./runtime/types.ts";
+import type { Replica } from "../registry/types.ts";
+import type { Socket, SocketHandler } from "../runtime/types.ts";
 
 // Registries hand out the same (frozen) replica objects again and again: remember their keys.
 const keys = new WeakMap<Replica, string>();

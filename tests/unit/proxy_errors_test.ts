@@ -1,12 +1,12 @@
 /**
- * Errors as values (src/errors.ts) and the responses the ingress writes
+ * Errors as values (src/proxy/errors.ts) and the responses the ingress writes
  * itself (src/http1/serialize.ts): one status per kind, the exact text a
  * user sees, and the exact bytes on the wire.
  */
 
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { errorBody, errorResponse, type ProxyError, STATUS } from "../../src/errors.ts";
+import { errorBody, errorResponse, type ProxyError, STATUS } from "../../src/proxy/errors.ts";
 import { encodeHead, STATUS_TEXT, textResponse } from "../../src/http1/serialize.ts";
 
 const decoder = new TextDecoder();

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Replica } from "./registry/types.ts";
+import type { Replica } from "../registry/types.ts";
 
 /**
  * The attempts left for one request.
@@ -63,28 +63,4 @@ export class FailoverPlan {
     }
     return undefined;
   }
-}
-
-/**
- * Connect to the first replica that accepts, trying distinct replicas in
- * order. Rejects with the last error when every attempt failed.
- *
- * @example
- * ```ts
- * const { socket, replica } = await connectWithFailover(plan, (r) => connect(r.host, r.port));
- * ```
- */
-export async function connectWithFailover<S>(
-  plan: FailoverPlan,
-  connect: (replica: Replica) => Promise<S>,
-): Promise<{ socket: S; replica: Replica }> {
-  let last: unknown = new Error("no replica to try");
-  for (let r = plan.next(); r !== undefined; r = plan.next()) {
-    try {
-      return { socket: await connect(r), replica: r };
-    } catch (e) {
-      last = e;
-    }
-  }
-  throw last;
 }

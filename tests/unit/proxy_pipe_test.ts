@@ -1,13 +1,13 @@
 /**
- * The Upgrade tunnel (src/pipe.ts over src/socket_streams.ts), driven with
+ * The Upgrade tunnel (src/proxy/pipe.ts over src/proxy/socket_streams.ts), driven with
  * fake push-based sockets: bytes both ways, backpressure, one side ending
  * closes the other, and the idle timeout closes both.
  */
 
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { pipeBidirectional } from "../../src/pipe.ts";
-import { socketStreams } from "../../src/socket_streams.ts";
+import { pipeBidirectional } from "../../src/proxy/pipe.ts";
+import { socketStreams } from "../../src/proxy/socket_streams.ts";
 import type { Socket, SocketHandler } from "../../src/runtime/types.ts";
 
 const encoder = new TextEncoder();

@@ -1,12 +1,12 @@
 /**
- * The idle backend connection pool (src/pool.ts), driven with fake sockets:
+ * The idle backend connection pool (src/proxy/pool.ts), driven with fake sockets:
  * last-in first-out reuse, per-replica bounds, idle expiry, and dropping
  * sockets that speak, end or close while idle.
  */
 
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { ConnectionPool, replicaKey } from "../../src/pool.ts";
+import { ConnectionPool, replicaKey } from "../../src/proxy/pool.ts";
 import type { Socket, SocketHandler } from "../../src/runtime/types.ts";
 
 /**

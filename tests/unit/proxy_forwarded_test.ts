@@ -1,31 +1,26 @@
 /**
- * The heads that cross the ingress (src/forwarded.ts): what a backend learns
+ * The heads that cross the ingress (src/proxy/forwarded.ts): what a backend learns
  * about the client (X-Forwarded-*, X-Real-IP) and which connection-specific
  * headers are removed on the way in and out.
  */
 
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { type ClientInfo, upstreamHeadBytes } from "../../src/proxy/forwarded.ts";
+import { ConnectionTokens } from "../../src/http1/connection_tokens.ts";
 import {
-  type ClientInfo,
-  ConnectionTokens,
   connectionTokens,
-  downstreamHeadBytes,
   downstreamResponseHead,
-  type HeadSpace,
-  upstreamHeadBytes,
-  upstreamRequestHead,
-} from "../../src/forwarded.ts";
-import {
   type Field,
-  HeadScan,
   parseRequestHead,
   parseResponseHead,
+  responseFraming,
   type ResponseHead,
-  scanRequestHead,
-  scanResponseHead,
-} from "../../src/http1/head.ts";
-import { responseFraming } from "../../src/http1/framing.ts";
+  upstreamRequestHead,
+} from "../helpers/http1_text.ts";
+import { downstreamHeadBytes } from "../../src/proxy/response_head.ts";
+import { type HeadSpace } from "../../src/http1/head_writer.ts";
+import { HeadScan, scanRequestHead, scanResponseHead } from "../../src/http1/head.ts";
 
 const encoder = new TextEncoder();
 

@@ -1,11 +1,11 @@
 /**
- * Coarse deadlines on one timer (src/deadlines.ts): who expires, when, how
+ * Coarse deadlines on one timer (src/proxy/deadlines.ts): who expires, when, how
  * often, and that a failing handler does not stop the others.
  */
 
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { DeadlineClock, type Expiring } from "../../src/deadlines.ts";
+import { DeadlineClock, type Expiring } from "../../src/proxy/deadlines.ts";
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 

@@ -1,11 +1,11 @@
 /**
- * Failover across distinct replicas (src/failover.ts): which replicas are
+ * Failover across distinct replicas (src/proxy/failover.ts): which replicas are
  * tried, in which order, how many times, and what the caller gets back.
  */
 
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { connectWithFailover, FailoverPlan } from "../../src/failover.ts";
+import { FailoverPlan } from "../../src/proxy/failover.ts";
 import type { Replica } from "../../src/registry/types.ts";
 
 const A: Replica = { host: "10.0.0.1", port: 8080 };
@@ -89,6 +89,26 @@ describe("FailoverPlan", () => {
     assert.equal(plan.attempts, 2);
   });
 });
+
+/**
+ * The plan driven the way the exchange drives it: connect to the first
+ * replica that accepts, trying distinct replicas in order; reject with the
+ * last error when every attempt failed.
+ */
+async function connectWithFailover<S>(
+  plan: FailoverPlan,
+  connect: (replica: Replica) => Promise<S>,
+): Promise<{ socket: S; replica: Replica }> {
+  let last: unknown = new Error("no replica to try");
+  for (let r = plan.next(); r !== undefined; r = plan.next()) {
+    try {
+      return { socket: await connect(r), replica: r };
+    } catch (e) {
+      last = e;
+    }
+  }
+  throw last;
+}
 
 describe("connectWithFailover", () => {
   it("returns the first replica that accepts, without trying more", async () => {

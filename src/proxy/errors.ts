@@ -5,7 +5,7 @@
  * @module
  */
 
-import { textResponse } from "./http1/serialize.ts";
+import { textResponse } from "../http1/serialize.ts";
 
 /** Every error the ingress answers itself. */
 export type ProxyError =

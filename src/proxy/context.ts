@@ -1,0 +1,43 @@
+/**
+ * What every connection of a listener shares: the route table, the
+ * registry, the backend pool, the deadline clock and the limits. Built once
+ * when the ingress starts.
+ *
+ * @module
+ */
+
+import type { HeadLimits } from "../http1/head.ts";
+import type { CidrList } from "../net/cidr.ts";
+import type { Registry } from "../registry/types.ts";
+import type { RouteTable } from "../routing/router.ts";
+import type { ConnectOptions, Runtime } from "../runtime/types.ts";
+import type { ConnectionPool } from "./pool.ts";
+import type { DeadlineClock } from "./deadlines.ts";
+
+/** Everything a connection needs, shared by all connections of a listener. */
+export interface ProxyContext {
+  runtime: Runtime;
+  routes: RouteTable;
+  registry: Registry;
+  pool: ConnectionPool;
+  clock: DeadlineClock;
+  /** "http" or "https": the scheme clients used. */
+  proto: string;
+  trustedProxies: CidrList;
+  /** Connect attempts per request, each to a distinct replica. */
+  retries: number;
+  /** Largest request head; longer gets 431. */
+  headLimits: HeadLimits;
+  headerTimeoutMs: number;
+  keepaliveTimeoutMs: number;
+  /** How connections to replicas are made (connect timeout, receive buffer). */
+  upstreamConnect: ConnectOptions;
+  upstreamTimeoutMs: number;
+  tunnelIdleTimeoutMs: number;
+  /** Set when the ingress is shutting down: finish the current request, then close. */
+  draining: boolean;
+  /** Called for events worth a log line. */
+  log(line: string): void;
+  /** Called with one line per request when access logging is on. */
+  accessLog: ((line: string) => void) | null;
+}

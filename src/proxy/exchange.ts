@@ -1,0 +1,532 @@
+/**
+ * One request's phases, in the order they run:
+ *
+ *   start          the scanned head: framing, target, Host, Connection
+ *   route          host + longest prefix on the route table
+ *   forward head   the head the backend will get (forwarding headers)
+ *   pick replica   the registry's live replicas -> a failover plan
+ *   connect        a pooled connection or a new one; fail over to the next
+ *                  distinct replica when one fails
+ *   forward        head, kept body bytes (a retry), then the body as it comes
+ *   relay          the response, through {@link ResponseRelay}
+ *   finish         the access log line, the backend connection to the pool,
+ *                  the connection's next request
+ *
+ * A connection keeps one exchange and starts it again for each of its
+ * requests (they run one at a time), so a request allocates no exchange.
+ * What can outlive a request (a registry answer, a connect, a backend
+ * socket's events) is checked against the request it belongs to: `#request`
+ * for answers, `link` for sockets. Nothing may touch the exchange after a
+ * call that ends its request (`#finish`, `#fail`): the connection may have
+ * started its next request on it already.
+ *
+ * @module
+ */
+
+import { requestFramingOf } from "../http1/framing.ts";
+import { FIELD, FIELD_STRIDE, type HeadScan } from "../http1/head.ts";
+import { ConnectionTokens } from "../http1/connection_tokens.ts";
+import type { HeadSpace } from "../http1/head_writer.ts";
+import { parseTarget, type Target } from "../routing/path.ts";
+import type { Route } from "../routing/router.ts";
+import { isAnswer, type Replica } from "../registry/types.ts";
+import type { Socket } from "../runtime/types.ts";
+import { messageOf } from "../error_message.ts";
+import type { ProxyContext } from "./context.ts";
+import type { ClientInput } from "./client_input.ts";
+import { FailoverPlan } from "./failover.ts";
+import { replicaKey } from "./pool.ts";
+import { type ClientInfo, upstreamHeadBytes } from "./forwarded.ts";
+import type { ProxyError } from "./errors.ts";
+import { KeptBuffer } from "./kept_buffer.ts";
+import { BackendLink, type BackendListener } from "./backend_link.ts";
+import { RequestBody } from "./request_body.ts";
+import { ResponseRelay, type ResponseSink } from "./response.ts";
+import { downstreamHeadBytes } from "./response_head.ts";
+import { accessLogLine } from "./access_log.ts";
+
+const EMPTY = new Uint8Array(0);
+const NO_REPLICAS: readonly Replica[] = [];
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
+/** Upstream heads up to this size are built in a buffer the exchange keeps. */
+const MAX_KEPT_HEAD = 16 * 1024;
+
+// A head is scanned, routed and turned into the bytes to send within one
+// synchronous step, so one token set and one parsed target serve every request.
+const requestTokens = new ConnectionTokens();
+const requestTarget: Target = { path: "", query: "", authority: "" };
+
+/** What an exchange needs of the client connection it runs on. */
+export interface Downstream {
+  /** The client's socket. */
+  readonly socket: Socket;
+  /** Unconsumed client bytes: the request body comes from here. */
+  readonly input: ClientInput;
+  /** Where response heads are built. */
+  readonly replyHead: HeadSpace;
+  /** What the forwarding headers say about this client. */
+  clientInfo(): ClientInfo;
+  /** No request follows the current one (the client asked to close, or half-closed). */
+  readonly closeAfter: boolean;
+  /** This request asks that the connection close after it. */
+  closeAfterThis(): void;
+  /** Call the exchange's `expire` at `at` (a clock time), or never with 0. */
+  setDeadline(at: number): void;
+  /** The response has been sent; `close`: the connection must end now. */
+  exchangeDone(close: boolean): void;
+  /** Answer the request with an error; `close`: end the connection after it. */
+  fail(error: ProxyError, close: boolean, method: string, target: string): void;
+  /** The backend switched protocols: pipe both sockets from now on. */
+  tunnel(backend: Socket, backendLeftover: Uint8Array): void;
+  /** End the connection at once (a response already went out in part). */
+  close(): void;
+}
+
+/**
+ * One request and its response on a client connection.
+ *
+ * @example
+ * ```ts
+ * import { Exchange, type Downstream } from "./exchange.ts";
+ * import type { ProxyContext } from "./context.ts";
+ * import type { HeadScan } from "../http1/head.ts";
+ * declare const connection: Downstream, ctx: ProxyContext, scan: HeadScan;
+ * const exchange = new Exchange(connection, ctx);
+ * exchange.start(scan); // runs the request's phases; the connection hears how it ends
+ * ```
+ */
+export class Exchange implements BackendListener, ResponseSink {
+  readonly #down: Downstream;
+  readonly #ctx: ProxyContext;
+  /** Counts the requests this exchange has carried; an answer for an earlier one is dropped. */
+  #request = 0;
+  /** The request is this exchange's and not over yet. */
+  #active = false;
+  #method = "";
+  /** The request-target as sent (for logs and messages). */
+  #target = "";
+  /** The client's HTTP minor version. */
+  #minor = 1;
+  #route: Route | null = null;
+  #upstreamHead: Uint8Array = EMPTY;
+  /** The upstream head is built here, one request at a time (see {@link #forwardHead}). */
+  readonly #headSpace = new KeptBuffer(MAX_KEPT_HEAD, null);
+
+  // Backend side.
+  link: BackendLink | null = null;
+  readonly #plan = new FailoverPlan([], 0);
+  #replica: Replica | null = null;
+  #reused = false;
+  #staleRetried = false;
+  #lastError = "";
+
+  readonly #body = new RequestBody();
+  readonly #response: ResponseRelay;
+
+  constructor(down: Downstream, ctx: ProxyContext) {
+    this.#down = down;
+    this.#ctx = ctx;
+    this.#response = new ResponseRelay(this);
+  }
+
+  get client(): Socket {
+    return this.#down.socket;
+  }
+
+  get replyHead(): HeadSpace {
+    return this.#down.replyHead;
+  }
+
+  // --- start: the request head --------------------------------------------------
+
+  /**
+   * A request head has been scanned (and consumed from the input): run the
+   * request through its phases. The connection hears how it ends.
+   */
+  start(scan: HeadScan): void {
+    this.#request++;
+    // Whatever the last request came to, nothing it alone held carries over.
+    this.#letGo();
+    this.#active = true;
+    this.link = null;
+    this.#route = null;
+    const method = scan.method();
+    const target = scan.target();
+    this.#method = method;
+    this.#target = target;
+    this.#minor = scan.minor;
+    const framing = requestFramingOf(scan);
+    if (framing.kind === "error") {
+      return this.#reject({ kind: "BadRequest", reason: framing.reason });
+    }
+    const parsed = parseTarget(target, requestTarget);
+    if (parsed === null) {
+      return this.#reject({ kind: "BadRequest", reason: "invalid request target" });
+    }
+    if (method === "CONNECT") {
+      return this.#reject({ kind: "BadRequest", reason: "CONNECT is not supported" });
+    }
+    let hostAt = -1;
+    let hosts = 0;
+    let upgradeAt = -1;
+    const f = scan.fields;
+    for (let i = 0, o = 5; i < scan.count; i++, o += FIELD_STRIDE) {
+      if (f[o] === FIELD.HOST) {
+        hostAt = i;
+        hosts++;
+      } else if (f[o] === FIELD.UPGRADE) upgradeAt = i;
+    }
+    if (hosts > 1) return this.#reject({ kind: "BadRequest", reason: "more than one Host header" });
+    if (hosts === 0 && scan.minor === 1) {
+      return this.#reject({ kind: "BadRequest", reason: "missing Host header" });
+    }
+    const host = parsed.authority !== "" ? parsed.authority : hostAt >= 0 ? scan.value(hostAt) : "";
+    const tokens = requestTokens.read(scan);
+    if (tokens.close || (scan.minor === 0 && !tokens.keepAlive)) this.#down.closeAfterThis();
+    const upgrade = upgradeAt >= 0 && tokens.upgrade ? scan.value(upgradeAt) : null;
+    const bodyless = framing.kind === "none";
+
+    // route
+    const route = this.#ctx.routes.match(host, parsed.path === "*" ? "/" : parsed.path);
+    if (route === undefined) {
+      return this.#reject({ kind: "NoRoute", host, path: parsed.path }, !bodyless);
+    }
+    this.#route = route;
+
+    // forward head: built now, while the scan is this request's; retries resend it.
+    const forwardTarget = parsed.path === "*" ? "*" : parsed.path + parsed.query;
+    this.#upstreamHead = upstreamHeadBytes(
+      scan,
+      tokens,
+      method,
+      forwardTarget,
+      host,
+      this.#down.clientInfo(),
+      upgrade,
+      this.#headSpace,
+    );
+    this.#plan.reset(NO_REPLICAS, 0);
+    this.#replica = null;
+    this.#reused = false;
+    this.#staleRetried = false;
+    this.#lastError = "";
+    this.#body.begin(framing);
+    this.#response.begin(method, scan.minor, upgrade);
+    this.#pickReplica();
+  }
+
+  /** The request is refused before it reaches a backend (the body, if any, is not read). */
+  #reject(error: ProxyError, close = true): void {
+    this.#active = false;
+    this.#down.fail(error, close, this.#method, this.#target);
+  }
+
+  // --- pick replica ---------------------------------------------------------------
+
+  #pickReplica(): void {
+    let replicas: readonly Replica[] | Promise<readonly Replica[]>;
+    try {
+      replicas = this.#ctx.registry.resolve(this.#route!.service);
+    } catch (e) {
+      return this.#registryFailed(e);
+    }
+    if (isAnswer(replicas)) this.#replicasKnown(replicas);
+    else this.#awaitReplicas(replicas);
+  }
+
+  // Callbacks live in methods of their own, off the synchronous path: a
+  // function whose closures capture its variables allocates their scope on
+  // every call, whichever branch it takes.
+  #awaitReplicas(answer: Promise<readonly Replica[]>): void {
+    const request = this.#request;
+    answer.then(
+      (r) => request === this.#request && this.#replicasKnown(r),
+      (e) => request === this.#request && this.#registryFailed(e),
+    );
+  }
+
+  #registryFailed(e: unknown): void {
+    if (!this.#active) return;
+    this.#fail(
+      { kind: "RegistryFailed", service: this.#route!.service, reason: messageOf(e) },
+      !this.#body.done,
+    );
+  }
+
+  #replicasKnown(replicas: readonly Replica[]): void {
+    if (!this.#active) return;
+    if (replicas.length === 0) {
+      return this.#fail({ kind: "NoReplicas", service: this.#route!.service }, !this.#body.done);
+    }
+    this.#plan.reset(replicas, this.#ctx.retries);
+    this.#connectNext();
+  }
+
+  // --- connect, failing over --------------------------------------------------------
+
+  #connectNext(): void {
+    const replica = this.#plan.next();
+    if (replica === undefined) return this.#upstreamFailed();
+    this.#connectTo(replica, true);
+  }
+
+  #connectTo(replica: Replica, usePool: boolean): void {
+    this.#replica = replica;
+    const ctx = this.#ctx;
+    const pooled = usePool ? ctx.pool.acquire(replicaKey(replica), ctx.clock.now) : undefined;
+    if (pooled !== undefined) {
+      this.link = BackendLink.ofPooled(pooled, this);
+      this.#reused = true;
+      // The pool keeps its sockets reading (to hear them close): no resume to do.
+      pooled.setHandler(this.link);
+      return this.#forward();
+    }
+    this.#reused = false;
+    // A new link for each connect: its answer counts while it is still `link`.
+    const link = new BackendLink(this);
+    this.link = link;
+    ctx.runtime.connect(replica.host, replica.port, link, ctx.upstreamConnect).then(
+      (socket) => this.#connected(link, socket),
+      (e) => this.#failToConnect(link, replica, e),
+    );
+  }
+
+  #connected(link: BackendLink, socket: Socket): void {
+    if (this.link !== link || !this.#active) return socket.close();
+    link.attach(socket);
+    this.#forward();
+  }
+
+  #failToConnect(link: BackendLink, replica: Replica, e: unknown): void {
+    if (this.link !== link || !this.#active) return;
+    this.#lastError = `${replica.host}:${replica.port}: ${messageOf(e)}`;
+    this.link = null;
+    this.#connectNext();
+  }
+
+  #upstreamFailed(): void {
+    if (!this.#active) return;
+    this.#down.setDeadline(0);
+    this.#fail(
+      {
+        kind: "UpstreamFailed",
+        service: this.#route!.service,
+        attempts: this.#plan.attempts,
+        reason: this.#lastError || "connection failed",
+      },
+      !this.#body.done,
+    );
+  }
+
+  // --- forward: head, body ----------------------------------------------------------
+
+  #forward(): void {
+    const socket = this.link!.socket!;
+    socket.write(this.#upstreamHead);
+    // A retry replays the body bytes already sent.
+    this.#body.replayTo(socket);
+    const request = this.#request;
+    this.#pumpBody();
+    // A bad body ends the request: then this exchange may carry the next one already.
+    if (request === this.#request && this.#body.done) this.#armUpstreamTimeout();
+  }
+
+  /** Client bytes arrived while this exchange is current. */
+  onClientBytes(): void {
+    if (!this.#body.done && this.link?.socket) this.#pumpBody();
+  }
+
+  /** Forward as much of the request body as is buffered. */
+  #pumpBody(): void {
+    const body = this.#body;
+    if (body.done) return;
+    const error = body.pump(this.#down.input, this.link!.socket!);
+    if (error !== null) return this.#badBody(error);
+    if (body.blocked) this.#down.socket.pause();
+    if (body.done) this.#armUpstreamTimeout();
+  }
+
+  #badBody(reason: string): void {
+    this.#active = false;
+    this.#closeBackend();
+    if (this.#response.started) return this.#down.close();
+    this.#fail({ kind: "BadRequest", reason }, true);
+  }
+
+  onBackendDrain(): void {
+    this.#down.socket.resume();
+  }
+
+  #armUpstreamTimeout(): void {
+    const ms = this.#ctx.upstreamTimeoutMs;
+    if (this.#response.status !== 0 || ms <= 0 || !this.#active) return;
+    this.#down.setDeadline(this.#ctx.clock.now + ms);
+  }
+
+  /** The upstream timeout passed (called through the connection's deadline). */
+  expire(): void {
+    if (!this.#active || this.#response.status !== 0) return;
+    this.#closeBackend();
+    this.#fail({ kind: "UpstreamTimeout", service: this.#route!.service }, true);
+  }
+
+  // --- relay: the response (ResponseSink) -------------------------------------------
+
+  onBackendData(chunk: Uint8Array): void {
+    if (this.#active) this.#response.onData(chunk);
+  }
+
+  mustCloseClient(): boolean {
+    return this.#down.closeAfter || this.#ctx.draining || !this.#body.done;
+  }
+
+  responseStarted(): void {
+    this.#down.setDeadline(0);
+  }
+
+  responseDone(): void {
+    this.#finish();
+  }
+
+  responseInvalid(reason: string): void {
+    this.#lastError = `invalid response: ${reason}`;
+    this.#down.setDeadline(0);
+    this.#closeBackend();
+    this.#fail(
+      {
+        kind: "UpstreamFailed",
+        service: this.#route!.service,
+        attempts: this.#plan.attempts || 1,
+        reason: this.#lastError,
+      },
+      true,
+    );
+  }
+
+  responseBroken(): void {
+    this.#active = false;
+    this.#closeBackend();
+    this.#down.close();
+  }
+
+  pauseBackend(): void {
+    this.link?.socket?.pause();
+  }
+
+  onClientDrain(): void {
+    this.link?.socket?.resume();
+  }
+
+  upgraded(scan: HeadScan, tokens: ConnectionTokens, rest: Uint8Array): void {
+    this.#active = false;
+    this.#down.setDeadline(0);
+    const link = this.link!;
+    const backend = link.socket!;
+    this.link = null;
+    this.#down.socket.write(downstreamHeadBytes(scan, tokens, "upgrade", this.#response.upgrade));
+    // The tunnel outlives the exchange, which holds none of it: not the response's bytes, and not
+    // through the link (the backend socket's, for as long as the tunnel runs).
+    link.release();
+    this.#letGo();
+    this.#down.tunnel(backend, rest);
+  }
+
+  onBackendEnd(): void {
+    if (!this.#active) return;
+    if (this.#response.status !== 0 && this.#response.delimitedByClose) {
+      this.#response.notReusable();
+      return this.#finish();
+    }
+    this.onBackendGone(new Error("backend closed the connection"));
+  }
+
+  /** The backend connection ended before the response did. */
+  onBackendGone(error?: Error): void {
+    if (!this.#active) return;
+    const socket = this.link?.socket;
+    this.link = null;
+    socket?.close();
+    const response = this.#response;
+    if (response.status !== 0) {
+      if (response.delimitedByClose) return this.#finish();
+      // Truncated response: the client must not mistake it for a whole one.
+      this.#active = false;
+      return this.#down.close();
+    }
+    const replayable = !response.started && IDEMPOTENT.has(this.#method) && this.#body.done &&
+      this.#body.replayable;
+    const reason = error?.message ?? "connection closed";
+    this.#lastError = `${this.#replica!.host}:${this.#replica!.port}: ${reason}`;
+    this.#down.setDeadline(0);
+    if (this.#reused && !this.#staleRetried && replayable) {
+      // A pooled connection the backend had already closed: same replica, fresh connection.
+      this.#staleRetried = true;
+      return this.#connectTo(this.#replica!, false);
+    }
+    if (replayable) return this.#connectNext();
+    this.#upstreamFailed();
+  }
+
+  // --- finish -------------------------------------------------------------------------
+
+  #finish(): void {
+    if (!this.#active) return;
+    this.#active = false;
+    const ctx = this.#ctx;
+    const response = this.#response;
+    if (ctx.accessLog !== null) {
+      const r = this.#replica;
+      ctx.accessLog(accessLogLine(
+        this.#down.socket.remoteAddress,
+        this.#method,
+        this.#target,
+        response.status,
+        this.#route!.service,
+        r ? `${r.host}:${r.port}` : "-",
+      ));
+    }
+    const link = this.link;
+    this.link = null;
+    const socket = link?.socket;
+    if (socket) {
+      if (response.reusable && this.#body.done && !socket.closed) {
+        link!.release();
+        ctx.pool.release(replicaKey(this.#replica!), socket, ctx.clock.now);
+      } else socket.close();
+    }
+    const close = response.closesClient;
+    this.#letGo();
+    this.#down.exchangeDone(close);
+  }
+
+  #fail(error: ProxyError, close: boolean): void {
+    this.#active = false;
+    this.#letGo();
+    this.#down.fail(error, close, this.#method, this.#target);
+  }
+
+  /**
+   * The request is over: let go of what it alone held (body bytes kept for a
+   * retry, up to MAX_REPLAY), so that an idle connection holds none of it.
+   * Called before the connection is told (it may start the next request at
+   * once), and by {@link start} for a request that ended without it.
+   */
+  #letGo(): void {
+    this.#upstreamHead = EMPTY;
+    this.#body.letGo();
+    this.#response.letGo();
+  }
+
+  #closeBackend(): void {
+    const socket = this.link?.socket;
+    this.link = null;
+    socket?.close();
+  }
+
+  /** The client went away: drop the backend connection, it is mid-exchange. */
+  abort(): void {
+    if (!this.#active) return;
+    this.#active = false;
+    this.#closeBackend();
+  }
+}

@@ -1,0 +1,165 @@
+/**
+ * The forward phase's head: what a backend receives. Always HTTP/1.1 and
+ * persistent; hop-by-hop fields removed; Host set to the host the request
+ * was routed by; X-Forwarded-For, X-Real-IP, X-Forwarded-Proto and
+ * X-Forwarded-Host set from what the ingress itself saw.
+ *
+ * A client's own X-Real-IP / X-Forwarded-Proto / X-Forwarded-Host are only
+ * kept when the peer is a trusted proxy; X-Forwarded-For is always appended
+ * to (the peer is added last, so a backend reading the last entry is safe).
+ * The field lines that pass are copied from the bytes received, so nothing
+ * is decoded or encoded on the way through.
+ *
+ * @module
+ */
+
+import { FIELD, FIELD_STRIDE, type HeadScan } from "../http1/head.ts";
+import type { ConnectionTokens } from "../http1/connection_tokens.ts";
+import { type HeadSpace, headWriter } from "../http1/head_writer.ts";
+
+/** What the ingress knows about the client side of a request. */
+export interface ClientInfo {
+  /** Immediate peer address. */
+  peer: string;
+  /** "http" or "https". */
+  proto: string;
+  /** Whether the peer is a trusted proxy whose forwarding headers stand. */
+  trusted: boolean;
+}
+
+const HTTP11 = "HTTP/1.1";
+
+/**
+ * Build the request head sent to the backend (always HTTP/1.1, persistent),
+ * from the client's scanned head. `conn` holds that head's Connection tokens.
+ * The head is written into `space` when given (a caller can hand out a view
+ * of a buffer it reuses), else into a new array.
+ *
+ * @example
+ * ```ts
+ * const bytes = upstreamHeadBytes(scan, conn.read(scan), "GET", "/x", "example.com", info, null);
+ * ```
+ */
+export function upstreamHeadBytes(
+  scan: HeadScan,
+  conn: ConnectionTokens,
+  method: string,
+  target: string,
+  host: string,
+  info: ClientInfo,
+  upgrade: string | null,
+  space?: HeadSpace,
+): Uint8Array {
+  const buf = scan.buf;
+  const f = scan.fields;
+  // Pass 1: what goes out, and how long it is.
+  let size = method.length + 1 + target.length + 1 + HTTP11.length + 2;
+  let xffBytes = 0; // client X-Forwarded-For values, joined as joinXff does
+  let xffStarted = false;
+  let realIp = -1, proto = -1, fwdHost = -1; // trusted client values (field index)
+  let hostAt = -1; // index of the Host field whose place the routed host takes
+  for (let i = 0, o = 0; i < scan.count; i++, o += FIELD_STRIDE) {
+    if (conn.drops(scan, i)) continue;
+    const id = f[o + 5];
+    const valueLength = f[o + 3] - f[o + 2];
+    if (id === FIELD.X_FORWARDED_FOR) {
+      // Empty values before the first non-empty one add nothing; later ones add ", ".
+      if (xffStarted) xffBytes += 2 + valueLength;
+      else if (valueLength > 0) {
+        xffBytes = valueLength;
+        xffStarted = true;
+      }
+    } else if (id === FIELD.X_REAL_IP) {
+      if (info.trusted && realIp < 0 && valueLength > 0) realIp = i;
+    } else if (id === FIELD.X_FORWARDED_PROTO) {
+      if (info.trusted && proto < 0 && valueLength > 0) proto = i;
+    } else if (id === FIELD.X_FORWARDED_HOST) {
+      if (info.trusted && fwdHost < 0 && valueLength > 0) fwdHost = i;
+    } else if (id === FIELD.HOST) {
+      if (hostAt < 0) hostAt = i;
+    } else size += f[o + 4] - f[o] + 2;
+  }
+  const hostLine = host !== "" ? 6 + host.length + 2 : 0; // "Host: " + host + CRLF
+  size += hostLine;
+  const peer = info.peer;
+  size += 17 + (xffStarted ? xffBytes + 2 : 0) + peer.length + 2; // X-Forwarded-For
+  size += 11 + (realIp >= 0 ? valueLength(f, realIp) : peer.length) + 2; // X-Real-IP
+  size += 19 + (proto >= 0 ? valueLength(f, proto) : info.proto.length) + 2; // X-Forwarded-Proto
+  if (fwdHost >= 0) size += 18 + valueLength(f, fwdHost) + 2;
+  else if (host !== "") size += 18 + host.length + 2;
+  if (upgrade !== null) size += 21 + 9 + upgrade.length + 2;
+  size += 2;
+  // Pass 2: write it.
+  const w = headWriter.begin(size, space);
+  w.text(method);
+  w.out[w.o++] = 0x20;
+  w.text(target);
+  w.out[w.o++] = 0x20;
+  w.text(HTTP11);
+  w.crlf();
+  let wroteHost = false;
+  for (let i = 0, o = 0; i < scan.count; i++, o += FIELD_STRIDE) {
+    const id = f[o + 5];
+    if (
+      id === FIELD.X_FORWARDED_FOR || id === FIELD.X_REAL_IP || id === FIELD.X_FORWARDED_PROTO ||
+      id === FIELD.X_FORWARDED_HOST || conn.drops(scan, i)
+    ) continue;
+    if (id === FIELD.HOST) {
+      // The host the request was routed by, in the Host field's place: for an
+      // absolute-form target that is its authority, not the field (RFC 9112 3.2.2).
+      if (i === hostAt && host !== "") {
+        w.text("Host: ");
+        w.text(host);
+        w.crlf();
+        wroteHost = true;
+      }
+      continue;
+    }
+    w.bytes(buf, f[o], f[o + 4]);
+    w.crlf();
+  }
+  if (!wroteHost && host !== "") {
+    w.text("Host: ");
+    w.text(host);
+    w.crlf();
+  }
+  w.text("X-Forwarded-For: ");
+  if (xffStarted) {
+    let started = false;
+    for (let i = 0, o = 0; i < scan.count; i++, o += FIELD_STRIDE) {
+      if (f[o + 5] !== FIELD.X_FORWARDED_FOR || conn.drops(scan, i)) continue;
+      if (started) w.text(", ");
+      else if (f[o + 3] === f[o + 2]) continue;
+      started = true;
+      w.bytes(buf, f[o + 2], f[o + 3]);
+    }
+    w.text(", ");
+  }
+  w.text(peer);
+  w.crlf();
+  w.text("X-Real-IP: ");
+  if (realIp >= 0) w.bytes(buf, f[realIp * FIELD_STRIDE + 2], f[realIp * FIELD_STRIDE + 3]);
+  else w.text(peer);
+  w.crlf();
+  w.text("X-Forwarded-Proto: ");
+  if (proto >= 0) w.bytes(buf, f[proto * FIELD_STRIDE + 2], f[proto * FIELD_STRIDE + 3]);
+  else w.text(info.proto);
+  w.crlf();
+  if (fwdHost >= 0 || host !== "") {
+    w.text("X-Forwarded-Host: ");
+    if (fwdHost >= 0) w.bytes(buf, f[fwdHost * FIELD_STRIDE + 2], f[fwdHost * FIELD_STRIDE + 3]);
+    else w.text(host);
+    w.crlf();
+  }
+  if (upgrade !== null) {
+    w.text("Connection: upgrade\r\nUpgrade: ");
+    w.text(upgrade);
+    w.crlf();
+  }
+  w.crlf();
+  return w.finish();
+}
+
+function valueLength(f: Int32Array, i: number): number {
+  return f[i * FIELD_STRIDE + 3] - f[i * FIELD_STRIDE + 2];
+}

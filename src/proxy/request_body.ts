@@ -1,0 +1,119 @@
+/**
+ * The forward phase's body: a request body moved from the client's input
+ * to the backend as it arrives, framed by Content-Length or chunked coding,
+ * and kept (up to {@link MAX_REPLAY}) so a retry on another replica can
+ * send it again.
+ *
+ * @module
+ */
+
+import type { Framing } from "../http1/framing.ts";
+import { ChunkedScanner } from "../http1/chunked.ts";
+import type { Socket } from "../runtime/types.ts";
+import type { ClientInput } from "./client_input.ts";
+
+/** Request bodies up to this size are kept for a retry on another replica. */
+export const MAX_REPLAY = 64 * 1024;
+
+/**
+ * One request's body on its way to the backend. A connection's exchange
+ * keeps one and begins it again for each request.
+ *
+ * @example
+ * ```ts
+ * import { RequestBody } from "./request_body.ts";
+ * import { ClientInput } from "./client_input.ts";
+ * import type { Socket } from "../runtime/types.ts";
+ * declare const backend: Socket;
+ * const body = new RequestBody();
+ * body.begin({ kind: "length", length: 5 });
+ * const input = new ClientInput();
+ * input.append(new TextEncoder().encode("hello"));
+ * body.pump(input, backend); // null: no error; body.done is now true
+ * ```
+ */
+export class RequestBody {
+  #left = 0;
+  #scanner: ChunkedScanner | null = null;
+  #done = true;
+  /** Body bytes sent so far, kept for a retry while they fit in MAX_REPLAY. */
+  #replay: Uint8Array[] | null = null;
+  #replayBytes = 0;
+  #replayable = true;
+  #blocked = false;
+
+  /** Start over for a request framed by `framing`. */
+  begin(framing: Framing): void {
+    this.#left = framing.kind === "length" ? framing.length : 0;
+    this.#scanner = framing.kind === "chunked" ? new ChunkedScanner() : null;
+    this.#done = framing.kind === "none";
+    this.#replay = null;
+    this.#replayBytes = 0;
+    this.#replayable = true;
+    this.#blocked = false;
+  }
+
+  /** The whole body has been passed on (true at once for a request without one). */
+  get done(): boolean {
+    return this.#done;
+  }
+
+  /** Every body byte sent so far is kept, so another replica can be sent all of it. */
+  get replayable(): boolean {
+    return this.#replayable;
+  }
+
+  /** The last write found the backend's buffer full: stop reading the client until it drains. */
+  get blocked(): boolean {
+    return this.#blocked;
+  }
+
+  /** Send `socket` the body bytes kept so far (a retry on a fresh connection). */
+  replayTo(socket: Socket): void {
+    if (this.#replay === null || !this.#replayable) return;
+    for (const chunk of this.#replay) socket.write(chunk);
+  }
+
+  /**
+   * Pass the body bytes buffered in `input` on to `socket`. Returns why the
+   * body is malformed (a bad chunk), or null. Then {@link done} and
+   * {@link blocked} say where it stands.
+   */
+  pump(input: ClientInput, socket: Socket): string | null {
+    this.#blocked = false;
+    if (this.#done) return null;
+    const buf = input.bytes;
+    const start = input.start;
+    const end = buf.length;
+    if (start >= end) return null;
+    let n: number;
+    if (this.#scanner !== null) {
+      const r = this.#scanner.scan(buf, start, end);
+      if (r.error !== undefined) return r.error;
+      n = r.consumed;
+      if (r.done) this.#done = true;
+    } else {
+      n = Math.min(this.#left, end - start);
+      this.#left -= n;
+      if (this.#left === 0) this.#done = true;
+    }
+    if (n === 0) return null;
+    const chunk = buf.subarray(start, start + n);
+    input.consume(n);
+    if (this.#replayable) {
+      this.#replayBytes += n;
+      if (this.#replayBytes > MAX_REPLAY) {
+        this.#replayable = false;
+        this.#replay = null;
+      } else (this.#replay ??= []).push(chunk);
+    }
+    if (!socket.write(chunk)) this.#blocked = true;
+    return null;
+  }
+
+  /** Let go of the bytes kept for a retry (the request is over). */
+  letGo(): void {
+    this.#replay = null;
+    this.#scanner = null;
+  }
+}
