@@ -6,7 +6,8 @@
  * @module
  */
 
-import { FIELD, FIELD_STRIDE, type HeadScan } from "./head.ts";
+import { FIELD_STRIDE, type HeadScan } from "./head.ts";
+import { FIELD } from "./fields.ts";
 
 /** Field ids that are hop-by-hop whatever Connection says (RFC 9110 7.6.1). */
 const HOP_BY_HOP = new Uint8Array(32);

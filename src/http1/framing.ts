@@ -7,7 +7,8 @@
  */
 
 import type { HeadScan } from "./head.ts";
-import { FIELD, FIELD_STRIDE } from "./head.ts";
+import { FIELD_STRIDE } from "./head.ts";
+import { FIELD } from "./fields.ts";
 
 /** How a body is delimited. */
 export type Framing =

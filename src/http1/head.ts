@@ -8,6 +8,9 @@
  * @module
  */
 
+import { FIELD_NAMES, type FieldId, fieldId, lowerAscii } from "./fields.ts";
+import { latin1 } from "./latin1.ts";
+
 /** Characters allowed in a token (RFC 9110 tchar). */
 const TCHAR = new Uint8Array(256);
 for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") {
@@ -23,51 +26,6 @@ VALUE[0x09] = 1;
 const TARGET = new Uint8Array(256);
 for (let b = 0x21; b < 0x7f; b++) TARGET[b] = 1;
 
-const asciiDecoder = new TextDecoder();
-
-/** Texts up to this length are built by {@link shortText}, longer ones by TextDecoder. */
-const SHORT_TEXT = 64;
-const INTERN_SLOTS = 1024;
-const internTexts: string[] = new Array(INTERN_SLOTS).fill("");
-const internHashes = new Int32Array(INTERN_SLOTS);
-const charCodes: number[] = [];
-
-/**
- * Short latin1 text (a Host value, a Content-Length, a path) from bytes. The
- * same values recur request after request, so the last text seen per hash slot
- * is kept and returned when the bytes match: no allocation, and no view of
- * the buffer (a subarray of a socket's chunk costs more than the decoding).
- */
-function shortText(buf: Uint8Array, start: number, end: number): string {
-  let h = 0x811c9dc5 | 0;
-  for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i], 0x01000193);
-  const slot = (h ^ (h >>> 15)) & (INTERN_SLOTS - 1);
-  const cached = internTexts[slot];
-  const n = end - start;
-  if (internHashes[slot] === h && cached.length === n) {
-    let i = 0;
-    while (i < n && cached.charCodeAt(i) === buf[start + i]) i++;
-    if (i === n) return cached;
-  }
-  charCodes.length = n;
-  for (let i = 0; i < n; i++) charCodes[i] = buf[start + i];
-  const text = String.fromCharCode.apply(null, charCodes);
-  internTexts[slot] = text;
-  internHashes[slot] = h;
-  return text;
-}
-
-/** Decode bytes as latin1 (one char per byte), fast when all are ASCII. */
-export function latin1(buf: Uint8Array, start: number, end: number, high: boolean): string {
-  if (end - start <= SHORT_TEXT) return shortText(buf, start, end);
-  if (!high) return asciiDecoder.decode(buf.subarray(start, end));
-  let s = "";
-  for (let i = start; i < end; i += 4096) {
-    s += String.fromCharCode(...buf.subarray(i, Math.min(end, i + 4096)));
-  }
-  return s;
-}
-
 /** Options for head parsing. */
 export interface HeadLimits {
   /** Largest head accepted, in bytes (request line/status line included). */
@@ -81,92 +39,6 @@ export interface HeadError {
   kind: "error";
   status: number;
   reason: string;
-}
-
-// ---------------------------------------------------------------------------
-// Field names the engine acts on, recognized from bytes without allocating
-// ---------------------------------------------------------------------------
-
-/** Id of a field name the engine looks at; 0 for any other name. */
-export type FieldId = number;
-
-/** `FIELD.HOST` etc.: ids of the names in {@link FIELD_NAMES}. */
-export const FIELD = {
-  OTHER: 0,
-  HOST: 1,
-  CONTENT_LENGTH: 2,
-  TRANSFER_ENCODING: 3,
-  CONNECTION: 4,
-  UPGRADE: 5,
-  KEEP_ALIVE: 6,
-  PROXY_CONNECTION: 7,
-  TE: 8,
-  TRAILER: 9,
-  PROXY_AUTHENTICATE: 10,
-  PROXY_AUTHORIZATION: 11,
-  X_FORWARDED_FOR: 12,
-  X_REAL_IP: 13,
-  X_FORWARDED_PROTO: 14,
-  X_FORWARDED_HOST: 15,
-  /** Common names without meaning to the engine: interned so they cost no allocation. */
-  CONTENT_TYPE: 16,
-  DATE: 17,
-  SERVER: 18,
-  USER_AGENT: 19,
-  ACCEPT: 20,
-} as const;
-
-/** Lower-case name of each {@link FIELD} id (index = id). */
-export const FIELD_NAMES: readonly string[] = [
-  "",
-  "host",
-  "content-length",
-  "transfer-encoding",
-  "connection",
-  "upgrade",
-  "keep-alive",
-  "proxy-connection",
-  "te",
-  "trailer",
-  "proxy-authenticate",
-  "proxy-authorization",
-  "x-forwarded-for",
-  "x-real-ip",
-  "x-forwarded-proto",
-  "x-forwarded-host",
-  "content-type",
-  "date",
-  "server",
-  "user-agent",
-  "accept",
-];
-
-/** Known names by length: ids to compare against a name of that length. */
-const BY_LENGTH: number[][] = [];
-const NAME_BYTES: Uint8Array[] = FIELD_NAMES.map((n) => {
-  const b = new Uint8Array(n.length);
-  for (let i = 0; i < n.length; i++) b[i] = n.charCodeAt(i);
-  return b;
-});
-for (let id = 1; id < FIELD_NAMES.length; id++) {
-  (BY_LENGTH[FIELD_NAMES[id].length] ??= []).push(id);
-}
-
-/**
- * The id of the field name in buf[start, end), compared without regard to
- * case. Known names are lower-case letters and "-", for which `b | 0x20` is an
- * exact case fold (no other tchar folds onto them).
- */
-function fieldId(buf: Uint8Array, start: number, end: number): FieldId {
-  const ids = BY_LENGTH[end - start];
-  if (ids === undefined) return 0;
-  for (let k = 0; k < ids.length; k++) {
-    const name = NAME_BYTES[ids[k]];
-    let i = 0;
-    while (i < name.length && (buf[start + i] | 0x20) === name[i]) i++;
-    if (i === name.length) return ids[k];
-  }
-  return 0;
 }
 
 // ---------------------------------------------------------------------------
@@ -380,13 +252,6 @@ function scanFields(buf: Uint8Array, scan: HeadScan, maxFields: number): string 
 }
 
 /** Lower-case ASCII without allocating when already lower case. */
-function lowerAscii(s: string): string {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 65 && c <= 90) return s.toLowerCase();
-  }
-  return s;
-}
 
 /** Parse "HTTP/1.x" at buf[i..i+8); returns the minor version or -1. */
 function parseVersion(buf: Uint8Array, i: number): number {

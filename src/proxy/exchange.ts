@@ -1,7 +1,8 @@
 /**
  * One request's phases, in the order they run:
  *
- *   start          the scanned head: framing, target, Host, Connection
+ *   read head      the scanned head: framing, target, Host, Connection
+ *                  (request_head.ts)
  *   route          host + longest prefix on the route table
  *   forward head   the head the backend will get (forwarding headers)
  *   pick replica   the registry's live replicas -> a failover plan
@@ -24,10 +25,10 @@
  */
 
 import { requestFramingOf } from "../http1/framing.ts";
-import { FIELD, FIELD_STRIDE, type HeadScan } from "../http1/head.ts";
-import { ConnectionTokens } from "../http1/connection_tokens.ts";
+import { FIELD_STRIDE, type HeadScan } from "../http1/head.ts";
+import { FIELD } from "../http1/fields.ts";
+import type { ConnectionTokens } from "../http1/connection_tokens.ts";
 import type { HeadSpace } from "../http1/head_writer.ts";
-import { parseTarget, type Target } from "../routing/path.ts";
 import type { Route } from "../routing/router.ts";
 import { isAnswer, type Replica } from "../registry/types.ts";
 import type { Socket } from "../runtime/types.ts";
@@ -44,6 +45,7 @@ import { RequestBody } from "./request_body.ts";
 import { ResponseRelay, type ResponseSink } from "./response.ts";
 import { downstreamHeadBytes } from "./response_head.ts";
 import { accessLogLine } from "./access_log.ts";
+import { newIncomingRequest, readRequest } from "./request_head.ts";
 
 const EMPTY = new Uint8Array(0);
 const NO_REPLICAS: readonly Replica[] = [];
@@ -51,10 +53,9 @@ const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"])
 /** Upstream heads up to this size are built in a buffer the exchange keeps. */
 const MAX_KEPT_HEAD = 16 * 1024;
 
-// A head is scanned, routed and turned into the bytes to send within one
-// synchronous step, so one token set and one parsed target serve every request.
-const requestTokens = new ConnectionTokens();
-const requestTarget: Target = { path: "", query: "", authority: "" };
+// A head is scanned, read, routed and turned into the bytes to send within one
+// synchronous step, so one read request serves every exchange.
+const incoming = newIncomingRequest();
 
 /** What an exchange needs of the client connection it runs on. */
 export interface Downstream {
@@ -150,59 +151,31 @@ export class Exchange implements BackendListener, ResponseSink {
     this.#active = true;
     this.link = null;
     this.#route = null;
-    const method = scan.method();
-    const target = scan.target();
-    this.#method = method;
-    this.#target = target;
-    this.#minor = scan.minor;
-    const framing = requestFramingOf(scan);
-    if (framing.kind === "error") {
-      return this.#reject({ kind: "BadRequest", reason: framing.reason });
-    }
-    const parsed = parseTarget(target, requestTarget);
-    if (parsed === null) {
-      return this.#reject({ kind: "BadRequest", reason: "invalid request target" });
-    }
-    if (method === "CONNECT") {
-      return this.#reject({ kind: "BadRequest", reason: "CONNECT is not supported" });
-    }
-    let hostAt = -1;
-    let hosts = 0;
-    let upgradeAt = -1;
-    const f = scan.fields;
-    for (let i = 0, o = 5; i < scan.count; i++, o += FIELD_STRIDE) {
-      if (f[o] === FIELD.HOST) {
-        hostAt = i;
-        hosts++;
-      } else if (f[o] === FIELD.UPGRADE) upgradeAt = i;
-    }
-    if (hosts > 1) return this.#reject({ kind: "BadRequest", reason: "more than one Host header" });
-    if (hosts === 0 && scan.minor === 1) {
-      return this.#reject({ kind: "BadRequest", reason: "missing Host header" });
-    }
-    const host = parsed.authority !== "" ? parsed.authority : hostAt >= 0 ? scan.value(hostAt) : "";
-    const tokens = requestTokens.read(scan);
-    if (tokens.close || (scan.minor === 0 && !tokens.keepAlive)) this.#down.closeAfterThis();
-    const upgrade = upgradeAt >= 0 && tokens.upgrade ? scan.value(upgradeAt) : null;
-    const bodyless = framing.kind === "none";
+    const req = incoming;
+    const error = readRequest(scan, req);
+    this.#method = req.method;
+    this.#target = req.target;
+    this.#minor = req.minor;
+    if (error !== null) return this.#reject(error);
+    if (req.close) this.#down.closeAfterThis();
+    const { host, url } = req;
 
     // route
-    const route = this.#ctx.routes.match(host, parsed.path === "*" ? "/" : parsed.path);
+    const route = this.#ctx.routes.match(host, url.path === "*" ? "/" : url.path);
     if (route === undefined) {
-      return this.#reject({ kind: "NoRoute", host, path: parsed.path }, !bodyless);
+      return this.#reject({ kind: "NoRoute", host, path: url.path }, req.framing.kind !== "none");
     }
     this.#route = route;
 
     // forward head: built now, while the scan is this request's; retries resend it.
-    const forwardTarget = parsed.path === "*" ? "*" : parsed.path + parsed.query;
     this.#upstreamHead = upstreamHeadBytes(
       scan,
-      tokens,
-      method,
-      forwardTarget,
+      req.tokens,
+      req.method,
+      url.path === "*" ? "*" : url.path + url.query,
       host,
       this.#down.clientInfo(),
-      upgrade,
+      req.upgrade,
       this.#headSpace,
     );
     this.#plan.reset(NO_REPLICAS, 0);
@@ -210,8 +183,8 @@ export class Exchange implements BackendListener, ResponseSink {
     this.#reused = false;
     this.#staleRetried = false;
     this.#lastError = "";
-    this.#body.begin(framing);
-    this.#response.begin(method, scan.minor, upgrade);
+    this.#body.begin(req.framing);
+    this.#response.begin(req.method, req.minor, req.upgrade);
     this.#pickReplica();
   }
 

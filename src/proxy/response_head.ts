@@ -7,7 +7,8 @@
  * @module
  */
 
-import { FIELD, FIELD_STRIDE, type HeadScan } from "../http1/head.ts";
+import { FIELD_STRIDE, type HeadScan } from "../http1/head.ts";
+import { FIELD } from "../http1/fields.ts";
 import type { ConnectionTokens } from "../http1/connection_tokens.ts";
 import { type HeadSpace, headWriter } from "../http1/head_writer.ts";
 

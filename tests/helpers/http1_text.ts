@@ -9,14 +9,14 @@
  */
 
 import {
-  FIELD_NAMES,
   FIELD_STRIDE,
   type HeadLimits,
   HeadScan,
-  latin1,
   scanRequestHead,
   scanResponseHead,
 } from "../../src/http1/head.ts";
+import { FIELD_NAMES } from "../../src/http1/fields.ts";
+import { latin1 } from "../../src/http1/latin1.ts";
 import {
   type Framing,
   type FramingError,

@@ -6,7 +6,8 @@
 
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { type HeadLimits, latin1 } from "../../src/http1/head.ts";
+import { type HeadLimits } from "../../src/http1/head.ts";
+import { latin1 } from "../../src/http1/latin1.ts";
 import {
   parseRequestHead,
   parseResponseHead,

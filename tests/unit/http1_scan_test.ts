@@ -8,7 +8,8 @@
 
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { FIELD, HeadScan, scanRequestHead, scanResponseHead } from "../../src/http1/head.ts";
+import { HeadScan, scanRequestHead, scanResponseHead } from "../../src/http1/head.ts";
+import { FIELD } from "../../src/http1/fields.ts";
 import {
   parseRequestHead,
   parseResponseHead,
