@@ -23,83 +23,22 @@ import type {
 import { udpBindError, udpPortProblem } from "./udp.ts";
 import { builtin } from "./builtin.ts";
 import { HeapCeiling } from "./heap.ts";
-
-/** The part of Bun's socket we use (Bun's own types are not available to deno check). */
-interface BunSocket {
-  data: BunTcpSocket;
-  write(data: Uint8Array): number;
-  end(): void;
-  terminate(): void;
-  pause(): void;
-  resume(): void;
-  setNoDelay?(on: boolean): void;
-  /** The socket's file descriptor. */
-  readonly fd: number;
-  readonly remoteAddress: string;
-  readonly remotePort?: number;
-}
-
-interface BunSocketHandlers {
-  /** What `data` receives: a plain Uint8Array costs less to make than a Buffer. */
-  binaryType?: "uint8array";
-  open?(s: BunSocket): void;
-  data(s: BunSocket, data: Uint8Array): void;
-  drain(s: BunSocket): void;
-  end(s: BunSocket): void;
-  close(s: BunSocket, error?: Error): void;
-  error(s: BunSocket, error: Error): void;
-  connectError?(s: BunSocket, error: Error): void;
-}
-
-/** The part of Bun's native UDP socket we use. */
-interface BunUdpSocket {
-  readonly port: number;
-  readonly address: { address: string };
-  send(data: Uint8Array, port: number, host: string): boolean;
-  close(): void;
-}
-
-interface BunGlobal {
-  /** Collect garbage now (`true`: synchronously, a full collection). */
-  gc(sync: boolean): void;
-  udpSocket(options: {
-    hostname: string;
-    port: number;
-    socket: {
-      data(s: BunUdpSocket, data: Uint8Array, port: number, host: string): void;
-      error?(s: BunUdpSocket, error: Error): void;
-    };
-  }): Promise<BunUdpSocket>;
-  listen(options: {
-    hostname: string;
-    port: number;
-    reusePort?: boolean;
-    allowHalfOpen?: boolean;
-    tls?: { cert: string; key: string };
-    socket: BunSocketHandlers;
-  }): { port: number; stop(closeActive?: boolean): void };
-  connect(options: {
-    hostname: string;
-    port: number;
-    socket: BunSocketHandlers;
-    data?: unknown;
-  }): Promise<BunSocket>;
-}
+import type {
+  BunFfi,
+  BunGlobal,
+  BunProcess,
+  BunSocket,
+  BunSocketHandlers,
+  BunUdpSocket,
+  SetImmediate,
+  SetSockOpt,
+} from "./bun/globals.ts";
 
 const HIGH_WATER = 256 * 1024;
 
-declare const Bun: BunGlobal & { main: string };
-declare function setImmediate(fn: () => void): unknown;
-declare const process: {
-  platform: string;
-  memoryUsage(): { heapUsed: number; external: number };
-  on(signal: string, fn: () => void): void;
-  env: Record<string, string | undefined>;
-  exit(code: number): never;
-  execPath: string;
-  execArgv: string[];
-  argv: string[];
-};
+declare const Bun: BunGlobal;
+declare const setImmediate: SetImmediate;
+declare const process: BunProcess;
 
 /**
  * Writes made while Bun dispatches socket events are held until it has
@@ -137,7 +76,7 @@ function flushCorked(): void {
 
 /** A Bun socket behind the {@link Socket} interface. */
 class BunTcpSocket implements Socket {
-  #socket: BunSocket | null = null;
+  #socket: BunSocket<BunTcpSocket> | null = null;
   handler: SocketHandler;
   /** Bytes written by the engine and not yet taken by the kernel, in order. */
   #queue: Uint8Array[] = [];
@@ -157,7 +96,7 @@ class BunTcpSocket implements Socket {
     this.handler = handler;
   }
 
-  attach(s: BunSocket): void {
+  attach(s: BunSocket<BunTcpSocket>): void {
     this.#socket = s;
     s.data = this;
     this.remoteAddress = s.remoteAddress ?? "";
@@ -292,7 +231,7 @@ function leave(): void {
 }
 
 // One shared set of handlers for every socket (no per-event closures).
-const handlers: BunSocketHandlers = {
+const handlers: BunSocketHandlers<BunTcpSocket> = {
   binaryType: "uint8array",
   data(s, d) {
     const t = s.data;
@@ -347,22 +286,6 @@ const handlers: BunSocketHandlers = {
     handlers.close(s, e);
   },
 };
-
-/** `setsockopt(2)` as bun:ffi hands it over. */
-type SetSockOpt = (
-  fd: number,
-  level: number,
-  name: number,
-  value: Int32Array,
-  length: number,
-) => number;
-
-interface BunFfi {
-  dlopen(
-    path: string,
-    symbols: { setsockopt: { args: string[]; returns: string } },
-  ): { symbols: { setsockopt: SetSockOpt } };
-}
 
 /** Linux's SOL_SOCKET and SO_RCVBUF. */
 const SOL_SOCKET = 1;
