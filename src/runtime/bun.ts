@@ -11,25 +11,22 @@
 import { nextSend } from "./coalesce.ts";
 import type {
   ConnectOptions,
-  Datagram,
   Listener,
   ListenOptions,
   Runtime,
   SelfCommand,
   Socket,
   SocketHandler,
-  UdpSocket,
 } from "./types.ts";
-import { udpBindError, udpPortProblem } from "./udp.ts";
 import { builtin } from "./builtin.ts";
 import { HeapCeiling } from "./heap.ts";
+import { bunBindUdp } from "./bun/udp.ts";
 import type {
   BunFfi,
   BunGlobal,
   BunProcess,
   BunSocket,
   BunSocketHandlers,
-  BunUdpSocket,
   SetImmediate,
   SetSockOpt,
 } from "./bun/globals.ts";
@@ -457,57 +454,6 @@ export const bunRuntime: Runtime = {
     process.exit(code);
   },
 };
-
-/**
- * `Runtime.bindUdp` on Bun's native UDP socket (same contract as the
- * node:dgram one in udp.ts: readable bind errors; once bound, send failures
- * and socket errors are dropped, since UDP is best effort).
- */
-async function bunBindUdp(
-  hostname: string,
-  port: number,
-  onMessage: (datagram: Datagram) => void,
-): Promise<UdpSocket> {
-  const problem = udpPortProblem(hostname, port);
-  if (problem !== undefined) throw problem;
-  let socket: BunUdpSocket;
-  try {
-    socket = await Bun.udpSocket({
-      hostname,
-      port,
-      socket: {
-        data(_s, data, fromPort, fromHost) {
-          try {
-            onMessage({ data, host: fromHost, port: fromPort });
-          } catch (e) {
-            console.error("gatehouse: internal error:", e);
-          }
-        },
-        error() {},
-      },
-    });
-  } catch (e) {
-    throw udpBindError(hostname, port, e instanceof Error ? e : new Error(String(e)));
-  }
-  let closed = false;
-  return {
-    port: socket.port,
-    hostname: socket.address.address,
-    send(data, toPort, toHost) {
-      if (closed) return;
-      try {
-        socket.send(data, toPort, toHost);
-      } catch {
-        // Best effort: e.g. an IPv6 destination from an IPv4 socket.
-      }
-    },
-    close() {
-      if (closed) return;
-      closed = true;
-      socket.close();
-    },
-  };
-}
 
 const noop: SocketHandler = {
   onData() {},
