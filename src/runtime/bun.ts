@@ -18,7 +18,7 @@ import type {
   Socket,
   SocketHandler,
 } from "./types.ts";
-import { HeapCeiling } from "./heap.ts";
+import { startHeapCeiling } from "./bun/heap.ts";
 import { bunBindUdp } from "./bun/udp.ts";
 import { RECEIVE_BUFFER_APPLIES, setReceiveBuffer } from "./bun/receive_buffer.ts";
 import type {
@@ -281,38 +281,6 @@ const handlers: BunSocketHandlers<BunTcpSocket> = {
     handlers.close(s, e);
   },
 };
-
-/** How often the heap's size is compared with the ceiling. */
-const HEAP_CHECK_MS = 250;
-let heapCeilingStarted = false;
-
-/** Bytes of JavaScript objects on the heap, without the memory ArrayBuffers hold. */
-export function objectBytes(): number {
-  const m = process.memoryUsage();
-  return m.heapUsed - m.external;
-}
-
-/**
- * Keeps the JavaScript heap near what is alive. Objects of requests in flight
- * survive young collections and are promoted, so with many connections open
- * dead request objects pile up in the old generation until JavaScriptCore's
- * own full collection, which for a server-sized heap comes only at tens of
- * MiB: at 500 busy connections, 16-18 MiB of heap for 3 MiB alive. Four times
- * a second this compares the objects on the heap with a {@link HeapCeiling}
- * (1.5 times what survived the last full collection, at least 3 MiB) and
- * collects when they are above it. Buffers are left out: read buffers die
- * young and young collections free them, so large bodies in flight do not set
- * off full collections. At 50 connections the heap stays under the floor and
- * this never collects; at 500 it collects about once a second, for a pause
- * of 3-5 ms, and holds about 6 MiB less resident memory.
- */
-function startHeapCeiling(): void {
-  if (heapCeilingStarted) return;
-  heapCeilingStarted = true;
-  const ceiling = new HeapCeiling(objectBytes, () => Bun.gc(true));
-  const timer = setInterval(() => ceiling.check(), HEAP_CHECK_MS) as { unref?(): void };
-  timer.unref?.();
-}
 
 /**
  * The Bun runtime.
