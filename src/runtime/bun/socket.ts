@@ -1,39 +1,25 @@
 /**
- * The Bun runtime adapter: `Bun.listen` / `Bun.connect` socket callbacks map
- * one to one onto the push-based {@link Socket} interface. Writes are held
- * until Bun has dispatched the events of its current loop turn and then sent
- * together (one send per socket per turn), and what the kernel did not take
- * is sent on `drain`.
+ * Bun's TCP sockets behind the push-based {@link Socket} interface, with
+ * their writes corked: writes are held until Bun has dispatched the events
+ * of its current loop turn and then sent together (one send per socket per
+ * turn), and what the kernel did not take is sent on `drain`.
+ *
+ * The cork queue lives here with the socket and the handlers because all
+ * three assign its state (write schedules a flush, the handlers count the
+ * dispatch depth, the flush swaps the lists) and a module cannot assign
+ * another's bindings: apart, each write and event would pay a function call.
  *
  * @module
  */
 
-import { nextSend } from "./coalesce.ts";
-import type {
-  ConnectOptions,
-  Listener,
-  ListenOptions,
-  Runtime,
-  SelfCommand,
-  Socket,
-  SocketHandler,
-} from "./types.ts";
-import { startHeapCeiling } from "./bun/heap.ts";
-import { bunBindUdp } from "./bun/udp.ts";
-import { RECEIVE_BUFFER_APPLIES, setReceiveBuffer } from "./bun/receive_buffer.ts";
-import type {
-  BunGlobal,
-  BunProcess,
-  BunSocket,
-  BunSocketHandlers,
-  SetImmediate,
-} from "./bun/globals.ts";
+import { nextSend } from "../coalesce.ts";
+import type { Socket, SocketHandler } from "../types.ts";
+import type { BunSocket, BunSocketHandlers, SetImmediate } from "./globals.ts";
 
+/** Queued bytes above which `write` returns false (the caller waits for onDrain). */
 const HIGH_WATER = 256 * 1024;
 
-declare const Bun: BunGlobal;
 declare const setImmediate: SetImmediate;
-declare const process: BunProcess;
 
 /**
  * Writes made while Bun dispatches socket events are held until it has
@@ -69,8 +55,24 @@ function flushCorked(): void {
   }
 }
 
-/** A Bun socket behind the {@link Socket} interface. */
-class BunTcpSocket implements Socket {
+/**
+ * A Bun socket behind the {@link Socket} interface. Made before Bun's socket
+ * exists (a connection being accepted or made) and attached to it once it
+ * does; Bun's events reach it through {@link socketHandlers}.
+ *
+ * @example
+ * ```ts
+ * import { BunTcpSocket, socketHandlers } from "./socket.ts";
+ * import type { BunGlobal } from "./globals.ts";
+ * import type { SocketHandler } from "../types.ts";
+ * declare const Bun: BunGlobal;
+ * declare const handler: SocketHandler;
+ * const t = new BunTcpSocket(handler);
+ * t.attach(await Bun.connect({ hostname: "127.0.0.1", port: 8080, socket: socketHandlers }));
+ * t.write(new TextEncoder().encode("GET / HTTP/1.1\r\nhost: example\r\n\r\n"));
+ * ```
+ */
+export class BunTcpSocket implements Socket {
   #socket: BunSocket<BunTcpSocket> | null = null;
   handler: SocketHandler;
   /** Bytes written by the engine and not yet taken by the kernel, in order. */
@@ -225,8 +227,21 @@ function leave(): void {
   }
 }
 
-// One shared set of handlers for every socket (no per-event closures).
-const handlers: BunSocketHandlers<BunTcpSocket> = {
+/**
+ * The callbacks Bun calls for every socket's events: one shared set (no
+ * per-event closures), each handing the event to the {@link BunTcpSocket} in
+ * the socket's data slot, with its writes corked until the loop turn ends.
+ * `Bun.connect` takes them as they are; `Bun.listen` adds its `open`.
+ *
+ * @example
+ * ```ts
+ * import { socketHandlers } from "./socket.ts";
+ * import type { BunGlobal } from "./globals.ts";
+ * declare const Bun: BunGlobal;
+ * const s = await Bun.connect({ hostname: "127.0.0.1", port: 8080, socket: socketHandlers });
+ * ```
+ */
+export const socketHandlers: BunSocketHandlers<BunTcpSocket> = {
   binaryType: "uint8array",
   data(s, d) {
     const t = s.data;
@@ -278,120 +293,6 @@ const handlers: BunSocketHandlers<BunTcpSocket> = {
   },
   // A socket error ends the socket exactly as a close does.
   error(s, e) {
-    handlers.close(s, e);
+    socketHandlers.close(s, e);
   },
 };
-
-/**
- * The Bun runtime.
- *
- * @example
- * ```ts
- * import { bunRuntime } from "./src/runtime/bun.ts";
- * await bunRuntime.listen({ hostname: "127.0.0.1", port: 8080 }, handlerFor);
- * ```
- */
-export const bunRuntime: Runtime = {
-  name: "bun",
-  get args() {
-    return process.argv.slice(2);
-  },
-  selfCommand: () => bunSelfCommand(),
-
-  listen(options: ListenOptions, onConnection: (s: Socket) => SocketHandler): Promise<Listener> {
-    startHeapCeiling();
-    const server = Bun.listen({
-      hostname: options.hostname,
-      port: options.port,
-      reusePort: options.reusePort,
-      // A client may half-close after its request and still expect the answer.
-      allowHalfOpen: true,
-      tls: options.tls,
-      socket: {
-        ...handlers,
-        open(s) {
-          const t = new BunTcpSocket(noop);
-          t.attach(s);
-          try {
-            t.handler = onConnection(t);
-          } catch (e) {
-            console.error("gatehouse: accept failed:", e);
-            t.close();
-          }
-        },
-      },
-    });
-    return Promise.resolve({
-      port: server.port,
-      close: () => server.stop(false),
-    });
-  },
-
-  connect(hostname, port, handler, options: ConnectOptions): Promise<Socket> {
-    const t = new BunTcpSocket(handler);
-    return new Promise<Socket>((resolve, reject) => {
-      let settled = false;
-      const timer = setTimeout(() => {
-        settled = true;
-        reject(new Error("connect timeout"));
-      }, options.timeoutMs);
-      Bun.connect({ hostname, port, socket: handlers }).then((s) => {
-        clearTimeout(timer);
-        if (settled) return s.terminate();
-        settled = true;
-        if (options.receiveBuffer > 0 && RECEIVE_BUFFER_APPLIES) {
-          setReceiveBuffer(s.fd, options.receiveBuffer);
-        }
-        t.attach(s);
-        resolve(t);
-      }, (e) => {
-        clearTimeout(timer);
-        if (settled) return;
-        settled = true;
-        reject(e instanceof Error ? e : new Error(String(e)));
-      });
-    });
-  },
-
-  receiveBufferApplies: RECEIVE_BUFFER_APPLIES,
-
-  bindUdp: bunBindUdp,
-
-  onSignal(signal, fn) {
-    process.on(signal, fn);
-  },
-
-  async readTextFile(path) {
-    const fs = await import("node:fs/promises");
-    return fs.readFile(path, "utf8");
-  },
-
-  env(name) {
-    return process.env[name];
-  },
-
-  exit(code): never {
-    process.exit(code);
-  },
-};
-
-const noop: SocketHandler = {
-  onData() {},
-  onDrain() {},
-  onEnd() {},
-  onClose() {},
-};
-
-/**
- * How to start this program again under Bun (for `--procs` workers): a
- * compiled executable is run as it is; otherwise `bun` with its own flags and
- * the entry file.
- */
-function bunSelfCommand(): SelfCommand {
-  const main = Bun.main;
-  // A compiled executable's entry lives in its embedded file system.
-  if (main.startsWith("/$bunfs/") || /^[A-Z]:[\\/]~BUN[\\/]/.test(main)) {
-    return { cmd: process.execPath, args: [] };
-  }
-  return { cmd: process.execPath, args: [...process.execArgv, main] };
-}
