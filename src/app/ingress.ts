@@ -148,6 +148,7 @@ export async function startIngress(
     return conn;
   };
 
+  runtime.startHeapPolicy();
   let listener;
   try {
     listener = await runtime.listen({

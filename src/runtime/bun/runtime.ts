@@ -1,8 +1,8 @@
 /**
  * The Bun runtime adapter: the {@link Runtime} interface on Bun, tying
  * together its sockets (socket.ts), backend receive buffers
- * (receive_buffer.ts), UDP (udp.ts) and the process's arguments, signals,
- * files and environment.
+ * (receive_buffer.ts), the heap policy (heap.ts), UDP (udp.ts) and the
+ * process's arguments, signals, files and environment.
  *
  * @module
  */
@@ -48,7 +48,6 @@ export const bunRuntime: Runtime = {
   selfCommand: () => bunSelfCommand(),
 
   listen(options: ListenOptions, onConnection: (s: Socket) => SocketHandler): Promise<Listener> {
-    startHeapCeiling();
     const server = Bun.listen({
       hostname: options.hostname,
       port: options.port,
@@ -75,6 +74,10 @@ export const bunRuntime: Runtime = {
       close: () => server.stop(false),
     });
   },
+
+  // Started by the ingress, not by listen() nor on choosing Bun: the ceiling
+  // is for a server's requests in flight, and other commands need no timer.
+  startHeapPolicy: startHeapCeiling,
 
   connect(hostname, port, handler, options: ConnectOptions): Promise<Socket> {
     const t = new BunTcpSocket(handler);
