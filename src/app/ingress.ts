@@ -149,6 +149,7 @@ export async function startIngress(
     return conn;
   };
 
+  runtime.startHeapPolicy();
   let listener;
   try {
     listener = await runtime.listen({

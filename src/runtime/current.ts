@@ -7,7 +7,7 @@
 
 import type { Runtime } from "./types.ts";
 import { denoRuntime } from "./deno.ts";
-import { bunRuntime } from "./bun.ts";
+import { bunRuntime } from "./bun/runtime.ts";
 
 /**
  * The {@link Runtime} of this process.

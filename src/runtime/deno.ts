@@ -205,8 +205,14 @@ const noop: SocketHandler = {
  *
  * @example
  * ```ts
- * import { denoRuntime } from "./src/runtime/deno.ts";
- * const listener = await denoRuntime.listen({ hostname: "127.0.0.1", port: 0 }, handlerFor);
+ * import { denoRuntime } from "./deno.ts";
+ * const listener = await denoRuntime.listen({ hostname: "127.0.0.1", port: 0 }, (socket) => ({
+ *   onData: (chunk) => socket.write(chunk), // echo
+ *   onDrain() {},
+ *   onEnd: () => socket.end(),
+ *   onClose() {},
+ * }));
+ * listener.close();
  * ```
  */
 export const denoRuntime: Runtime = {
@@ -287,6 +293,9 @@ export const denoRuntime: Runtime = {
       });
     });
   },
+
+  // The ceiling answers JavaScriptCore's late full collections; V8 keeps its own schedule.
+  startHeapPolicy() {},
 
   // Deno.TcpConn has no socket options beyond no-delay and keep-alive.
   receiveBufferApplies: false,

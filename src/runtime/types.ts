@@ -117,6 +117,14 @@ export interface Runtime {
     onConnection: (socket: Socket) => SocketHandler,
   ): Promise<Listener>;
   /**
+   * Start the heap policy of a process that serves (on Bun, a ceiling that
+   * collects garbage JavaScriptCore would hold too long); later calls do
+   * nothing. The ingress calls it as it starts to listen: the policy is for
+   * the objects of many requests in flight, which one-shot commands and a
+   * standalone Tower do not hold. A no-op where the runtime needs none (Deno).
+   */
+  startHeapPolicy(): void;
+  /**
    * Connect to host:port. Resolves once connected; rejects on refusal or when
    * `options.timeoutMs` passes first.
    */

@@ -1,8 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import process from "node:process";
-import { HEAP_FLOOR, HEAP_GROWTH, HeapCeiling } from "../../src/runtime/heap.ts";
-import { objectBytes } from "../../src/runtime/bun.ts";
+import { HEAP_FLOOR, HEAP_GROWTH, HeapCeiling, objectBytes } from "../../src/runtime/bun/heap.ts";
 
 const MiB = 1024 * 1024;
 

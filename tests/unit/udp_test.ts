@@ -8,7 +8,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { Datagram, Runtime, UdpSocket } from "../../src/runtime/types.ts";
 import { denoRuntime } from "../../src/runtime/deno.ts";
-import { bunRuntime } from "../../src/runtime/bun.ts";
+import { bunRuntime } from "../../src/runtime/bun/runtime.ts";
 import { bindUdp as dgramBindUdp } from "../../src/runtime/udp.ts";
 import { builtin } from "../../src/runtime/builtin.ts";
 
