@@ -23,7 +23,13 @@
  * @module
  */
 
-import { formatHostPort, isValidHost, isValidServiceName, readHostPort } from "../net/address.ts";
+import {
+  formatHostPort,
+  isValidHost,
+  isValidPort,
+  isValidServiceName,
+  readHostPort,
+} from "../net/address.ts";
 import type { Registrar, Registration, Registry, Replica } from "./types.ts";
 
 /** The client port etcd listens on unless told otherwise. */
@@ -717,7 +723,7 @@ function parseReplicaValue(value: string): Replica | undefined {
       const { host, port } = json as { host?: unknown; port?: unknown };
       if (
         typeof host === "string" && isValidHost(host) && typeof port === "number" &&
-        Number.isInteger(port) && port >= 1 && port <= 65535
+        isValidPort(port)
       ) {
         return { host, port };
       }
@@ -933,10 +939,7 @@ export class EtcdRegistrar implements Registrar {
    */
   async register(service: string, replica: Replica): Promise<EtcdRegistration> {
     if (!isValidServiceName(service)) throw new Error(`invalid service name "${service}"`);
-    if (
-      !isValidHost(replica.host) || !Number.isInteger(replica.port) || replica.port < 1 ||
-      replica.port > 65535
-    ) {
+    if (!isValidHost(replica.host) || !isValidPort(replica.port)) {
       throw new Error(`invalid replica address ${formatHostPort(replica.host, replica.port)}`);
     }
     if (this.#closing.signal.aborted) throw new Error("etcd registrar is closed");
