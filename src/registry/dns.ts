@@ -19,6 +19,7 @@
 
 import { builtin } from "../runtime/builtin.ts";
 import { formatHostPort, isIP, parseAddress } from "../net/address.ts";
+import { messageOf } from "../error_message.ts";
 import type { Registry, Replica } from "./types.ts";
 
 /** The SRV name asked for a service unless a template is given. */
@@ -273,7 +274,7 @@ export class DnsRegistry implements Registry {
         const parsed = parseAddress(s, { defaultPort: 53, ipOnly: true });
         return formatHostPort(parsed.host, parsed.port);
       } catch (e) {
-        throw new Error(`DNS registry: server "${s}": ${(e as Error).message}`);
+        throw new Error(`DNS registry: server "${s}": ${messageOf(e)}`);
       }
     });
     this.#where = servers.length > 0 ? servers.join(", ") : "the system resolvers";
@@ -410,7 +411,7 @@ export class DnsRegistry implements Registry {
   #failed(entry: Entry, e: unknown): void {
     if (this.#closed) return;
     const now = Date.now();
-    const reason = e instanceof Error ? e.message : String(e);
+    const reason = messageOf(e);
     entry.error = new Error(`DNS lookup of ${entry.name} at ${this.#where} failed: ${reason}`);
     if (entry.answer === undefined) {
       entry.retryAt = now + this.#minTtlMs;

@@ -30,6 +30,7 @@ import {
   isValidServiceName,
   readHostPort,
 } from "../net/address.ts";
+import { messageOf } from "../error_message.ts";
 import type { Registrar, Registration, Registry, Replica } from "./types.ts";
 
 /** The client port etcd listens on unless told otherwise. */
@@ -420,9 +421,7 @@ export class EtcdRegistry implements Registry {
     } catch (err) {
       await registry.close();
       throw new Error(
-        `cannot load the registry from etcd (${resolved.endpoints.join(", ")}): ${
-          (err as Error).message
-        }`,
+        `cannot load the registry from etcd (${resolved.endpoints.join(", ")}): ${messageOf(err)}`,
         { cause: err },
       );
     }
@@ -494,7 +493,7 @@ export class EtcdRegistry implements Registry {
           resync = false;
         } catch (err) {
           if (closed.aborted) break;
-          this.#log(`etcd: cannot reread ${this.#prefix}/ : ${(err as Error).message}`);
+          this.#log(`etcd: cannot reread ${this.#prefix}/ : ${messageOf(err)}`);
           await abortableSleep(1000, closed);
           continue;
         }
@@ -837,7 +836,7 @@ class LeaseRegistration implements EtcdRegistration {
       if ((err as EtcdError).code === 5) return; // Lease already gone, and the key with it.
       throw new Error(
         `cannot remove ${this.key} from etcd (it expires in at most ${this.#ttlSeconds} s): ${
-          (err as Error).message
+          messageOf(err)
         }`,
         { cause: err },
       );
@@ -887,7 +886,7 @@ class LeaseRegistration implements EtcdRegistration {
       await this.#writeKey(1);
     } catch (err) {
       if (!this.#closed) {
-        this.#log(`etcd: keepalive of ${this.key} failed: ${(err as Error).message}`);
+        this.#log(`etcd: keepalive of ${this.key} failed: ${messageOf(err)}`);
       }
     }
   }
