@@ -11,7 +11,7 @@ import { EmbeddedTowerRegistry } from "../registry/embedded.ts";
 import { RemoteTowerRegistry } from "../registry/remote_tower.ts";
 import { CachedRegistry } from "../registry/cached.ts";
 import { EtcdRegistry } from "../registry/etcd.ts";
-import { DnsRegistry } from "../registry/dns.ts";
+import { DnsRegistry } from "../registry/dns/registry.ts";
 import type { Runtime } from "../runtime/types.ts";
 import type { TowerServer, TowerState } from "../tower.ts";
 import { messageOf } from "../error_message.ts";
