@@ -10,7 +10,7 @@ import type { Registry } from "../registry/types.ts";
 import { EmbeddedTowerRegistry } from "../registry/embedded.ts";
 import { RemoteTowerRegistry } from "../registry/remote_tower.ts";
 import { CachedRegistry } from "../registry/cached.ts";
-import { EtcdRegistry } from "../registry/etcd.ts";
+import { EtcdRegistry } from "../registry/etcd/registry.ts";
 import { DnsRegistry } from "../registry/dns/registry.ts";
 import type { Runtime } from "../runtime/types.ts";
 import type { TowerServer, TowerState } from "../tower.ts";
