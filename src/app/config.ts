@@ -8,7 +8,7 @@
 import type { HostPort } from "../net/address.ts";
 import type { CidrList } from "../net/cidr.ts";
 import type { Route } from "../routing/router.ts";
-import type { DnsRegistryOptions } from "../registry/dns.ts";
+import type { DnsRegistryOptions } from "../registry/dns/registry.ts";
 
 /** A registry in another process, as a `--registry` URL names it. */
 export type RegistryUrl =

@@ -7,7 +7,7 @@
 
 import { isValidServiceName, isWildcard, readHostPort } from "../net/address.ts";
 import { DEFAULT_TTL_MS } from "../tower.ts";
-import { DEFAULT_ETCD_TTL_MS } from "../registry/etcd.ts";
+import { DEFAULT_ETCD_TTL_MS } from "../registry/etcd/keys.ts";
 import { parseFlags, UsageError } from "./flags.ts";
 import { parseRegistryUrl } from "./registry_url.ts";
 import type { RegistryUrl } from "../app/config.ts";

@@ -12,8 +12,9 @@
 
 import { formatHostPort, type HostPort } from "../net/address.ts";
 import { DEFAULT_TOWER_PORT } from "../tower.ts";
-import { DEFAULT_ETCD_PORT, DEFAULT_ETCD_PREFIX, normalizePrefix } from "../registry/etcd.ts";
-import { type DnsRegistryOptions, srvTemplateProblem } from "../registry/dns.ts";
+import { DEFAULT_ETCD_PORT, DEFAULT_ETCD_PREFIX, normalizePrefix } from "../registry/etcd/keys.ts";
+import type { DnsRegistryOptions } from "../registry/dns/registry.ts";
+import { srvTemplateProblem } from "../registry/dns/records.ts";
 import type { RegistryUrl } from "../app/config.ts";
 import { parseAddressValue, parseDuration, ValueError } from "./values.ts";
 

@@ -154,6 +154,22 @@ export function parsePort(text: string, options: { zero?: boolean } = {}): numbe
 }
 
 /**
+ * True for a port number a replica can have: a whole number 1–65535 (the
+ * check for numbers in protocol fields, as {@link parsePort} is for text).
+ *
+ * @example
+ * ```ts
+ * import { isValidPort } from "./address.ts";
+ * isValidPort(8081); // true
+ * isValidPort(0);    // false
+ * isValidPort(80.5); // false
+ * ```
+ */
+export function isValidPort(port: number): boolean {
+  return Number.isInteger(port) && port >= 1 && port <= 65535;
+}
+
+/**
  * `host:port`, with an IPv6 host in brackets.
  *
  * @example

@@ -8,7 +8,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import dgram from "node:dgram";
-import { DnsRegistry, type DnsRegistryOptions } from "../../src/registry/dns.ts";
+import { DnsRegistry, type DnsRegistryOptions } from "../../src/registry/dns/registry.ts";
 import type { Replica } from "../../src/registry/types.ts";
 import { type Dnsmasq, type DnsmasqRecords, startDnsmasq } from "../helpers/dnsmasq.ts";
 

@@ -7,7 +7,7 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { EtcdRegistrar } from "../../src/registry/etcd.ts";
+import { EtcdRegistrar } from "../../src/registry/etcd/registrar.ts";
 import type { Registration } from "../../src/registry/types.ts";
 import { type EtcdCluster, startEtcdCluster } from "../helpers/etcd.ts";
 import { type Gatehouse, startGatehouse } from "../helpers/gatehouse.ts";

@@ -9,7 +9,8 @@
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { EtcdRegistrar, EtcdRegistry } from "../../src/registry/etcd.ts";
+import { EtcdRegistrar } from "../../src/registry/etcd/registrar.ts";
+import { EtcdRegistry } from "../../src/registry/etcd/registry.ts";
 import type { Replica } from "../../src/registry/types.ts";
 import { type EtcdCluster, startEtcdCluster } from "../helpers/etcd.ts";
 

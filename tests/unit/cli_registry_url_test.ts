@@ -11,7 +11,7 @@ import {
   parseRegistryUrl,
   parseTowerAddress,
 } from "../../src/cli/registry_url.ts";
-import { replicaKey } from "../../src/registry/etcd.ts";
+import { replicaKey } from "../../src/registry/etcd/keys.ts";
 
 describe("parseRegistryUrl", () => {
   it("dispatches on the scheme", () => {

@@ -1,8 +1,8 @@
 /**
- * Pure tests of the DNS SRV registry: `dns://` URL parsing, SRV name
- * templates, SRV ordering, and the cache (round robin, coalescing, grace,
- * timeouts) over a fake resolver. No sockets, so the file runs unchanged
- * under `deno test` and `bun test`.
+ * Pure tests of the DNS SRV registry: SRV name templates and SRV ordering
+ * (records.ts), and the cache (round robin, coalescing, grace, timeouts)
+ * over a fake resolver (registry.ts). No sockets, so the file runs
+ * unchanged under `deno test` and `bun test`.
  */
 
 import { describe, it } from "node:test";
@@ -10,13 +10,12 @@ import assert from "node:assert/strict";
 import {
   type AddressRecord,
   DEFAULT_SRV_NAME_TEMPLATE,
-  DnsRegistry,
-  type DnsRegistryOptions,
   type DnsResolver,
   expandSrvName,
   sortSrvRecords,
   type SrvRecord,
-} from "../../src/registry/dns.ts";
+} from "../../src/registry/dns/records.ts";
+import { DnsRegistry, type DnsRegistryOptions } from "../../src/registry/dns/registry.ts";
 import type { Replica } from "../../src/registry/types.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -12,6 +12,7 @@ import {
   isIPv4,
   isIPv6,
   isValidHost,
+  isValidPort,
   isValidServiceName,
   isWildcard,
   parseAddress,
@@ -105,6 +106,13 @@ describe("address rules", () => {
     }
     for (const bad of ["00", "99999", "65536", "-0"]) {
       assert.equal(parsePort(bad, { zero: true }), undefined, JSON.stringify(bad));
+    }
+  });
+
+  it("port numbers: whole numbers 1-65535", () => {
+    for (const ok of [1, 80, 8081, 65535]) assert.equal(isValidPort(ok), true, String(ok));
+    for (const bad of [0, -1, 65536, 80.5, NaN, Infinity]) {
+      assert.equal(isValidPort(bad), false, String(bad));
     }
   });
 

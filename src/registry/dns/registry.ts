@@ -2,60 +2,40 @@
  * A registry that reads DNS SRV records (`--registry dns://...`), the way
  * Caddy's `dynamic srv` upstreams do: a service's replicas are the SRV
  * records of a name built from a template, each target resolved to its
- * A/AAAA addresses, ordered by SRV priority then weight.
+ * A/AAAA addresses, ordered by SRV priority then weight (the records and
+ * their lookup are in records.ts).
  *
  * Answers are cached and refreshed in the background before their TTL runs
  * out, so after the first lookup of a service `resolve` answers
  * synchronously. When the DNS server stops answering, the last good answer
  * is served for a grace period, then no replicas.
  *
- * Transport: `node:dns` `Resolver`, which works on Deno and Bun alike, is
- * bounded by a timeout on both, and (unlike `Deno.resolveDns`) exposes the
- * TTLs of A/AAAA records. No runtime exposes the TTL of SRV records, so a
- * configurable refresh interval stands in for it.
- *
  * @module
  */
 
-import { builtin } from "../runtime/builtin.ts";
-import { formatHostPort, isIP, parseAddress } from "../net/address.ts";
-import type { Registry, Replica } from "./types.ts";
-
-/** The SRV name asked for a service unless a template is given. */
-export const DEFAULT_SRV_NAME_TEMPLATE = "_http._tcp.{service}.svc.local";
-
-/** The placeholder a template must contain. */
-const PLACEHOLDER = "{service}";
-
-/** One SRV record as `node:dns` returns it. */
-export interface SrvRecord {
-  priority: number;
-  weight: number;
-  port: number;
-  /** The target host name (or an IP literal; "" or "." means "no service"). */
-  name: string;
-}
-
-/** An address with its TTL in seconds, as `resolve4(name, { ttl: true })` returns it. */
-export interface AddressRecord {
-  address: string;
-  ttl: number;
-}
+import { formatHostPort, parseAddress } from "../../net/address.ts";
+import { messageOf } from "../../error_message.ts";
+import type { Registry, Replica } from "../types.ts";
+import {
+  DEFAULT_SRV_NAME_TEMPLATE,
+  type DnsResolver,
+  expandSrvName,
+  type LookupResult,
+  lookupSrv,
+  nodeResolver,
+  type SrvReplica,
+  srvTemplateProblem,
+} from "./records.ts";
 
 /**
- * The part of `node:dns/promises` `Resolver` this registry uses. Pass a fake
- * one in tests; the default is a real `Resolver` aimed at the configured
- * servers.
+ * Options for {@link DnsRegistry}.
+ *
+ * @example
+ * ```ts
+ * import type { DnsRegistryOptions } from "./registry.ts";
+ * const options: DnsRegistryOptions = { servers: ["127.0.0.1:5353"], timeoutMs: 2000 };
+ * ```
  */
-export interface DnsResolver {
-  resolveSrv(name: string): Promise<SrvRecord[]>;
-  resolve4(name: string, options: { ttl: true }): Promise<AddressRecord[]>;
-  resolve6(name: string, options: { ttl: true }): Promise<AddressRecord[]>;
-  /** Abandon every query in flight (they reject with ECANCELLED). */
-  cancel(): void;
-}
-
-/** Options for {@link DnsRegistry}. */
 export interface DnsRegistryOptions {
   /**
    * Name servers as `IP:PORT` (`[IPv6]:PORT`), tried in order. Default: the
@@ -83,59 +63,6 @@ export interface DnsRegistryOptions {
   log?: (line: string) => void;
   /** The DNS client; default a `node:dns` `Resolver` on `servers`. */
   resolver?: DnsResolver;
-}
-
-/**
- * The SRV name for `service`: every `{service}` in `template` replaced.
- * Throws when the result is not a valid DNS name (labels of 1-63 letters,
- * digits, `-` or `_`; at most 253 characters; one trailing dot allowed).
- *
- * @example
- * ```ts
- * expandSrvName("_http._tcp.{service}.svc.local", "web"); // "_http._tcp.web.svc.local"
- * ```
- */
-export function expandSrvName(template: string, service: string): string {
-  const name = template.replaceAll(PLACEHOLDER, service);
-  const why = dnsNameProblem(name);
-  if (why !== undefined) {
-    throw new Error(`service "${service}" gives the SRV name "${name}", which is invalid: ${why}`);
-  }
-  return name;
-}
-
-/**
- * SRV records in the order they should be tried: lowest priority first,
- * then highest weight; ties broken by target and port so the order is
- * stable. Returns a new array.
- *
- * @example
- * ```ts
- * sortSrvRecords([
- *   { priority: 10, weight: 5, port: 8083, name: "backup" },
- *   { priority: 0, weight: 5, port: 8082, name: "b" },
- *   { priority: 0, weight: 10, port: 8081, name: "a" },
- * ]).map((r) => r.port); // [8081, 8082, 8083]
- * ```
- */
-export function sortSrvRecords<T extends SrvRecord>(records: readonly T[]): T[] {
-  return [...records].sort((a, b) =>
-    a.priority - b.priority || b.weight - a.weight ||
-    (a.name < b.name ? -1 : a.name > b.name ? 1 : 0) || a.port - b.port
-  );
-}
-
-/** A replica with the SRV priority and weight it came from. */
-interface SrvReplica extends Replica {
-  priority: number;
-  weight: number;
-}
-
-/** What one successful lookup found. */
-interface LookupResult {
-  replicas: SrvReplica[];
-  /** Smallest address TTL in seconds, when any address record was read. */
-  minTtl?: number;
 }
 
 /**
@@ -201,9 +128,6 @@ interface Entry {
   graceOver: boolean;
 }
 
-/** DNS error codes that mean "the name has no such records", not "the server failed". */
-const NO_RECORDS = new Set(["ENOTFOUND", "ENODATA"]);
-
 /**
  * A {@link Registry} over DNS SRV records.
  *
@@ -223,6 +147,7 @@ const NO_RECORDS = new Set(["ENOTFOUND", "ENODATA"]);
  *
  * @example
  * ```ts
+ * import { DnsRegistry } from "./registry.ts";
  * const registry = new DnsRegistry({ servers: ["127.0.0.1:5353"], graceMs: 30_000 });
  * const replicas = await registry.resolve("web"); // SRV of _http._tcp.web.svc.local
  * registry.close();
@@ -273,7 +198,7 @@ export class DnsRegistry implements Registry {
         const parsed = parseAddress(s, { defaultPort: 53, ipOnly: true });
         return formatHostPort(parsed.host, parsed.port);
       } catch (e) {
-        throw new Error(`DNS registry: server "${s}": ${(e as Error).message}`);
+        throw new Error(`DNS registry: server "${s}": ${messageOf(e)}`);
       }
     });
     this.#where = servers.length > 0 ? servers.join(", ") : "the system resolvers";
@@ -281,12 +206,7 @@ export class DnsRegistry implements Registry {
       this.#resolver = options.resolver;
       this.#ownsResolver = false;
     } else {
-      // One try: the timeout below bounds the whole lookup, and a failed
-      // refresh is retried anyway.
-      const { Resolver } = builtin<typeof import("node:dns/promises")>("node:dns/promises");
-      const resolver = new Resolver({ timeout: this.#timeoutMs, tries: 1 });
-      if (servers.length > 0) resolver.setServers(servers);
-      this.#resolver = resolver;
+      this.#resolver = nodeResolver(servers, this.#timeoutMs);
       this.#ownsResolver = true;
     }
   }
@@ -410,7 +330,7 @@ export class DnsRegistry implements Registry {
   #failed(entry: Entry, e: unknown): void {
     if (this.#closed) return;
     const now = Date.now();
-    const reason = e instanceof Error ? e.message : String(e);
+    const reason = messageOf(e);
     entry.error = new Error(`DNS lookup of ${entry.name} at ${this.#where} failed: ${reason}`);
     if (entry.answer === undefined) {
       entry.retryAt = now + this.#minTtlMs;
@@ -448,103 +368,4 @@ export class DnsRegistry implements Registry {
       void this.#refresh(entry);
     }, Math.max(0, delayMs));
   }
-}
-
-/**
- * SRV records of `name`, each target resolved to addresses, in SRV order
- * with duplicates dropped. NXDOMAIN / no data gives no replicas; any other
- * error rejects.
- */
-async function lookupSrv(
-  resolver: DnsResolver,
-  name: string,
-  family: 0 | 4 | 6,
-): Promise<LookupResult> {
-  const records = await orNone(resolver.resolveSrv(name));
-  let minTtl: number | undefined;
-  const addressesOf = new Map<string, Promise<string[]>>();
-  const targets: { record: SrvRecord; host: string }[] = [];
-  for (const record of sortSrvRecords(records)) {
-    const host = record.name.endsWith(".") ? record.name.slice(0, -1) : record.name;
-    // An empty target (".") says the service is decidedly not available.
-    if (host === "" || record.port === 0) continue;
-    targets.push({ record, host });
-    if (addressesOf.has(host)) continue;
-    if (isIP(host)) {
-      addressesOf.set(host, Promise.resolve([host]));
-      continue;
-    }
-    const queries: Promise<AddressRecord[]>[] = [];
-    if (family !== 6) queries.push(orNone(resolver.resolve4(host, { ttl: true })));
-    if (family !== 4) queries.push(orNone(resolver.resolve6(host, { ttl: true })));
-    addressesOf.set(
-      host,
-      Promise.all(queries).then((lists) =>
-        lists.flat().map((a) => {
-          minTtl = minTtl === undefined ? a.ttl : Math.min(minTtl, a.ttl);
-          return a.address;
-        })
-      ),
-    );
-  }
-  // Settle every query before failing on one, so none is left unobserved.
-  const settled = await Promise.allSettled(addressesOf.values());
-  const failed = settled.find((s) => s.status === "rejected");
-  if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
-
-  const replicas: SrvReplica[] = [];
-  const seen = new Set<string>();
-  for (const { record, host } of targets) {
-    const addresses = await addressesOf.get(host)!;
-    for (const address of addresses) {
-      const key = `${address}|${record.port}`;
-      if (seen.has(key)) continue;
-      seen.add(key);
-      // A target with several addresses shares its weight among them.
-      replicas.push({
-        host: address,
-        port: record.port,
-        priority: record.priority,
-        weight: record.weight / addresses.length,
-      });
-    }
-  }
-  return { replicas, minTtl };
-}
-
-/** `query`, with "no such name / no such records" turned into an empty list. */
-function orNone<T>(query: Promise<T[]>): Promise<T[]> {
-  return query.catch((e) => {
-    if (NO_RECORDS.has((e as { code?: string })?.code ?? "")) return [];
-    throw e;
-  });
-}
-
-/**
- * Why `template` cannot be an SRV name template, or undefined when it can.
- *
- * @example
- * ```ts
- * import { srvTemplateProblem } from "./dns.ts";
- * srvTemplateProblem("_http._tcp.{service}.svc.local"); // undefined
- * ```
- */
-export function srvTemplateProblem(template: string): string | undefined {
-  if (!template.includes(PLACEHOLDER)) return `"${template}" does not contain ${PLACEHOLDER}`;
-  const why = dnsNameProblem(template.replaceAll(PLACEHOLDER, "x"));
-  return why === undefined ? undefined : `"${template}" is not a DNS name: ${why}`;
-}
-
-const LABEL = /^[A-Za-z0-9_-]{1,63}$/;
-
-/** Why `name` is not a DNS name, or undefined when it is. */
-function dnsNameProblem(name: string): string | undefined {
-  const bare = name.endsWith(".") ? name.slice(0, -1) : name;
-  if (bare === "") return "empty";
-  if (bare.length > 253) return "longer than 253 characters";
-  for (const label of bare.split(".")) {
-    if (label === "") return "empty label";
-    if (!LABEL.test(label)) return `bad label "${label}" (1-63 of A-Z a-z 0-9 - _)`;
-  }
-  return undefined;
 }
