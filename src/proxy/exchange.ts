@@ -24,9 +24,7 @@
  * @module
  */
 
-import { requestFramingOf } from "../http1/framing.ts";
-import { FIELD_STRIDE, type HeadScan } from "../http1/head.ts";
-import { FIELD } from "../http1/fields.ts";
+import type { HeadScan } from "../http1/head.ts";
 import type { ConnectionTokens } from "../http1/connection_tokens.ts";
 import type { HeadSpace } from "../http1/head_writer.ts";
 import type { Route } from "../routing/router.ts";
@@ -35,12 +33,11 @@ import type { Socket } from "../runtime/types.ts";
 import { messageOf } from "../error_message.ts";
 import type { ProxyContext } from "./context.ts";
 import type { ClientInput } from "./client_input.ts";
-import { FailoverPlan } from "./failover.ts";
-import { replicaKey } from "./pool.ts";
+import { Upstream, type UpstreamListener } from "./failover.ts";
 import { type ClientInfo, upstreamHeadBytes } from "./forwarded.ts";
 import type { ProxyError } from "./errors.ts";
 import { KeptBuffer } from "./kept_buffer.ts";
-import { BackendLink, type BackendListener } from "./backend_link.ts";
+import type { BackendLink } from "./backend_link.ts";
 import { RequestBody } from "./request_body.ts";
 import { ResponseRelay, type ResponseSink } from "./response.ts";
 import { downstreamHeadBytes } from "./response_head.ts";
@@ -48,7 +45,6 @@ import { accessLogLine } from "./access_log.ts";
 import { newIncomingRequest, readRequest } from "./request_head.ts";
 
 const EMPTY = new Uint8Array(0);
-const NO_REPLICAS: readonly Replica[] = [];
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
 /** Upstream heads up to this size are built in a buffer the exchange keeps. */
 const MAX_KEPT_HEAD = 16 * 1024;
@@ -96,7 +92,7 @@ export interface Downstream {
  * exchange.start(scan); // runs the request's phases; the connection hears how it ends
  * ```
  */
-export class Exchange implements BackendListener, ResponseSink {
+export class Exchange implements UpstreamListener, ResponseSink {
   readonly #down: Downstream;
   readonly #ctx: ProxyContext;
   /** Counts the requests this exchange has carried; an answer for an earlier one is dropped. */
@@ -106,28 +102,29 @@ export class Exchange implements BackendListener, ResponseSink {
   #method = "";
   /** The request-target as sent (for logs and messages). */
   #target = "";
-  /** The client's HTTP minor version. */
-  #minor = 1;
   #route: Route | null = null;
   #upstreamHead: Uint8Array = EMPTY;
   /** The upstream head is built here, one request at a time (see {@link #forwardHead}). */
   readonly #headSpace = new KeptBuffer(MAX_KEPT_HEAD, null);
 
-  // Backend side.
-  link: BackendLink | null = null;
-  readonly #plan = new FailoverPlan([], 0);
-  #replica: Replica | null = null;
-  #reused = false;
-  #staleRetried = false;
-  #lastError = "";
-
+  readonly #upstream: Upstream;
   readonly #body = new RequestBody();
   readonly #response: ResponseRelay;
 
   constructor(down: Downstream, ctx: ProxyContext) {
     this.#down = down;
     this.#ctx = ctx;
+    this.#upstream = new Upstream(this, ctx);
     this.#response = new ResponseRelay(this);
+  }
+
+  /** The link of the current connect attempt (its backend socket's events are heard). */
+  get link(): BackendLink | null {
+    return this.#upstream.link;
+  }
+
+  get waiting(): boolean {
+    return this.#active;
   }
 
   get client(): Socket {
@@ -149,13 +146,12 @@ export class Exchange implements BackendListener, ResponseSink {
     // Whatever the last request came to, nothing it alone held carries over.
     this.#letGo();
     this.#active = true;
-    this.link = null;
+    this.#upstream.reset();
     this.#route = null;
     const req = incoming;
     const error = readRequest(scan, req);
     this.#method = req.method;
     this.#target = req.target;
-    this.#minor = req.minor;
     if (error !== null) return this.#reject(error);
     if (req.close) this.#down.closeAfterThis();
     const { host, url } = req;
@@ -178,11 +174,6 @@ export class Exchange implements BackendListener, ResponseSink {
       req.upgrade,
       this.#headSpace,
     );
-    this.#plan.reset(NO_REPLICAS, 0);
-    this.#replica = null;
-    this.#reused = false;
-    this.#staleRetried = false;
-    this.#lastError = "";
     this.#body.begin(req.framing);
     this.#response.begin(req.method, req.minor, req.upgrade);
     this.#pickReplica();
@@ -231,61 +222,24 @@ export class Exchange implements BackendListener, ResponseSink {
     if (replicas.length === 0) {
       return this.#fail({ kind: "NoReplicas", service: this.#route!.service }, !this.#body.done);
     }
-    this.#plan.reset(replicas, this.#ctx.retries);
-    this.#connectNext();
+    this.#upstream.connect(replicas, this.#ctx.retries);
   }
 
-  // --- connect, failing over --------------------------------------------------------
+  // --- connect (failover.ts) ----------------------------------------------------------
 
-  #connectNext(): void {
-    const replica = this.#plan.next();
-    if (replica === undefined) return this.#upstreamFailed();
-    this.#connectTo(replica, true);
-  }
-
-  #connectTo(replica: Replica, usePool: boolean): void {
-    this.#replica = replica;
-    const ctx = this.#ctx;
-    const pooled = usePool ? ctx.pool.acquire(replicaKey(replica), ctx.clock.now) : undefined;
-    if (pooled !== undefined) {
-      this.link = BackendLink.ofPooled(pooled, this);
-      this.#reused = true;
-      // The pool keeps its sockets reading (to hear them close): no resume to do.
-      pooled.setHandler(this.link);
-      return this.#forward();
-    }
-    this.#reused = false;
-    // A new link for each connect: its answer counts while it is still `link`.
-    const link = new BackendLink(this);
-    this.link = link;
-    ctx.runtime.connect(replica.host, replica.port, link, ctx.upstreamConnect).then(
-      (socket) => this.#connected(link, socket),
-      (e) => this.#failToConnect(link, replica, e),
-    );
-  }
-
-  #connected(link: BackendLink, socket: Socket): void {
-    if (this.link !== link || !this.#active) return socket.close();
-    link.attach(socket);
+  upstreamConnected(): void {
     this.#forward();
   }
 
-  #failToConnect(link: BackendLink, replica: Replica, e: unknown): void {
-    if (this.link !== link || !this.#active) return;
-    this.#lastError = `${replica.host}:${replica.port}: ${messageOf(e)}`;
-    this.link = null;
-    this.#connectNext();
-  }
-
-  #upstreamFailed(): void {
+  upstreamFailed(): void {
     if (!this.#active) return;
     this.#down.setDeadline(0);
     this.#fail(
       {
         kind: "UpstreamFailed",
         service: this.#route!.service,
-        attempts: this.#plan.attempts,
-        reason: this.#lastError || "connection failed",
+        attempts: this.#upstream.attempts,
+        reason: this.#upstream.lastError || "connection failed",
       },
       !this.#body.done,
     );
@@ -294,7 +248,7 @@ export class Exchange implements BackendListener, ResponseSink {
   // --- forward: head, body ----------------------------------------------------------
 
   #forward(): void {
-    const socket = this.link!.socket!;
+    const socket = this.#upstream.socket!;
     socket.write(this.#upstreamHead);
     // A retry replays the body bytes already sent.
     this.#body.replayTo(socket);
@@ -306,14 +260,14 @@ export class Exchange implements BackendListener, ResponseSink {
 
   /** Client bytes arrived while this exchange is current. */
   onClientBytes(): void {
-    if (!this.#body.done && this.link?.socket) this.#pumpBody();
+    if (!this.#body.done && this.#upstream.socket !== null) this.#pumpBody();
   }
 
   /** Forward as much of the request body as is buffered. */
   #pumpBody(): void {
     const body = this.#body;
     if (body.done) return;
-    const error = body.pump(this.#down.input, this.link!.socket!);
+    const error = body.pump(this.#down.input, this.#upstream.socket!);
     if (error !== null) return this.#badBody(error);
     if (body.blocked) this.#down.socket.pause();
     if (body.done) this.#armUpstreamTimeout();
@@ -321,7 +275,7 @@ export class Exchange implements BackendListener, ResponseSink {
 
   #badBody(reason: string): void {
     this.#active = false;
-    this.#closeBackend();
+    this.#upstream.close();
     if (this.#response.started) return this.#down.close();
     this.#fail({ kind: "BadRequest", reason }, true);
   }
@@ -339,7 +293,7 @@ export class Exchange implements BackendListener, ResponseSink {
   /** The upstream timeout passed (called through the connection's deadline). */
   expire(): void {
     if (!this.#active || this.#response.status !== 0) return;
-    this.#closeBackend();
+    this.#upstream.close();
     this.#fail({ kind: "UpstreamTimeout", service: this.#route!.service }, true);
   }
 
@@ -362,15 +316,14 @@ export class Exchange implements BackendListener, ResponseSink {
   }
 
   responseInvalid(reason: string): void {
-    this.#lastError = `invalid response: ${reason}`;
     this.#down.setDeadline(0);
-    this.#closeBackend();
+    this.#upstream.close();
     this.#fail(
       {
         kind: "UpstreamFailed",
         service: this.#route!.service,
-        attempts: this.#plan.attempts || 1,
-        reason: this.#lastError,
+        attempts: this.#upstream.attempts || 1,
+        reason: `invalid response: ${reason}`,
       },
       true,
     );
@@ -378,28 +331,25 @@ export class Exchange implements BackendListener, ResponseSink {
 
   responseBroken(): void {
     this.#active = false;
-    this.#closeBackend();
+    this.#upstream.close();
     this.#down.close();
   }
 
   pauseBackend(): void {
-    this.link?.socket?.pause();
+    this.#upstream.socket?.pause();
   }
 
   onClientDrain(): void {
-    this.link?.socket?.resume();
+    this.#upstream.socket?.resume();
   }
 
   upgraded(scan: HeadScan, tokens: ConnectionTokens, rest: Uint8Array): void {
     this.#active = false;
     this.#down.setDeadline(0);
-    const link = this.link!;
-    const backend = link.socket!;
-    this.link = null;
+    const backend = this.#upstream.detach();
     this.#down.socket.write(downstreamHeadBytes(scan, tokens, "upgrade", this.#response.upgrade));
     // The tunnel outlives the exchange, which holds none of it: not the response's bytes, and not
     // through the link (the backend socket's, for as long as the tunnel runs).
-    link.release();
     this.#letGo();
     this.#down.tunnel(backend, rest);
   }
@@ -416,9 +366,7 @@ export class Exchange implements BackendListener, ResponseSink {
   /** The backend connection ended before the response did. */
   onBackendGone(error?: Error): void {
     if (!this.#active) return;
-    const socket = this.link?.socket;
-    this.link = null;
-    socket?.close();
+    this.#upstream.close();
     const response = this.#response;
     if (response.status !== 0) {
       if (response.delimitedByClose) return this.#finish();
@@ -428,16 +376,8 @@ export class Exchange implements BackendListener, ResponseSink {
     }
     const replayable = !response.started && IDEMPOTENT.has(this.#method) && this.#body.done &&
       this.#body.replayable;
-    const reason = error?.message ?? "connection closed";
-    this.#lastError = `${this.#replica!.host}:${this.#replica!.port}: ${reason}`;
     this.#down.setDeadline(0);
-    if (this.#reused && !this.#staleRetried && replayable) {
-      // A pooled connection the backend had already closed: same replica, fresh connection.
-      this.#staleRetried = true;
-      return this.#connectTo(this.#replica!, false);
-    }
-    if (replayable) return this.#connectNext();
-    this.#upstreamFailed();
+    this.#upstream.broke(error?.message ?? "connection closed", replayable);
   }
 
   // --- finish -------------------------------------------------------------------------
@@ -448,7 +388,7 @@ export class Exchange implements BackendListener, ResponseSink {
     const ctx = this.#ctx;
     const response = this.#response;
     if (ctx.accessLog !== null) {
-      const r = this.#replica;
+      const r = this.#upstream.replica;
       ctx.accessLog(accessLogLine(
         this.#down.socket.remoteAddress,
         this.#method,
@@ -458,15 +398,7 @@ export class Exchange implements BackendListener, ResponseSink {
         r ? `${r.host}:${r.port}` : "-",
       ));
     }
-    const link = this.link;
-    this.link = null;
-    const socket = link?.socket;
-    if (socket) {
-      if (response.reusable && this.#body.done && !socket.closed) {
-        link!.release();
-        ctx.pool.release(replicaKey(this.#replica!), socket, ctx.clock.now);
-      } else socket.close();
-    }
+    this.#upstream.finish(response.reusable && this.#body.done);
     const close = response.closesClient;
     this.#letGo();
     this.#down.exchangeDone(close);
@@ -490,16 +422,10 @@ export class Exchange implements BackendListener, ResponseSink {
     this.#response.letGo();
   }
 
-  #closeBackend(): void {
-    const socket = this.link?.socket;
-    this.link = null;
-    socket?.close();
-  }
-
   /** The client went away: drop the backend connection, it is mid-exchange. */
   abort(): void {
     if (!this.#active) return;
     this.#active = false;
-    this.#closeBackend();
+    this.#upstream.close();
   }
 }

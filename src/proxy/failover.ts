@@ -1,12 +1,18 @@
 /**
- * Failover across distinct replicas: each attempt of one request goes to a
- * replica not tried before in that request, up to a fixed number of attempts
- * (the seed's MAX_RETRY, 3 by default).
+ * The connect phase: one request's backend connection, taken from the pool
+ * or made anew, failing over across distinct replicas. Each attempt of a
+ * request goes to a replica not tried before in that request, up to a fixed
+ * number of attempts (`--retries`, 3 by default).
  *
  * @module
  */
 
 import type { Replica } from "../registry/types.ts";
+import type { Socket } from "../runtime/types.ts";
+import { messageOf } from "../error_message.ts";
+import type { ProxyContext } from "./context.ts";
+import { replicaKey } from "./pool.ts";
+import { BackendLink, type BackendListener } from "./backend_link.ts";
 
 /**
  * The attempts left for one request.
@@ -64,3 +70,161 @@ export class FailoverPlan {
     return undefined;
   }
 }
+
+/** What the connect phase tells the exchange it works for. */
+export interface UpstreamListener extends BackendListener {
+  /** The request is still waiting for this connect (not ended meanwhile). */
+  readonly waiting: boolean;
+  /** A connection is ready (`upstream.socket`): forward the request. */
+  upstreamConnected(): void;
+  /** Every attempt failed (`upstream.lastError` says why). */
+  upstreamFailed(): void;
+}
+
+/**
+ * The backend side of one request: which replica, over which connection,
+ * and the attempts left. An exchange keeps one and resets it per request.
+ *
+ * @example
+ * ```ts
+ * import { Upstream, type UpstreamListener } from "./failover.ts";
+ * import type { ProxyContext } from "./context.ts";
+ * declare const exchange: UpstreamListener, ctx: ProxyContext;
+ * const upstream = new Upstream(exchange, ctx);
+ * upstream.connect([{ host: "10.0.0.7", port: 8081 }], 3); // exchange.upstreamConnected() when ready
+ * ```
+ */
+export class Upstream {
+  readonly #listener: UpstreamListener;
+  readonly #ctx: ProxyContext;
+  /** The current attempt's link; an earlier attempt's events are not heard. */
+  link: BackendLink | null = null;
+  readonly #plan = new FailoverPlan([], 0);
+  #replica: Replica | null = null;
+  #reused = false;
+  #staleRetried = false;
+  /** What went wrong with the last attempt ("" when nothing did). */
+  lastError = "";
+
+  constructor(listener: UpstreamListener, ctx: ProxyContext) {
+    this.#listener = listener;
+    this.#ctx = ctx;
+  }
+
+  /** Forget the last request's attempts. */
+  reset(): void {
+    this.link = null;
+    this.#plan.reset(NO_REPLICAS, 0);
+    this.#replica = null;
+    this.#reused = false;
+    this.#staleRetried = false;
+    this.lastError = "";
+  }
+
+  /** The replica of the current attempt, or null. */
+  get replica(): Replica | null {
+    return this.#replica;
+  }
+
+  /** The connected backend socket, or null. */
+  get socket(): Socket | null {
+    return this.link?.socket ?? null;
+  }
+
+  /** Attempts made so far. */
+  get attempts(): number {
+    return this.#plan.attempts;
+  }
+
+  /** Connect to the first of `replicas` that accepts, at most `retries` of them. */
+  connect(replicas: readonly Replica[], retries: number): void {
+    this.#plan.reset(replicas, retries);
+    this.#next();
+  }
+
+  /**
+   * The connection broke before the response began. A request that can be
+   * sent again (`replayable`) goes to a fresh connection to the same replica
+   * when the broken one came from the pool (the backend had closed it while
+   * idle), else to the next replica; otherwise the attempts are over.
+   */
+  broke(reason: string, replayable: boolean): void {
+    const replica = this.#replica!;
+    this.lastError = `${replica.host}:${replica.port}: ${reason}`;
+    if (this.#reused && !this.#staleRetried && replayable) {
+      this.#staleRetried = true;
+      return this.#connectTo(replica, false);
+    }
+    if (replayable) return this.#next();
+    this.#listener.upstreamFailed();
+  }
+
+  #next(): void {
+    const replica = this.#plan.next();
+    if (replica === undefined) return this.#listener.upstreamFailed();
+    this.#connectTo(replica, true);
+  }
+
+  #connectTo(replica: Replica, usePool: boolean): void {
+    this.#replica = replica;
+    const ctx = this.#ctx;
+    const pooled = usePool ? ctx.pool.acquire(replicaKey(replica), ctx.clock.now) : undefined;
+    if (pooled !== undefined) {
+      this.link = BackendLink.ofPooled(pooled, this.#listener);
+      this.#reused = true;
+      // The pool keeps its sockets reading (to hear them close): no resume to do.
+      pooled.setHandler(this.link);
+      return this.#listener.upstreamConnected();
+    }
+    this.#reused = false;
+    // A new link for each connect: its answer counts while it is still `link`.
+    const link = new BackendLink(this.#listener);
+    this.link = link;
+    ctx.runtime.connect(replica.host, replica.port, link, ctx.upstreamConnect).then(
+      (socket) => this.#connected(link, socket),
+      (e) => this.#refused(link, replica, e),
+    );
+  }
+
+  #connected(link: BackendLink, socket: Socket): void {
+    if (this.link !== link || !this.#listener.waiting) return socket.close();
+    link.attach(socket);
+    this.#listener.upstreamConnected();
+  }
+
+  #refused(link: BackendLink, replica: Replica, e: unknown): void {
+    if (this.link !== link || !this.#listener.waiting) return;
+    this.lastError = `${replica.host}:${replica.port}: ${messageOf(e)}`;
+    this.link = null;
+    this.#next();
+  }
+
+  /** The request is done with the connection: back to the pool when `reusable`, else closed. */
+  finish(reusable: boolean): void {
+    const link = this.link;
+    this.link = null;
+    const socket = link?.socket;
+    if (!socket) return;
+    if (reusable && !socket.closed) {
+      link!.release();
+      this.#ctx.pool.release(replicaKey(this.#replica!), socket, this.#ctx.clock.now);
+    } else socket.close();
+  }
+
+  /** Hand the connected socket over (to a tunnel): this request no longer hears it. */
+  detach(): Socket {
+    const link = this.link!;
+    this.link = null;
+    link.release();
+    return link.socket!;
+  }
+
+  /** Close the backend connection (the request ended mid-way). */
+  close(): void {
+    const socket = this.link?.socket;
+    this.link = null;
+    socket?.close();
+  }
+}
+
+const NO_REPLICAS: readonly Replica[] = [];
