@@ -16,7 +16,7 @@ import process from "node:process";
 import type { RegistryUrl } from "./config.ts";
 import { formatHostPort, type HostPort } from "../net/address.ts";
 import { EtcdError, EtcdRegistrar } from "../registry/etcd.ts";
-import { TowerRefusedError, TowerRegistrar } from "../registry/tower_registrar.ts";
+import { TowerRefusedError, TowerRegistrar } from "../registry/tower/registrar.ts";
 import type { Registrar, Registration, Replica } from "../registry/types.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { builtin } from "../runtime/builtin.ts";

@@ -20,7 +20,7 @@ import {
   TowerState,
   type TowerStateOptions,
 } from "../../src/tower.ts";
-import { EmbeddedTowerRegistry } from "../../src/registry/embedded.ts";
+import { EmbeddedTowerRegistry } from "../../src/registry/tower/embedded.ts";
 import type { Datagram, UdpSocket } from "../../src/runtime/types.ts";
 import { formatHostPort } from "../../src/net/address.ts";
 
