@@ -17,7 +17,7 @@ import type { RegistryUrl } from "./config.ts";
 import { formatHostPort, type HostPort } from "../net/address.ts";
 import { EtcdError } from "../registry/etcd/gateway.ts";
 import { EtcdRegistrar } from "../registry/etcd/registrar.ts";
-import { TowerRefusedError, TowerRegistrar } from "../registry/tower_registrar.ts";
+import { TowerRefusedError, TowerRegistrar } from "../registry/tower/registrar.ts";
 import type { Registrar, Registration, Replica } from "../registry/types.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { builtin } from "../runtime/builtin.ts";

@@ -7,8 +7,8 @@
  */
 
 import type { Registry } from "../registry/types.ts";
-import { EmbeddedTowerRegistry } from "../registry/embedded.ts";
-import { RemoteTowerRegistry } from "../registry/remote_tower.ts";
+import { EmbeddedTowerRegistry } from "../registry/tower/embedded.ts";
+import { RemoteTowerRegistry } from "../registry/tower/remote.ts";
 import { CachedRegistry } from "../registry/cached.ts";
 import { EtcdRegistry } from "../registry/etcd/registry.ts";
 import { DnsRegistry } from "../registry/dns/registry.ts";

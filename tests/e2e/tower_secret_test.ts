@@ -5,7 +5,7 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { TowerRefusedError, TowerRegistrar } from "../../src/registry/tower_registrar.ts";
+import { TowerRefusedError, TowerRegistrar } from "../../src/registry/tower/registrar.ts";
 import { type Gatehouse, startGatehouse } from "../helpers/gatehouse.ts";
 import { towerRequest } from "../helpers/tower.ts";
 

@@ -20,8 +20,8 @@ import {
   TowerState,
   TowerTimeoutError,
 } from "../../src/tower.ts";
-import { EmbeddedTowerRegistry } from "../../src/registry/embedded.ts";
-import { RemoteTowerRegistry } from "../../src/registry/remote_tower.ts";
+import { EmbeddedTowerRegistry } from "../../src/registry/tower/embedded.ts";
+import { RemoteTowerRegistry } from "../../src/registry/tower/remote.ts";
 
 const LOOPBACK = "127.0.0.1";
 /**

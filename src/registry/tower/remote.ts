@@ -1,18 +1,27 @@
 /**
  * A registry that asks a Tower in another process (`--tower HOST[:PORT]`) on
- * every resolve, as the seed ingress did: always fresh, one round trip each
- * (concurrent resolves of one service share it).
+ * every resolve: always fresh, one round trip each (concurrent resolves of
+ * one service share it).
  *
  * @module
  */
 
-import { builtin } from "../runtime/builtin.ts";
-import { bindUdp as nodeBindUdp } from "../runtime/udp.ts";
-import { type BindUdp, formatReply, TowerClient, type TowerReply } from "../tower.ts";
-import { type HostPort, isIP, isValidServiceName } from "../net/address.ts";
-import type { Registry, Replica } from "./types.ts";
+import { messageOf } from "../../error_message.ts";
+import { builtin } from "../../runtime/builtin.ts";
+import { bindUdp as nodeBindUdp } from "../../runtime/udp.ts";
+import { type BindUdp, formatReply, TowerClient, type TowerReply } from "../../tower.ts";
+import { type HostPort, isIP, isValidServiceName } from "../../net/address.ts";
+import type { Registry, Replica } from "../types.ts";
 
-/** Options for {@link RemoteTowerRegistry.connect}. */
+/**
+ * Options for {@link RemoteTowerRegistry.connect}.
+ *
+ * @example
+ * ```ts
+ * import type { RemoteTowerOptions } from "./remote.ts";
+ * const options: RemoteTowerOptions = { timeoutMs: 200, retries: 2 };
+ * ```
+ */
 export interface RemoteTowerOptions {
   /** Wait this long for each try. Default 300 ms. */
   timeoutMs?: number;
@@ -29,6 +38,7 @@ export interface RemoteTowerOptions {
  *
  * @example
  * ```ts
+ * import { openTowerClient } from "./remote.ts";
  * const client = await openTowerClient({ host: "tower.internal", port: 7772 }, { timeoutMs: 300 });
  * ```
  */
@@ -43,7 +53,7 @@ export async function openTowerClient(
       const { lookup } = builtin<typeof import("node:dns/promises")>("node:dns/promises");
       ip = (await lookup(host)).address;
     } catch (err) {
-      throw new Error(`cannot resolve Tower host "${host}": ${(err as Error).message}`, {
+      throw new Error(`cannot resolve Tower host "${host}": ${messageOf(err)}`, {
         cause: err,
       });
     }
@@ -69,6 +79,7 @@ export async function openTowerClient(
  *
  * @example
  * ```ts
+ * import { RemoteTowerRegistry } from "./remote.ts";
  * const registry = await RemoteTowerRegistry.connect({ host: "tower.internal", port: 7772 });
  * const replicas = await registry.resolve("api-service");
  * registry.close();

@@ -6,20 +6,40 @@
  * @module
  */
 
-import { type BindUdp, DEFAULT_TTL_MS, formatReply, TowerClient } from "../tower.ts";
-import { formatHostPort, type HostPort, isValidHost, isValidServiceName } from "../net/address.ts";
-import { openTowerClient } from "./remote_tower.ts";
-import type { Registrar, Registration, Replica } from "./types.ts";
+import { messageOf } from "../../error_message.ts";
+import { type BindUdp, DEFAULT_TTL_MS, formatReply, TowerClient } from "../../tower.ts";
+import {
+  formatHostPort,
+  type HostPort,
+  isValidHost,
+  isValidServiceName,
+} from "../../net/address.ts";
+import type { Registrar, Registration, Replica } from "../types.ts";
+import { openTowerClient } from "./remote.ts";
 
 /**
  * The Tower answered REGISTER with an error (FORBIDDEN, BAD_HOST, ...):
  * sending it again will not help.
+ *
+ * @example
+ * ```ts
+ * import { TowerRefusedError } from "./registrar.ts";
+ * const giveUp = (err: unknown) => err instanceof TowerRefusedError; // not worth a retry
+ * ```
  */
 export class TowerRefusedError extends Error {
   override name = "TowerRefusedError";
 }
 
-/** Options for {@link TowerRegistrar.open}. */
+/**
+ * Options for {@link TowerRegistrar.open}.
+ *
+ * @example
+ * ```ts
+ * import type { TowerRegistrarOptions } from "./registrar.ts";
+ * const options: TowerRegistrarOptions = { intervalMs: 5_000, log: console.error };
+ * ```
+ */
 export interface TowerRegistrarOptions {
   /**
    * Time between REGISTERs (heartbeats). Default 10 s: a third of the
@@ -44,7 +64,8 @@ export interface TowerRegistrarOptions {
  *
  * @example
  * ```ts
- * const registrar = await TowerRegistrar.open("127.0.0.1:7772");
+ * import { TowerRegistrar } from "./registrar.ts";
+ * const registrar = await TowerRegistrar.open({ host: "127.0.0.1", port: 7772 });
  * const registration = await registrar.register("api", { host: "127.0.0.1", port: 8081 });
  * // ... serve ...
  * await registration.close(); // DEREGISTER
@@ -177,7 +198,7 @@ class TowerRegistration implements Registration {
     } catch (err) {
       throw new Error(
         `cannot DEREGISTER ${this.#label} at the Tower ${this.#client.address} ` +
-          `(it expires by itself): ${(err as Error).message}`,
+          `(it expires by itself): ${messageOf(err)}`,
         { cause: err },
       );
     }
@@ -207,7 +228,7 @@ class TowerRegistration implements Registration {
     this.#timer = setTimeout(() => {
       this.#beat = this.#register()
         .catch((err) => {
-          if (!this.#closed) this.#log(`heartbeat for ${this.#label} failed: ${err.message}`);
+          if (!this.#closed) this.#log(`heartbeat for ${this.#label} failed: ${messageOf(err)}`);
         })
         .finally(() => this.#schedule());
     }, this.#intervalMs);

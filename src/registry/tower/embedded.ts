@@ -5,8 +5,8 @@
  * @module
  */
 
-import { TowerState } from "../tower.ts";
-import type { Registry, Replica } from "./types.ts";
+import { TowerState } from "../../tower.ts";
+import type { Registry, Replica } from "../types.ts";
 
 /**
  * A {@link Registry} over an in-process {@link TowerState}. Share the state
@@ -17,8 +17,9 @@ import type { Registry, Replica } from "./types.ts";
  *
  * @example
  * ```ts
- * import { bindUdp } from "../runtime/udp.ts";
- * import { startTowerServer, TowerState } from "../tower.ts";
+ * import { EmbeddedTowerRegistry } from "./embedded.ts";
+ * import { bindUdp } from "../../runtime/udp.ts";
+ * import { startTowerServer, TowerState } from "../../tower.ts";
  *
  * const state = new TowerState();
  * const tower = await startTowerServer({ hostname: "0.0.0.0", port: 7772, state, bindUdp });

@@ -1,0 +1,407 @@
+/**
+ * The Tower's wire protocol as values: requests and replies, their parsing
+ * and wire form, and the numbers both ends agree on. Pure: no socket, no
+ * clock. The grammar is in the Tower's entry module (src/tower.ts).
+ *
+ * @module
+ */
+
+import type { Replica } from "../registry/types.ts";
+import {
+  formatHostPort,
+  isValidHost,
+  isValidServiceName,
+  parsePort,
+  readHostPort,
+} from "../net/address.ts";
+
+/**
+ * The Tower's well-known UDP port.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_TOWER_PORT } from "./protocol.ts";
+ * const tower = { host: "127.0.0.1", port: DEFAULT_TOWER_PORT }; // port 7772
+ * ```
+ */
+export const DEFAULT_TOWER_PORT = 7772;
+
+/**
+ * How long an entry lives after its last REGISTER: 30 s.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_TTL_MS } from "./protocol.ts";
+ * const heartbeatMs = DEFAULT_TTL_MS / 3; // two lost heartbeats in a row are survived
+ * ```
+ */
+export const DEFAULT_TTL_MS = 30_000;
+
+/**
+ * Requests longer than this many bytes are dropped without a reply.
+ *
+ * @example
+ * ```ts
+ * import { MAX_DATAGRAM_BYTES } from "./protocol.ts";
+ * const fits = new TextEncoder().encode("LOOKUP|web").byteLength <= MAX_DATAGRAM_BYTES; // true
+ * ```
+ */
+export const MAX_DATAGRAM_BYTES = 1024;
+
+/**
+ * Upper bound for a reply. `LIST` and `LOOKUPALL` include only as many
+ * entries as fit (and count only those), so a huge registry still gets an
+ * answer instead of a failed send (the UDP payload limit is 65507 bytes).
+ *
+ * @example
+ * ```ts
+ * import { formatReply, MAX_REPLY_BYTES } from "./protocol.ts";
+ * formatReply({ kind: "LIST", entries: [] }).length <= MAX_REPLY_BYTES; // true, always
+ * ```
+ */
+export const MAX_REPLY_BYTES = 65_000;
+
+/**
+ * A well-formed request.
+ *
+ * @example
+ * ```ts
+ * import type { TowerRequest } from "./protocol.ts";
+ * const request: TowerRequest = { kind: "REGISTER", name: "web", host: "10.0.0.7", port: 8080 };
+ * ```
+ */
+export type TowerRequest =
+  | { kind: "REGISTER"; name: string; host: string; port: number }
+  | { kind: "DEREGISTER"; name: string; host: string; port: number }
+  | { kind: "LOOKUP"; name: string }
+  | { kind: "LOOKUPALL"; name: string }
+  | { kind: "LIST" }
+  | { kind: "PING" };
+
+/**
+ * One line of a `LIST` reply.
+ *
+ * @example
+ * ```ts
+ * import type { ListEntry } from "./protocol.ts";
+ * const entry: ListEntry = { name: "web", host: "::1", port: 80, ttlLeft: 29 }; // web:[::1]:80:29
+ * ```
+ */
+export interface ListEntry {
+  name: string;
+  host: string;
+  port: number;
+  /** Seconds until expiry, rounded up (a live entry never shows 0). */
+  ttlLeft: number;
+}
+
+/**
+ * An `ERR` reply. `reason` is one of {@link TowerErrorReason} from Gatehouse,
+ * but any word from another Tower; `name` is present on `NOT_FOUND`.
+ *
+ * @example
+ * ```ts
+ * import type { TowerErrorReply } from "./protocol.ts";
+ * const reply: TowerErrorReply = { kind: "ERR", reason: "NOT_FOUND", name: "web" };
+ * ```
+ */
+export interface TowerErrorReply {
+  kind: "ERR";
+  reason: string;
+  name?: string;
+}
+
+/**
+ * The reasons a Gatehouse Tower puts in an `ERR` reply.
+ *
+ * @example
+ * ```ts
+ * import type { TowerErrorReason } from "./protocol.ts";
+ * const reason: TowerErrorReason = "BAD_PORT"; // ERR|BAD_PORT
+ * ```
+ */
+export type TowerErrorReason =
+  | "NOT_FOUND"
+  | "UNKNOWN_COMMAND"
+  | "MALFORMED"
+  | "BAD_NAME"
+  | "BAD_HOST"
+  | "BAD_PORT"
+  | "FORBIDDEN"
+  | "UNAUTHORIZED"
+  | "STALE"
+  | "REPLAY"
+  | "RATE_LIMITED"
+  | "FULL";
+
+/**
+ * A reply, parsed.
+ *
+ * @example
+ * ```ts
+ * import type { TowerReply } from "./protocol.ts";
+ * const reply: TowerReply = { kind: "LOOKUPALL", name: "web", replicas: [] };
+ * ```
+ */
+export type TowerReply =
+  | { kind: "REGISTERED"; name: string }
+  | { kind: "DEREGISTERED"; name: string }
+  | { kind: "LOOKUP"; name: string; replica: Replica }
+  | { kind: "LOOKUPALL"; name: string; replicas: readonly Replica[] }
+  | { kind: "LIST"; entries: ListEntry[] }
+  | { kind: "PONG" }
+  | TowerErrorReply;
+
+/**
+ * An `ERR` reply; `name` only when given, as {@link parseReply} makes it.
+ *
+ * @example
+ * ```ts
+ * import { errorReply } from "./protocol.ts";
+ * errorReply("NOT_FOUND", "web"); // { kind: "ERR", reason: "NOT_FOUND", name: "web" }
+ * errorReply("MALFORMED");        // { kind: "ERR", reason: "MALFORMED" }
+ * ```
+ */
+export function errorReply(reason: TowerErrorReason, name?: string): TowerErrorReply {
+  return name === undefined ? { kind: "ERR", reason } : { kind: "ERR", reason, name };
+}
+
+/**
+ * Drop one trailing "\n" or "\r\n" (what `echo` appends), nothing more.
+ *
+ * @example
+ * ```ts
+ * import { stripLineEnd } from "./protocol.ts";
+ * stripLineEnd("PING\r\n"); // "PING"
+ * stripLineEnd("PING\n\n"); // "PING\n"
+ * ```
+ */
+export function stripLineEnd(text: string): string {
+  if (text.endsWith("\r\n")) return text.slice(0, -2);
+  if (text.endsWith("\n")) return text.slice(0, -1);
+  return text;
+}
+
+/**
+ * Parse one request line. Never throws: anything that is not a well-formed
+ * request comes back as the `ERR` reply to send.
+ *
+ * @example
+ * ```ts
+ * import { parseRequest } from "./protocol.ts";
+ * parseRequest("REGISTER|web|10.0.0.7|8080\n");
+ * // { kind: "REGISTER", name: "web", host: "10.0.0.7", port: 8080 }
+ * parseRequest("HELLO"); // { kind: "ERR", reason: "UNKNOWN_COMMAND" }
+ * ```
+ */
+export function parseRequest(line: string): TowerRequest | TowerErrorReply {
+  return parseRequestFields(stripLineEnd(line).split("|"));
+}
+
+/**
+ * {@link parseRequest} of a line already split at "|", its line end stripped.
+ *
+ * @example
+ * ```ts
+ * import { parseRequestFields } from "./protocol.ts";
+ * parseRequestFields(["LOOKUP", "web"]); // { kind: "LOOKUP", name: "web" }
+ * ```
+ */
+export function parseRequestFields(fields: string[]): TowerRequest | TowerErrorReply {
+  const command = fields[0];
+  switch (command) {
+    case "REGISTER":
+    case "DEREGISTER": {
+      if (fields.length !== 4) return errorReply("MALFORMED");
+      const [, name, host, portText] = fields;
+      if (!isValidServiceName(name)) return errorReply("BAD_NAME");
+      if (!isValidHost(host)) return errorReply("BAD_HOST");
+      const port = parsePort(portText);
+      if (port === undefined) return errorReply("BAD_PORT");
+      return { kind: command, name, host, port };
+    }
+    case "LOOKUP":
+    case "LOOKUPALL": {
+      if (fields.length !== 2) return errorReply("MALFORMED");
+      const name = fields[1];
+      if (!isValidServiceName(name)) return errorReply("BAD_NAME");
+      return { kind: command, name };
+    }
+    case "LIST":
+    case "PING":
+      return fields.length === 1 ? { kind: command } : errorReply("MALFORMED");
+    case "":
+      return errorReply("MALFORMED");
+    default:
+      return errorReply("UNKNOWN_COMMAND");
+  }
+}
+
+/**
+ * The wire form of a request.
+ *
+ * @example
+ * ```ts
+ * import { formatRequest } from "./protocol.ts";
+ * formatRequest({ kind: "LOOKUP", name: "web" }); // "LOOKUP|web"
+ * ```
+ */
+export function formatRequest(request: TowerRequest): string {
+  switch (request.kind) {
+    case "REGISTER":
+    case "DEREGISTER":
+      return `${request.kind}|${request.name}|${request.host}|${request.port}`;
+    case "LOOKUP":
+    case "LOOKUPALL":
+      return `${request.kind}|${request.name}`;
+    case "LIST":
+    case "PING":
+      return request.kind;
+  }
+}
+
+/**
+ * `prefix|<n>|item,item,...` keeping only the items that fit in
+ * {@link MAX_REPLY_BYTES}; `n` counts the items actually included.
+ */
+function formatCounted(prefix: string, items: string[]): string {
+  let body = "";
+  let count = 0;
+  // Reserve room for "|<n>|": at most 7 characters for any count that fits.
+  let room = MAX_REPLY_BYTES - prefix.length - 7;
+  for (const item of items) {
+    const cost = item.length + (count === 0 ? 0 : 1);
+    if (cost > room) break;
+    body = count === 0 ? item : `${body},${item}`;
+    room -= cost;
+    count++;
+  }
+  return `${prefix}|${count}|${body}`;
+}
+
+/**
+ * The wire form of a reply (no trailing newline).
+ *
+ * @example
+ * ```ts
+ * import { formatReply } from "./protocol.ts";
+ * formatReply({ kind: "LOOKUP", name: "web", replica: { host: "10.0.0.7", port: 8080 } });
+ * // "OK|LOOKUP|web|10.0.0.7|8080"
+ * formatReply({ kind: "ERR", reason: "NOT_FOUND", name: "web" }); // "ERR|NOT_FOUND|web"
+ * ```
+ */
+export function formatReply(reply: TowerReply): string {
+  switch (reply.kind) {
+    case "REGISTERED":
+    case "DEREGISTERED":
+      return `OK|${reply.kind}|${reply.name}`;
+    case "LOOKUP":
+      return `OK|LOOKUP|${reply.name}|${reply.replica.host}|${reply.replica.port}`;
+    case "LOOKUPALL":
+      return formatCounted(
+        `OK|LOOKUPALL|${reply.name}`,
+        reply.replicas.map((r) => formatHostPort(r.host, r.port)),
+      );
+    case "LIST":
+      return formatCounted(
+        "OK|LIST",
+        reply.entries.map((e) => `${e.name}:${formatHostPort(e.host, e.port)}:${e.ttlLeft}`),
+      );
+    case "PONG":
+      return "OK|PONG|tower";
+    case "ERR":
+      return reply.name === undefined ? `ERR|${reply.reason}` : `ERR|${reply.reason}|${reply.name}`;
+  }
+}
+
+/** Parse the `n` and item list of a counted reply; undefined when inconsistent. */
+function parseCounted<T>(
+  countText: string,
+  body: string,
+  parseItem: (item: string) => T | undefined,
+): T[] | undefined {
+  if (!/^(?:0|[1-9][0-9]*)$/.test(countText)) return undefined;
+  const count = Number(countText);
+  const items = body === "" ? [] : body.split(",");
+  if (items.length !== count) return undefined;
+  const out: T[] = [];
+  for (const item of items) {
+    const parsed = parseItem(item);
+    if (parsed === undefined) return undefined;
+    out.push(parsed);
+  }
+  return out;
+}
+
+function parseListEntry(item: string): ListEntry | undefined {
+  const firstColon = item.indexOf(":");
+  const lastColon = item.lastIndexOf(":");
+  if (firstColon === -1 || lastColon === firstColon) return undefined;
+  const name = item.slice(0, firstColon);
+  const ttlText = item.slice(lastColon + 1);
+  const address = readHostPort(item.slice(firstColon + 1, lastColon));
+  if (!isValidServiceName(name) || address === undefined || !/^[0-9]{1,10}$/.test(ttlText)) {
+    return undefined;
+  }
+  return { name, host: address.host, port: address.port, ttlLeft: Number(ttlText) };
+}
+
+/**
+ * Parse a reply line (from Gatehouse or a seed Tower); undefined when it is
+ * not a reply at all. A trailing newline is tolerated. An `ERR` with any
+ * printable reason is accepted; when it has exactly a third field that is a
+ * valid service name, that is its `name`.
+ *
+ * @example
+ * ```ts
+ * import { parseReply } from "./protocol.ts";
+ * parseReply("OK|LOOKUPALL|web|2|10.0.0.7:8080,[::1]:8081");
+ * // { kind: "LOOKUPALL", name: "web", replicas: [{ host: "10.0.0.7", port: 8080 },
+ * //                                              { host: "::1", port: 8081 }] }
+ * ```
+ */
+export function parseReply(line: string): TowerReply | undefined {
+  const fields = stripLineEnd(line).split("|");
+  if (fields[0] === "ERR") {
+    // Lenient on purpose: another Tower's reason may be any text, and reading
+    // it as an ERR (not as noise) is what lets a client fall back.
+    const reason = fields[1];
+    if (reason === undefined || !/^[\x20-\x7e]{1,200}$/.test(reason)) return undefined;
+    const name = fields[2];
+    return fields.length === 3 && isValidServiceName(name)
+      ? { kind: "ERR", reason, name }
+      : { kind: "ERR", reason };
+  }
+  if (fields[0] !== "OK" || fields.length < 2) return undefined;
+  const name = fields[2];
+  switch (fields[1]) {
+    case "REGISTERED":
+    case "DEREGISTERED":
+      return fields.length === 3 && isValidServiceName(name)
+        ? { kind: fields[1], name }
+        : undefined;
+    case "LOOKUP": {
+      if (fields.length !== 5 || !isValidServiceName(name) || !isValidHost(fields[3])) {
+        return undefined;
+      }
+      const port = parsePort(fields[4]);
+      return port === undefined
+        ? undefined
+        : { kind: "LOOKUP", name, replica: { host: fields[3], port } };
+    }
+    case "LOOKUPALL": {
+      if (fields.length !== 5 || !isValidServiceName(name)) return undefined;
+      const replicas = parseCounted(fields[3], fields[4], readHostPort);
+      return replicas === undefined ? undefined : { kind: "LOOKUPALL", name, replicas };
+    }
+    case "LIST": {
+      if (fields.length !== 4) return undefined;
+      const entries = parseCounted(fields[2], fields[3], parseListEntry);
+      return entries === undefined ? undefined : { kind: "LIST", entries };
+    }
+    case "PONG":
+      return fields.length <= 3 ? { kind: "PONG" } : undefined;
+    default:
+      return undefined;
+  }
+}

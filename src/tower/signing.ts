@@ -1,0 +1,198 @@
+/**
+ * Signed REGISTER and DEREGISTER (docs/tower-signing.md): the signature's
+ * wire form, signing a line, and checking a MAC against the shared secret.
+ * Which nonces a Tower has already seen is the guard's to remember.
+ *
+ * @module
+ */
+
+import { builtin } from "../runtime/builtin.ts";
+import {
+  errorReply,
+  formatRequest,
+  parseRequest,
+  parseRequestFields,
+  stripLineEnd,
+  type TowerErrorReply,
+  type TowerRequest,
+} from "./protocol.ts";
+
+/** node:crypto, loaded the first time something is signed or verified. */
+function nodeCrypto(): typeof import("node:crypto") {
+  return builtin<typeof import("node:crypto")>("node:crypto");
+}
+
+/**
+ * A signed request is accepted while its timestamp is within this many
+ * milliseconds of the Tower's clock (either way): 30 s.
+ *
+ * @example
+ * ```ts
+ * import { SIGNATURE_WINDOW_MS } from "./signing.ts";
+ * const fresh = (signedAtMs: number) => Math.abs(Date.now() - signedAtMs) <= SIGNATURE_WINDOW_MS;
+ * ```
+ */
+export const SIGNATURE_WINDOW_MS = 30_000;
+
+const UNIX_MS = /^(?:0|[1-9][0-9]{0,15})$/;
+const NONCE = /^[A-Za-z0-9_-]{8,64}$/;
+const MAC_HEX = /^[0-9A-Fa-f]{64}$/;
+
+const encoder = new TextEncoder();
+
+/**
+ * The signature fields of a signed REGISTER or DEREGISTER.
+ *
+ * @example
+ * ```ts
+ * import { readRequest } from "./signing.ts";
+ * const line = `REGISTER|web|10.0.0.7|8080|1700000000000|nonce-0001|${"0".repeat(64)}`;
+ * readRequest(line).signature?.signedText; // "REGISTER|web|10.0.0.7|8080|1700000000000|nonce-0001"
+ * ```
+ */
+export interface TowerSignature {
+  /** The signer's clock when it signed, Unix milliseconds. */
+  timestampMs: number;
+  /** Single-use token chosen by the signer: 8–64 of `[A-Za-z0-9_-]`. */
+  nonce: string;
+  /** HMAC-SHA256 of `signedText`, 64 hex digits (lowercase). */
+  mac: string;
+  /** Exactly what the MAC covers: the request line up to its last "|". */
+  signedText: string;
+}
+
+/**
+ * A parsed datagram: the request (or the ERR to send) and its signature, if signed.
+ *
+ * @example
+ * ```ts
+ * import { readRequest, type SignedRequest } from "./signing.ts";
+ * const read: SignedRequest = readRequest("LOOKUP|web");
+ * // { request: { kind: "LOOKUP", name: "web" } }, no signature
+ * ```
+ */
+export interface SignedRequest {
+  request: TowerRequest | TowerErrorReply;
+  signature?: TowerSignature;
+}
+
+/**
+ * Parse a request line that may be signed. Plain lines go through
+ * {@link parseRequest} unchanged; a 7-field REGISTER or DEREGISTER has its
+ * first four fields parsed the same way and its signature fields checked for
+ * form (not for validity: that needs the secret).
+ *
+ * @example
+ * ```ts
+ * import { readRequest } from "./signing.ts";
+ * readRequest("REGISTER|web|10.0.0.7|8080|1700000000000|nonce-0001|xyz");
+ * // { request: { kind: "ERR", reason: "MALFORMED" } }
+ * ```
+ */
+export function readRequest(line: string): SignedRequest {
+  const text = stripLineEnd(line);
+  const fields = text.split("|");
+  if (fields.length !== 7 || (fields[0] !== "REGISTER" && fields[0] !== "DEREGISTER")) {
+    return { request: parseRequestFields(fields) };
+  }
+  const request = parseRequestFields(fields.slice(0, 4));
+  if (request.kind === "ERR") return { request };
+  const [, , , , timeText, nonce, mac] = fields;
+  const timestampMs = Number(timeText);
+  if (
+    !UNIX_MS.test(timeText) || !Number.isSafeInteger(timestampMs) || !NONCE.test(nonce) ||
+    !MAC_HEX.test(mac)
+  ) {
+    return { request: errorReply("MALFORMED") };
+  }
+  return {
+    request,
+    signature: {
+      timestampMs,
+      nonce,
+      mac: mac.toLowerCase(),
+      signedText: text.slice(0, text.lastIndexOf("|")),
+    },
+  };
+}
+
+/**
+ * Throws a TypeError unless `secret` is a non-empty string: the one check
+ * of a shared secret, wherever one is given (signing, the guard, the client).
+ *
+ * @example
+ * ```ts
+ * import { assertTowerSecret } from "./signing.ts";
+ * assertTowerSecret("s3cret"); // fine
+ * assertTowerSecret("");       // throws TypeError: the Tower secret must be a non-empty string
+ * ```
+ */
+export function assertTowerSecret(secret: unknown): asserts secret is string {
+  if (typeof secret !== "string" || secret === "") {
+    throw new TypeError("the Tower secret must be a non-empty string");
+  }
+}
+
+/** HMAC-SHA256 of `text` keyed with the UTF-8 bytes of `secret`, lowercase hex. */
+function hmacHex(secret: string, text: string): string {
+  return nodeCrypto().createHmac("sha256", secret).update(text).digest("hex");
+}
+
+/**
+ * Sign a REGISTER or DEREGISTER line for a Tower that has a shared secret:
+ * appends `|<nowMs>|<nonce>|<hmac>`, where hmac is the lowercase hex
+ * HMAC-SHA256, keyed with the secret's UTF-8 bytes, of everything before it.
+ * A fresh random nonce (32 hex digits) is used unless one is given; a nonce
+ * must never be reused. Sign each datagram anew, retries included: the Tower
+ * refuses a nonce it has already seen (`ERR|REPLAY|<name>`).
+ *
+ * Throws a TypeError for an empty secret, a line that is not a valid
+ * REGISTER or DEREGISTER, a time that is not a non-negative integer, or a
+ * nonce outside 8–64 characters of `[A-Za-z0-9_-]`.
+ *
+ * @example
+ * ```ts
+ * import { signTowerRequest } from "./signing.ts";
+ * signTowerRequest("s3cret", "REGISTER|web|10.0.0.7|8080", 1_700_000_000_000, "0123456789abcdef");
+ * // "REGISTER|web|10.0.0.7|8080|1700000000000|0123456789abcdef|<64 hex digits>"
+ * ```
+ */
+export function signTowerRequest(
+  secret: string,
+  line: string,
+  nowMs: number,
+  nonce: string = nodeCrypto().randomBytes(16).toString("hex"),
+): string {
+  assertTowerSecret(secret);
+  const request = parseRequest(line);
+  if (request.kind !== "REGISTER" && request.kind !== "DEREGISTER") {
+    throw new TypeError(`only REGISTER and DEREGISTER are signed, not: ${line}`);
+  }
+  if (!Number.isSafeInteger(nowMs) || nowMs < 0) {
+    throw new TypeError(`signing time must be a non-negative integer of ms: ${nowMs}`);
+  }
+  if (!NONCE.test(nonce)) {
+    throw new TypeError(`nonce must be 8-64 characters of [A-Za-z0-9_-]: ${nonce}`);
+  }
+  const signedText = `${formatRequest(request)}|${nowMs}|${nonce}`;
+  return `${signedText}|${hmacHex(secret, signedText)}`;
+}
+
+/**
+ * Whether `signature.mac` (as {@link readRequest} read it) is the HMAC of its
+ * signed text under `secret`, compared in constant time. Says nothing of its
+ * age or its nonce.
+ *
+ * @example
+ * ```ts
+ * import { macMatches, readRequest, signTowerRequest } from "./signing.ts";
+ * const { signature } = readRequest(signTowerRequest("s3cret", "REGISTER|web|10.0.0.7|80", 0));
+ * macMatches("s3cret", signature!); // true
+ * macMatches("other", signature!);  // false
+ * ```
+ */
+export function macMatches(secret: string, signature: TowerSignature): boolean {
+  // readRequest admits 64 hex digits only, the HMAC's length: timingSafeEqual never throws here.
+  const expected = encoder.encode(hmacHex(secret, signature.signedText));
+  return nodeCrypto().timingSafeEqual(expected, encoder.encode(signature.mac));
+}
