@@ -49,7 +49,11 @@ const refused: SocketHandler = { onData() {}, onDrain() {}, onEnd() {}, onClose(
  *
  * @example
  * ```ts
- * const ingress = await startIngress(config, denoRuntime, console.error);
+ * import { startIngress } from "./ingress.ts";
+ * import type { IngressConfig } from "./config.ts";
+ * import { currentRuntime } from "../runtime/current.ts";
+ * declare const config: IngressConfig;
+ * const ingress = await startIngress(config, currentRuntime(), console.error);
  * await ingress.shutdown(10_000);
  * ```
  */

@@ -44,8 +44,9 @@ export interface RegisterOptions {
  *
  * @example
  * ```ts
+ * import { openRegistrar } from "./register.ts";
  * const registrar = await openRegistrar(
- *   { kind: "tower", host: "127.0.0.1", port: 7772 },
+ *   { kind: "tower", address: { host: "127.0.0.1", port: 7772 } },
  *   { ttlMs: 30_000 },
  * );
  * ```
@@ -237,9 +238,19 @@ async function registerUntilStopped(
  *
  * @example
  * ```ts
- * const options = parseRegisterArgs(["--registry", "tower://127.0.0.1", "--service", "api",
- *   "--addr", "127.0.0.1:8081"]);
- * if (options !== null) runtime.exit(await runRegister(options, runtime));
+ * import { runRegister } from "./register.ts";
+ * import { currentRuntime } from "../runtime/current.ts";
+ * const runtime = currentRuntime();
+ * const code = await runRegister({
+ *   registryText: "tower://127.0.0.1",
+ *   registry: { kind: "tower", address: { host: "127.0.0.1", port: 7772 } },
+ *   service: "api",
+ *   replica: { host: "127.0.0.1", port: 8081 },
+ *   ttlMs: 30_000,
+ *   command: null,
+ *   secret: null,
+ * }, runtime);
+ * runtime.exit(code);
  * ```
  */
 export async function runRegister(options: RegisterOptions, runtime: Runtime): Promise<number> {

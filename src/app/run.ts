@@ -59,6 +59,10 @@ export async function runTower(
  *
  * @example
  * ```ts
+ * import { runIngress } from "./run.ts";
+ * import type { IngressConfig } from "./config.ts";
+ * import { currentRuntime } from "../runtime/current.ts";
+ * declare const config: IngressConfig;
  * await runIngress(config, false, currentRuntime());
  * ```
  */

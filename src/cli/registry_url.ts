@@ -12,7 +12,12 @@
 
 import { formatHostPort, type HostPort } from "../net/address.ts";
 import { DEFAULT_TOWER_PORT } from "../tower.ts";
-import { DEFAULT_ETCD_PORT, DEFAULT_ETCD_PREFIX, normalizePrefix } from "../registry/etcd/keys.ts";
+import {
+  DEFAULT_ETCD_PORT,
+  DEFAULT_ETCD_PREFIX,
+  type EtcdTarget,
+  normalizePrefix,
+} from "../registry/etcd/keys.ts";
 import type { DnsRegistryOptions } from "../registry/dns/registry.ts";
 import { srvTemplateProblem } from "../registry/dns/records.ts";
 import type { RegistryUrl } from "../app/config.ts";
@@ -63,9 +68,7 @@ export function parseTowerAddress(text: string): HostPort {
   }
 }
 
-/** Where an etcd cluster is and under which prefix replicas live. */
-export interface EtcdTarget {
-  /** Client URLs of the members, `http://host:port`, tried in this order. */
+/** Client URLs of the members, `http://host:port`, tried in this order. */
   endpoints: string[];
   /** Key prefix without a trailing slash, e.g. `/gatehouse`. */
   prefix: string;

@@ -64,9 +64,13 @@ function rangesEqual(buf: Uint8Array, a: number, ae: number, b: number, be: numb
  *
  * @example
  * ```ts
- * const conn = new ConnectionTokens();
- * conn.read(scan);
- * if (conn.close) closeAfterwards();
+ * import { HeadScan, scanRequestHead } from "./head.ts";
+ * const scan = new HeadScan();
+ * const bytes = new TextEncoder().encode("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+ * scanRequestHead(bytes, 0, bytes.length, { maxSize: 32768 }, scan);
+ * import { ConnectionTokens } from "./connection_tokens.ts";
+ * const conn = new ConnectionTokens().read(scan);
+ * conn.close; // true
  * ```
  */
 export class ConnectionTokens {

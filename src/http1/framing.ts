@@ -132,8 +132,12 @@ function collectScan(scan: HeadScan): Collected {
  *
  * @example
  * ```ts
- * if (scanRequestHead(buf, 0, buf.length, limits, scan) === null) {
- *   const framing = requestFramingOf(scan);
+ * import { HeadScan, scanRequestHead } from "./head.ts";
+ * import { requestFramingOf } from "./framing.ts";
+ * const scan = new HeadScan();
+ * const bytes = new TextEncoder().encode("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n");
+ * if (scanRequestHead(bytes, 0, bytes.length, { maxSize: 32768 }, scan) === null) {
+ *   requestFramingOf(scan); // { kind: "length", length: 5 }
  * }
  * ```
  */
@@ -166,7 +170,12 @@ function requestFramingFrom(minor: number, { cl, te }: Collected): Framing | Fra
  *
  * @example
  * ```ts
- * const framing = responseFramingOf("GET", scan);
+ * import { HeadScan, scanResponseHead } from "./head.ts";
+ * import { responseFramingOf } from "./framing.ts";
+ * const scan = new HeadScan();
+ * const bytes = new TextEncoder().encode("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+ * scanResponseHead(bytes, 0, bytes.length, { maxSize: 65536 }, scan);
+ * responseFramingOf("GET", scan); // { kind: "chunked" }
  * ```
  */
 export function responseFramingOf(method: string, scan: HeadScan): Framing | FramingError {

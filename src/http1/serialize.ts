@@ -45,7 +45,8 @@ export const STATUS_TEXT: Record<number, string> = {
  *
  * @example
  * ```ts
- * socket.write(textResponse(404, 'no route for "/x"\n', false));
+ * import { textResponse } from "./serialize.ts";
+ * const bytes = textResponse(404, 'no route for "/x"\n', false);
  * ```
  */
 export function textResponse(

@@ -67,7 +67,8 @@ export function errorBody(e: ProxyError): string {
  *
  * @example
  * ```ts
- * socket.write(errorResponse({ kind: "NoReplicas", service: "api" }, false, false));
+ * import { errorResponse } from "./errors.ts";
+ * const bytes = errorResponse({ kind: "NoReplicas", service: "api" }, false, false);
  * ```
  */
 export function errorResponse(e: ProxyError, close: boolean, headOnly: boolean): Uint8Array {

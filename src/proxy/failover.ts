@@ -19,10 +19,12 @@ import { BackendLink, type BackendListener } from "./backend_link.ts";
  *
  * @example
  * ```ts
- * const plan = new FailoverPlan(replicas, 3);
- * for (let r = plan.next(); r; r = plan.next()) {
- *   if (await tryReplica(r)) break;
- * }
+ * import { FailoverPlan } from "./failover.ts";
+ * const a = { host: "10.0.0.1", port: 80 }, b = { host: "10.0.0.2", port: 80 };
+ * const plan = new FailoverPlan([a, a, b], 3);
+ * plan.next(); // a
+ * plan.next(); // b (a is not tried twice)
+ * plan.next(); // undefined
  * ```
  */
 export class FailoverPlan {

@@ -38,7 +38,15 @@ const HTTP11 = "HTTP/1.1";
  *
  * @example
  * ```ts
- * const bytes = upstreamHeadBytes(scan, conn.read(scan), "GET", "/x", "example.com", info, null);
+ * import { upstreamHeadBytes } from "./forwarded.ts";
+ * import { HeadScan, scanRequestHead } from "../http1/head.ts";
+ * import { ConnectionTokens } from "../http1/connection_tokens.ts";
+ * const scan = new HeadScan();
+ * const bytes = new TextEncoder().encode("GET /x HTTP/1.1\r\nHost: example.com\r\n\r\n");
+ * scanRequestHead(bytes, 0, bytes.length, { maxSize: 32768 }, scan);
+ * const info = { peer: "10.0.0.9", proto: "http", trusted: false };
+ * const tokens = new ConnectionTokens().read(scan);
+ * upstreamHeadBytes(scan, tokens, "GET", "/x", "example.com", info, null);
  * ```
  */
 export function upstreamHeadBytes(

@@ -20,7 +20,10 @@ export type PipeEnd = "closed" | "idle";
  *
  * @example
  * ```ts
- * const end = await pipeBidirectional(client, backend, 30_000);
+ * import { pipeBidirectional } from "./pipe.ts";
+ * import type { DuplexStream } from "./socket_streams.ts";
+ * declare const client: DuplexStream, backend: DuplexStream;
+ * const end = await pipeBidirectional(client, backend, 30_000); // "closed" or "idle"
  * ```
  */
 export async function pipeBidirectional(

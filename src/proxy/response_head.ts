@@ -23,7 +23,13 @@ const HTTP11 = "HTTP/1.1";
  *
  * @example
  * ```ts
- * const bytes = downstreamHeadBytes(scan, conn.read(scan), "close", null, false);
+ * import { downstreamHeadBytes } from "./response_head.ts";
+ * import { HeadScan, scanResponseHead } from "../http1/head.ts";
+ * import { ConnectionTokens } from "../http1/connection_tokens.ts";
+ * const scan = new HeadScan();
+ * const bytes = new TextEncoder().encode("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+ * scanResponseHead(bytes, 0, bytes.length, { maxSize: 65536 }, scan);
+ * downstreamHeadBytes(scan, new ConnectionTokens().read(scan), "close", null, false);
  * ```
  */
 export function downstreamHeadBytes(

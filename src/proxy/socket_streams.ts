@@ -20,7 +20,10 @@ export interface DuplexStream {
  *
  * @example
  * ```ts
- * const { readable, writable } = socketStreams(socket, leftover);
+ * import { socketStreams } from "./socket_streams.ts";
+ * import type { Socket } from "../runtime/types.ts";
+ * declare const socket: Socket;
+ * const { readable, writable } = socketStreams(socket, new TextEncoder().encode("early bytes"));
  * ```
  */
 export function socketStreams(socket: Socket, initial?: Uint8Array): DuplexStream {

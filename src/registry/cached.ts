@@ -32,6 +32,9 @@ export interface CachedRegistryOptions {
  *
  * @example
  * ```ts
+ * import { CachedRegistry } from "./cached.ts";
+ * import type { Registry } from "./types.ts";
+ * declare const remote: Registry;
  * const registry = new CachedRegistry(remote, { cacheMs: 0, staleMs: 60_000 });
  * ```
  */

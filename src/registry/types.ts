@@ -4,6 +4,8 @@
  * @module
  */
 
+import { formatHostPort, isValidHost, isValidPort, isValidServiceName } from "../net/address.ts";
+
 /** One live replica of a service. */
 export interface Replica {
   /** IP address or host name. */
@@ -16,6 +18,8 @@ export interface Replica {
  *
  * @example
  * ```ts
+ * import type { Registry } from "./types.ts";
+ * declare const registry: Registry;
  * const replicas = await registry.resolve("api-service");
  * ```
  */
@@ -54,6 +58,8 @@ export interface Registration {
  *
  * @example
  * ```ts
+ * import type { Registrar } from "./types.ts";
+ * declare const registrar: Registrar;
  * const reg = await registrar.register("api", { host: "127.0.0.1", port: 8081 });
  * await reg.close();
  * ```
@@ -61,4 +67,22 @@ export interface Registration {
 export interface Registrar {
   register(service: string, replica: Replica): Promise<Registration>;
   close(): void | Promise<void>;
+}
+
+/**
+ * Throws when `service` and `replica` cannot be registered: a service name
+ * or an address no registry can carry. Every registrar checks this first.
+ *
+ * @example
+ * ```ts
+ * import { checkRegistration } from "./types.ts";
+ * checkRegistration("api", { host: "10.0.0.7", port: 8081 }); // fine
+ * checkRegistration("a|b", { host: "10.0.0.7", port: 8081 }); // throws: invalid service name "a|b"
+ * ```
+ */
+export function checkRegistration(service: string, replica: Replica): void {
+  if (!isValidServiceName(service)) throw new Error(`invalid service name "${service}"`);
+  if (!isValidHost(replica.host) || !isValidPort(replica.port)) {
+    throw new Error(`invalid replica address ${formatHostPort(replica.host, replica.port)}`);
+  }
 }

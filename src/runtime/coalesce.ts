@@ -15,7 +15,9 @@ export const COALESCE_MAX = 64 * 1024;
  *
  * @example
  * ```ts
- * const { data, taken } = nextSend(queue);
+ * import { nextSend } from "./coalesce.ts";
+ * const queue = [new Uint8Array(3), new Uint8Array(5)];
+ * const { data, taken } = nextSend(queue); // data.length === 8, taken === 2
  * queue.splice(0, taken);
  * ```
  */

@@ -8,7 +8,7 @@
 
 import { clearInterval, setInterval } from "node:timers";
 import type { Replica } from "../registry/types.ts";
-import { isValidHost, isValidServiceName } from "../net/address.ts";
+import { isValidHost, isValidPort, isValidServiceName } from "../net/address.ts";
 import { DEFAULT_TTL_MS, type ListEntry } from "./protocol.ts";
 
 /**
@@ -105,7 +105,7 @@ export class TowerState {
   register(name: string, host: string, port: number): boolean {
     if (!isValidServiceName(name)) throw new TypeError(`invalid service name: ${name}`);
     if (!isValidHost(host)) throw new TypeError(`invalid replica host: ${host}`);
-    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    if (!isValidPort(port)) {
       throw new TypeError(`invalid replica port: ${port}`);
     }
     const now = this.#now();

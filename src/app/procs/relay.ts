@@ -44,7 +44,9 @@ export function deregisterLine(name: string, host: string, port: number): string
  *
  * @example
  * ```ts
- * const state = new RelayedTowerState((line) => worker.stdin.write(line));
+ * import { RelayedTowerState } from "./relay.ts";
+ * const lines: string[] = [];
+ * const state = new RelayedTowerState((line) => lines.push(line));
  * state.register("web", "10.0.0.7", 8080); // relays "R|web|10.0.0.7|8080|0\n"
  * state.close();
  * ```
@@ -153,7 +155,9 @@ export class WorkerTowerState {
  *
  * @example
  * ```ts
- * followRelay(new WorkerTowerState(), () => shutdown());
+ * import { followRelay, WorkerTowerState } from "./relay.ts";
+ * const worker = new WorkerTowerState();
+ * followRelay(worker, () => worker.close());
  * ```
  */
 export function followRelay(target: { apply(line: string): unknown }, onEnd: () => void): void {

@@ -74,7 +74,18 @@ interface Slot {
  *
  * @example
  * ```ts
- * const sup = new Supervisor({ count: 1, command, args, port, relay, log });
+ * import { Supervisor } from "./supervisor.ts";
+ * import { RelayedTowerState } from "./relay.ts";
+ * import { currentRuntime } from "../../runtime/current.ts";
+ * const runtime = currentRuntime();
+ * const sup = new Supervisor({
+ *   count: 1,
+ *   command: runtime.selfCommand(),
+ *   args: [...runtime.args],
+ *   port: 9090,
+ *   relay: new RelayedTowerState(),
+ *   log: console.error,
+ * });
  * await sup.start();
  * await sup.stop(10_000);
  * ```

@@ -6,9 +6,8 @@
  * @module
  */
 
-import { formatHostPort, isValidHost, isValidPort, isValidServiceName } from "../../net/address.ts";
 import { messageOf } from "../../error_message.ts";
-import type { Registrar, Registration, Replica } from "../types.ts";
+import { checkRegistration, type Registrar, type Registration, type Replica } from "../types.ts";
 import {
   DEFAULT_ETCD_TTL_MS,
   type EtcdTarget,
@@ -226,10 +225,7 @@ export class EtcdRegistrar implements Registrar {
    * cannot be a key, or when no member answers.
    */
   async register(service: string, replica: Replica): Promise<EtcdRegistration> {
-    if (!isValidServiceName(service)) throw new Error(`invalid service name "${service}"`);
-    if (!isValidHost(replica.host) || !isValidPort(replica.port)) {
-      throw new Error(`invalid replica address ${formatHostPort(replica.host, replica.port)}`);
-    }
+    checkRegistration(service, replica);
     if (this.#closing.signal.aborted) throw new Error("etcd registrar is closed");
     const key = replicaKey(this.prefix, service, replica);
     const registration = new LeaseRegistration(

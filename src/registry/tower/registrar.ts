@@ -8,13 +8,8 @@
 
 import { messageOf } from "../../error_message.ts";
 import { type BindUdp, DEFAULT_TTL_MS, formatReply, TowerClient } from "../../tower.ts";
-import {
-  formatHostPort,
-  type HostPort,
-  isValidHost,
-  isValidServiceName,
-} from "../../net/address.ts";
-import type { Registrar, Registration, Replica } from "../types.ts";
+import { formatHostPort, type HostPort } from "../../net/address.ts";
+import { checkRegistration, type Registrar, type Registration, type Replica } from "../types.ts";
 import { openTowerClient } from "./remote.ts";
 
 /**
@@ -118,13 +113,7 @@ export class TowerRegistrar implements Registrar {
    * stays silent.
    */
   async register(service: string, replica: Replica): Promise<Registration> {
-    if (!isValidServiceName(service)) throw new Error(`invalid service name "${service}"`);
-    if (
-      !isValidHost(replica.host) || !Number.isInteger(replica.port) || replica.port < 1 ||
-      replica.port > 65535
-    ) {
-      throw new Error(`invalid replica address ${formatHostPort(replica.host, replica.port)}`);
-    }
+    checkRegistration(service, replica);
     const registration = new TowerRegistration(
       this.#client,
       service,
