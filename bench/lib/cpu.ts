@@ -157,6 +157,9 @@ function foreignShare(
  *
  * @example
  * ```ts
+ * import { type CpuSample, cpuUsage } from "./cpu.ts";
+ * declare const before: CpuSample;
+ * declare const after: CpuSample;
  * const usage = cpuUsage(before, after, 100);
  * if (usage.foreign > 0.1) console.log("disturbed run");
  * ```

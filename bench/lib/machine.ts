@@ -21,7 +21,9 @@ async function versionOf(cmd: string, args: string[], re: RegExp): Promise<strin
  *
  * @example
  * ```ts
- * const facts = await collectMachineFacts({ nginx: "/usr/sbin/nginx", ... }, repoRoot);
+ * import { collectMachineFacts } from "./machine.ts";
+ * const tools = { nginx: "/usr/sbin/nginx", haproxy: "/usr/sbin/haproxy", wrk: "/usr/bin/wrk" };
+ * const facts = await collectMachineFacts(tools, ".");
  * ```
  */
 export async function collectMachineFacts(

@@ -49,6 +49,10 @@ export function sumDefined(values: readonly (number | undefined)[]): number | un
  *
  * @example
  * ```ts
+ * import { PeakSampler } from "./memory.ts";
+ * import { processTreeRssKiB } from "./proc.ts";
+ * declare const proxyPid: number;
+ * declare function runLoad(): Promise<void>;
  * const rss = new PeakSampler(() => processTreeRssKiB(proxyPid));
  * rss.start();
  * await runLoad();

@@ -72,6 +72,8 @@ function concat(chunks: Uint8Array[]): Uint8Array {
  *
  * @example
  * ```ts
+ * import { tcpPortFree } from "./probe.ts";
+ * declare function startServerOn(port: number): void;
  * if (tcpPortFree(18080)) startServerOn(18080);
  * ```
  */

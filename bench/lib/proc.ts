@@ -54,6 +54,8 @@ export class Supervisor {
    *
    * @example
    * ```ts
+   * import { Supervisor } from "./proc.ts";
+   * declare const conf: string;
    * const sup = new Supervisor();
    * const nginx = sup.spawn("backend", "nginx", ["-c", conf], { logFile: "out/backend.log" });
    * ```
@@ -188,6 +190,8 @@ function allProcesses(): ProcessStat[] {
  *
  * @example
  * ```ts
+ * import { processTree } from "./proc.ts";
+ * declare const nginxMasterPid: number;
  * processTree(nginxMasterPid); // Set {master, worker}
  * ```
  */
@@ -200,6 +204,8 @@ export function processTree(root: number): Set<number> {
  *
  * @example
  * ```ts
+ * import { type Managed, processTreeTicks } from "./proc.ts";
+ * declare const proxy: Managed;
  * const ticks = processTreeTicks(proxy.pid);
  * ```
  */
@@ -216,6 +222,8 @@ export function processTreeTicks(root: number): number {
  *
  * @example
  * ```ts
+ * import { type Managed, processTreeRssKiB } from "./proc.ts";
+ * declare const proxy: Managed;
  * const kib = processTreeRssKiB(proxy.pid);
  * ```
  */

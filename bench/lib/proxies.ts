@@ -58,6 +58,9 @@ export interface Running {
  *
  * @example
  * ```ts
+ * import { pinned, type Tools } from "./proxies.ts";
+ * declare const tools: Tools;
+ * declare const url: string;
  * const [cmd, args] = pinned(tools, 1, "wrk", ["-t1", url]);
  * ```
  */
@@ -274,6 +277,9 @@ async function startGatehouse(
  *
  * @example
  * ```ts
+ * import { type BenchContext, startBackend, startProxy } from "./proxies.ts";
+ * declare const ctx: BenchContext;
+ * const backend = await startBackend(ctx);
  * const proxy = await startProxy(ctx, "haproxy", backend.port);
  * ```
  * @throws with a one-line reason when it does not start or serve.

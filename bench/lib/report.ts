@@ -49,6 +49,9 @@ export interface BenchResults {
  *
  * @example
  * ```ts
+ * import { type BenchResults, resultsChart } from "./report.ts";
+ * import { barChartSvg } from "./svg.ts";
+ * declare const results: BenchResults;
  * await Deno.writeTextFile("bench/results.svg", barChartSvg(resultsChart(results)));
  * ```
  */
@@ -162,6 +165,10 @@ export function formatMiB(mib: number | undefined): string {
  *
  * @example
  * ```ts
+ * import { rssLine } from "./report.ts";
+ * import type { Cell } from "./results.ts";
+ * import { SCENARIOS } from "./scenarios.ts";
+ * declare const cells: Cell[];
  * rssLine(cells, SCENARIOS, ["nginx", "gatehouse-bin"]);
  * // "RSS at 500 connections: nginx 5.2 MiB, gatehouse-bin 41.0 MiB (goal for Gatehouse: under 64 MiB)"
  * ```
@@ -193,6 +200,10 @@ export function rssLine(
  *
  * @example
  * ```ts
+ * import { routeCostLine } from "./report.ts";
+ * import type { Cell } from "./results.ts";
+ * import { SCENARIOS } from "./scenarios.ts";
+ * declare const cells: Cell[];
  * routeCostLine(cells, SCENARIOS);
  * // "1,000 routes vs 3: 28,500 req/s vs 30,000 req/s (5.0% slower) in keep-alive GET, 50 conns"
  * ```
@@ -236,6 +247,11 @@ function routeCount(id: string): number | undefined {
  *
  * @example
  * ```ts
+ * import { p99ComparisonText } from "./report.ts";
+ * import { compareP99, type RunRecord } from "./results.ts";
+ * import { SCENARIOS } from "./scenarios.ts";
+ * declare const records: RunRecord[];
+ * const comparison = compareP99(records, "gatehouse-bin", "nginx", "keepalive-c50");
  * p99ComparisonText(comparison, SCENARIOS);
  * // "p99 in keep-alive GET, 50 conns, gatehouse-bin / nginx over 15 pairs: lower in 11;
  * //  median 0.95x (96% interval 0.91x-0.99x): lower than nginx's"
@@ -345,6 +361,10 @@ function rows(cells: readonly Cell[], scenarios: readonly Scenario[]): string[][
  *
  * @example
  * ```ts
+ * import { formatTable } from "./report.ts";
+ * import type { Cell } from "./results.ts";
+ * import { SCENARIOS } from "./scenarios.ts";
+ * declare const cells: Cell[];
  * console.log(formatTable(cells, SCENARIOS));
  * ```
  */
@@ -384,6 +404,8 @@ export interface ResultsDocument {
  *
  * @example
  * ```ts
+ * import { type ResultsDocument, resultsMarkdown } from "./report.ts";
+ * declare const doc: ResultsDocument;
  * await Deno.writeTextFile("bench/RESULTS.md", resultsMarkdown(doc));
  * ```
  */

@@ -135,6 +135,9 @@ function summarizeCell(
  *
  * @example
  * ```ts
+ * import { type RunRecord, summarize } from "./results.ts";
+ * import { SCENARIOS } from "./scenarios.ts";
+ * declare const records: RunRecord[];
  * const cells = summarize(records, ["nginx", "haproxy"], SCENARIOS, "nginx", new Map());
  * ```
  * @param startFailures proxies that never started, with the reason; all of
@@ -251,6 +254,8 @@ export interface P99Comparison {
  *
  * @example
  * ```ts
+ * import { compareP99, type RunRecord } from "./results.ts";
+ * declare const records: RunRecord[];
  * const c = compareP99(records, "gatehouse-bin", "nginx", "keepalive-c50");
  * c.verdict; // "lower"
  * ```

@@ -35,7 +35,14 @@ export function registerMessage(o: RegistrationOptions): string {
  *
  * @example
  * ```ts
- * const reg = new TowerRegistration(opts);
+ * import { TowerRegistration } from "./tower.ts";
+ * const reg = new TowerRegistration({
+ *   towerHost: "127.0.0.1",
+ *   towerPort: 7772,
+ *   service: "bench",
+ *   ip: "127.0.0.1",
+ *   port: 18080,
+ * });
  * await reg.register(1000); // "OK|REGISTERED|bench"
  * reg.startHeartbeat(10_000);
  * // ... later

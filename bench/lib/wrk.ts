@@ -116,6 +116,8 @@ export function parseWrkSize(text: string): number {
  *
  * @example
  * ```ts
+ * import { parseWrkOutput } from "./wrk.ts";
+ * declare const stdout: string;
  * const r = parseWrkOutput(stdout);
  * console.log(r.requestsPerSec, r.latency.p99S);
  * ```

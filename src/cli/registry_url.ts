@@ -68,12 +68,6 @@ export function parseTowerAddress(text: string): HostPort {
   }
 }
 
-/** Client URLs of the members, `http://host:port`, tried in this order. */
-  endpoints: string[];
-  /** Key prefix without a trailing slash, e.g. `/gatehouse`. */
-  prefix: string;
-}
-
 /**
  * Read `etcd://host[:port][,host[:port]...][/prefix]`. The port defaults to
  * 2379 and the prefix to `/gatehouse`; IPv6 hosts go in brackets. Throws an

@@ -48,6 +48,9 @@ export interface EchoOptions {
  *
  * @example
  * ```ts
+ * import { startEchoBackend } from "./backends.ts";
+ * import { register } from "./tower.ts";
+ * declare const towerPort: number;
  * const api = await startEchoBackend("api");
  * await register(towerPort, "api-service", api.port);
  * ```

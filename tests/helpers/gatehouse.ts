@@ -112,6 +112,10 @@ function defaultReady(args: string[]): ReadyLine[] {
  *
  * @example
  * ```ts
+ * import { startGatehouse } from "./gatehouse.ts";
+ * import { startEchoBackend } from "./backends.ts";
+ * import { register } from "./tower.ts";
+ * const backend = await startEchoBackend("web");
  * const gh = await startGatehouse([
  *   "--listen", "127.0.0.1:0", "--tower-listen", "127.0.0.1:0", "--route", "/:web",
  * ]);
@@ -273,6 +277,8 @@ export interface RunResult {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { runGatehouse } from "./gatehouse.ts";
  * const r = await runGatehouse(["--bogus"]);
  * assert.equal(r.code, 2);
  * ```

@@ -142,6 +142,8 @@ export function tryParseResponse(
  *
  * @example
  * ```ts
+ * import { HttpConnection } from "./http.ts";
+ * declare const port: number;
  * const conn = await HttpConnection.open(port);
  * conn.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
  * const res = await conn.readResponse();
@@ -354,6 +356,9 @@ export interface RawReply {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { rawExchange } from "./http.ts";
+ * declare const port: number;
  * const reply = await rawExchange(port, "GET / HTTP/1.1\nHost: x\n\n");
  * assert.match(reply.text, /^HTTP\/1\.1 400/);
  * ```
@@ -409,6 +414,9 @@ export function buildRequest(spec: RequestSpec): Buffer {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { request } from "./http.ts";
+ * declare const port: number;
  * const res = await request(port, { path: "/api/x" });
  * assert.equal(res.status, 200);
  * ```

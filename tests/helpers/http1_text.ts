@@ -210,6 +210,9 @@ export function connectionTokens(fields: Field[]): Set<string> | null {
  *
  * @example
  * ```ts
+ * import { type RequestHead, upstreamRequestHead } from "./http1_text.ts";
+ * declare const head: RequestHead;
+ * const info = { peer: "127.0.0.1", proto: "http", trusted: false };
  * const text = upstreamRequestHead("GET", "/x", head.fields, "example.com", info, null);
  * ```
  */
@@ -232,6 +235,8 @@ export function upstreamRequestHead(
  *
  * @example
  * ```ts
+ * import { downstreamResponseHead, type ResponseHead } from "./http1_text.ts";
+ * declare const head: ResponseHead;
  * const text = downstreamResponseHead(head, "close", null);
  * ```
  */

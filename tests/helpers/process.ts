@@ -17,6 +17,10 @@ export interface Started {
  *
  * @example
  * ```ts
+ * import type { ChildProcess } from "node:child_process";
+ * import { stopProcess } from "./process.ts";
+ * declare const child: ChildProcess;
+ * declare const closed: Promise<void>;
  * await stopProcess({ child, closed });
  * ```
  */

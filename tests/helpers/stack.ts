@@ -28,6 +28,8 @@ export interface Stack {
  *
  * @example
  * ```ts
+ * import { startStack } from "./stack.ts";
+ * import { request } from "./http.ts";
  * const stack = await startStack(["--route", "/api:api"], ["api"]);
  * const res = await request(stack.port, { path: "/api/x" });
  * await stack.close();

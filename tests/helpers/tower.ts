@@ -13,6 +13,9 @@ import { Buffer } from "node:buffer";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { towerRequest } from "./tower.ts";
+ * declare const towerPort: number;
  * assert.equal(await towerRequest(towerPort, "PING"), "OK|PONG|tower");
  * ```
  */
@@ -62,6 +65,10 @@ async function towerRequestRetrying(port: number, message: string): Promise<stri
  *
  * @example
  * ```ts
+ * import { register } from "./tower.ts";
+ * import { startEchoBackend } from "./backends.ts";
+ * declare const towerPort: number;
+ * const backend = await startEchoBackend("frontend");
  * await register(towerPort, "frontend", backend.port);
  * ```
  */
