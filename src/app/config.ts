@@ -22,11 +22,11 @@ export type RegistryUrl =
 /** Where replicas are looked up: the Tower in this process, serving UDP on `listen`, or another. */
 export type RegistryChoice = { kind: "embedded"; listen: HostPort } | RegistryUrl;
 
-/** Registration rules for a Tower this process runs (all off by default, as the seed). */
+/** Registration rules for a Tower this process runs (all off by default: open, like the protocol). */
 export interface TowerSecurity {
-  /** Who may REGISTER/DEREGISTER (empty: anyone, as the seed). */
+  /** Who may REGISTER/DEREGISTER (empty: anyone). */
   allow: CidrList;
-  /** REGISTER/DEREGISTER must be HMAC-signed with this secret (null: unsigned, as the seed). */
+  /** REGISTER/DEREGISTER must be HMAC-signed with this secret (null: plain datagrams). */
   secret: string | null;
   /** Per-source token bucket for REGISTER/DEREGISTER (null: unlimited). */
   rate: { perSecond: number; burst: number } | null;
@@ -39,7 +39,7 @@ export interface IngressConfig {
   listen: HostPort;
   routes: Route[];
   registry: RegistryChoice;
-  /** Most concurrent client connections (the seed's `--workers`); over it, 503. */
+  /** Most concurrent client connections (flag `--workers`); over it, 503. */
   connectionCap: number;
   /** Connect attempts per request, each to a distinct replica. */
   retries: number;
@@ -59,7 +59,7 @@ export interface IngressConfig {
   poolSize: number;
   poolIdleTimeoutMs: number;
   trustedProxies: CidrList;
-  /** Remote Tower answers are reused this long (0: ask per request, as the seed). */
+  /** Remote Tower answers are reused this long (0: ask per request, always fresh). */
   lookupCacheMs: number;
   /** Rules for the embedded Tower. */
   towerSecurity: TowerSecurity;

@@ -143,7 +143,7 @@ export async function startIngress(
       return refused;
     }
     if (open.size >= config.connectionCap) {
-      // Over the cap: answer and close without taking a slot (the seed leaked them).
+      // Over the cap: answer and close; the slot count only ever holds open connections.
       socket.write(errorResponse({ kind: "TooManyConnections" }, true, false));
       socket.end();
       return refused;

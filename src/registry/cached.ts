@@ -2,7 +2,7 @@
  * A short-lived answer cache and a stale-answer fallback in front of a
  * registry that is asked over the network (the remote Tower).
  *
- * With `cacheMs` 0 every request still asks (the seed's semantics); either
+ * With `cacheMs` 0 every request still asks (always fresh); either
  * way, when the registry stops answering, the last answer it gave keeps being
  * used for `staleMs`, so an outage of the registry does not fail every request.
  *
