@@ -88,7 +88,7 @@ function findTools(): Tools | undefined {
     console.error(
       `bench: missing ${missing.map(([name]) => name).join(", ")}. Install with:\n` +
         `  apt-get install -y ${missing.map(([, , pkg]) => pkg).join(" ")}\n` +
-        "(.ci/run installs them on a fresh machine.)",
+        "(the test command installs nginx and haproxy; wrk is for the benchmark alone.)",
     );
     return undefined;
   }

@@ -52,7 +52,16 @@ export interface IngressConfig {
   upstreamReceiveBuffer: number;
   /** True when --upstream-rcvbuf was given (not the default). */
   upstreamReceiveBufferGiven: boolean;
+  /** Time for a backend to start its response, once the request is sent. */
   upstreamTimeoutMs: number;
+  /** Longest pause between two reads of a request body from the client. */
+  bodyTimeoutMs: number;
+  /** Longest pause between two reads of a response from the backend. */
+  upstreamReadTimeoutMs: number;
+  /** Longest time a client may take no response bytes. */
+  sendTimeoutMs: number;
+  /** Longest time a backend may take no request body bytes. */
+  upstreamSendTimeoutMs: number;
   /** An upgraded tunnel idle this long is closed. */
   tunnelIdleTimeoutMs: number;
   graceMs: number;

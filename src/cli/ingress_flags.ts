@@ -38,6 +38,10 @@ export const INGRESS_FLAGS: Record<string, FlagSpec> = {
   "keepalive-timeout": { type: "string" },
   "connect-timeout": { type: "string" },
   "upstream-timeout": { type: "string" },
+  "body-timeout": { type: "string" },
+  "upstream-read-timeout": { type: "string" },
+  "send-timeout": { type: "string" },
+  "upstream-send-timeout": { type: "string" },
   "upstream-rcvbuf": { type: "string" },
   "idle-timeout": { type: "string" },
   grace: { type: "string" },
@@ -149,6 +153,10 @@ export function ingressConfig(
     keepaliveTimeoutMs: d("keepalive-timeout", "60s"),
     connectTimeoutMs: d("connect-timeout", "3s"),
     upstreamTimeoutMs: d("upstream-timeout", "60s"),
+    bodyTimeoutMs: d("body-timeout", "60s"),
+    upstreamReadTimeoutMs: d("upstream-read-timeout", "60s"),
+    sendTimeoutMs: d("send-timeout", "60s"),
+    upstreamSendTimeoutMs: d("upstream-send-timeout", "60s"),
     upstreamReceiveBuffer: readFlag(
       "--upstream-rcvbuf",
       s("upstream-rcvbuf") ?? "131072",
@@ -195,6 +203,10 @@ flags:
   --keepalive-timeout DUR     idle time between requests on a connection (default 60s)
   --connect-timeout DUR       time to connect to a replica (default 3s)
   --upstream-timeout DUR      time for a backend to start answering (default 60s)
+  --upstream-read-timeout DUR longest pause in a backend's response (default 60s)
+  --upstream-send-timeout DUR longest a backend may take no request body (default 60s)
+  --body-timeout DUR          longest pause in a client's request body (default 60s)
+  --send-timeout DUR          longest a client may take no response (default 60s)
   --upstream-rcvbuf BYTES     receive buffer of backend connections (default 131072, 0 = kernel's)
   --idle-timeout DUR          idle time before an upgraded tunnel is closed (default 30s)
   --grace DUR                 how long shutdown waits for in-flight requests (default 10s)

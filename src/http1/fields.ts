@@ -33,6 +33,7 @@ export const FIELD = {
   SERVER: 18,
   USER_AGENT: 19,
   ACCEPT: 20,
+  EXPECT: 21,
 } as const;
 
 /** Lower-case name of each {@link FIELD} id (index = id). */
@@ -58,6 +59,7 @@ export const FIELD_NAMES: readonly string[] = [
   "server",
   "user-agent",
   "accept",
+  "expect",
 ];
 
 /** Known names by length: ids to compare against a name of that length. */

@@ -18,7 +18,8 @@ import { errorResponse, type ProxyError, STATUS } from "./errors.ts";
 import { ClientInput } from "./client_input.ts";
 import { KeptBuffer } from "./kept_buffer.ts";
 import type { ClientInfo } from "./forwarded.ts";
-import { type Downstream, Exchange } from "./exchange.ts";
+import { Exchange } from "./exchange.ts";
+import type { Downstream } from "./downstream.ts";
 import { accessLogLine } from "./access_log.ts";
 import { startTunnel } from "./tunnel.ts";
 
@@ -114,6 +115,7 @@ export class ClientConnection implements SocketHandler, Expiring, Downstream {
   onEnd(): void {
     this.#closeAfter = true;
     if (this.#state === Wait.Head) this.close();
+    else if (this.#state === Wait.Exchange) this.#current?.clientEnded();
   }
 
   onClose(): void {
@@ -123,9 +125,9 @@ export class ClientConnection implements SocketHandler, Expiring, Downstream {
     this.#release();
   }
 
-  expire(): void {
-    // One deadline per connection: the exchange's upstream timeout uses it too.
-    if (this.#state === Wait.Exchange) return this.#current?.expire();
+  expire(now: number): void {
+    // One deadline per connection: the exchange's transfer timeouts use it too.
+    if (this.#state === Wait.Exchange) return this.#current?.expire(now);
     if (this.#state !== Wait.Head) return;
     if (this.input.buffered === 0) this.close(); // idle keep-alive connection: just close
     else this.fail({ kind: "HeadTimeout" }, true);

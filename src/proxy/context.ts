@@ -13,6 +13,7 @@ import type { RouteTable } from "../routing/router.ts";
 import type { ConnectOptions, Runtime } from "../runtime/types.ts";
 import type { ConnectionPool } from "./pool.ts";
 import type { DeadlineClock } from "./deadlines.ts";
+import type { StallLimits } from "./transfer_timers.ts";
 
 /** Everything a connection needs, shared by all connections of a listener. */
 export interface ProxyContext {
@@ -32,7 +33,8 @@ export interface ProxyContext {
   keepaliveTimeoutMs: number;
   /** How connections to replicas are made (connect timeout, receive buffer). */
   upstreamConnect: ConnectOptions;
-  upstreamTimeoutMs: number;
+  /** How long each party of a transfer may stall (see transfer_timers.ts). */
+  stallLimits: StallLimits;
   tunnelIdleTimeoutMs: number;
   /** Set when the ingress is shutting down: finish the current request, then close. */
   draining: boolean;

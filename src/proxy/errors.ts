@@ -12,6 +12,7 @@ export type ProxyError =
   | { kind: "BadRequest"; reason: string }
   | { kind: "HeadTooLarge" }
   | { kind: "HeadTimeout" }
+  | { kind: "BodyTimeout" }
   | { kind: "NoRoute"; host: string; path: string }
   | { kind: "NoReplicas"; service: string }
   | { kind: "RegistryFailed"; service: string; reason: string }
@@ -25,6 +26,7 @@ export const STATUS: Record<ProxyError["kind"], number> = {
   BadRequest: 400,
   HeadTooLarge: 431,
   HeadTimeout: 408,
+  BodyTimeout: 408,
   NoRoute: 404,
   NoReplicas: 503,
   RegistryFailed: 503,
@@ -43,6 +45,8 @@ export function errorBody(e: ProxyError): string {
       return "request header fields too large\n";
     case "HeadTimeout":
       return "request timeout: the request head did not arrive in time\n";
+    case "BodyTimeout":
+      return "request timeout: the request body stalled\n";
     case "NoRoute":
       return `no route for "${e.host}${e.path}"\n`;
     case "NoReplicas":

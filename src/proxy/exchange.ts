@@ -16,8 +16,8 @@
  * A connection keeps one exchange and starts it again for each of its
  * requests (they run one at a time), so a request allocates no exchange.
  * What can outlive a request (a registry answer, a connect, a backend
- * socket's events) is checked against the request it belongs to: `#request`
- * for answers, `link` for sockets. Nothing may touch the exchange after a
+ * socket's events) is checked against the request it belongs to: by the
+ * upstream's request count for answers, by `link` for sockets. Nothing may touch the exchange after a
  * call that ends its request (`#finish`, `#fail`): the connection may have
  * started its next request on it already.
  *
@@ -28,13 +28,12 @@ import type { HeadScan } from "../http1/head.ts";
 import type { ConnectionTokens } from "../http1/connection_tokens.ts";
 import type { HeadSpace } from "../http1/head_writer.ts";
 import type { Route } from "../routing/router.ts";
-import { isAnswer, type Replica } from "../registry/types.ts";
 import type { Socket } from "../runtime/types.ts";
 import { messageOf } from "../error_message.ts";
 import type { ProxyContext } from "./context.ts";
-import type { ClientInput } from "./client_input.ts";
 import { Upstream, type UpstreamListener } from "./failover.ts";
-import { type ClientInfo, upstreamHeadBytes } from "./forwarded.ts";
+import { upstreamHeadBytes } from "./forwarded.ts";
+import type { Downstream } from "./downstream.ts";
 import type { ProxyError } from "./errors.ts";
 import { KeptBuffer } from "./kept_buffer.ts";
 import type { BackendLink } from "./backend_link.ts";
@@ -43,6 +42,7 @@ import { ResponseRelay, type ResponseSink } from "./response.ts";
 import { downstreamHeadBytes } from "./response_head.ts";
 import { accessLogLine } from "./access_log.ts";
 import { newIncomingRequest, readRequest } from "./request_head.ts";
+import { Stall, TransferTimers } from "./transfer_timers.ts";
 
 const EMPTY = new Uint8Array(0);
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
@@ -53,38 +53,13 @@ const MAX_KEPT_HEAD = 16 * 1024;
 // synchronous step, so one read request serves every exchange.
 const incoming = newIncomingRequest();
 
-/** What an exchange needs of the client connection it runs on. */
-export interface Downstream {
-  /** The client's socket. */
-  readonly socket: Socket;
-  /** Unconsumed client bytes: the request body comes from here. */
-  readonly input: ClientInput;
-  /** Where response heads are built. */
-  readonly replyHead: HeadSpace;
-  /** What the forwarding headers say about this client. */
-  clientInfo(): ClientInfo;
-  /** No request follows the current one (the client asked to close, or half-closed). */
-  readonly closeAfter: boolean;
-  /** This request asks that the connection close after it. */
-  closeAfterThis(): void;
-  /** Call the exchange's `expire` at `at` (a clock time), or never with 0. */
-  setDeadline(at: number): void;
-  /** The response has been sent; `close`: the connection must end now. */
-  exchangeDone(close: boolean): void;
-  /** Answer the request with an error; `close`: end the connection after it. */
-  fail(error: ProxyError, close: boolean, method: string, target: string): void;
-  /** The backend switched protocols: pipe both sockets from now on. */
-  tunnel(backend: Socket, backendLeftover: Uint8Array): void;
-  /** End the connection at once (a response already went out in part). */
-  close(): void;
-}
-
 /**
  * One request and its response on a client connection.
  *
  * @example
  * ```ts
- * import { Exchange, type Downstream } from "./exchange.ts";
+ * import { Exchange } from "./exchange.ts";
+ * import type { Downstream } from "./downstream.ts";
  * import type { ProxyContext } from "./context.ts";
  * import type { HeadScan } from "../http1/head.ts";
  * declare const connection: Downstream, ctx: ProxyContext, scan: HeadScan;
@@ -95,8 +70,6 @@ export interface Downstream {
 export class Exchange implements UpstreamListener, ResponseSink {
   readonly #down: Downstream;
   readonly #ctx: ProxyContext;
-  /** Counts the requests this exchange has carried; an answer for an earlier one is dropped. */
-  #request = 0;
   /** The request is this exchange's and not over yet. */
   #active = false;
   #method = "";
@@ -110,12 +83,16 @@ export class Exchange implements UpstreamListener, ResponseSink {
   readonly #upstream: Upstream;
   readonly #body = new RequestBody();
   readonly #response: ResponseRelay;
+  readonly #timers: TransferTimers;
+  /** The client half-closed: body bytes that have not arrived never will. */
+  #clientEnded = false;
 
   constructor(down: Downstream, ctx: ProxyContext) {
     this.#down = down;
     this.#ctx = ctx;
     this.#upstream = new Upstream(this, ctx);
     this.#response = new ResponseRelay(this);
+    this.#timers = new TransferTimers(ctx.stallLimits, ctx.clock);
   }
 
   /** The link of the current connect attempt (its backend socket's events are heard). */
@@ -142,11 +119,11 @@ export class Exchange implements UpstreamListener, ResponseSink {
    * request through its phases. The connection hears how it ends.
    */
   start(scan: HeadScan): void {
-    this.#request++;
     // Whatever the last request came to, nothing it alone held carries over.
     this.#letGo();
     this.#active = true;
     this.#upstream.reset();
+    this.#clientEnded = false;
     this.#route = null;
     const req = incoming;
     const error = readRequest(scan, req);
@@ -175,8 +152,9 @@ export class Exchange implements UpstreamListener, ResponseSink {
       this.#headSpace,
     );
     this.#body.begin(req.framing);
+    this.#timers.begin(req.expectContinue && req.minor === 1 && !this.#body.done);
     this.#response.begin(req.method, req.minor, req.upgrade);
-    this.#pickReplica();
+    this.#upstream.pick(route.service, this.#ctx.retries);
   }
 
   /** The request is refused before it reaches a backend (the body, if any, is not read). */
@@ -185,31 +163,9 @@ export class Exchange implements UpstreamListener, ResponseSink {
     this.#down.fail(error, close, this.#method, this.#target);
   }
 
-  // --- pick replica ---------------------------------------------------------------
+  // --- pick replica, connect (failover.ts) --------------------------------------------
 
-  #pickReplica(): void {
-    let replicas: readonly Replica[] | Promise<readonly Replica[]>;
-    try {
-      replicas = this.#ctx.registry.resolve(this.#route!.service);
-    } catch (e) {
-      return this.#registryFailed(e);
-    }
-    if (isAnswer(replicas)) this.#replicasKnown(replicas);
-    else this.#awaitReplicas(replicas);
-  }
-
-  // Callbacks live in methods of their own, off the synchronous path: a
-  // function whose closures capture its variables allocates their scope on
-  // every call, whichever branch it takes.
-  #awaitReplicas(answer: Promise<readonly Replica[]>): void {
-    const request = this.#request;
-    answer.then(
-      (r) => request === this.#request && this.#replicasKnown(r),
-      (e) => request === this.#request && this.#registryFailed(e),
-    );
-  }
-
-  #registryFailed(e: unknown): void {
+  registryFailed(e: unknown): void {
     if (!this.#active) return;
     this.#fail(
       { kind: "RegistryFailed", service: this.#route!.service, reason: messageOf(e) },
@@ -217,15 +173,10 @@ export class Exchange implements UpstreamListener, ResponseSink {
     );
   }
 
-  #replicasKnown(replicas: readonly Replica[]): void {
+  noReplicas(): void {
     if (!this.#active) return;
-    if (replicas.length === 0) {
-      return this.#fail({ kind: "NoReplicas", service: this.#route!.service }, !this.#body.done);
-    }
-    this.#upstream.connect(replicas, this.#ctx.retries);
+    this.#fail({ kind: "NoReplicas", service: this.#route!.service }, !this.#body.done);
   }
-
-  // --- connect (failover.ts) ----------------------------------------------------------
 
   upstreamConnected(): void {
     this.#forward();
@@ -233,7 +184,6 @@ export class Exchange implements UpstreamListener, ResponseSink {
 
   upstreamFailed(): void {
     if (!this.#active) return;
-    this.#down.setDeadline(0);
     this.#fail(
       {
         kind: "UpstreamFailed",
@@ -252,10 +202,8 @@ export class Exchange implements UpstreamListener, ResponseSink {
     socket.write(this.#upstreamHead);
     // A retry replays the body bytes already sent.
     this.#body.replayTo(socket);
-    const request = this.#request;
+    this.#timers.requestSent();
     this.#pumpBody();
-    // A bad body ends the request: then this exchange may carry the next one already.
-    if (request === this.#request && this.#body.done) this.#armUpstreamTimeout();
   }
 
   /** Client bytes arrived while this exchange is current. */
@@ -263,16 +211,34 @@ export class Exchange implements UpstreamListener, ResponseSink {
     if (!this.#body.done && this.#upstream.socket !== null) this.#pumpBody();
   }
 
-  /** Forward as much of the request body as is buffered. */
+  /** Forward as much of the request body as is buffered, and time what is waited for next. */
   #pumpBody(): void {
     const body = this.#body;
-    if (body.done) return;
-    const error = body.pump(this.#down.input, this.#upstream.socket!);
-    if (error !== null) return this.#badBody(error);
-    if (body.blocked) this.#down.socket.pause();
-    if (body.done) this.#armUpstreamTimeout();
+    const input = this.#down.input;
+    const buffered = input.buffered;
+    if (!body.done) {
+      const error = body.pump(input, this.#upstream.socket!);
+      if (error !== null) return this.#badBody(error);
+      if (body.blocked) this.#down.socket.pause();
+    }
+    this.#timers.bodyPumped(
+      input.buffered < buffered,
+      body.blocked,
+      body.done,
+      this.#response.status !== 0,
+    );
+    if (!body.done && this.#clientEnded && input.buffered === 0) {
+      return this.#badBody("the request body ended early");
+    }
+    this.#syncDeadline();
   }
 
+  /** The connection's deadline follows the earlier of the two lanes'. */
+  #syncDeadline(): void {
+    if (this.#active) this.#down.setDeadline(this.#timers.next);
+  }
+
+  /** The body is malformed or cut short: the partial request must not stay on a backend. */
   #badBody(reason: string): void {
     this.#active = false;
     this.#upstream.close();
@@ -280,35 +246,73 @@ export class Exchange implements UpstreamListener, ResponseSink {
     this.#fail({ kind: "BadRequest", reason }, true);
   }
 
+  /** The client half-closed: a body it has not finished never will be. */
+  clientEnded(): void {
+    this.#clientEnded = true;
+    if (this.#active && !this.#body.done && this.#upstream.socket !== null) this.#pumpBody();
+  }
+
   onBackendDrain(): void {
     this.#down.socket.resume();
+    if (this.#active && !this.#body.done) {
+      this.#timers.upload(Stall.ClientBody);
+      this.#syncDeadline();
+    }
   }
 
-  #armUpstreamTimeout(): void {
-    const ms = this.#ctx.upstreamTimeoutMs;
-    if (this.#response.status !== 0 || ms <= 0 || !this.#active) return;
-    this.#down.setDeadline(this.#ctx.clock.now + ms);
+  /** A deadline passed (called through the connection's): what was waited for stalled. */
+  expire(now: number): void {
+    if (!this.#active) return;
+    switch (this.#timers.due(now)) {
+      case Stall.ClientBody:
+        // The body stalled: a partial request must not stay on a backend connection.
+        this.#active = false;
+        this.#upstream.close();
+        if (this.#response.status !== 0) return this.#down.close();
+        return this.#fail({ kind: "BodyTimeout" }, true);
+      case Stall.BackendAccept:
+        if (this.#response.status !== 0) return this.#drop();
+        this.#upstream.close();
+        return this.#upstream.broke("stopped reading the request body", false);
+      case Stall.FirstByte:
+        this.#upstream.close();
+        return this.#fail({ kind: "UpstreamTimeout", service: this.#route!.service }, true);
+      case Stall.BackendRead:
+      case Stall.ClientAccept:
+        return this.#drop();
+      default:
+        this.#syncDeadline();
+    }
   }
 
-  /** The upstream timeout passed (called through the connection's deadline). */
-  expire(): void {
-    if (!this.#active || this.#response.status !== 0) return;
+  /** End both connections mid-response (the client sees the connection end). */
+  #drop(): void {
+    this.#active = false;
     this.#upstream.close();
-    this.#fail({ kind: "UpstreamTimeout", service: this.#route!.service }, true);
+    this.#down.close();
   }
 
   // --- relay: the response (ResponseSink) -------------------------------------------
 
   onBackendData(chunk: Uint8Array): void {
-    if (this.#active) this.#response.onData(chunk);
+    if (!this.#active) return;
+    this.#timers.responseData();
+    this.#syncDeadline();
+    this.#response.onData(chunk);
   }
 
   mustCloseClient(): boolean {
     return this.#down.closeAfter || this.#ctx.draining || !this.#body.done;
   }
 
+  interimSent(): void {
+    this.#timers.continueSent(this.#body.done);
+    this.#syncDeadline();
+  }
+
   responseStarted(): void {
-    this.#down.setDeadline(0);
+    this.#timers.download(Stall.BackendRead);
+    this.#syncDeadline();
   }
 
   responseDone(): void {
@@ -316,7 +320,6 @@ export class Exchange implements UpstreamListener, ResponseSink {
   }
 
   responseInvalid(reason: string): void {
-    this.#down.setDeadline(0);
     this.#upstream.close();
     this.#fail(
       {
@@ -337,15 +340,18 @@ export class Exchange implements UpstreamListener, ResponseSink {
 
   pauseBackend(): void {
     this.#upstream.socket?.pause();
+    this.#timers.download(Stall.ClientAccept);
+    this.#syncDeadline();
   }
 
   onClientDrain(): void {
     this.#upstream.socket?.resume();
+    this.#timers.clientDrained();
+    this.#syncDeadline();
   }
 
   upgraded(scan: HeadScan, tokens: ConnectionTokens, rest: Uint8Array): void {
     this.#active = false;
-    this.#down.setDeadline(0);
     const backend = this.#upstream.detach();
     this.#down.socket.write(downstreamHeadBytes(scan, tokens, "upgrade", this.#response.upgrade));
     // The tunnel outlives the exchange, which holds none of it: not the response's bytes, and not
@@ -376,7 +382,9 @@ export class Exchange implements UpstreamListener, ResponseSink {
     }
     const replayable = !response.started && IDEMPOTENT.has(this.#method) && this.#body.done &&
       this.#body.replayable;
-    this.#down.setDeadline(0);
+    // Nothing is waited for while another connection is made (the connect timeout bounds it).
+    this.#timers.reset();
+    this.#syncDeadline();
     this.#upstream.broke(error?.message ?? "connection closed", replayable);
   }
 

@@ -1,13 +1,14 @@
 /**
- * The connect phase: one request's backend connection, taken from the pool
- * or made anew, failing over across distinct replicas. Each attempt of a
+ * The pick-replica and connect phases: the registry's live replicas of the
+ * route's service, then one request's backend connection to one of them,
+ * taken from the pool or made anew, failing over across distinct replicas. Each attempt of a
  * request goes to a replica not tried before in that request, up to a fixed
  * number of attempts (`--retries`, 3 by default).
  *
  * @module
  */
 
-import type { Replica } from "../registry/types.ts";
+import { isAnswer, type Replica } from "../registry/types.ts";
 import type { Socket } from "../runtime/types.ts";
 import { messageOf } from "../error_message.ts";
 import type { ProxyContext } from "./context.ts";
@@ -73,10 +74,14 @@ export class FailoverPlan {
   }
 }
 
-/** What the connect phase tells the exchange it works for. */
+/** What the pick and connect phases tell the exchange they work for. */
 export interface UpstreamListener extends BackendListener {
   /** The request is still waiting for this connect (not ended meanwhile). */
   readonly waiting: boolean;
+  /** The registry could not answer. */
+  registryFailed(error: unknown): void;
+  /** The registry knows no live replica of the service. */
+  noReplicas(): void;
   /** A connection is ready (`upstream.socket`): forward the request. */
   upstreamConnected(): void;
   /** Every attempt failed (`upstream.lastError` says why). */
@@ -105,6 +110,8 @@ export class Upstream {
   #replica: Replica | null = null;
   #reused = false;
   #staleRetried = false;
+  /** Counts requests; a registry answer for an earlier one is dropped. */
+  #request = 0;
   /** What went wrong with the last attempt ("" when nothing did). */
   lastError = "";
 
@@ -115,6 +122,7 @@ export class Upstream {
 
   /** Forget the last request's attempts. */
   reset(): void {
+    this.#request++;
     this.link = null;
     this.#plan.reset(NO_REPLICAS, 0);
     this.#replica = null;
@@ -138,8 +146,36 @@ export class Upstream {
     return this.#plan.attempts;
   }
 
+  /**
+   * Pick: ask the registry where `service`'s live replicas are now, then
+   * connect to the first of them that accepts, at most `retries` of them.
+   */
+  pick(service: string, retries: number): void {
+    let replicas: readonly Replica[] | Promise<readonly Replica[]>;
+    try {
+      replicas = this.#ctx.registry.resolve(service);
+    } catch (e) {
+      return this.#listener.registryFailed(e);
+    }
+    if (isAnswer(replicas)) this.connect(replicas, retries);
+    else this.#awaitReplicas(replicas, retries);
+  }
+
+  // Callbacks live in methods of their own, off the synchronous path: a
+  // function whose closures capture its variables allocates their scope on
+  // every call, whichever branch it takes.
+  #awaitReplicas(answer: Promise<readonly Replica[]>, retries: number): void {
+    const request = this.#request;
+    answer.then(
+      (r) => request === this.#request && this.connect(r, retries),
+      (e) => request === this.#request && this.#listener.registryFailed(e),
+    );
+  }
+
   /** Connect to the first of `replicas` that accepts, at most `retries` of them. */
   connect(replicas: readonly Replica[], retries: number): void {
+    if (!this.#listener.waiting) return;
+    if (replicas.length === 0) return this.#listener.noReplicas();
     this.#plan.reset(replicas, retries);
     this.#next();
   }

@@ -36,6 +36,8 @@ export interface IncomingRequest {
   upgrade: string | null;
   /** The client asked that the connection close after this request. */
   close: boolean;
+  /** `Expect: 100-continue`: the client waits for a 100 before it sends the body. */
+  expectContinue: boolean;
 }
 
 /**
@@ -68,12 +70,14 @@ export function readRequest(scan: HeadScan, out: IncomingRequest): ProxyError | 
   let hostAt = -1;
   let hosts = 0;
   let upgradeAt = -1;
+  let expectAt = -1;
   const f = scan.fields;
   for (let i = 0, o = 5; i < scan.count; i++, o += FIELD_STRIDE) {
     if (f[o] === FIELD.HOST) {
       hostAt = i;
       hosts++;
     } else if (f[o] === FIELD.UPGRADE) upgradeAt = i;
+    else if (f[o] === FIELD.EXPECT) expectAt = i;
   }
   if (hosts > 1) return { kind: "BadRequest", reason: "more than one Host header" };
   if (hosts === 0 && scan.minor === 1) return { kind: "BadRequest", reason: "missing Host header" };
@@ -81,6 +85,7 @@ export function readRequest(scan: HeadScan, out: IncomingRequest): ProxyError | 
   const tokens = out.tokens.read(scan);
   out.close = tokens.close || (scan.minor === 0 && !tokens.keepAlive);
   out.upgrade = upgradeAt >= 0 && tokens.upgrade ? scan.value(upgradeAt) : null;
+  out.expectContinue = expectAt >= 0 && scan.value(expectAt).toLowerCase() === "100-continue";
   return null;
 }
 
@@ -104,5 +109,6 @@ export function newIncomingRequest(): IncomingRequest {
     tokens: new ConnectionTokens(),
     upgrade: null,
     close: false,
+    expectContinue: false,
   };
 }

@@ -35,6 +35,8 @@ export interface ResponseSink {
   readonly replyHead: HeadSpace;
   /** The client connection must end after this response (it asked, or its body is unfinished). */
   mustCloseClient(): boolean;
+  /** An interim response (100 Continue, 103) went out to the client. */
+  interimSent(): void;
   /** The final head has arrived: the backend is answering. */
   responseStarted(): void;
   /** The whole response has been passed on. */
@@ -182,6 +184,7 @@ export class ResponseRelay {
         // Interim responses (100 Continue, 103 Early Hints) go to HTTP/1.1 clients as they come.
         if (this.#minor === 1) {
           this.#sink.client.write(downstreamHeadBytes(scan, tokens, null, null));
+          this.#sink.interimSent();
         }
         start = scan.end;
         if (start === buf.length) {

@@ -23,7 +23,9 @@ function receiveBuffersTo(port: number): number[] {
     });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
-    throw new Error("ss is not installed (Debian: apt-get install iproute2; .ci/run installs it)");
+    throw new Error(
+      "ss is not installed (Debian: apt-get install iproute2; the test command installs it)",
+    );
   }
   return [...out.matchAll(/\brb(\d+)\b/g)].map((m) => Number(m[1]));
 }

@@ -189,7 +189,7 @@ export async function startEtcdCluster(options: EtcdClusterOptions): Promise<Etc
   const probe = spawnSync("etcd", ["--version"], { encoding: "utf8" });
   if (probe.error !== undefined || probe.status !== 0) {
     throw new Error(
-      "etcd is not installed (Debian: apt-get install etcd-server; .ci/run installs it): " +
+      "etcd is not installed (Debian: apt-get install etcd-server; the test command installs it): " +
         (probe.error?.message ?? probe.stderr),
     );
   }

@@ -54,6 +54,10 @@ describe("parseCommandLine: defaults", () => {
       upstreamReceiveBuffer: 131072,
       upstreamReceiveBufferGiven: false,
       upstreamTimeoutMs: 60_000,
+      bodyTimeoutMs: 60_000,
+      upstreamReadTimeoutMs: 60_000,
+      sendTimeoutMs: 60_000,
+      upstreamSendTimeoutMs: 60_000,
       tunnelIdleTimeoutMs: 30_000,
       graceMs: 10_000,
       poolSize: 1024,
@@ -126,6 +130,14 @@ describe("parseCommandLine: the other flags", () => {
       "250ms",
       "--upstream-timeout",
       "2m",
+      "--body-timeout",
+      "5s",
+      "--upstream-read-timeout",
+      "6s",
+      "--send-timeout",
+      "7s",
+      "--upstream-send-timeout",
+      "0",
       "--idle-timeout",
       "1h",
       "--grace",
@@ -148,6 +160,10 @@ describe("parseCommandLine: the other flags", () => {
     assert.equal(c.keepaliveTimeoutMs, 90_000);
     assert.equal(c.connectTimeoutMs, 250);
     assert.equal(c.upstreamTimeoutMs, 120_000);
+    assert.equal(c.bodyTimeoutMs, 5_000);
+    assert.equal(c.upstreamReadTimeoutMs, 6_000);
+    assert.equal(c.sendTimeoutMs, 7_000);
+    assert.equal(c.upstreamSendTimeoutMs, 0);
     assert.equal(c.tunnelIdleTimeoutMs, 3_600_000);
     assert.equal(c.graceMs, 1500);
     assert.equal(c.poolSize, 0);
@@ -276,6 +292,10 @@ describe("parseCommandLine: commands", () => {
         "--keepalive-timeout",
         "--connect-timeout",
         "--upstream-timeout",
+        "--upstream-read-timeout",
+        "--upstream-send-timeout",
+        "--body-timeout",
+        "--send-timeout",
         "--idle-timeout",
         "--grace",
         "--pool-size",
@@ -414,6 +434,8 @@ describe("parseCommandLine: usage errors", () => {
         ["--keepalive-timeout", "-1s"],
         ["--connect-timeout", "1d"],
         ["--upstream-timeout", "10 s"],
+        ["--body-timeout", "1d"],
+        ["--send-timeout", "soon"],
         ["--idle-timeout", "s"],
         ["--grace", ""],
         ["--pool-idle-timeout", "1e3"],

@@ -20,6 +20,7 @@ const CASES: Array<[ProxyError, number, string]> = [
     408,
     "request timeout: the request head did not arrive in time\n",
   ],
+  [{ kind: "BodyTimeout" }, 408, "request timeout: the request body stalled\n"],
   [{ kind: "NoRoute", host: "example.com", path: "/x" }, 404, 'no route for "example.com/x"\n'],
   [{ kind: "NoReplicas", service: "api" }, 503, 'no live replica for service "api"\n'],
   [
