@@ -12,7 +12,6 @@ import {
   formatRequest,
   parseReply,
   parseRequest,
-  type TowerErrorReason,
   type TowerReply,
   type TowerRequest,
 } from "./protocol.ts";
@@ -74,8 +73,8 @@ interface Pending {
   tries: number;
 }
 
-/** ERR reasons only a REGISTER or DEREGISTER is answered with. */
-const CHANGE_REFUSALS: ReadonlySet<string> = new Set<TowerErrorReason>([
+/** ERR reasons only a REGISTER or DEREGISTER is answered with ("FULL": older Gatehouse). */
+const CHANGE_REFUSALS: ReadonlySet<string> = new Set([
   "FORBIDDEN",
   "UNAUTHORIZED",
   "STALE",
