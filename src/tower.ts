@@ -58,8 +58,9 @@
  * `ERR` texts in errors.ts), signing (signing.ts), the in-memory
  * {@link TowerState} (state.ts), admission of changes ({@link TowerGuard},
  * guard.ts), and the UDP ends ({@link startTowerServer} in server.ts,
- * {@link TowerClient} in client.ts), which receive their socket factory
- * ({@link BindUdp}) from the runtime layer.
+ * {@link TowerClient} in client.ts, which matches replies to requests by
+ * matching.ts), which receive their socket factory ({@link BindUdp}) from
+ * the runtime layer.
  *
  * @module
  */
