@@ -173,9 +173,8 @@ function positiveInteger(value: unknown): value is number {
  * for a timestamp more than {@link SIGNATURE_WINDOW_MS} off,
  * `ERR|REPLAY|<name>` for a nonce seen within the window), then the entry cap
  * for a REGISTER that would add an entry (`ERR|registry full`, the seed's
- * text). Lookups are
- * never checked. Memory is bounded: at most `maxSenders` buckets and
- * `maxNonces` nonces.
+ * text). Lookups are never checked. Memory is bounded: at most `maxSenders`
+ * buckets and `maxNonces` nonces.
  *
  * The constructor throws a TypeError for invalid options.
  *
