@@ -3,15 +3,25 @@
  *
  * ```
  * REGISTER|<name>|<ip>|<port>    -> OK|REGISTERED|<name>
+ *                                   or  ERR|REGISTER syntax: name|ip|port
+ *                                   or  ERR|registry full (entry cap, new entries only)
  * LOOKUP|<name>                  -> OK|LOOKUP|<name>|<ip>|<port>  or  ERR|NOT_FOUND|<name>
  * LOOKUPALL|<name>               -> OK|LOOKUPALL|<name>|<n>|<ip>:<port>,...
  *                                   or  ERR|NOT_FOUND|<name>
  * DEREGISTER|<name>|<ip>|<port>  -> OK|DEREGISTERED|<name>  or  ERR|NOT_FOUND|<name>
+ *                                   or  ERR|DEREGISTER syntax: name|ip|port
  * LIST                           -> OK|LIST|<n>|<name>:<ip>:<port>:<ttl_left>,...
  * PING                           -> OK|PONG|tower
- * anything else                  -> ERR|UNKNOWN_COMMAND, ERR|MALFORMED, ERR|BAD_NAME,
- *                                   ERR|BAD_HOST or ERR|BAD_PORT (no state change)
+ * anything else                  -> ERR|unknown command
  * ```
+ *
+ * Every `ERR` for these commands is the seed Tower's text, byte for byte
+ * (errors.ts), and changes nothing. A REGISTER or DEREGISTER with too few or
+ * too many fields, or a name, address or port Gatehouse does not accept,
+ * gets the syntax text. A LOOKUP or LOOKUPALL of a name it does not hold,
+ * an empty or invalid one included, gets `ERR|NOT_FOUND|<name as sent>`
+ * (cut at 127 characters, as the seed does). As in the seed, a command with
+ * arguments is its word and a "|": a bare `LOOKUP` is an unknown command.
  *
  * A server may restrict REGISTER and DEREGISTER to some senders; refused
  * ones get `ERR|FORBIDDEN|<name>`.
@@ -25,15 +35,16 @@
  *   hmac = hex(HMAC-SHA256(secret, everything before the last "|"))
  * ```
  *
- * and may rate-limit them per sender and cap the number of entries. Those
- * refusals are `ERR|UNAUTHORIZED|<name>`, `ERR|STALE|<name>`,
- * `ERR|REPLAY|<name>`, `ERR|RATE_LIMITED|<name>` and `ERR|FULL|<name>`
- * ({@link TowerGuard}). Lookups, LIST and PING are never signed.
+ * and may rate-limit them per sender. Those refusals are
+ * `ERR|UNAUTHORIZED|<name>`, `ERR|STALE|<name>`, `ERR|REPLAY|<name>` and
+ * `ERR|RATE_LIMITED|<name>` ({@link TowerGuard}); a signed line whose fields
+ * have the wrong form gets the seed's syntax text. Lookups, LIST and PING
+ * are never signed.
  *
- * `LOOKUPALL`, the signed form and the specific ERR reasons are Gatehouse's;
+ * `LOOKUPALL`, the signed form and those named refusals are Gatehouse's;
  * every other reply has the seed Tower's exact form, so seed clients keep
- * working. Replies carry no trailing newline; one trailing "\n" or "\r\n" on
- * a request is tolerated because `echo` adds one. Datagrams over
+ * working. Replies add no newline; one trailing "\n" or "\r\n" on a request
+ * is tolerated because `echo` adds one. Datagrams over
  * {@link MAX_DATAGRAM_BYTES} are dropped unanswered. In `LOOKUPALL` and
  * `LIST`, IPv6 addresses are bracketed (`[::1]:8080`) so the `:` separators
  * stay unambiguous.
@@ -43,11 +54,13 @@
  * replica goes first, and serving one moves it to the back.
  *
  * This module is the Tower's public face; each concept lives in a part under
- * src/tower/, lowest first: the protocol as values (protocol.ts), signing
- * (signing.ts), the in-memory {@link TowerState} (state.ts), admission of
- * changes ({@link TowerGuard}, guard.ts), and the UDP ends
- * ({@link startTowerServer} in server.ts, {@link TowerClient} in client.ts),
- * which receive their socket factory ({@link BindUdp}) from the runtime layer.
+ * src/tower/, lowest first: the protocol as values (protocol.ts, and its
+ * `ERR` texts in errors.ts), signing (signing.ts), the in-memory
+ * {@link TowerState} (state.ts), admission of changes ({@link TowerGuard},
+ * guard.ts), and the UDP ends ({@link startTowerServer} in server.ts,
+ * {@link TowerClient} in client.ts, which matches replies to requests by
+ * matching.ts), which receive their socket factory ({@link BindUdp}) from
+ * the runtime layer.
  *
  * @module
  */
@@ -62,13 +75,14 @@ export {
   parseReply,
   parseRequest,
 } from "./tower/protocol.ts";
-export type {
-  ListEntry,
-  TowerErrorReason,
-  TowerErrorReply,
-  TowerReply,
-  TowerRequest,
-} from "./tower/protocol.ts";
+export type { ListEntry, TowerReply, TowerRequest } from "./tower/protocol.ts";
+export {
+  DEREGISTER_SYNTAX,
+  REGISTER_SYNTAX,
+  REGISTRY_FULL,
+  UNKNOWN_COMMAND,
+} from "./tower/errors.ts";
+export type { TowerErrorReason, TowerErrorReply } from "./tower/errors.ts";
 export { SIGNATURE_WINDOW_MS, signTowerRequest } from "./tower/signing.ts";
 export type { TowerSignature } from "./tower/signing.ts";
 export { TowerState } from "./tower/state.ts";

@@ -1,18 +1,20 @@
 /**
- * The Tower's UDP client: one socket, any number of requests in flight,
- * replies matched to them by what they name, retries on silence, and
- * REGISTER and DEREGISTER signed when it holds the shared secret.
+ * The Tower's UDP client: one socket, many requests in flight, each reply
+ * given to the one request that can have received it (matching.ts), retries
+ * on silence, and REGISTER and DEREGISTER signed when it holds the shared
+ * secret.
  *
  * @module
  */
 
 import { formatHostPort } from "../net/address.ts";
 import type { Runtime, UdpSocket } from "../runtime/types.ts";
+import { answersAlike, canAnswer, conflicts, soleRequestLine } from "./matching.ts";
 import {
+  formatReply,
   formatRequest,
   parseReply,
   parseRequest,
-  type TowerErrorReason,
   type TowerReply,
   type TowerRequest,
 } from "./protocol.ts";
@@ -71,55 +73,39 @@ interface Pending {
   resolve(reply: TowerReply): void;
   reject(error: Error): void;
   timer: ReturnType<typeof setTimeout> | undefined;
+  /** Datagrams sent; 0 while it waits for a request it conflicts with. */
   tries: number;
 }
 
-/** ERR reasons only a REGISTER or DEREGISTER is answered with. */
-const CHANGE_REFUSALS: ReadonlySet<string> = new Set<TowerErrorReason>([
-  "FORBIDDEN",
-  "UNAUTHORIZED",
-  "STALE",
-  "REPLAY",
-  "RATE_LIMITED",
-  "FULL",
-]);
-
-/** Does `reply` answer `request`? Replies carry the service name, not a request id. */
-function answers(request: TowerRequest, reply: TowerReply): boolean {
-  switch (reply.kind) {
-    case "REGISTERED":
-      return request.kind === "REGISTER" && request.name === reply.name;
-    case "DEREGISTERED":
-      return request.kind === "DEREGISTER" && request.name === reply.name;
-    case "LOOKUP":
-    case "LOOKUPALL":
-      return request.kind === reply.kind && request.name === reply.name;
-    case "LIST":
-      return request.kind === "LIST";
-    case "PONG":
-      return request.kind === "PING";
-    case "ERR":
-      if (!("name" in request) || request.name !== reply.name) return false;
-      // A LOOKUP and a REGISTER of one service may be in flight together.
-      if (CHANGE_REFUSALS.has(reply.reason)) {
-        return request.kind === "REGISTER" || request.kind === "DEREGISTER";
-      }
-      return reply.reason !== "NOT_FOUND" || request.kind !== "REGISTER";
-  }
+/** A finished request whose earlier datagrams may still be answered. */
+interface Owed {
+  readonly request: TowerRequest;
+  /** Replies still possible: datagrams sent minus replies received. */
+  replies: number;
+  /** Until when (performance.now()) such a late reply is expected. */
+  until: number;
 }
 
 /**
- * A UDP client for a Tower. One socket, any number of requests in flight.
+ * A UDP client for a Tower. One socket, many requests in flight.
  *
  * - Identical requests in flight at once share one datagram and one reply
  *   (many concurrent `LOOKUP|web` cost one round trip).
- * - Replies are matched by the command and service name they carry. An `ERR`
- *   that names no pending service (an old Tower's `ERR|UNKNOWN_COMMAND`) goes
- *   to the oldest pending request, since the protocol has no request ids;
- *   except `NOT_FOUND` and named refusals of a change (`FORBIDDEN`,
- *   `UNAUTHORIZED`, ...), which are late duplicates and are dropped.
- * - Each request waits `timeoutMs`, is sent again `retries` times, then
- *   rejects with a {@link TowerTimeoutError}.
+ * - The protocol has no request ids: a reply names at most a command and a
+ *   service, and some of the seed's errors name nothing (`ERR|unknown
+ *   command`, `ERR|registry full`, `ERR|REGISTER syntax: name|ip|port`). So
+ *   two requests that one reply could answer differently are never in
+ *   flight together: the later one is sent when the earlier is answered or
+ *   gives up. In effect one REGISTER or DEREGISTER at a time and no
+ *   LOOKUPALL meanwhile, and no LOOKUP, LOOKUPALL or DEREGISTER of one
+ *   service together; lookups of different services all go at once.
+ * - A reply goes to the request in flight that can have received it. Late
+ *   answers to a finished request's earlier datagrams (it was sent again)
+ *   are expected for `timeoutMs` after it finished, and dropped. A reply
+ *   that could be more than one request's is dropped too: the request waits
+ *   for its retry rather than take another one's answer.
+ * - Each request waits `timeoutMs` from its sending, is sent again
+ *   `retries` times, then rejects with a {@link TowerTimeoutError}.
  * - Only datagrams from the Tower's port are considered. The source address
  *   is not compared, because a Tower bound to a wildcard address may answer
  *   from another of its addresses.
@@ -145,7 +131,14 @@ export class TowerClient {
   readonly #retries: number;
   readonly #secret: string | undefined;
   readonly #now: () => number;
+  /** Every unfinished request, sent or waiting, by its line, in order of arrival. */
   readonly #pending = new Map<string, Pending>();
+  /** Requests not sent yet, in order of arrival. */
+  #waiting: Pending[] = [];
+  /** Finished requests with replies still possible, by line, in order of `until`. */
+  readonly #owed = new Map<string, Owed>();
+  #starting = false;
+  #startAgain = false;
   #closed = false;
 
   /**
@@ -181,18 +174,16 @@ export class TowerClient {
   /**
    * Send a request (a value or a request line) and await the reply. `ERR`
    * replies resolve (they are answers); only silence or a closed client
-   * rejects. Throws a TypeError for a line that is not a valid request.
+   * rejects. Throws a TypeError for a request that is not valid (a Tower
+   * would refuse it).
    */
   send(request: TowerRequest | string): Promise<TowerReply> {
-    let parsed: TowerRequest;
-    if (typeof request === "string") {
-      const result = parseRequest(request);
-      if (result.kind === "ERR") {
-        return Promise.reject(new TypeError(`not a Tower request (${result.reason}): ${request}`));
-      }
-      parsed = result;
-    } else {
-      parsed = request;
+    const text = typeof request === "string" ? request : formatRequest(request);
+    const parsed = parseRequest(text);
+    if (parsed.kind === "ERR") {
+      return Promise.reject(
+        new TypeError(`not a Tower request (${formatReply(parsed)}): ${JSON.stringify(text)}`),
+      );
     }
     if (this.#closed) return Promise.reject(new Error("Tower client is closed"));
     const line = formatRequest(parsed);
@@ -214,8 +205,17 @@ export class TowerClient {
       timer: undefined,
       tries: 0,
     };
+    // Behind any earlier request it conflicts with, sent or waiting: first come, first sent.
+    let blocked = false;
+    for (const other of this.#pending.values()) {
+      if (conflicts(other.request, parsed)) {
+        blocked = true;
+        break;
+      }
+    }
     this.#pending.set(line, pending);
-    this.#transmit(pending);
+    if (blocked) this.#waiting.push(pending);
+    else this.#transmit(pending);
     return promise;
   }
 
@@ -231,6 +231,8 @@ export class TowerClient {
       );
     }
     this.#pending.clear();
+    this.#waiting = [];
+    this.#owed.clear();
   }
 
   /** Handle a datagram from the socket. */
@@ -238,28 +240,40 @@ export class TowerClient {
     if (fromPort !== this.port) return;
     const reply = parseReply(decoder.decode(data));
     if (reply === undefined) return;
-    let match: Pending | undefined;
+    const sole = soleRequestLine(reply);
+    if (sole !== undefined) {
+      const pending = this.#pending.get(sole);
+      if (pending !== undefined && pending.tries > 0) this.#finish(pending, reply);
+      else this.#takeLate(sole);
+      return;
+    }
+    let owner: Pending | undefined;
     for (const pending of this.#pending.values()) {
-      if (answers(pending.request, reply)) {
-        match = pending;
-        break;
-      }
+      if (pending.tries === 0 || !canAnswer(pending.request, reply)) continue;
+      if (owner === undefined) owner = pending;
+      else if (!answersAlike(reply, owner.request, pending.request)) return;
     }
-    // A stray NOT_FOUND or named refusal is a late duplicate: never hand it to another service.
-    if (
-      match === undefined && reply.kind === "ERR" && reply.reason !== "NOT_FOUND" &&
-      !(reply.name !== undefined && CHANGE_REFUSALS.has(reply.reason))
-    ) {
-      match = this.#pending.values().next().value;
+    const now = performance.now();
+    this.#forgetOwed(now);
+    let late: [string, Owed] | undefined;
+    for (const entry of this.#owed) {
+      if (!canAnswer(entry[1].request, reply)) continue;
+      const other = owner?.request ?? late?.[1].request;
+      // Ours or a late one of another request: no way to tell, so it is nobody's.
+      if (other !== undefined && !answersAlike(reply, other, entry[1].request)) return;
+      late ??= entry;
     }
-    if (match === undefined) return;
-    clearTimeout(match.timer);
-    this.#pending.delete(match.line);
-    match.resolve(reply);
+    if (owner !== undefined) this.#finish(owner, reply);
+    else if (late !== undefined) this.#takeLate(late[0]);
+  }
+
+  /** A late reply to `line` arrived: one fewer is expected. */
+  #takeLate(line: string): void {
+    const owed = this.#owed.get(line);
+    if (owed !== undefined && --owed.replies === 0) this.#owed.delete(line);
   }
 
   #transmit(pending: Pending): void {
-    pending.tries++;
     const { kind } = pending.request;
     try {
       // A retry is a new datagram: a reused nonce would be refused as a replay.
@@ -268,10 +282,10 @@ export class TowerClient {
         : pending.line;
       this.#socket.send(encoder.encode(line), this.port, this.host);
     } catch (err) {
-      this.#pending.delete(pending.line);
-      pending.reject(new Error(`cannot send to Tower at ${this.address}: ${String(err)}`));
+      this.#finish(pending, new Error(`cannot send to Tower at ${this.address}: ${String(err)}`));
       return;
     }
+    pending.tries++;
     pending.timer = setTimeout(() => this.#expire(pending), this.#timeoutMs);
   }
 
@@ -281,12 +295,81 @@ export class TowerClient {
       this.#transmit(pending);
       return;
     }
-    this.#pending.delete(pending.line);
-    pending.reject(
+    this.#finish(
+      pending,
       new TowerTimeoutError(
         `Tower at ${this.address} did not answer ${pending.line} ` +
           `(${pending.tries} tries, ${this.#timeoutMs} ms each)`,
       ),
     );
+  }
+
+  /** Settle `pending` with a reply or an error, then send what waited for it. */
+  #finish(pending: Pending, outcome: TowerReply | Error): void {
+    clearTimeout(pending.timer);
+    this.#pending.delete(pending.line);
+    const replies = pending.tries - (outcome instanceof Error ? 0 : 1);
+    if (replies > 0) this.#expectLate(pending, replies);
+    if (outcome instanceof Error) pending.reject(outcome);
+    else pending.resolve(outcome);
+    this.#sendWaiting();
+  }
+
+  #expectLate(pending: Pending, replies: number): void {
+    const now = performance.now();
+    this.#forgetOwed(now);
+    const before = this.#owed.get(pending.line);
+    // Deleted and set again, so the map stays in order of `until`.
+    this.#owed.delete(pending.line);
+    this.#owed.set(pending.line, {
+      request: pending.request,
+      replies: replies + (before?.replies ?? 0),
+      until: now + this.#timeoutMs,
+    });
+  }
+
+  /** Drop the owed replies no longer expected (they are at the front). */
+  #forgetOwed(now: number): void {
+    for (const [line, owed] of this.#owed) {
+      if (owed.until > now) break;
+      this.#owed.delete(line);
+    }
+  }
+
+  /** Send every waiting request that no request in flight, nor an earlier waiting one, conflicts with. */
+  #sendWaiting(): void {
+    // A failed send finishes a request from inside the loop: run the loop again instead.
+    if (this.#starting) {
+      this.#startAgain = true;
+      return;
+    }
+    this.#starting = true;
+    try {
+      do {
+        this.#startAgain = false;
+        const queue = this.#waiting;
+        this.#waiting = [];
+        for (const pending of queue) {
+          if (this.#pending.get(pending.line) !== pending) continue;
+          if (
+            this.#waiting.some((w) => conflicts(w.request, pending.request)) ||
+            this.#conflictsInFlight(pending)
+          ) {
+            this.#waiting.push(pending);
+          } else {
+            this.#transmit(pending);
+          }
+        }
+      } while (this.#startAgain);
+    } finally {
+      this.#starting = false;
+    }
+  }
+
+  #conflictsInFlight(pending: Pending): boolean {
+    for (const other of this.#pending.values()) {
+      if (other.tries > 0 && conflicts(other.request, pending.request)) return true;
+    }
+    return false;
   }
 }

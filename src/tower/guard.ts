@@ -8,10 +8,11 @@
 
 import {
   errorReply,
+  REGISTRY_FULL,
   type TowerErrorReason,
   type TowerErrorReply,
-  type TowerRequest,
-} from "./protocol.ts";
+} from "./errors.ts";
+import type { TowerRequest } from "./protocol.ts";
 import {
   assertTowerSecret,
   macMatches,
@@ -171,9 +172,9 @@ function positiveInteger(value: unknown): value is number {
  * (`ERR|UNAUTHORIZED|<name>` for a missing or wrong one, `ERR|STALE|<name>`
  * for a timestamp more than {@link SIGNATURE_WINDOW_MS} off,
  * `ERR|REPLAY|<name>` for a nonce seen within the window), then the entry cap
- * for a REGISTER that would add an entry (`ERR|FULL|<name>`). Lookups are
- * never checked. Memory is bounded: at most `maxSenders` buckets and
- * `maxNonces` nonces.
+ * for a REGISTER that would add an entry (`ERR|registry full`, the seed's
+ * text). Lookups are never checked. Memory is bounded: at most `maxSenders`
+ * buckets and `maxNonces` nonces.
  *
  * The constructor throws a TypeError for invalid options.
  *
@@ -271,7 +272,7 @@ export class TowerGuard {
       request.kind === "REGISTER" &&
       !state.hasRoomFor(request.name, request.host, request.port, this.#maxEntries)
     ) {
-      return errorReply("FULL", request.name);
+      return errorReply(REGISTRY_FULL);
     }
     return undefined;
   }

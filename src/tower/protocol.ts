@@ -1,12 +1,21 @@
 /**
  * The Tower's wire protocol as values: requests and replies, their parsing
  * and wire form, and the numbers both ends agree on. Pure: no socket, no
- * clock. The grammar is in the Tower's entry module (src/tower.ts).
+ * clock. The grammar is in the Tower's entry module (src/tower.ts); the
+ * `ERR` texts are in errors.ts.
  *
  * @module
  */
 
 import type { Replica } from "../registry/types.ts";
+import {
+  errorReply,
+  notFound,
+  parseErrorReply,
+  syntaxError,
+  type TowerErrorReply,
+  UNKNOWN_COMMAND,
+} from "./errors.ts";
 import {
   formatHostPort,
   isValidHost,
@@ -96,45 +105,6 @@ export interface ListEntry {
 }
 
 /**
- * An `ERR` reply. `reason` is one of {@link TowerErrorReason} from Gatehouse,
- * but any word from another Tower; `name` is present on `NOT_FOUND`.
- *
- * @example
- * ```ts
- * import type { TowerErrorReply } from "./protocol.ts";
- * const reply: TowerErrorReply = { kind: "ERR", reason: "NOT_FOUND", name: "web" };
- * ```
- */
-export interface TowerErrorReply {
-  kind: "ERR";
-  reason: string;
-  name?: string;
-}
-
-/**
- * The reasons a Gatehouse Tower puts in an `ERR` reply.
- *
- * @example
- * ```ts
- * import type { TowerErrorReason } from "./protocol.ts";
- * const reason: TowerErrorReason = "BAD_PORT"; // ERR|BAD_PORT
- * ```
- */
-export type TowerErrorReason =
-  | "NOT_FOUND"
-  | "UNKNOWN_COMMAND"
-  | "MALFORMED"
-  | "BAD_NAME"
-  | "BAD_HOST"
-  | "BAD_PORT"
-  | "FORBIDDEN"
-  | "UNAUTHORIZED"
-  | "STALE"
-  | "REPLAY"
-  | "RATE_LIMITED"
-  | "FULL";
-
-/**
  * A reply, parsed.
  *
  * @example
@@ -151,20 +121,6 @@ export type TowerReply =
   | { kind: "LIST"; entries: ListEntry[] }
   | { kind: "PONG" }
   | TowerErrorReply;
-
-/**
- * An `ERR` reply; `name` only when given, as {@link parseReply} makes it.
- *
- * @example
- * ```ts
- * import { errorReply } from "./protocol.ts";
- * errorReply("NOT_FOUND", "web"); // { kind: "ERR", reason: "NOT_FOUND", name: "web" }
- * errorReply("MALFORMED");        // { kind: "ERR", reason: "MALFORMED" }
- * ```
- */
-export function errorReply(reason: TowerErrorReason, name?: string): TowerErrorReply {
-  return name === undefined ? { kind: "ERR", reason } : { kind: "ERR", reason, name };
-}
 
 /**
  * Drop one trailing "\n" or "\r\n" (what `echo` appends), nothing more.
@@ -184,14 +140,16 @@ export function stripLineEnd(text: string): string {
 
 /**
  * Parse one request line. Never throws: anything that is not a well-formed
- * request comes back as the `ERR` reply to send.
+ * request comes back as the `ERR` reply to send, in the seed's words.
  *
  * @example
  * ```ts
  * import { parseRequest } from "./protocol.ts";
  * parseRequest("REGISTER|web|10.0.0.7|8080\n");
  * // { kind: "REGISTER", name: "web", host: "10.0.0.7", port: 8080 }
- * parseRequest("HELLO"); // { kind: "ERR", reason: "UNKNOWN_COMMAND" }
+ * parseRequest("HELLO");        // { kind: "ERR", reason: "unknown command" }
+ * parseRequest("LOOKUP|a b");   // { kind: "ERR", reason: "NOT_FOUND", name: "a b" }
+ * parseRequest("REGISTER|web"); // { kind: "ERR", reason: "REGISTER syntax: name|ip|port" }
  * ```
  */
 export function parseRequest(line: string): TowerRequest | TowerErrorReply {
@@ -209,31 +167,32 @@ export function parseRequest(line: string): TowerRequest | TowerErrorReply {
  */
 export function parseRequestFields(fields: string[]): TowerRequest | TowerErrorReply {
   const command = fields[0];
+  // As in the seed, a command with arguments is its word and a "|": a bare
+  // "LOOKUP" or "REGISTER" is an unknown command.
   switch (command) {
     case "REGISTER":
     case "DEREGISTER": {
-      if (fields.length !== 4) return errorReply("MALFORMED");
+      if (fields.length === 1) return errorReply(UNKNOWN_COMMAND);
+      if (fields.length !== 4) return syntaxError(command);
       const [, name, host, portText] = fields;
-      if (!isValidServiceName(name)) return errorReply("BAD_NAME");
-      if (!isValidHost(host)) return errorReply("BAD_HOST");
       const port = parsePort(portText);
-      if (port === undefined) return errorReply("BAD_PORT");
+      if (!isValidServiceName(name) || !isValidHost(host) || port === undefined) {
+        return syntaxError(command);
+      }
       return { kind: command, name, host, port };
     }
     case "LOOKUP":
     case "LOOKUPALL": {
-      if (fields.length !== 2) return errorReply("MALFORMED");
-      const name = fields[1];
-      if (!isValidServiceName(name)) return errorReply("BAD_NAME");
-      return { kind: command, name };
+      if (fields.length === 1) return errorReply(UNKNOWN_COMMAND);
+      // The seed takes everything after "LOOKUP|" as the name, and no Tower holds an invalid one.
+      const name = fields.length === 2 ? fields[1] : fields.slice(1).join("|");
+      return isValidServiceName(name) ? { kind: command, name } : notFound(name);
     }
     case "LIST":
     case "PING":
-      return fields.length === 1 ? { kind: command } : errorReply("MALFORMED");
-    case "":
-      return errorReply("MALFORMED");
+      return fields.length === 1 ? { kind: command } : errorReply(UNKNOWN_COMMAND);
     default:
-      return errorReply("UNKNOWN_COMMAND");
+      return errorReply(UNKNOWN_COMMAND);
   }
 }
 
@@ -348,9 +307,9 @@ function parseListEntry(item: string): ListEntry | undefined {
 
 /**
  * Parse a reply line (from Gatehouse or a seed Tower); undefined when it is
- * not a reply at all. A trailing newline is tolerated. An `ERR` with any
- * printable reason is accepted; when it has exactly a third field that is a
- * valid service name, that is its `name`.
+ * not a reply at all. A trailing newline is tolerated. `ERR` replies are
+ * read by {@link parseErrorReply}: any printable reason, and a name when
+ * one follows it.
  *
  * @example
  * ```ts
@@ -358,20 +317,13 @@ function parseListEntry(item: string): ListEntry | undefined {
  * parseReply("OK|LOOKUPALL|web|2|10.0.0.7:8080,[::1]:8081");
  * // { kind: "LOOKUPALL", name: "web", replicas: [{ host: "10.0.0.7", port: 8080 },
  * //                                              { host: "::1", port: 8081 }] }
+ * parseReply("ERR|registry full"); // { kind: "ERR", reason: "registry full" }
  * ```
  */
 export function parseReply(line: string): TowerReply | undefined {
-  const fields = stripLineEnd(line).split("|");
-  if (fields[0] === "ERR") {
-    // Lenient on purpose: another Tower's reason may be any text, and reading
-    // it as an ERR (not as noise) is what lets a client fall back.
-    const reason = fields[1];
-    if (reason === undefined || !/^[\x20-\x7e]{1,200}$/.test(reason)) return undefined;
-    const name = fields[2];
-    return fields.length === 3 && isValidServiceName(name)
-      ? { kind: "ERR", reason, name }
-      : { kind: "ERR", reason };
-  }
+  const text = stripLineEnd(line);
+  const fields = text.split("|");
+  if (fields[0] === "ERR") return fields.length < 2 ? undefined : parseErrorReply(text.slice(4));
   if (fields[0] !== "OK" || fields.length < 2) return undefined;
   const name = fields[2];
   switch (fields[1]) {

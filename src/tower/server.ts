@@ -8,13 +8,8 @@
 
 import type { Runtime, UdpSocket } from "../runtime/types.ts";
 import { TowerGuard, type TowerRateLimit } from "./guard.ts";
-import {
-  errorReply,
-  formatReply,
-  MAX_DATAGRAM_BYTES,
-  type TowerReply,
-  type TowerRequest,
-} from "./protocol.ts";
+import { errorReply } from "./errors.ts";
+import { formatReply, MAX_DATAGRAM_BYTES, type TowerReply, type TowerRequest } from "./protocol.ts";
 import { readRequest } from "./signing.ts";
 import { TowerState } from "./state.ts";
 
@@ -175,7 +170,7 @@ export interface TowerServerOptions {
   rateLimit?: TowerRateLimit;
   /**
    * Most entries REGISTERs may create (refreshes always work); beyond it:
-   * `ERR|FULL|<name>`. 0 means no cap. Default {@link DEFAULT_MAX_ENTRIES}.
+   * `ERR|registry full`. 0 means no cap. Default {@link DEFAULT_MAX_ENTRIES}.
    */
   maxEntries?: number;
 }

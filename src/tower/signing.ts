@@ -7,13 +7,12 @@
  */
 
 import { builtin } from "../runtime/builtin.ts";
+import { syntaxError, type TowerErrorReply } from "./errors.ts";
 import {
-  errorReply,
   formatRequest,
   parseRequest,
   parseRequestFields,
   stripLineEnd,
-  type TowerErrorReply,
   type TowerRequest,
 } from "./protocol.ts";
 
@@ -80,13 +79,15 @@ export interface SignedRequest {
  * Parse a request line that may be signed. Plain lines go through
  * {@link parseRequest} unchanged; a 7-field REGISTER or DEREGISTER has its
  * first four fields parsed the same way and its signature fields checked for
- * form (not for validity: that needs the secret).
+ * form (not for validity: that needs the secret). A signed line with fields
+ * of the wrong form is a REGISTER (DEREGISTER) the Tower cannot read, so it
+ * gets the seed's syntax error like any other.
  *
  * @example
  * ```ts
  * import { readRequest } from "./signing.ts";
  * readRequest("REGISTER|web|10.0.0.7|8080|1700000000000|nonce-0001|xyz");
- * // { request: { kind: "ERR", reason: "MALFORMED" } }
+ * // { request: { kind: "ERR", reason: "REGISTER syntax: name|ip|port" } }
  * ```
  */
 export function readRequest(line: string): SignedRequest {
@@ -95,6 +96,7 @@ export function readRequest(line: string): SignedRequest {
   if (fields.length !== 7 || (fields[0] !== "REGISTER" && fields[0] !== "DEREGISTER")) {
     return { request: parseRequestFields(fields) };
   }
+  const command = fields[0];
   const request = parseRequestFields(fields.slice(0, 4));
   if (request.kind === "ERR") return { request };
   const [, , , , timeText, nonce, mac] = fields;
@@ -103,7 +105,7 @@ export function readRequest(line: string): SignedRequest {
     !UNIX_MS.test(timeText) || !Number.isSafeInteger(timestampMs) || !NONCE.test(nonce) ||
     !MAC_HEX.test(mac)
   ) {
-    return { request: errorReply("MALFORMED") };
+    return { request: syntaxError(command) };
   }
   return {
     request,

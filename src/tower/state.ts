@@ -215,17 +215,37 @@ export class TowerState {
   /** Every live entry, in registration order, with whole seconds of TTL left. */
   list(): ListEntry[] {
     const now = this.#now();
-    const all: { name: string; entry: Entry }[] = [];
-    for (const name of [...this.#services.keys()]) {
-      const entries = this.#live(name, now);
-      if (entries !== undefined) { for (const entry of entries) all.push({ name, entry }); }
-    }
-    all.sort((a, b) => a.entry.seq - b.entry.seq);
-    return all.map(({ name, entry }) => ({
+    return this.#inOrder(now).map(({ name, entry }) => ({
       name,
       host: entry.replica.host,
       port: entry.replica.port,
       ttlLeft: Math.ceil((entry.expiresAt - now) / 1000),
+    }));
+  }
+
+  /**
+   * Every live entry, in registration order, with the milliseconds since its
+   * last REGISTER: what a copy of this state needs to expire each entry at
+   * the same moment. The time is the entry's own, so it goes with the entry.
+   *
+   * @example
+   * ```ts
+   * import { TowerState } from "./state.ts";
+   * let t = 0;
+   * const state = new TowerState({ now: () => t });
+   * state.register("web", "10.0.0.7", 8080);
+   * t = 1_500;
+   * state.ages(); // [{ name: "web", host: "10.0.0.7", port: 8080, ageMs: 1500 }]
+   * state.close();
+   * ```
+   */
+  ages(): { name: string; host: string; port: number; ageMs: number }[] {
+    const now = this.#now();
+    return this.#inOrder(now).map(({ name, entry }) => ({
+      name,
+      host: entry.replica.host,
+      port: entry.replica.port,
+      ageMs: now - (entry.expiresAt - this.ttlMs),
     }));
   }
 
@@ -237,6 +257,14 @@ export class TowerState {
       for (const entry of entries) if (entry.expiresAt > now) count++;
     }
     return count;
+  }
+
+  /**
+   * Entries in memory: the live ones and those expired but not dropped yet
+   * (looking up their service, or the sweep, drops them).
+   */
+  get held(): number {
+    return this.#held;
   }
 
   /** Drop every expired entry now; returns how many were dropped. */
@@ -258,6 +286,16 @@ export class TowerState {
   close(): void {
     if (this.#sweeper !== undefined) clearInterval(this.#sweeper);
     this.#sweeper = undefined;
+  }
+
+  /** Every live entry with its service's name, in registration order. */
+  #inOrder(now: number): { name: string; entry: Entry }[] {
+    const all: { name: string; entry: Entry }[] = [];
+    for (const name of [...this.#services.keys()]) {
+      const entries = this.#live(name, now);
+      if (entries !== undefined) { for (const entry of entries) all.push({ name, entry }); }
+    }
+    return all.sort((a, b) => a.entry.seq - b.entry.seq);
   }
 
   /**

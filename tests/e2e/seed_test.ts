@@ -11,7 +11,7 @@ import dgram from "node:dgram";
 import { type EchoBackend, startEchoBackend } from "../helpers/backends.ts";
 import { type Gatehouse, startGatehouse } from "../helpers/gatehouse.ts";
 import { echoOf, request } from "../helpers/http.ts";
-import { ping, register } from "../helpers/tower.ts";
+import { ping, register, towerRequest } from "../helpers/tower.ts";
 
 /** Registers with bash's /dev/udp, exactly as the seed's docs did. */
 function bashRegister(service: string, port: number, towerPort: number): Promise<void> {
@@ -82,6 +82,46 @@ describe("seed-compatible start", () => {
     const api = await request(gh.httpPort, { path: "/api/users" });
     assert.equal(api.status, 503);
     assert.match(api.text, /no live replica for service "api-service"/);
+  });
+
+  it("answers the seed's error texts byte for byte", async () => {
+    const frontend = await startEchoBackend("frontend-texts");
+    backends.push(frontend);
+    const gh = await startGatehouse([
+      "--listen",
+      "127.0.0.1:0",
+      "--tower-listen",
+      "127.0.0.1:0",
+      "--tower-max-entries",
+      "1",
+      "--route",
+      "/:frontend",
+    ]);
+    started.push(gh);
+    const ask = (line: string) => towerRequest(gh.towerPort!, line);
+    const registerSyntax = "ERR|REGISTER syntax: name|ip|port";
+    const deregisterSyntax = "ERR|DEREGISTER syntax: name|ip|port";
+    assert.equal(await ask("HELLO|x"), "ERR|unknown command");
+    assert.equal(await ask(""), "ERR|unknown command");
+    assert.equal(await ask("REGISTER|frontend|127.0.0.1"), registerSyntax);
+    assert.equal(await ask("REGISTER|frontend|127.0.0.1|80|x"), registerSyntax);
+    // Values the seed took and Gatehouse refuses on purpose get the seed's syntax text too.
+    assert.equal(await ask("REGISTER|frontend|127.0.0.1|70000"), registerSyntax);
+    assert.equal(await ask("REGISTER|frontend|127.0.0.1|0"), registerSyntax);
+    assert.equal(await ask("REGISTER|front end|127.0.0.1|80"), registerSyntax);
+    assert.equal(await ask(`REGISTER|${"f".repeat(64)}|127.0.0.1|80`), registerSyntax);
+    assert.equal(await ask("REGISTER|frontend|not_an_address|80"), registerSyntax);
+    assert.equal(await ask("DEREGISTER|frontend|127.0.0.1"), deregisterSyntax);
+    assert.equal(await ask("LOOKUP|frontend"), "ERR|NOT_FOUND|frontend");
+    assert.equal(await ask("LOOKUP|"), "ERR|NOT_FOUND|");
+    assert.equal(await ask("LOOKUP|front end"), "ERR|NOT_FOUND|front end");
+    await register(gh.towerPort!, "frontend", frontend.port);
+    assert.equal(await ask(`REGISTER|api|127.0.0.1|${frontend.port}`), "ERR|registry full");
+    // A refresh of the one entry still works, and nothing refused was stored.
+    await register(gh.towerPort!, "frontend", frontend.port);
+    assert.match(await ask("LIST"), /^OK\|LIST\|1\|frontend:127\.0\.0\.1:\d+:30$/);
+    const res = await request(gh.httpPort, { path: "/" });
+    assert.equal(res.status, 200, res.text);
   });
 
   it("embeds a Tower on UDP 127.0.0.1:7772 by default", async () => {

@@ -174,8 +174,11 @@ describe("Tower UDP server", () => {
     assert.equal(await probe.ask(p, "LIST"), "OK|LIST|2|web:127.0.0.1:8081:30,web:[::1]:8082:30");
     assert.equal(await probe.ask(p, "DEREGISTER|web|::1|8082\r\n"), "OK|DEREGISTERED|web");
     assert.equal(await probe.ask(p, "DEREGISTER|web|::1|8082"), "ERR|NOT_FOUND|web");
-    assert.equal(await probe.ask(p, "HELLO"), "ERR|UNKNOWN_COMMAND");
-    assert.equal(await probe.ask(p, "REGISTER|web|127.0.0.1"), "ERR|MALFORMED");
+    assert.equal(await probe.ask(p, "HELLO"), "ERR|unknown command");
+    assert.equal(
+      await probe.ask(p, "REGISTER|web|127.0.0.1"),
+      "ERR|REGISTER syntax: name|ip|port",
+    );
     assert.equal(await probe.ask(p, "LIST"), "OK|LIST|1|web:127.0.0.1:8081:30");
   });
 
@@ -184,7 +187,7 @@ describe("Tower UDP server", () => {
     probe.send(tower.port, "PING");
     // The first answer is the PING's: the oversized one got none.
     assert.equal(await probe.next(), "OK|PONG|tower");
-    assert.equal(await probe.ask(tower.port, "PING|" + "x".repeat(1019)), "ERR|MALFORMED");
+    assert.equal(await probe.ask(tower.port, "PING|" + "x".repeat(1019)), "ERR|unknown command");
   });
 
   it("survives garbage and keeps its state", LIMIT, async () => {
@@ -200,7 +203,10 @@ describe("Tower UDP server", () => {
     ];
     for (let i = 0; i < 20; i++) for (const g of garbage) probe.send(tower.port, g);
     for (let i = 0; i < 20 * garbage.length; i++) {
-      assert.match(await probe.next(), /^ERR\|[A-Z_]+$/);
+      assert.match(
+        await probe.next(),
+        /^ERR\|(?:unknown command|(?:DE)?REGISTER syntax: name\|ip\|port)$/,
+      );
     }
     assert.equal(await probe.ask(tower.port, "PING"), "OK|PONG|tower");
     assert.equal(await probe.ask(tower.port, "LIST"), "OK|LIST|1|web:127.0.0.1:8081:30");
@@ -468,7 +474,7 @@ describe("Tower UDP server limits", () => {
     const probe = await Probe.open();
     try {
       assert.equal(await probe.ask(tower.port, "REGISTER|web|127.0.0.1|8081"), "OK|REGISTERED|web");
-      assert.equal(await probe.ask(tower.port, "REGISTER|api|127.0.0.1|9001"), "ERR|FULL|api");
+      assert.equal(await probe.ask(tower.port, "REGISTER|api|127.0.0.1|9001"), "ERR|registry full");
       assert.equal(await probe.ask(tower.port, "REGISTER|web|127.0.0.1|8081"), "OK|REGISTERED|web");
       assert.equal(await probe.ask(tower.port, "LIST"), "OK|LIST|1|web:127.0.0.1:8081:30");
     } finally {
@@ -691,7 +697,7 @@ describe("RemoteTowerRegistry", () => {
     const seed = await startFakeTower((line, reply) => {
       if (line === "LOOKUP|web") reply(`OK|LOOKUP|web|127.0.0.1|${8081 + (turn++ % 2)}`);
       else if (line.startsWith("LOOKUP|")) reply(`ERR|NOT_FOUND|${line.slice(7)}`);
-      else reply("ERR|UNKNOWN_COMMAND");
+      else reply("ERR|unknown command");
     });
     const registry = await RemoteTowerRegistry.connect({ host: LOOPBACK, port: seed.port });
     try {

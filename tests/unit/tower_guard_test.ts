@@ -97,12 +97,12 @@ describe("per-sender rate limit", () => {
 });
 
 describe("entry cap", () => {
-  it("refuses new entries beyond maxEntries with FULL but still refreshes old ones", () => {
+  it("refuses new entries beyond maxEntries with ERR|registry full but still refreshes old ones", () => {
     const { ask, clock, state } = setup({ maxEntries: 2 });
     assert.equal(ask("REGISTER|web|10.0.0.7|8080"), "OK|REGISTERED|web");
     assert.equal(ask("REGISTER|api|10.0.0.7|9000"), "OK|REGISTERED|api");
-    assert.equal(ask("REGISTER|web|10.0.0.8|8080"), "ERR|FULL|web");
-    assert.equal(ask("REGISTER|db|10.0.0.9|5432"), "ERR|FULL|db");
+    assert.equal(ask("REGISTER|web|10.0.0.8|8080"), "ERR|registry full");
+    assert.equal(ask("REGISTER|db|10.0.0.9|5432"), "ERR|registry full");
     assert.equal(state.size, 2);
     clock.advance(20_000);
     assert.equal(ask("REGISTER|web|10.0.0.7|8080"), "OK|REGISTERED|web");
@@ -110,7 +110,7 @@ describe("entry cap", () => {
     // Room comes back by DEREGISTER ...
     assert.equal(ask("DEREGISTER|web|10.0.0.7|8080"), "OK|DEREGISTERED|web");
     assert.equal(ask("REGISTER|web|10.0.0.8|8080"), "OK|REGISTERED|web");
-    assert.equal(ask("REGISTER|db|10.0.0.9|5432"), "ERR|FULL|db");
+    assert.equal(ask("REGISTER|db|10.0.0.9|5432"), "ERR|registry full");
     // ... and by expiry, though nobody looked the expired entry up.
     clock.advance(10_000);
     assert.equal(ask("REGISTER|db|10.0.0.9|5432"), "OK|REGISTERED|db");
@@ -123,7 +123,7 @@ describe("entry cap", () => {
       const reply = capped.ask(`REGISTER|s${i % 100}|10.0.${i >> 8}.${i & 255}|8080`);
       assert.equal(reply, `OK|REGISTERED|s${i % 100}`);
     }
-    assert.equal(capped.ask("REGISTER|web|10.9.0.1|8080"), "ERR|FULL|web");
+    assert.equal(capped.ask("REGISTER|web|10.9.0.1|8080"), "ERR|registry full");
     assert.equal(capped.ask("REGISTER|s0|10.0.0.0|8080"), "OK|REGISTERED|s0");
     assert.equal(capped.state.size, DEFAULT_MAX_ENTRIES);
 
@@ -170,8 +170,11 @@ describe("order of checks: size, parse, allowlist, rate limit, signature, cap", 
       { secret: SECRET, rateLimit: { perSecond: 1, burst: 1 } },
       { mayChange: false },
     );
-    assert.equal(ask("REGISTER|web|10.0.0.7|0"), "ERR|BAD_PORT");
-    assert.equal(ask("REGISTER|web|10.0.0.7|8080|1|nonce-0001"), "ERR|MALFORMED");
+    assert.equal(ask("REGISTER|web|10.0.0.7|0"), "ERR|REGISTER syntax: name|ip|port");
+    assert.equal(
+      ask("REGISTER|web|10.0.0.7|8080|1|nonce-0001"),
+      "ERR|REGISTER syntax: name|ip|port",
+    );
     for (let i = 0; i < 5; i++) {
       assert.equal(ask("REGISTER|web|10.0.0.7|8080"), "ERR|FORBIDDEN|web");
       assert.equal(ask(sign("REGISTER|web|10.0.0.7|8080")), "ERR|FORBIDDEN|web");
@@ -192,7 +195,7 @@ describe("order of checks: size, parse, allowlist, rate limit, signature, cap", 
     assert.equal(ask(sign("REGISTER|web|10.0.0.7|8080")), "OK|REGISTERED|web");
     assert.equal(ask("REGISTER|web|10.0.0.8|8080"), "ERR|UNAUTHORIZED|web");
     const full = sign("REGISTER|web|10.0.0.8|8080");
-    assert.equal(ask(full), "ERR|FULL|web");
+    assert.equal(ask(full), "ERR|registry full");
     // A verified nonce is used up whatever happened next.
     assert.equal(ask(full), "ERR|REPLAY|web");
     assert.equal(guard.rememberedNonces, 2);

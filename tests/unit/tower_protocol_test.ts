@@ -51,42 +51,58 @@ describe("parseRequest", () => {
       host: "10.0.0.7",
       port: 8080,
     });
-    assert.deepEqual(parseRequest("PING\n\n"), { kind: "ERR", reason: "UNKNOWN_COMMAND" });
-    assert.deepEqual(parseRequest("LOOKUP|web\n\n"), { kind: "ERR", reason: "BAD_NAME" });
-    assert.deepEqual(parseRequest("LOOKUP|web\r"), { kind: "ERR", reason: "BAD_NAME" });
+    assert.deepEqual(parseRequest("PING\n\n"), { kind: "ERR", reason: "unknown command" });
+    assert.deepEqual(parseRequest("LOOKUP|web\n\n"), {
+      kind: "ERR",
+      reason: "NOT_FOUND",
+      name: "web\n",
+    });
+    assert.deepEqual(parseRequest("LOOKUP|web\r"), {
+      kind: "ERR",
+      reason: "NOT_FOUND",
+      name: "web\r",
+    });
   });
 
-  it("names what is wrong", () => {
-    const cases: [string, string][] = [
-      ["", "MALFORMED"],
-      ["\n", "MALFORMED"],
-      ["HELLO", "UNKNOWN_COMMAND"],
-      ["ping", "UNKNOWN_COMMAND"],
-      [" PING", "UNKNOWN_COMMAND"],
-      ["|", "MALFORMED"],
-      ["PING|x", "MALFORMED"],
-      ["LIST|", "MALFORMED"],
-      ["LOOKUP", "MALFORMED"],
-      ["LOOKUP|a|b", "MALFORMED"],
-      ["LOOKUP|", "BAD_NAME"],
-      ["LOOKUPALL|a b", "BAD_NAME"],
-      ["REGISTER|web|10.0.0.7", "MALFORMED"],
-      ["REGISTER|web|10.0.0.7|80|x", "MALFORMED"],
-      ["REGISTER||10.0.0.7|80", "BAD_NAME"],
-      [`REGISTER|${"n".repeat(64)}|10.0.0.7|80`, "BAD_NAME"],
-      ["REGISTER|web|10.0.0.256|80", "BAD_HOST"],
-      ["REGISTER|web||80", "BAD_HOST"],
-      ["REGISTER|web|[::1]|80", "BAD_HOST"],
-      ["REGISTER|web|10.0.0.7|0", "BAD_PORT"],
-      ["REGISTER|web|10.0.0.7|65536", "BAD_PORT"],
-      ["REGISTER|web|10.0.0.7|080", "BAD_PORT"],
-      ["REGISTER|web|10.0.0.7|80x", "BAD_PORT"],
-      ["REGISTER|web|10.0.0.7|", "BAD_PORT"],
-      ["DEREGISTER|web|10.0.0.7|-1", "BAD_PORT"],
-      ["DEREGISTER|web|10.0.0.7", "MALFORMED"],
+  it("names what is wrong in the seed's words", () => {
+    const unknown = { kind: "ERR", reason: "unknown command" };
+    const register = { kind: "ERR", reason: "REGISTER syntax: name|ip|port" };
+    const deregister = { kind: "ERR", reason: "DEREGISTER syntax: name|ip|port" };
+    const notFound = (name: string) => ({ kind: "ERR", reason: "NOT_FOUND", name });
+    const cases: [string, object][] = [
+      ["", unknown],
+      ["\n", unknown],
+      ["HELLO", unknown],
+      ["ping", unknown],
+      [" PING", unknown],
+      ["|", unknown],
+      ["PING|x", unknown],
+      ["LIST|", unknown],
+      // As in the seed, a command with arguments is its word and a "|".
+      ["LOOKUP", unknown],
+      ["LOOKUPALL", unknown],
+      ["REGISTER", unknown],
+      ["DEREGISTER", unknown],
+      ["LOOKUP|a|b", notFound("a|b")],
+      ["LOOKUP|", notFound("")],
+      ["LOOKUPALL|a b", notFound("a b")],
+      ["REGISTER|web|10.0.0.7", register],
+      ["REGISTER|web|10.0.0.7|80|x", register],
+      ["REGISTER||10.0.0.7|80", register],
+      [`REGISTER|${"n".repeat(64)}|10.0.0.7|80`, register],
+      ["REGISTER|web|10.0.0.256|80", register],
+      ["REGISTER|web||80", register],
+      ["REGISTER|web|[::1]|80", register],
+      ["REGISTER|web|10.0.0.7|0", register],
+      ["REGISTER|web|10.0.0.7|65536", register],
+      ["REGISTER|web|10.0.0.7|080", register],
+      ["REGISTER|web|10.0.0.7|80x", register],
+      ["REGISTER|web|10.0.0.7|", register],
+      ["DEREGISTER|web|10.0.0.7|-1", deregister],
+      ["DEREGISTER|web|10.0.0.7", deregister],
     ];
-    for (const [line, reason] of cases) {
-      assert.deepEqual(parseRequest(line), { kind: "ERR", reason }, JSON.stringify(line));
+    for (const [line, reply] of cases) {
+      assert.deepEqual(parseRequest(line), reply, JSON.stringify(line));
     }
   });
 
@@ -140,6 +156,11 @@ describe("parseReply / formatReply", () => {
       "OK|PONG|tower",
       "ERR|NOT_FOUND|web",
       "ERR|UNKNOWN_COMMAND",
+      "ERR|unknown command",
+      "ERR|registry full",
+      "ERR|REGISTER syntax: name|ip|port",
+      "ERR|DEREGISTER syntax: name|ip|port",
+      "ERR|UNAUTHORIZED|web",
     ];
     for (const line of lines) {
       const reply = parseReply(line);
@@ -168,6 +189,12 @@ describe("parseReply / formatReply", () => {
       kind: "ERR",
       reason: "UNKNOWN_COMMAND",
     });
+    // The seed's syntax texts are read whole, though they contain "|".
+    assert.deepEqual(parseReply("ERR|REGISTER syntax: name|ip|port"), {
+      kind: "ERR",
+      reason: "REGISTER syntax: name|ip|port",
+    });
+    assert.deepEqual(parseReply("ERR|registry full"), { kind: "ERR", reason: "registry full" });
     // Another Tower's wording is still an ERR.
     assert.deepEqual(parseReply("ERR|unknown command: LOOKUPALL|x|y"), {
       kind: "ERR",

@@ -56,23 +56,26 @@ describe("respond: replies byte for byte", () => {
     );
   });
 
-  it("errors reply ERR|<reason> and change nothing", () => {
+  it("errors reply the seed's texts and change nothing", () => {
     const { state } = newState();
     respond(state, "REGISTER|web|10.0.0.7|8080");
     const before = respond(state, "LIST");
+    const register = "ERR|REGISTER syntax: name|ip|port";
+    const deregister = "ERR|DEREGISTER syntax: name|ip|port";
     const cases: [string, string][] = [
-      ["HELLO|web", "ERR|UNKNOWN_COMMAND"],
-      ["", "ERR|MALFORMED"],
-      ["REGISTER|web|10.0.0.8", "ERR|MALFORMED"],
-      ["REGISTER|web|10.0.0.8|80|", "ERR|MALFORMED"],
-      ["REGISTER|we b|10.0.0.8|80", "ERR|BAD_NAME"],
-      ["REGISTER|web|10.0.0.8|99999", "ERR|BAD_PORT"],
-      ["REGISTER|web|not_a_host|80", "ERR|BAD_HOST"],
-      ["DEREGISTER|web|10.0.0.7|08080", "ERR|BAD_PORT"],
-      ["DEREGISTER|web|10.0.0.7", "ERR|MALFORMED"],
-      ["LOOKUP|web|extra", "ERR|MALFORMED"],
-      ["REGISTER|web|10.0.0.8|80\n\n", "ERR|BAD_PORT"],
-      ["REGISTER|web|10.0.0.8|80\0", "ERR|BAD_PORT"],
+      ["HELLO|web", "ERR|unknown command"],
+      ["", "ERR|unknown command"],
+      ["REGISTER", "ERR|unknown command"],
+      ["REGISTER|web|10.0.0.8", register],
+      ["REGISTER|web|10.0.0.8|80|", register],
+      ["REGISTER|we b|10.0.0.8|80", register],
+      ["REGISTER|web|10.0.0.8|99999", register],
+      ["REGISTER|web|not_a_host|80", register],
+      ["DEREGISTER|web|10.0.0.7|08080", deregister],
+      ["DEREGISTER|web|10.0.0.7", deregister],
+      ["LOOKUP|web|extra", "ERR|NOT_FOUND|web|extra"],
+      ["REGISTER|web|10.0.0.8|80\n\n", register],
+      ["REGISTER|web|10.0.0.8|80\0", register],
     ];
     for (const [line, reply] of cases) {
       assert.equal(respond(state, line), reply, JSON.stringify(line));
@@ -81,17 +84,49 @@ describe("respond: replies byte for byte", () => {
     assert.equal(state.size, 1);
   });
 
-  it("never echoes unvalidated input", () => {
+  it("values the seed took and Gatehouse refuses get the seed's syntax text", () => {
     const { state } = newState();
-    assert.equal(respond(state, "LOOKUP|<script>"), "ERR|BAD_NAME");
-    assert.equal(respond(state, "EVIL|x|y"), "ERR|UNKNOWN_COMMAND");
+    const register = "ERR|REGISTER syntax: name|ip|port";
+    for (
+      const line of [
+        "REGISTER|web|10.0.0.7|0",
+        "REGISTER|web|10.0.0.7|65536",
+        "REGISTER|web|10.0.0.7|-80",
+        "REGISTER|web|not an address|80",
+        "REGISTER|web|10.0.0.999|80",
+        `REGISTER|${"w".repeat(64)}|10.0.0.7|80`,
+        "REGISTER|w/b|10.0.0.7|80",
+      ]
+    ) {
+      assert.equal(respond(state, line), register, line);
+    }
+    assert.equal(
+      respond(state, `DEREGISTER|${"w".repeat(64)}|10.0.0.7|80`),
+      "ERR|DEREGISTER syntax: name|ip|port",
+    );
+    assert.equal(
+      respond(state, `REGISTER|${"w".repeat(63)}|10.0.0.7|65535`),
+      `OK|REGISTERED|${"w".repeat(63)}`,
+    );
+    assert.equal(state.size, 1);
+  });
+
+  it("echoes an unknown name as the seed does: to a NUL, at most 127 characters", () => {
+    const { state } = newState();
+    assert.equal(respond(state, "LOOKUP|<script>"), "ERR|NOT_FOUND|<script>");
+    assert.equal(respond(state, "LOOKUPALL|<script>"), "ERR|NOT_FOUND|<script>");
+    assert.equal(respond(state, "LOOKUP|"), "ERR|NOT_FOUND|");
+    assert.equal(respond(state, "LOOKUP|a\0b"), "ERR|NOT_FOUND|a");
+    assert.equal(respond(state, "LOOKUP|" + "x".repeat(500)), "ERR|NOT_FOUND|" + "x".repeat(127));
+    // Only a name is echoed, never a command.
+    assert.equal(respond(state, "EVIL|x|y"), "ERR|unknown command");
   });
 
   it("non-ASCII and binary datagrams get ERR, not an exception", () => {
     const { state } = newState();
-    assert.equal(respond(state, "LOOKUP|wéb"), "ERR|BAD_NAME");
-    assert.equal(respond(state, new Uint8Array([0xff, 0xfe, 0x00, 0x7c])), "ERR|UNKNOWN_COMMAND");
-    assert.equal(respond(state, new Uint8Array(0)), "ERR|MALFORMED");
+    assert.equal(respond(state, "LOOKUP|wéb"), "ERR|NOT_FOUND|wéb");
+    assert.equal(respond(state, new Uint8Array([0xff, 0xfe, 0x00, 0x7c])), "ERR|unknown command");
+    assert.equal(respond(state, new Uint8Array(0)), "ERR|unknown command");
     assert.equal(state.size, 0);
   });
 
@@ -99,7 +134,7 @@ describe("respond: replies byte for byte", () => {
     const { state } = newState();
     const pad = (total: number) => "PING|" + "x".repeat(total - 5);
     assert.equal(pad(1024).length, 1024);
-    assert.equal(respond(state, pad(1024)), "ERR|MALFORMED");
+    assert.equal(respond(state, pad(1024)), "ERR|unknown command");
     assert.equal(respond(state, pad(1025)), undefined);
     assert.equal(respond(state, new Uint8Array(4096)), undefined);
     // Multi-byte characters count as bytes, not characters.
@@ -116,7 +151,7 @@ describe("respond: replies byte for byte", () => {
     assert.equal(respond(state, "PING", locked), "OK|PONG|tower");
     assert.equal(respond(state, "LIST", locked), "OK|LIST|1|web:10.0.0.7:8080:30");
     // Malformed still says what is malformed, even to a stranger.
-    assert.equal(respond(state, "REGISTER|web|x|0", locked), "ERR|BAD_PORT");
+    assert.equal(respond(state, "REGISTER|web|x|0", locked), "ERR|REGISTER syntax: name|ip|port");
   });
 });
 
@@ -225,7 +260,7 @@ describe("startTowerServer security options", () => {
       "10.1.1.1 ERR|UNAUTHORIZED|web",
       "10.1.1.1 OK|REGISTERED|web",
       "10.1.1.1 ERR|RATE_LIMITED|web",
-      "10.1.1.2 ERR|FULL|web",
+      "10.1.1.2 ERR|registry full",
       "10.1.1.1 OK|LOOKUP|web|10.0.0.7|8080",
       "10.3.3.3 ERR|STALE|api",
     ]);

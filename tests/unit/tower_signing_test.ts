@@ -236,7 +236,7 @@ describe("a Tower with a secret", () => {
     assert.equal(ask("PING"), "OK|PONG|tower");
   });
 
-  it("signature fields of the wrong form are MALFORMED", () => {
+  it("signature fields of the wrong form get the seed's syntax text", () => {
     const { ask, sign, state } = setup({ secret: SECRET });
     const line = sign("REGISTER|web|10.0.0.7|8080");
     const [command, name, host, port, at, nonce, mac] = line.split("|");
@@ -259,13 +259,20 @@ describe("a Tower with a secret", () => {
       `${line}\n\n`,
       `${line} `,
     ];
-    for (const text of cases) assert.equal(ask(text), "ERR|MALFORMED", JSON.stringify(text));
+    const syntax = "ERR|REGISTER syntax: name|ip|port";
+    for (const text of cases) assert.equal(ask(text), syntax, JSON.stringify(text));
+    assert.equal(
+      ask(withField(sign("DEREGISTER|web|10.0.0.7|8080"), 6, "xyz")),
+      "ERR|DEREGISTER syntax: name|ip|port",
+    );
     // The first four fields are read as always.
-    assert.equal(ask(withField(line, 3, "0")), "ERR|BAD_PORT");
-    assert.equal(ask(withField(line, 3, "80\n")), "ERR|BAD_PORT");
-    assert.equal(ask(withField(line, 2, "10.0.0.256")), "ERR|BAD_HOST");
-    assert.equal(ask(withField(line, 1, "a b")), "ERR|BAD_NAME");
-    assert.equal(ask(withField(line, 0, "LOOKUP")), "ERR|MALFORMED");
+    assert.equal(ask(withField(line, 3, "0")), syntax);
+    assert.equal(ask(withField(line, 3, "80\n")), syntax);
+    assert.equal(ask(withField(line, 2, "10.0.0.256")), syntax);
+    assert.equal(ask(withField(line, 1, "a b")), syntax);
+    // A LOOKUP takes everything after "LOOKUP|" as the name, as in the seed.
+    const lookup = withField(line, 0, "LOOKUP");
+    assert.equal(ask(lookup), `ERR|NOT_FOUND|${lookup.slice("LOOKUP|".length, 7 + 127)}`);
     assert.equal(state.size, 0);
     // One trailing newline is tolerated, as for any request.
     assert.equal(ask(line + "\r\n"), "OK|REGISTERED|web");
@@ -282,7 +289,7 @@ describe("a Tower without a secret", () => {
     assert.equal(ask("REGISTER|web|10.0.0.7|8080"), "OK|REGISTERED|web");
     assert.equal(ask("LOOKUP|web"), "OK|LOOKUP|web|10.0.0.7|8080");
     assert.equal(ask("DEREGISTER|web|10.0.0.7|8080"), "OK|DEREGISTERED|web");
-    assert.equal(ask("REGISTER|web|10.0.0.7|80|x"), "ERR|MALFORMED");
+    assert.equal(ask("REGISTER|web|10.0.0.7|80|x"), "ERR|REGISTER syntax: name|ip|port");
   });
 
   it("accepts signed requests with the signature ignored, so clients can sign first", () => {
@@ -294,6 +301,9 @@ describe("a Tower without a secret", () => {
     assert.equal(ask(line), "OK|DEREGISTERED|web");
     assert.equal(state.size, 0);
     // ... but still only in the signed form.
-    assert.equal(ask(stale.replace(/\|[0-9a-f]+$/, "|xyz")), "ERR|MALFORMED");
+    assert.equal(
+      ask(stale.replace(/\|[0-9a-f]+$/, "|xyz")),
+      "ERR|REGISTER syntax: name|ip|port",
+    );
   });
 });

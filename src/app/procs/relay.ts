@@ -40,7 +40,9 @@ export function deregisterLine(name: string, host: string, port: number): string
 /**
  * The primary's Tower state: a {@link TowerState} that also tells `onChange`
  * every REGISTER (new or heartbeat) and DEREGISTER it accepts, and can list
- * its live entries with their exact age for a starting worker.
+ * its live entries with their exact age for a starting worker. It keeps
+ * nothing per entry of its own: the ages come from the state's entries, and
+ * go when they expire or are deregistered.
  *
  * @example
  * ```ts
@@ -54,44 +56,28 @@ export function deregisterLine(name: string, host: string, port: number): string
 export class RelayedTowerState extends TowerState {
   /** Called with each relay line. */
   onChange: ((line: string) => void) | null;
-  /** When each name|host|port was last registered, for exact snapshot ages. */
-  readonly #registeredAt = new Map<string, number>();
-  readonly #clock: () => number;
 
   constructor(onChange: ((line: string) => void) | null = null, options: TowerStateOptions = {}) {
     super(options);
     this.onChange = onChange;
-    this.#clock = options.now ?? Date.now;
   }
 
   override register(name: string, host: string, port: number): boolean {
     const isNew = super.register(name, host, port);
-    this.#registeredAt.set(`${name}|${host}|${port}`, this.#clock());
     this.onChange?.(registerLine(name, host, port, 0));
     return isNew;
   }
 
   override deregister(name: string, host: string, port: number): boolean {
     const removed = super.deregister(name, host, port);
-    this.#registeredAt.delete(`${name}|${host}|${port}`);
     this.onChange?.(deregisterLine(name, host, port));
     return removed;
   }
 
   /** Every live entry as REGISTER lines with its age (what a new worker is sent first). */
   snapshot(): string {
-    const now = this.#clock();
-    const live = new Set<string>();
     let out = "";
-    for (const e of this.list()) {
-      const key = `${e.name}|${e.host}|${e.port}`;
-      live.add(key);
-      const at = this.#registeredAt.get(key);
-      const age = at !== undefined ? now - at : this.ttlMs - e.ttlLeft * 1000;
-      out += registerLine(e.name, e.host, e.port, age);
-    }
-    // Forget the times of entries that expired.
-    for (const key of this.#registeredAt.keys()) if (!live.has(key)) this.#registeredAt.delete(key);
+    for (const e of this.ages()) out += registerLine(e.name, e.host, e.port, e.ageMs);
     return out;
   }
 }

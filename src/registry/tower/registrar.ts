@@ -7,14 +7,25 @@
  */
 
 import { messageOf } from "../../error_message.ts";
-import { type BindUdp, DEFAULT_TTL_MS, formatReply, TowerClient } from "../../tower.ts";
+import {
+  type BindUdp,
+  DEFAULT_TTL_MS,
+  DEREGISTER_SYNTAX,
+  formatReply,
+  REGISTER_SYNTAX,
+  REGISTRY_FULL,
+  TowerClient,
+  type TowerReply,
+  UNKNOWN_COMMAND,
+} from "../../tower.ts";
 import { formatHostPort, type HostPort } from "../../net/address.ts";
 import { checkRegistration, type Registrar, type Registration, type Replica } from "../types.ts";
 import { openTowerClient } from "./remote.ts";
 
 /**
- * The Tower answered REGISTER with an error (FORBIDDEN, BAD_HOST, ...):
- * sending it again will not help.
+ * The Tower answered REGISTER with an error (`ERR|registry full`,
+ * `ERR|REGISTER syntax: name|ip|port`, `ERR|FORBIDDEN|<name>`, ...): sending
+ * it again will not help. The message quotes the reply and says what it means.
  *
  * @example
  * ```ts
@@ -24,6 +35,34 @@ import { openTowerClient } from "./remote.ts";
  */
 export class TowerRefusedError extends Error {
   override name = "TowerRefusedError";
+}
+
+/** What a refusal means, for the message; the seed's texts say little by themselves. */
+const MEANINGS = new Map<string, string>([
+  [
+    REGISTER_SYNTAX,
+    "the Tower cannot read this registration; a seed Tower reads addresses of at most 15 " +
+    "characters, so a long IPv6 address or host name needs a Gatehouse Tower",
+  ],
+  [
+    DEREGISTER_SYNTAX,
+    "the Tower cannot read this address; a seed Tower reads addresses of at most 15 characters",
+  ],
+  [
+    REGISTRY_FULL,
+    "the Tower has as many entries as it holds; it takes new ones as old ones expire or deregister",
+  ],
+  [UNKNOWN_COMMAND, "the Tower does not know this command: is it a Tower?"],
+  ["FORBIDDEN", "this host is not in the Tower's allowlist"],
+  ["UNAUTHORIZED", "the Tower wants it signed with its secret (GATEHOUSE_TOWER_SECRET)"],
+  ["STALE", "this clock and the Tower's differ by more than 30 s"],
+  ["RATE_LIMITED", "too many registrations from this host for the Tower's rate limit"],
+]);
+
+/** `"<reply>"`, and what it means when that is known. */
+function describeReply(reply: TowerReply): string {
+  const meaning = reply.kind === "ERR" ? MEANINGS.get(reply.reason) : undefined;
+  return `"${formatReply(reply)}"${meaning === undefined ? "" : ` (${meaning})`}`;
 }
 
 /**
@@ -194,9 +233,9 @@ class TowerRegistration implements Registration {
     if (reply.kind === "DEREGISTERED") return;
     if (reply.kind === "ERR" && reply.reason === "NOT_FOUND") return;
     throw new Error(
-      `the Tower ${this.#client.address} answered DEREGISTER ${this.#label} with "${
-        formatReply(reply)
-      }"`,
+      `the Tower ${this.#client.address} answered DEREGISTER ${this.#label} with ${
+        describeReply(reply)
+      }`,
     );
   }
 
@@ -205,9 +244,9 @@ class TowerRegistration implements Registration {
     const reply = await this.#client.send({ kind: "REGISTER", name: this.#service, host, port });
     if (reply.kind !== "REGISTERED") {
       throw new TowerRefusedError(
-        `the Tower ${this.#client.address} answered REGISTER ${this.#label} with "${
-          formatReply(reply)
-        }"`,
+        `the Tower ${this.#client.address} answered REGISTER ${this.#label} with ${
+          describeReply(reply)
+        }`,
       );
     }
   }

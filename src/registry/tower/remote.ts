@@ -70,9 +70,10 @@ export async function openTowerClient(
  * A {@link Registry} backed by a remote Tower over UDP.
  *
  * It asks `LOOKUPALL|<name>` to learn every replica (so the proxy can fail
- * over). A seed Tower does not know that command: the first `ERR` other than
- * `NOT_FOUND` switches this registry to plain `LOOKUP|<name>` for good, which
- * yields one replica (the Tower's round-robin pick) per resolve.
+ * over). A seed Tower does not know that command and answers
+ * `ERR|unknown command`: the first `ERR` other than `NOT_FOUND` switches this
+ * registry to plain `LOOKUP|<name>` for good, which yields one replica (the
+ * Tower's round-robin pick) per resolve.
  *
  * `resolve` rejects when the Tower stays silent (timeout and retry) or gives
  * an answer that makes no sense; it resolves `[]` on `NOT_FOUND`.

@@ -1,0 +1,80 @@
+/**
+ * The `--procs` relay of the Tower's state (src/app/procs/relay.ts): the
+ * primary's state keeps no registration time of its own, so replicas that
+ * come and go leave nothing behind, and a starting worker still gets each
+ * live entry's exact age. Runs unchanged under `deno test` and `bun test`.
+ */
+
+import { afterEach, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { RelayedTowerState, WorkerTowerState } from "../../src/app/procs/relay.ts";
+import { Clock, opened } from "../helpers/tower_fixtures.ts";
+
+afterEach(() => {
+  for (const state of opened.splice(0)) state.close();
+});
+
+function relayed(clock: Clock, lines: string[] = []): RelayedTowerState {
+  const relay = new RelayedTowerState((line) => lines.push(line), {
+    now: clock.now,
+    sweepIntervalMs: 0,
+  });
+  opened.push(relay);
+  return relay;
+}
+
+describe("RelayedTowerState", () => {
+  it("holds no more registration times than live entries while replicas churn", () => {
+    const clock = new Clock();
+    const lines: string[] = [];
+    const relay = relayed(clock, lines);
+    // 20 000 distinct replicas, a new one every 100 ms, each expiring 30 s after it came;
+    // snapshot() is never called. The state sweeps every 5 s, as its timer does.
+    const total = 20_000;
+    const perSweep = 50;
+    for (let i = 0; i < total; i++) {
+      const host = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+      relay.register(`svc-${i % 7}`, host, 8000 + (i % 1000));
+      clock.advance(100);
+      if (i % perSweep === perSweep - 1) relay.sweep();
+      // At most the live ones and those expired since the last sweep.
+      assert.ok(relay.held <= relay.size + perSweep, `${relay.held} held, ${relay.size} live`);
+    }
+    relay.sweep();
+    assert.ok(relay.size <= 300, String(relay.size));
+    assert.equal(relay.held, relay.size);
+    assert.equal(lines.length, total);
+
+    // Deregistered ones go at once, their times with them.
+    for (const e of relay.list()) relay.deregister(e.name, e.host, e.port);
+    assert.equal(relay.held, 0);
+    assert.equal(relay.size, 0);
+  });
+
+  it("a snapshot gives each live entry its exact age; a worker expires it in step", () => {
+    const clock = new Clock();
+    const relay = relayed(clock);
+    relay.register("web", "10.0.0.7", 8080);
+    clock.advance(1_234);
+    relay.register("api", "::1", 9000);
+    relay.register("gone", "10.0.0.9", 1);
+    relay.deregister("gone", "10.0.0.9", 1);
+    clock.advance(1_000);
+    relay.register("web", "10.0.0.7", 8080); // a heartbeat: its age starts again
+    clock.advance(500);
+    const snapshot = relay.snapshot();
+    assert.equal(snapshot, "R|web|10.0.0.7|8080|500\nR|api|::1|9000|1500\n");
+
+    const worker = new WorkerTowerState({ now: clock.now, sweepIntervalMs: 0 });
+    opened.push(worker.state);
+    for (const line of snapshot.trim().split("\n")) assert.equal(worker.apply(line), true);
+    clock.advance(28_499);
+    assert.equal(relay.snapshot(), "R|web|10.0.0.7|8080|28999\nR|api|::1|9000|29999\n");
+    assert.deepEqual(worker.state.replicas("api"), [{ host: "::1", port: 9000 }]);
+    clock.advance(1);
+    // The api entry expires on both sides at the same moment.
+    assert.equal(relay.snapshot(), "R|web|10.0.0.7|8080|29000\n");
+    assert.deepEqual(worker.state.replicas("api"), []);
+    assert.deepEqual(worker.state.replicas("web"), [{ host: "10.0.0.7", port: 8080 }]);
+  });
+});
