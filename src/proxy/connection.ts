@@ -17,7 +17,7 @@ import type { Expiring } from "./deadlines.ts";
 import { errorResponse, type ProxyError, STATUS } from "./errors.ts";
 import { ClientInput } from "./client_input.ts";
 import { KeptBuffer } from "./kept_buffer.ts";
-import type { ClientInfo } from "./forwarded.ts";
+import { type ClientInfo, clientInfoOf } from "./forwarded.ts";
 import { type Downstream, Exchange } from "./exchange.ts";
 import { accessLogLine } from "./access_log.ts";
 import { startTunnel } from "./tunnel.ts";
@@ -185,12 +185,12 @@ export class ClientConnection implements SocketHandler, Expiring, Downstream {
   // --- what the exchange asks (Downstream) -----------------------------------
 
   clientInfo(): ClientInfo {
-    const socket = this.socket;
-    return this.#info ??= {
-      peer: socket.remoteAddress,
-      proto: this.#ctx.proto,
-      trusted: this.#ctx.trustedProxies.contains(socket.remoteAddress),
-    };
+    const socket = this.socket, ctx = this.#ctx;
+    return this.#info ??= clientInfoOf(
+      socket,
+      ctx.proto,
+      ctx.trustedProxies.contains(socket.remoteAddress),
+    );
   }
 
   /** The client half-closed or asked for close: no request after the current one. */

@@ -1,8 +1,10 @@
 /**
  * The forward phase's head: what a backend receives. Always HTTP/1.1 and
  * persistent; hop-by-hop fields removed; Host set to the host the request
- * was routed by; X-Forwarded-For, X-Real-IP, X-Forwarded-Proto and
- * X-Forwarded-Host set from what the ingress itself saw.
+ * was routed by (for an HTTP/1.0 request that names none, the address the
+ * client connected to: HTTP/1.1 requires a Host); X-Forwarded-For,
+ * X-Real-IP, X-Forwarded-Proto and X-Forwarded-Host set from what the
+ * ingress itself saw.
  *
  * A client's own X-Real-IP / X-Forwarded-Proto / X-Forwarded-Host are only
  * kept when the peer is a trusted proxy; X-Forwarded-For is always appended
@@ -17,6 +19,8 @@ import { FIELD_STRIDE, type HeadScan } from "../http1/head.ts";
 import { FIELD } from "../http1/fields.ts";
 import type { ConnectionTokens } from "../http1/connection_tokens.ts";
 import { type HeadSpace, headWriter } from "../http1/head_writer.ts";
+import { formatHostPort } from "../net/address.ts";
+import type { Socket } from "../runtime/types.ts";
 
 /** What the ingress knows about the client side of a request. */
 export interface ClientInfo {
@@ -26,6 +30,52 @@ export interface ClientInfo {
   proto: string;
   /** Whether the peer is a trusted proxy whose forwarding headers stand. */
   trusted: boolean;
+  /**
+   * The address the client connected to, `host:port` (IPv6 in brackets):
+   * the Host sent for a request that names no host.
+   */
+  readonly local: string;
+}
+
+/** A connection's {@link ClientInfo}; `local` is read from the socket only when a request needs it. */
+class SocketClientInfo implements ClientInfo {
+  readonly peer: string;
+  readonly proto: string;
+  readonly trusted: boolean;
+  readonly #socket: Socket;
+  #local = "";
+
+  constructor(socket: Socket, proto: string, trusted: boolean) {
+    this.peer = socket.remoteAddress;
+    this.proto = proto;
+    this.trusted = trusted;
+    this.#socket = socket;
+  }
+
+  get local(): string {
+    if (this.#local === "") {
+      const s = this.#socket;
+      this.#local = formatHostPort(s.localAddress, s.localPort);
+    }
+    return this.#local;
+  }
+}
+
+/**
+ * The {@link ClientInfo} of an accepted client socket, built once per
+ * connection.
+ *
+ * @example
+ * ```ts
+ * import { clientInfoOf } from "./forwarded.ts";
+ * import type { Socket } from "../runtime/types.ts";
+ * declare const socket: Socket;
+ * const info = clientInfoOf(socket, "http", false);
+ * info.local; // e.g. "[::1]:9090"
+ * ```
+ */
+export function clientInfoOf(socket: Socket, proto: string, trusted: boolean): ClientInfo {
+  return new SocketClientInfo(socket, proto, trusted);
 }
 
 const HTTP11 = "HTTP/1.1";
@@ -44,7 +94,7 @@ const HTTP11 = "HTTP/1.1";
  * const scan = new HeadScan();
  * const bytes = new TextEncoder().encode("GET /x HTTP/1.1\r\nHost: example.com\r\n\r\n");
  * scanRequestHead(bytes, 0, bytes.length, { maxSize: 32768 }, scan);
- * const info = { peer: "10.0.0.9", proto: "http", trusted: false };
+ * const info = { peer: "10.0.0.9", proto: "http", trusted: false, local: "10.0.0.1:9090" };
  * const tokens = new ConnectionTokens().read(scan);
  * upstreamHeadBytes(scan, tokens, "GET", "/x", "example.com", info, null);
  * ```
@@ -88,8 +138,9 @@ export function upstreamHeadBytes(
       if (hostAt < 0) hostAt = i;
     } else size += f[o + 4] - f[o] + 2;
   }
-  const hostLine = host !== "" ? 6 + host.length + 2 : 0; // "Host: " + host + CRLF
-  size += hostLine;
+  // A request that names no host (HTTP/1.0) is still sent one: the address it came in on.
+  const sentHost = host !== "" ? host : info.local;
+  size += 6 + sentHost.length + 2; // "Host: " + host + CRLF
   const peer = info.peer;
   size += 17 + (xffStarted ? xffBytes + 2 : 0) + peer.length + 2; // X-Forwarded-For
   size += 11 + (realIp >= 0 ? valueLength(f, realIp) : peer.length) + 2; // X-Real-IP
@@ -116,9 +167,9 @@ export function upstreamHeadBytes(
     if (id === FIELD.HOST) {
       // The host the request was routed by, in the Host field's place: for an
       // absolute-form target that is its authority, not the field (RFC 9112 3.2.2).
-      if (i === hostAt && host !== "") {
+      if (i === hostAt) {
         w.text("Host: ");
-        w.text(host);
+        w.text(sentHost);
         w.crlf();
         wroteHost = true;
       }
@@ -127,9 +178,9 @@ export function upstreamHeadBytes(
     w.bytes(buf, f[o], f[o + 4]);
     w.crlf();
   }
-  if (!wroteHost && host !== "") {
+  if (!wroteHost) {
     w.text("Host: ");
-    w.text(host);
+    w.text(sentHost);
     w.crlf();
   }
   w.text("X-Forwarded-For: ");

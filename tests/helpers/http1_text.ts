@@ -212,7 +212,7 @@ export function connectionTokens(fields: Field[]): Set<string> | null {
  * ```ts
  * import { type RequestHead, upstreamRequestHead } from "./http1_text.ts";
  * declare const head: RequestHead;
- * const info = { peer: "127.0.0.1", proto: "http", trusted: false };
+ * const info = { peer: "127.0.0.1", proto: "http", trusted: false, local: "127.0.0.1:9090" };
  * const text = upstreamRequestHead("GET", "/x", head.fields, "example.com", info, null);
  * ```
  */

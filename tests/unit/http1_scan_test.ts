@@ -162,7 +162,7 @@ describe("HeadScan", () => {
 });
 
 describe("the byte builders", () => {
-  const info = { peer: "203.0.113.7", proto: "http", trusted: false };
+  const info = { peer: "203.0.113.7", proto: "http", trusted: false, local: "192.0.2.1:9090" };
 
   it("copy the field lines byte for byte, obs-text included", () => {
     const b = bytes("GET / HTTP/1.1\r\nHost: h\r\nX-Name: caf\xe9 \xff\r\n\r\n");

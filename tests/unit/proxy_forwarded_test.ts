@@ -38,8 +38,14 @@ function response(statusLine: string, lines: string[]): ResponseHead {
   return r.head;
 }
 
-const UNTRUSTED: ClientInfo = { peer: "203.0.113.7", proto: "http", trusted: false };
-const TRUSTED: ClientInfo = { peer: "10.0.0.2", proto: "https", trusted: true };
+/** Clients of a listener on 192.0.2.1:9090. */
+const UNTRUSTED: ClientInfo = {
+  peer: "203.0.113.7",
+  proto: "http",
+  trusted: false,
+  local: "192.0.2.1:9090",
+};
+const TRUSTED: ClientInfo = { peer: "10.0.0.2", proto: "https", trusted: true, local: "[::1]:443" };
 
 /** The upstream head for a GET of /x with these request lines. */
 function upstream(
@@ -112,17 +118,23 @@ describe("upstreamRequestHead: the whole head", () => {
     assert.deepEqual(got.filter((l) => /^host:/i.test(l)), ["Host: admin.internal"]);
   });
 
-  it("adds neither Host nor X-Forwarded-Host when there is no host at all", () => {
+  it("sends the address the client connected to as Host when the request names none", () => {
+    // An HTTP/1.0 request without Host goes out as HTTP/1.1, which requires one; the client
+    // named no host, so there is no X-Forwarded-Host.
     const got = lines(upstream([], UNTRUSTED, ""));
     assert.deepEqual(got, [
+      "Host: 192.0.2.1:9090",
       "X-Forwarded-For: 203.0.113.7",
       "X-Real-IP: 203.0.113.7",
       "X-Forwarded-Proto: http",
     ]);
+    const v6 = lines(upstream([], TRUSTED, ""));
+    assert.equal(v6[0], "Host: [::1]:443");
   });
 
   it("reports https for a TLS listener", () => {
-    const got = lines(upstream(["Host: a"], { peer: "::1", proto: "https", trusted: false }, "a"));
+    const v6: ClientInfo = { peer: "::1", proto: "https", trusted: false, local: "[::1]:443" };
+    const got = lines(upstream(["Host: a"], v6, "a"));
     assert.ok(got.includes("X-Forwarded-Proto: https"));
     assert.ok(got.includes("X-Forwarded-For: ::1"));
     assert.ok(got.includes("X-Real-IP: ::1"));
