@@ -51,6 +51,9 @@ backend bench_backend
   http-request set-header X-Real-IP %[src]
   http-request set-header X-Forwarded-Proto http
   http-request set-header X-Forwarded-Host %[req.hdr(host)]
+  # Via: this hop after the client's (a field line of its own, which a
+  # backend reads as the same list as Gatehouse's one joined line).
+  http-request add-header Via "%[req.ver] gatehouse"
   server backend1 127.0.0.1:${o.upstreamPort} maxconn ${maxconn}
 `;
 }

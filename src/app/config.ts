@@ -59,6 +59,8 @@ export interface IngressConfig {
   poolSize: number;
   poolIdleTimeoutMs: number;
   trustedProxies: CidrList;
+  /** The pseudonym added to Via on forwarded requests (`--via`), or null: no Via. */
+  via: string | null;
   /** Remote Tower answers are reused this long (0: ask per request, always fresh). */
   lookupCacheMs: number;
   /** Rules for the embedded Tower. */

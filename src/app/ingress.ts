@@ -115,6 +115,7 @@ export async function startIngress(
     clock,
     proto: config.tls ? "https" : "http",
     trustedProxies: config.trustedProxies,
+    via: config.via,
     retries: config.retries,
     headLimits: { maxSize: config.maxHeaderSize },
     headerTimeoutMs: config.headerTimeoutMs,

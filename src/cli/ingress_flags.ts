@@ -18,6 +18,7 @@ import {
   parseCount,
   parseDuration,
   parseReceiveBuffer,
+  parseVia,
   readFlag,
 } from "./values.ts";
 
@@ -44,6 +45,7 @@ export const INGRESS_FLAGS: Record<string, FlagSpec> = {
   "pool-size": { type: "string" },
   "pool-idle-timeout": { type: "string" },
   "trusted-proxies": { type: "string" },
+  via: { type: "string" },
   ...Object.fromEntries(
     Object.entries(TOWER_SECURITY_FLAGS).map(([name, spec]) => [`tower-${name}`, spec]),
   ),
@@ -160,6 +162,7 @@ export function ingressConfig(
     poolSize: n("pool-size", "1024", 0, 100_000),
     poolIdleTimeoutMs: d("pool-idle-timeout", "4s"),
     trustedProxies: readFlag("--trusted-proxies", s("trusted-proxies") ?? "", parseCidrList),
+    via: readFlag("--via", s("via") ?? "gatehouse", parseVia),
     towerSecurity: towerSecurityOf("tower-", v, env),
     lookupCacheMs: d("lookup-cache", "0"),
     accessLog: v["access-log"] === true,
@@ -201,6 +204,7 @@ flags:
   --pool-size N               idle backend connections kept per replica (default 1024)
   --pool-idle-timeout DUR     idle backend connections older than this are closed (default 4s)
   --trusted-proxies CIDR,...  peers whose X-Real-IP / X-Forwarded-* are kept
+  --via NAME|off              pseudonym added to Via on forwarded requests (default gatehouse)
   --tower-allow CIDR,...      who may REGISTER/DEREGISTER with the Tower (default: anyone)
   --tower-secret SECRET       REGISTER/DEREGISTER must be HMAC-signed (or env GATEHOUSE_TOWER_SECRET)
   --tower-rate N[:BURST]      REGISTER/DEREGISTER per second per source (default: unlimited)

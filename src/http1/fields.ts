@@ -33,6 +33,8 @@ export const FIELD = {
   SERVER: 18,
   USER_AGENT: 19,
   ACCEPT: 20,
+  /** Appended to when forwarding a request. */
+  VIA: 21,
 } as const;
 
 /** Lower-case name of each {@link FIELD} id (index = id). */
@@ -58,6 +60,7 @@ export const FIELD_NAMES: readonly string[] = [
   "server",
   "user-agent",
   "accept",
+  "via",
 ];
 
 /** Known names by length: ids to compare against a name of that length. */

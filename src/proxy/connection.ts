@@ -190,6 +190,7 @@ export class ClientConnection implements SocketHandler, Expiring, Downstream {
       socket,
       ctx.proto,
       ctx.trustedProxies.contains(socket.remoteAddress),
+      ctx.via,
     );
   }
 

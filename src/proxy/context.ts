@@ -24,6 +24,8 @@ export interface ProxyContext {
   /** "http" or "https": the scheme clients used. */
   proto: string;
   trustedProxies: CidrList;
+  /** Via's received-by on forwarded requests (`--via`), or null for none. */
+  via: string | null;
   /** Connect attempts per request, each to a distinct replica. */
   retries: number;
   /** Largest request head; longer gets 431. */

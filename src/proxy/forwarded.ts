@@ -4,7 +4,7 @@
  * was routed by (for an HTTP/1.0 request that names none, the address the
  * client connected to: HTTP/1.1 requires a Host); X-Forwarded-For,
  * X-Real-IP, X-Forwarded-Proto and X-Forwarded-Host set from what the
- * ingress itself saw.
+ * ingress itself saw; the ingress appended to Via (RFC 9110 7.6.3).
  *
  * A client's own X-Real-IP / X-Forwarded-Proto / X-Forwarded-Host are only
  * kept when the peer is a trusted proxy; X-Forwarded-For is always appended
@@ -35,6 +35,11 @@ export interface ClientInfo {
    * the Host sent for a request that names no host.
    */
   readonly local: string;
+  /**
+   * Via's received-by for this listener's requests (a pseudonym, `--via`),
+   * or null: no Via is added and a client's Via passes as it came.
+   */
+  readonly via: string | null;
 }
 
 /** A connection's {@link ClientInfo}; `local` is read from the socket only when a request needs it. */
@@ -42,13 +47,15 @@ class SocketClientInfo implements ClientInfo {
   readonly peer: string;
   readonly proto: string;
   readonly trusted: boolean;
+  readonly via: string | null;
   readonly #socket: Socket;
   #local = "";
 
-  constructor(socket: Socket, proto: string, trusted: boolean) {
+  constructor(socket: Socket, proto: string, trusted: boolean, via: string | null) {
     this.peer = socket.remoteAddress;
     this.proto = proto;
     this.trusted = trusted;
+    this.via = via;
     this.#socket = socket;
   }
 
@@ -70,12 +77,17 @@ class SocketClientInfo implements ClientInfo {
  * import { clientInfoOf } from "./forwarded.ts";
  * import type { Socket } from "../runtime/types.ts";
  * declare const socket: Socket;
- * const info = clientInfoOf(socket, "http", false);
+ * const info = clientInfoOf(socket, "http", false, "gatehouse");
  * info.local; // e.g. "[::1]:9090"
  * ```
  */
-export function clientInfoOf(socket: Socket, proto: string, trusted: boolean): ClientInfo {
-  return new SocketClientInfo(socket, proto, trusted);
+export function clientInfoOf(
+  socket: Socket,
+  proto: string,
+  trusted: boolean,
+  via: string | null,
+): ClientInfo {
+  return new SocketClientInfo(socket, proto, trusted, via);
 }
 
 const HTTP11 = "HTTP/1.1";
@@ -94,7 +106,9 @@ const HTTP11 = "HTTP/1.1";
  * const scan = new HeadScan();
  * const bytes = new TextEncoder().encode("GET /x HTTP/1.1\r\nHost: example.com\r\n\r\n");
  * scanRequestHead(bytes, 0, bytes.length, { maxSize: 32768 }, scan);
- * const info = { peer: "10.0.0.9", proto: "http", trusted: false, local: "10.0.0.1:9090" };
+ * const info = {
+ *   peer: "10.0.0.9", proto: "http", trusted: false, local: "10.0.0.1:9090", via: "gatehouse",
+ * };
  * const tokens = new ConnectionTokens().read(scan);
  * upstreamHeadBytes(scan, tokens, "GET", "/x", "example.com", info, null);
  * ```
@@ -113,8 +127,11 @@ export function upstreamHeadBytes(
   const f = scan.fields;
   // Pass 1: what goes out, and how long it is.
   let size = method.length + 1 + target.length + 1 + HTTP11.length + 2;
-  let xffBytes = 0; // client X-Forwarded-For values, joined as joinXff does
+  let xffBytes = 0; // client X-Forwarded-For values, joined as joinValues writes them
   let xffStarted = false;
+  const via = info.via;
+  let viaBytes = 0; // client Via values, joined the same way
+  let viaStarted = false;
   let realIp = -1, proto = -1, fwdHost = -1; // trusted client values (field index)
   let hostAt = -1; // index of the Host field whose place the routed host takes
   for (let i = 0, o = 0; i < scan.count; i++, o += FIELD_STRIDE) {
@@ -127,6 +144,12 @@ export function upstreamHeadBytes(
       else if (valueLength > 0) {
         xffBytes = valueLength;
         xffStarted = true;
+      }
+    } else if (id === FIELD.VIA && via !== null) {
+      if (viaStarted) viaBytes += 2 + valueLength;
+      else if (valueLength > 0) {
+        viaBytes = valueLength;
+        viaStarted = true;
       }
     } else if (id === FIELD.X_REAL_IP) {
       if (info.trusted && realIp < 0 && valueLength > 0) realIp = i;
@@ -147,6 +170,8 @@ export function upstreamHeadBytes(
   size += 19 + (proto >= 0 ? valueLength(f, proto) : info.proto.length) + 2; // X-Forwarded-Proto
   if (fwdHost >= 0) size += 18 + valueLength(f, fwdHost) + 2;
   else if (host !== "") size += 18 + host.length + 2;
+  // "Via: " + client values + ", " + "1.x " + received-by + CRLF
+  if (via !== null) size += 5 + (viaStarted ? viaBytes + 2 : 0) + 4 + via.length + 2;
   if (upgrade !== null) size += 21 + 9 + upgrade.length + 2;
   size += 2;
   // Pass 2: write it.
@@ -162,7 +187,7 @@ export function upstreamHeadBytes(
     const id = f[o + 5];
     if (
       id === FIELD.X_FORWARDED_FOR || id === FIELD.X_REAL_IP || id === FIELD.X_FORWARDED_PROTO ||
-      id === FIELD.X_FORWARDED_HOST || conn.drops(scan, i)
+      id === FIELD.X_FORWARDED_HOST || (id === FIELD.VIA && via !== null) || conn.drops(scan, i)
     ) continue;
     if (id === FIELD.HOST) {
       // The host the request was routed by, in the Host field's place: for an
@@ -184,17 +209,7 @@ export function upstreamHeadBytes(
     w.crlf();
   }
   w.text("X-Forwarded-For: ");
-  if (xffStarted) {
-    let started = false;
-    for (let i = 0, o = 0; i < scan.count; i++, o += FIELD_STRIDE) {
-      if (f[o + 5] !== FIELD.X_FORWARDED_FOR || conn.drops(scan, i)) continue;
-      if (started) w.text(", ");
-      else if (f[o + 3] === f[o + 2]) continue;
-      started = true;
-      w.bytes(buf, f[o + 2], f[o + 3]);
-    }
-    w.text(", ");
-  }
+  if (xffStarted) joinValues(scan, conn, FIELD.X_FORWARDED_FOR);
   w.text(peer);
   w.crlf();
   w.text("X-Real-IP: ");
@@ -211,6 +226,14 @@ export function upstreamHeadBytes(
     else w.text(host);
     w.crlf();
   }
+  if (via !== null) {
+    // The version the request arrived with (RFC 9110 7.6.3), this hop last.
+    w.text("Via: ");
+    if (viaStarted) joinValues(scan, conn, FIELD.VIA);
+    w.text(scan.minor === 0 ? "1.0 " : "1.1 ");
+    w.text(via);
+    w.crlf();
+  }
   if (upgrade !== null) {
     w.text("Connection: upgrade\r\nUpgrade: ");
     w.text(upgrade);
@@ -218,6 +241,24 @@ export function upstreamHeadBytes(
   }
   w.crlf();
   return w.finish();
+}
+
+/**
+ * Write the values of the fields `id` that pass (dropping empty ones before
+ * the first non-empty one), joined by ", ", and a ", " to append to.
+ */
+function joinValues(scan: HeadScan, conn: ConnectionTokens, id: number): void {
+  const w = headWriter;
+  const f = scan.fields;
+  let started = false;
+  for (let i = 0, o = 0; i < scan.count; i++, o += FIELD_STRIDE) {
+    if (f[o + 5] !== id || conn.drops(scan, i)) continue;
+    if (started) w.text(", ");
+    else if (f[o + 3] === f[o + 2]) continue;
+    started = true;
+    w.bytes(scan.buf, f[o + 2], f[o + 3]);
+  }
+  w.text(", ");
 }
 
 function valueLength(f: Int32Array, i: number): number {

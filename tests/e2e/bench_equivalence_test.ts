@@ -14,7 +14,13 @@ import { join } from "node:path";
 import { nginxProxyConfig } from "../../bench/lib/nginx.ts";
 import { haproxyConfig } from "../../bench/lib/haproxy.ts";
 import { closedPort, sleep } from "../helpers/backends.ts";
-import { echoOf, type EchoView, request } from "../helpers/http.ts";
+import {
+  echoOf,
+  type EchoView,
+  rawExchange,
+  request,
+  tryParseResponse,
+} from "../helpers/http.ts";
 import { type Started, stopProcess } from "../helpers/process.ts";
 import { type Stack, startStack } from "../helpers/stack.ts";
 
@@ -56,10 +62,22 @@ async function forwarded(port: number): Promise<EchoView["headers"]> {
   const res = await request(port, {
     path: "/fwd",
     host: "shop.example.com",
-    headers: [["X-Forwarded-For", "10.1.1.1"]],
+    headers: [["X-Forwarded-For", "10.1.1.1"], ["Via", "1.0 fred"]],
   });
   assert.equal(res.status, 200, res.text);
   return echoOf(res).headers;
+}
+
+/** What the backend saw of an HTTP/1.0 request sent through `port`. */
+async function forwarded10(port: number): Promise<EchoView["headers"]> {
+  const reply = await rawExchange(
+    port,
+    "GET /fwd10 HTTP/1.0\r\nHost: shop.example.com\r\n\r\n",
+  );
+  const parsed = tryParseResponse(reply.data, true);
+  assert.ok(parsed, `no response: ${reply.text}`);
+  assert.equal(parsed.response.status, 200, parsed.response.text);
+  return echoOf(parsed.response).headers;
 }
 
 /** The forwarding headers an ingress is expected to set. */
@@ -70,6 +88,7 @@ function forwardingView(h: EchoView["headers"]) {
     "x-real-ip": h["x-real-ip"],
     "x-forwarded-proto": h["x-forwarded-proto"],
     "x-forwarded-host": h["x-forwarded-host"],
+    via: h["via"],
   };
 }
 
@@ -121,7 +140,9 @@ describe("benchmark reference proxies set the forwarding headers Gatehouse sets"
       "x-real-ip": "127.0.0.1",
       "x-forwarded-proto": "http",
       "x-forwarded-host": "shop.example.com",
+      via: "1.0 fred, 1.1 gatehouse",
     });
+    assert.equal((await forwarded10(stack.port))["via"], "1.0 gatehouse");
   });
 
   it("nginx, as the benchmark configures it, sends the same", async () => {
@@ -129,6 +150,7 @@ describe("benchmark reference proxies set the forwarding headers Gatehouse sets"
       forwardingView(await forwarded(nginx!.port)),
       forwardingView(await forwarded(stack.port)),
     );
+    assert.equal((await forwarded10(nginx!.port))["via"], "1.0 gatehouse");
   });
 
   it("haproxy, as the benchmark configures it, sends the same", async () => {
@@ -136,5 +158,6 @@ describe("benchmark reference proxies set the forwarding headers Gatehouse sets"
       forwardingView(await forwarded(haproxy!.port)),
       forwardingView(await forwarded(stack.port)),
     );
+    assert.equal((await forwarded10(haproxy!.port))["via"], "1.0 gatehouse");
   });
 });

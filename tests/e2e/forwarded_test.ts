@@ -71,6 +71,46 @@ describe("forwarded headers (untrusted client)", () => {
     const h = await backendView(stack, [["X-Forwarded-Host", "evil.example"]], "shop.example.com");
     assert.equal(h["x-forwarded-host"], "shop.example.com");
   });
+
+  it("adds itself to Via, after the hops the request came through", async () => {
+    assert.equal((await backendView(stack, []))["via"], "1.1 gatehouse");
+    const h = await backendView(stack, [["Via", "1.0 fred, 1.1 p.example.net"], ["Via", "1.1 x"]]);
+    assert.equal(h["via"], "1.0 fred, 1.1 p.example.net, 1.1 x, 1.1 gatehouse");
+  });
+});
+
+describe("Via: --via NAME and --via off", () => {
+  let named: Stack;
+  let off: Stack;
+
+  before(async () => {
+    named = await startStack(["--route", "/:web", "--via", "edge-1"], ["web"]);
+    off = await startStack(["--route", "/:web", "--via", "off"], ["web"]);
+  });
+
+  after(async () => {
+    await named?.close();
+    await off?.close();
+  });
+
+  it("names this hop as told", async () => {
+    assert.equal((await backendView(named, [["Via", "1.1 cdn"]]))["via"], "1.1 cdn, 1.1 edge-1");
+  });
+
+  it("adds no Via when off, and passes the client's as it came", async () => {
+    assert.equal((await backendView(off, []))["via"], undefined);
+    const res = await request(off.port, {
+      path: "/fwd",
+      headers: [["Via", "1.1 a"], ["X-A", "1"], ["via", "1.0 b"]],
+    });
+    assert.equal(res.status, 200, res.text);
+    const raw = echoOf(res).rawHeaders;
+    const pairs = raw.flatMap((v, i) => (i % 2 === 0 ? [[v, raw[i + 1]]] : []));
+    assert.deepEqual(pairs.slice(0, 4), [["Host", "localhost"], ["Via", "1.1 a"], ["X-A", "1"], [
+      "via",
+      "1.0 b",
+    ]]);
+  });
 });
 
 describe("forwarded headers (--trusted-proxies 127.0.0.0/8)", () => {
@@ -165,7 +205,9 @@ describe("a request that names no host (HTTP/1.0 without Host)", () => {
         `Host: 127.0.0.1:${gh.httpPort}\r\n` +
         "X-Forwarded-For: 127.0.0.1\r\n" +
         "X-Real-IP: 127.0.0.1\r\n" +
-        "X-Forwarded-Proto: http",
+        "X-Forwarded-Proto: http\r\n" +
+        // The version the request arrived with.
+        "Via: 1.0 gatehouse",
     );
   });
 
@@ -179,7 +221,8 @@ describe("a request that names no host (HTTP/1.0 without Host)", () => {
         `Host: [::1]:${gh.httpPort}\r\n` +
         "X-Forwarded-For: ::1\r\n" +
         "X-Real-IP: ::1\r\n" +
-        "X-Forwarded-Proto: http",
+        "X-Forwarded-Proto: http\r\n" +
+        "Via: 1.0 gatehouse",
     );
   });
 

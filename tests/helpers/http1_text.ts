@@ -212,7 +212,9 @@ export function connectionTokens(fields: Field[]): Set<string> | null {
  * ```ts
  * import { type RequestHead, upstreamRequestHead } from "./http1_text.ts";
  * declare const head: RequestHead;
- * const info = { peer: "127.0.0.1", proto: "http", trusted: false, local: "127.0.0.1:9090" };
+ * const info = {
+ *   peer: "127.0.0.1", proto: "http", trusted: false, local: "127.0.0.1:9090", via: "gatehouse",
+ * };
  * const text = upstreamRequestHead("GET", "/x", head.fields, "example.com", info, null);
  * ```
  */

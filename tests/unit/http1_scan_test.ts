@@ -162,7 +162,13 @@ describe("HeadScan", () => {
 });
 
 describe("the byte builders", () => {
-  const info = { peer: "203.0.113.7", proto: "http", trusted: false, local: "192.0.2.1:9090" };
+  const info = {
+    peer: "203.0.113.7",
+    proto: "http",
+    trusted: false,
+    local: "192.0.2.1:9090",
+    via: "gatehouse",
+  };
 
   it("copy the field lines byte for byte, obs-text included", () => {
     const b = bytes("GET / HTTP/1.1\r\nHost: h\r\nX-Name: caf\xe9 \xff\r\n\r\n");
@@ -180,7 +186,8 @@ describe("the byte builders", () => {
     assert.equal(
       text(out),
       "GET / HTTP/1.1\r\nHost: h\r\nX-Name: caf\xe9 \xff\r\nX-Forwarded-For: 203.0.113.7\r\n" +
-        "X-Real-IP: 203.0.113.7\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: h\r\n\r\n",
+        "X-Real-IP: 203.0.113.7\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: h\r\n" +
+        "Via: 1.1 gatehouse\r\n\r\n",
     );
   });
 

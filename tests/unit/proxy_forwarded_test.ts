@@ -38,14 +38,21 @@ function response(statusLine: string, lines: string[]): ResponseHead {
   return r.head;
 }
 
-/** Clients of a listener on 192.0.2.1:9090. */
+/** Clients of a listener on 192.0.2.1:9090 with the default Via pseudonym. */
 const UNTRUSTED: ClientInfo = {
   peer: "203.0.113.7",
   proto: "http",
   trusted: false,
   local: "192.0.2.1:9090",
+  via: "gatehouse",
 };
-const TRUSTED: ClientInfo = { peer: "10.0.0.2", proto: "https", trusted: true, local: "[::1]:443" };
+const TRUSTED: ClientInfo = {
+  peer: "10.0.0.2",
+  proto: "https",
+  trusted: true,
+  local: "[::1]:443",
+  via: "gatehouse",
+};
 
 /** The upstream head for a GET of /x with these request lines. */
 function upstream(
@@ -76,6 +83,7 @@ describe("upstreamRequestHead: the whole head", () => {
         "X-Real-IP: 203.0.113.7\r\n" +
         "X-Forwarded-Proto: http\r\n" +
         "X-Forwarded-Host: example.com\r\n" +
+        "Via: 1.1 gatehouse\r\n" +
         "\r\n",
     );
   });
@@ -93,7 +101,7 @@ describe("upstreamRequestHead: the whole head", () => {
       "Cookie: b=2",
       "Accept: */*",
     ]));
-    assert.deepEqual(got.filter((l) => !/^(host|x-forwarded-|x-real-ip)/i.test(l)), [
+    assert.deepEqual(got.filter((l) => !/^(host|x-forwarded-|x-real-ip|via)/i.test(l)), [
       "X-B:  two  ",
       "Cookie: a=1",
       "x-a: one",
@@ -127,13 +135,14 @@ describe("upstreamRequestHead: the whole head", () => {
       "X-Forwarded-For: 203.0.113.7",
       "X-Real-IP: 203.0.113.7",
       "X-Forwarded-Proto: http",
+      "Via: 1.1 gatehouse",
     ]);
     const v6 = lines(upstream([], TRUSTED, ""));
     assert.equal(v6[0], "Host: [::1]:443");
   });
 
   it("reports https for a TLS listener", () => {
-    const v6: ClientInfo = { peer: "::1", proto: "https", trusted: false, local: "[::1]:443" };
+    const v6: ClientInfo = { ...UNTRUSTED, peer: "::1", proto: "https", local: "[::1]:443" };
     const got = lines(upstream(["Host: a"], v6, "a"));
     assert.ok(got.includes("X-Forwarded-Proto: https"));
     assert.ok(got.includes("X-Forwarded-For: ::1"));
@@ -247,6 +256,63 @@ describe("upstreamRequestHead: X-Forwarded-Proto and X-Forwarded-Host", () => {
   });
 });
 
+describe("upstreamRequestHead: Via", () => {
+  const via = (head: string) => lines(head).filter((l) => /^via:/i.test(l));
+
+  it("adds this hop when the client sent no Via", () => {
+    assert.deepEqual(via(upstream(["Host: a"])), ["Via: 1.1 gatehouse"]);
+  });
+
+  it("appends this hop to the client's Via", () => {
+    assert.deepEqual(via(upstream(["Host: a", "Via: 1.0 fred, 1.1 p.example.net"])), [
+      "Via: 1.0 fred, 1.1 p.example.net, 1.1 gatehouse",
+    ]);
+  });
+
+  it("joins several Via fields into one, in order, this hop last", () => {
+    assert.deepEqual(via(upstream(["via:", "Via: 1.1 a", "Host: h", "VIA: 1.0 b", "Via:"])), [
+      "Via: 1.1 a, 1.0 b, , 1.1 gatehouse",
+    ]);
+  });
+
+  it("says the version the request arrived with: 1.0 for HTTP/1.0", () => {
+    const bytes = encoder.encode("GET /x HTTP/1.0\r\nHost: a\r\nVia: 1.1 edge\r\n\r\n");
+    const scan = new HeadScan();
+    assert.equal(scanRequestHead(bytes, 0, bytes.length, { maxSize: 65536 }, scan), null);
+    const tokens = new ConnectionTokens().read(scan);
+    const head = new TextDecoder().decode(
+      upstreamHeadBytes(scan, tokens, "GET", "/x", "a", UNTRUSTED, null),
+    );
+    assert.ok(head.startsWith("GET /x HTTP/1.1\r\n"), head);
+    assert.deepEqual(via(head), ["Via: 1.1 edge, 1.0 gatehouse"]);
+  });
+
+  it("uses the pseudonym configured", () => {
+    const edge = { ...UNTRUSTED, via: "edge-1" };
+    assert.deepEqual(via(upstream(["Host: a", "Via: 1.1 x"], edge)), ["Via: 1.1 x, 1.1 edge-1"]);
+  });
+
+  it("adds none with --via off, and passes a client's Via as it came", () => {
+    const off = { ...UNTRUSTED, via: null };
+    assert.deepEqual(via(upstream(["Host: a"], off)), []);
+    assert.deepEqual(lines(upstream(["Via: 1.1 a", "Host: a", "via: 1.0 b"], off, "a")), [
+      "Via: 1.1 a",
+      "Host: a",
+      "via: 1.0 b",
+      "X-Forwarded-For: 203.0.113.7",
+      "X-Real-IP: 203.0.113.7",
+      "X-Forwarded-Proto: http",
+      "X-Forwarded-Host: a",
+    ]);
+  });
+
+  it("cannot be told by Connection to drop this hop", () => {
+    assert.deepEqual(via(upstream(["Host: a", "Connection: via", "Via: 1.1 x"])), [
+      "Via: 1.1 gatehouse",
+    ]);
+  });
+});
+
 describe("upstreamRequestHead: hop-by-hop fields", () => {
   it("removes every hop-by-hop field", () => {
     const got = lines(upstream(
@@ -272,6 +338,7 @@ describe("upstreamRequestHead: hop-by-hop fields", () => {
       "X-Real-IP: 203.0.113.7",
       "X-Forwarded-Proto: http",
       "X-Forwarded-Host: a",
+      "Via: 1.1 gatehouse",
     ]);
   });
 
