@@ -67,6 +67,8 @@ export interface IngressConfig {
   towerSecurity: TowerSecurity;
   /** Log one line per request to stderr. */
   accessLog: boolean;
+  /** Error bodies carry a failure's details (replicas, their errors), for development. */
+  debugErrors: boolean;
   /** Processes sharing the listening port (SO_REUSEPORT). */
   procs: number;
 }

@@ -50,6 +50,7 @@ export const INGRESS_FLAGS: Record<string, FlagSpec> = {
     Object.entries(TOWER_SECURITY_FLAGS).map(([name, spec]) => [`tower-${name}`, spec]),
   ),
   "access-log": { type: "boolean" },
+  "debug-errors": { type: "boolean" },
   procs: { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
@@ -166,6 +167,7 @@ export function ingressConfig(
     towerSecurity: towerSecurityOf("tower-", v, env),
     lookupCacheMs: d("lookup-cache", "0"),
     accessLog: v["access-log"] === true,
+    debugErrors: v["debug-errors"] === true,
     procs: n("procs", "1", 1, 64),
   };
 }
@@ -210,6 +212,7 @@ flags:
   --tower-rate N[:BURST]      REGISTER/DEREGISTER per second per source (default: unlimited)
   --tower-max-entries N       most Tower entries (default 10000, 0 = no cap)
   --access-log                log each request to stderr
+  --debug-errors              error bodies say which replicas failed and why (development only)
   --procs N                   processes sharing the listening port (default 1)
   --help, --version
 DUR: 500ms, 10s, 2m, 1h, or a bare number of seconds.`;

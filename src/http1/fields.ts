@@ -35,6 +35,8 @@ export const FIELD = {
   ACCEPT: 20,
   /** Appended to when forwarding a request. */
   VIA: 21,
+  /** Set by the ingress on requests and responses. */
+  X_REQUEST_ID: 22,
 } as const;
 
 /** Lower-case name of each {@link FIELD} id (index = id). */
@@ -61,6 +63,7 @@ export const FIELD_NAMES: readonly string[] = [
   "user-agent",
   "accept",
   "via",
+  "x-request-id",
 ];
 
 /** Known names by length: ids to compare against a name of that length. */

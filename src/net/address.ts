@@ -185,6 +185,7 @@ function isNameOrIPv4(text: string, end: number): boolean {
   let numericLabels = 0;
   let octetsValid = true;
   let digitsOnly = true;
+  let value = 0; // of the label, while it is all digits
   for (let i = 0; i <= end; i++) {
     const c = i < end ? text.charCodeAt(i) : 0x2e;
     if (c === 0x2e) {
@@ -194,15 +195,16 @@ function isNameOrIPv4(text: string, end: number): boolean {
       if (digitsOnly) {
         numericLabels++;
         // An IPv4 octet: 0-255, no leading zero (which some parsers read as octal).
-        if (
-          length > 3 || (length > 1 && text.charCodeAt(labelStart) === 0x30) ||
-          Number(text.slice(labelStart, i)) > 255
-        ) octetsValid = false;
+        if (value > 255 || (length > 1 && text.charCodeAt(labelStart) === 0x30)) {
+          octetsValid = false;
+        }
       }
       labelStart = i + 1;
+      value = 0;
       if (i < end) digitsOnly = true;
     } else if (c >= 0x30 && c <= 0x39) {
-      // a digit: the label may still be numeric
+      // A digit: the label may still be numeric (the value stops mattering past 255).
+      if (value <= 255) value = value * 10 + c - 0x30;
     } else if (
       (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || c === 0x2d || c === 0x5f
     ) digitsOnly = false;

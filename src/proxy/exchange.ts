@@ -40,7 +40,7 @@ import { KeptBuffer } from "./kept_buffer.ts";
 import type { BackendLink } from "./backend_link.ts";
 import { RequestBody } from "./request_body.ts";
 import { ResponseRelay, type ResponseSink } from "./response.ts";
-import { downstreamHeadBytes } from "./response_head.ts";
+import type { RequestId } from "./request_id.ts";
 import { accessLogLine } from "./access_log.ts";
 import { newIncomingRequest, readRequest } from "./request_head.ts";
 
@@ -61,6 +61,8 @@ export interface Downstream {
   readonly input: ClientInput;
   /** Where response heads are built. */
   readonly replyHead: HeadSpace;
+  /** The current request's id (set before {@link Exchange.start}). */
+  readonly requestId: RequestId;
   /** What the forwarding headers say about this client. */
   clientInfo(): ClientInfo;
   /** No request follows the current one (the client asked to close, or half-closed). */
@@ -115,7 +117,7 @@ export class Exchange implements UpstreamListener, ResponseSink {
     this.#down = down;
     this.#ctx = ctx;
     this.#upstream = new Upstream(this, ctx);
-    this.#response = new ResponseRelay(this);
+    this.#response = new ResponseRelay(this, down.requestId);
   }
 
   /** The link of the current connect attempt (its backend socket's events are heard). */
@@ -172,6 +174,7 @@ export class Exchange implements UpstreamListener, ResponseSink {
       host,
       this.#down.clientInfo(),
       req.upgrade,
+      this.#down.requestId,
       this.#headSpace,
     );
     this.#body.begin(req.framing);
@@ -239,7 +242,7 @@ export class Exchange implements UpstreamListener, ResponseSink {
         kind: "UpstreamFailed",
         service: this.#route!.service,
         attempts: this.#upstream.attempts,
-        reason: this.#upstream.lastError || "connection failed",
+        reason: this.#upstream.errors || "connection failed",
       },
       !this.#body.done,
     );
@@ -293,8 +296,9 @@ export class Exchange implements UpstreamListener, ResponseSink {
   /** The upstream timeout passed (called through the connection's deadline). */
   expire(): void {
     if (!this.#active || this.#response.status !== 0) return;
+    const replica = this.#upstream.replica;
     this.#upstream.close();
-    this.#fail({ kind: "UpstreamTimeout", service: this.#route!.service }, true);
+    this.#fail({ kind: "UpstreamTimeout", service: this.#route!.service, replica }, true);
   }
 
   // --- relay: the response (ResponseSink) -------------------------------------------
@@ -320,10 +324,10 @@ export class Exchange implements UpstreamListener, ResponseSink {
     this.#upstream.close();
     this.#fail(
       {
-        kind: "UpstreamFailed",
+        kind: "BadResponse",
         service: this.#route!.service,
-        attempts: this.#upstream.attempts || 1,
-        reason: `invalid response: ${reason}`,
+        replica: this.#upstream.replica,
+        reason,
       },
       true,
     );
@@ -347,7 +351,7 @@ export class Exchange implements UpstreamListener, ResponseSink {
     this.#active = false;
     this.#down.setDeadline(0);
     const backend = this.#upstream.detach();
-    this.#down.socket.write(downstreamHeadBytes(scan, tokens, "upgrade", this.#response.upgrade));
+    this.#down.socket.write(this.#response.upgradeHead(scan, tokens));
     // The tunnel outlives the exchange, which holds none of it: not the response's bytes, and not
     // through the link (the backend socket's, for as long as the tunnel runs).
     this.#letGo();
@@ -396,6 +400,7 @@ export class Exchange implements UpstreamListener, ResponseSink {
         response.status,
         this.#route!.service,
         r ? `${r.host}:${r.port}` : "-",
+        this.#down.requestId.text,
       ));
     }
     this.#upstream.finish(response.reusable && this.#body.done);

@@ -4,7 +4,9 @@
  * was routed by (for an HTTP/1.0 request that names none, the address the
  * client connected to: HTTP/1.1 requires a Host); X-Forwarded-For,
  * X-Real-IP, X-Forwarded-Proto and X-Forwarded-Host set from what the
- * ingress itself saw; the ingress appended to Via (RFC 9110 7.6.3).
+ * ingress itself saw; the ingress appended to Via (RFC 9110 7.6.3); the
+ * request's id as X-Request-Id (the client's own only when it is the id, see
+ * request_id.ts).
  *
  * A client's own X-Real-IP / X-Forwarded-Proto / X-Forwarded-Host are only
  * kept when the peer is a trusted proxy; X-Forwarded-For is always appended
@@ -21,6 +23,7 @@ import type { ConnectionTokens } from "../http1/connection_tokens.ts";
 import { type HeadSpace, headWriter } from "../http1/head_writer.ts";
 import { formatHostPort } from "../net/address.ts";
 import type { Socket } from "../runtime/types.ts";
+import type { RequestId } from "./request_id.ts";
 
 /** What the ingress knows about the client side of a request. */
 export interface ClientInfo {
@@ -76,6 +79,7 @@ class SocketClientInfo implements ClientInfo {
  * ```ts
  * import { clientInfoOf } from "./forwarded.ts";
  * import type { Socket } from "../runtime/types.ts";
+import type { RequestId } from "./request_id.ts";
  * declare const socket: Socket;
  * const info = clientInfoOf(socket, "http", false, "gatehouse");
  * info.local; // e.g. "[::1]:9090"
@@ -95,8 +99,10 @@ const HTTP11 = "HTTP/1.1";
 /**
  * Build the request head sent to the backend (always HTTP/1.1, persistent),
  * from the client's scanned head. `conn` holds that head's Connection tokens.
- * The head is written into `space` when given (a caller can hand out a view
- * of a buffer it reuses), else into a new array.
+ * `requestId`, when not null, is sent as the one X-Request-Id (the client's
+ * fields are dropped; null passes them). The head is written into `space` when
+ * given (a caller can hand out a view of a buffer it reuses), else into a
+ * new array.
  *
  * @example
  * ```ts
@@ -110,7 +116,7 @@ const HTTP11 = "HTTP/1.1";
  *   peer: "10.0.0.9", proto: "http", trusted: false, local: "10.0.0.1:9090", via: "gatehouse",
  * };
  * const tokens = new ConnectionTokens().read(scan);
- * upstreamHeadBytes(scan, tokens, "GET", "/x", "example.com", info, null);
+ * upstreamHeadBytes(scan, tokens, "GET", "/x", "example.com", info, null, null);
  * ```
  */
 export function upstreamHeadBytes(
@@ -121,6 +127,7 @@ export function upstreamHeadBytes(
   host: string,
   info: ClientInfo,
   upgrade: string | null,
+  requestId: RequestId | null,
   space?: HeadSpace,
 ): Uint8Array {
   const buf = scan.buf;
@@ -159,7 +166,7 @@ export function upstreamHeadBytes(
       if (info.trusted && fwdHost < 0 && valueLength > 0) fwdHost = i;
     } else if (id === FIELD.HOST) {
       if (hostAt < 0) hostAt = i;
-    } else size += f[o + 4] - f[o] + 2;
+    } else if (id !== FIELD.X_REQUEST_ID || requestId === null) size += f[o + 4] - f[o] + 2;
   }
   // A request that names no host (HTTP/1.0) is still sent one: the address it came in on.
   const sentHost = host !== "" ? host : info.local;
@@ -172,6 +179,7 @@ export function upstreamHeadBytes(
   else if (host !== "") size += 18 + host.length + 2;
   // "Via: " + client values + ", " + "1.x " + received-by + CRLF
   if (via !== null) size += 5 + (viaStarted ? viaBytes + 2 : 0) + 4 + via.length + 2;
+  if (requestId !== null) size += 14 + requestId.length + 2; // "X-Request-Id: " + id + CRLF
   if (upgrade !== null) size += 21 + 9 + upgrade.length + 2;
   size += 2;
   // Pass 2: write it.
@@ -187,7 +195,8 @@ export function upstreamHeadBytes(
     const id = f[o + 5];
     if (
       id === FIELD.X_FORWARDED_FOR || id === FIELD.X_REAL_IP || id === FIELD.X_FORWARDED_PROTO ||
-      id === FIELD.X_FORWARDED_HOST || (id === FIELD.VIA && via !== null) || conn.drops(scan, i)
+      id === FIELD.X_FORWARDED_HOST || (id === FIELD.VIA && via !== null) ||
+      (id === FIELD.X_REQUEST_ID && requestId !== null) || conn.drops(scan, i)
     ) continue;
     if (id === FIELD.HOST) {
       // The host the request was routed by, in the Host field's place: for an
@@ -232,6 +241,11 @@ export function upstreamHeadBytes(
     if (viaStarted) joinValues(scan, conn, FIELD.VIA);
     w.text(scan.minor === 0 ? "1.0 " : "1.1 ");
     w.text(via);
+    w.crlf();
+  }
+  if (requestId !== null) {
+    w.text("X-Request-Id: ");
+    w.bytes(requestId.bytes, 0, requestId.length);
     w.crlf();
   }
   if (upgrade !== null) {

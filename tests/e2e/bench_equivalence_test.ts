@@ -1,8 +1,11 @@
 /**
  * The benchmark compares proxies doing the same work: nginx and haproxy, as
  * `deno task bench` configures them, must hand the backend the same
- * forwarding headers Gatehouse does. Real nginx and haproxy processes (the
- * CI installs both), one echo backend behind all three.
+ * forwarding headers Gatehouse does, and make a request id, send it to the
+ * backend and return it to the client as Gatehouse does (each proxy makes
+ * ids of its own form, so what is compared is that they do). Real nginx and
+ * haproxy processes (the CI installs both), one echo backend behind all
+ * three.
  */
 
 import { after, before, describe, it } from "node:test";
@@ -14,13 +17,7 @@ import { join } from "node:path";
 import { nginxProxyConfig } from "../../bench/lib/nginx.ts";
 import { haproxyConfig } from "../../bench/lib/haproxy.ts";
 import { closedPort, sleep } from "../helpers/backends.ts";
-import {
-  echoOf,
-  type EchoView,
-  rawExchange,
-  request,
-  tryParseResponse,
-} from "../helpers/http.ts";
+import { echoOf, type EchoView, rawExchange, request, tryParseResponse } from "../helpers/http.ts";
 import { type Started, stopProcess } from "../helpers/process.ts";
 import { type Stack, startStack } from "../helpers/stack.ts";
 
@@ -57,15 +54,21 @@ async function untilServing(ref: Reference, name: string): Promise<void> {
   throw new Error(`${name} did not start serving: ${ref.output() || "(no output)"}`);
 }
 
-/** What the backend saw of one request sent through `port`. */
+/** The id a client sends, which none of the proxies may pass on (the client is no trusted proxy). */
+const CLIENT_ID = "client-made-id";
+
+/**
+ * What the backend saw of one request sent through `port`, with the
+ * request id the client got back as `returned-request-id`.
+ */
 async function forwarded(port: number): Promise<EchoView["headers"]> {
   const res = await request(port, {
     path: "/fwd",
     host: "shop.example.com",
-    headers: [["X-Forwarded-For", "10.1.1.1"], ["Via", "1.0 fred"]],
+    headers: [["X-Forwarded-For", "10.1.1.1"], ["Via", "1.0 fred"], ["X-Request-Id", CLIENT_ID]],
   });
   assert.equal(res.status, 200, res.text);
-  return echoOf(res).headers;
+  return { ...echoOf(res).headers, "returned-request-id": res.headers["x-request-id"] };
 }
 
 /** What the backend saw of an HTTP/1.0 request sent through `port`. */
@@ -89,7 +92,25 @@ function forwardingView(h: EchoView["headers"]) {
     "x-forwarded-proto": h["x-forwarded-proto"],
     "x-forwarded-host": h["x-forwarded-host"],
     via: h["via"],
+    "x-request-id": requestIdView(h["x-request-id"], h["returned-request-id"]),
   };
+}
+
+/** How a proxy handled the request id: its own, sent on and returned, is "made, sent, returned". */
+function requestIdView(
+  sent: string | string[] | undefined,
+  returned: string | string[] | undefined,
+) {
+  if (typeof sent !== "string" || sent === "") return `not one id sent: ${JSON.stringify(sent)}`;
+  if (sent === CLIENT_ID) return "the client's passed on";
+  if (returned !== sent) return `returned ${JSON.stringify(returned)}, sent ${sent}`;
+  return "made, sent, returned";
+}
+
+/** Two requests through `port` get two ids. */
+async function distinctIds(port: number): Promise<void> {
+  const a = await forwarded(port), b = await forwarded(port);
+  assert.notEqual(a["x-request-id"], b["x-request-id"]);
 }
 
 describe("benchmark reference proxies set the forwarding headers Gatehouse sets", () => {
@@ -133,7 +154,7 @@ describe("benchmark reference proxies set the forwarding headers Gatehouse sets"
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it("Gatehouse: the routed host, the client appended to X-Forwarded-For", async () => {
+  it("Gatehouse: the routed host, the client appended to X-Forwarded-For, its own id", async () => {
     assert.deepEqual(forwardingView(await forwarded(stack.port)), {
       host: "shop.example.com",
       "x-forwarded-for": "10.1.1.1, 127.0.0.1",
@@ -141,8 +162,10 @@ describe("benchmark reference proxies set the forwarding headers Gatehouse sets"
       "x-forwarded-proto": "http",
       "x-forwarded-host": "shop.example.com",
       via: "1.0 fred, 1.1 gatehouse",
+      "x-request-id": "made, sent, returned",
     });
     assert.equal((await forwarded10(stack.port))["via"], "1.0 gatehouse");
+    await distinctIds(stack.port);
   });
 
   it("nginx, as the benchmark configures it, sends the same", async () => {
@@ -151,6 +174,7 @@ describe("benchmark reference proxies set the forwarding headers Gatehouse sets"
       forwardingView(await forwarded(stack.port)),
     );
     assert.equal((await forwarded10(nginx!.port))["via"], "1.0 gatehouse");
+    await distinctIds(nginx!.port);
   });
 
   it("haproxy, as the benchmark configures it, sends the same", async () => {
@@ -159,5 +183,6 @@ describe("benchmark reference proxies set the forwarding headers Gatehouse sets"
       forwardingView(await forwarded(stack.port)),
     );
     assert.equal((await forwarded10(haproxy!.port))["via"], "1.0 gatehouse");
+    await distinctIds(haproxy!.port);
   });
 });

@@ -179,25 +179,38 @@ describe("a request that names no host (HTTP/1.0 without Host)", () => {
     return gh;
   }
 
-  /** Send `raw` on a new connection to `host`:`port`; the head the backend received. */
-  async function forwardedHead(port: number, host: string, raw: string): Promise<string> {
+  /**
+   * Send `raw` on a new connection to `host`:`port`: the head the backend
+   * received, and the request id the client got back.
+   */
+  async function forwardedHead(
+    port: number,
+    host: string,
+    raw: string,
+  ): Promise<{ head: string; id: string }> {
     const before = recording.requests.length;
     const conn = await HttpConnection.open(port, { host });
+    let id: string;
     try {
       conn.write(raw);
       const res = await conn.readResponse();
       assert.equal(res.status, 200, res.text);
       assert.equal(res.text, "ok");
+      id = res.headers["x-request-id"];
     } finally {
       conn.close();
     }
     assert.equal(recording.requests.length, before + 1, "the host-less route's backend missed it");
-    return recording.requests[before].head;
+    return { head: recording.requests[before].head, id };
   }
 
   it("goes out as HTTP/1.1 with Host: the IPv4 address and port it came in on", async () => {
     const gh = await gatehouseOn("127.0.0.1:0");
-    const head = await forwardedHead(gh.httpPort, "127.0.0.1", "GET /old?q=1 HTTP/1.0\r\n\r\n");
+    const { head, id } = await forwardedHead(
+      gh.httpPort,
+      "127.0.0.1",
+      "GET /old?q=1 HTTP/1.0\r\n\r\n",
+    );
     // The client named no host: there is no X-Forwarded-Host to send.
     assert.equal(
       head,
@@ -207,13 +220,18 @@ describe("a request that names no host (HTTP/1.0 without Host)", () => {
         "X-Real-IP: 127.0.0.1\r\n" +
         "X-Forwarded-Proto: http\r\n" +
         // The version the request arrived with.
-        "Via: 1.0 gatehouse",
+        "Via: 1.0 gatehouse\r\n" +
+        `X-Request-Id: ${id}`,
     );
   });
 
   it("writes an IPv6 address in brackets", async () => {
     const gh = await gatehouseOn("[::1]:0");
-    const head = await forwardedHead(gh.httpPort, "::1", "GET /v6 HTTP/1.0\r\nX-A: 1\r\n\r\n");
+    const { head, id } = await forwardedHead(
+      gh.httpPort,
+      "::1",
+      "GET /v6 HTTP/1.0\r\nX-A: 1\r\n\r\n",
+    );
     assert.equal(
       head,
       "GET /v6 HTTP/1.1\r\n" +
@@ -222,13 +240,14 @@ describe("a request that names no host (HTTP/1.0 without Host)", () => {
         "X-Forwarded-For: ::1\r\n" +
         "X-Real-IP: ::1\r\n" +
         "X-Forwarded-Proto: http\r\n" +
-        "Via: 1.0 gatehouse",
+        "Via: 1.0 gatehouse\r\n" +
+        `X-Request-Id: ${id}`,
     );
   });
 
   it("keeps the Host an HTTP/1.0 request does send", async () => {
     const gh = await gatehouseOn("127.0.0.1:0");
-    const head = await forwardedHead(
+    const { head } = await forwardedHead(
       gh.httpPort,
       "127.0.0.1",
       "GET /named HTTP/1.0\r\nHost: shop.example.com\r\n\r\n",

@@ -59,6 +59,7 @@ describe("parseCommandLine: defaults", () => {
       poolSize: 1024,
       poolIdleTimeoutMs: 4_000,
       accessLog: false,
+      debugErrors: false,
       procs: 1,
       via: "gatehouse",
     });
@@ -142,6 +143,7 @@ describe("parseCommandLine: the other flags", () => {
       "--access-log",
       "--via",
       "edge-1",
+      "--debug-errors",
     ]);
     assert.deepEqual(c.listen, { host: "::1", port: 8443 });
     assert.deepEqual(c.registry, { kind: "embedded", listen: { host: "0.0.0.0", port: 7000 } });
@@ -162,6 +164,7 @@ describe("parseCommandLine: the other flags", () => {
     assert.equal(c.trustedProxies.contains("192.168.0.1"), false);
     assert.equal(c.accessLog, true);
     assert.equal(c.via, "edge-1");
+    assert.equal(c.debugErrors, true);
   });
 
   it("takes --via off as no Via, and any token as the pseudonym", () => {
@@ -295,6 +298,7 @@ describe("parseCommandLine: commands", () => {
         "--via",
         "--tower-allow",
         "--access-log",
+        "--debug-errors",
       ]
     ) {
       assert.ok(USAGE.includes(flag + " "), flag);

@@ -182,6 +182,7 @@ describe("the byte builders", () => {
       "h",
       info,
       null,
+      null,
     );
     assert.equal(
       text(out),
@@ -197,7 +198,17 @@ describe("the byte builders", () => {
     assert.equal(scanResponseHead(b, 0, b.length, LIMITS, scan), null);
     const tokens = new ConnectionTokens().read(scan);
     assert.equal(tokens.keepAlive, true);
-    const out = downstreamHeadBytes(scan, tokens, null, null, false, b, scan.end, scan.end + 5);
+    const out = downstreamHeadBytes(
+      scan,
+      tokens,
+      null,
+      null,
+      null,
+      false,
+      b,
+      scan.end,
+      scan.end + 5,
+    );
     assert.equal(text(out), "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
   });
 
@@ -211,7 +222,7 @@ describe("the byte builders", () => {
     const tokens = new ConnectionTokens().read(scan);
     assert.equal(tokens.close, true);
     assert.equal(
-      text(downstreamHeadBytes(scan, tokens, "close", null)),
+      text(downstreamHeadBytes(scan, tokens, "close", null, null)),
       "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
     );
   });

@@ -21,6 +21,7 @@ import {
 import { downstreamHeadBytes } from "../../src/proxy/response_head.ts";
 import { type HeadSpace } from "../../src/http1/head_writer.ts";
 import { HeadScan, scanRequestHead, scanResponseHead } from "../../src/http1/head.ts";
+import { RequestId, RequestIdSource } from "../../src/proxy/request_id.ts";
 
 const encoder = new TextEncoder();
 
@@ -53,6 +54,10 @@ const TRUSTED: ClientInfo = {
   local: "[::1]:443",
   via: "gatehouse",
 };
+
+/** A request id, as the ingress makes them. */
+const ID = new RequestId();
+new RequestIdSource("p").next(ID);
 
 /** The upstream head for a GET of /x with these request lines. */
 function upstream(
@@ -250,9 +255,54 @@ describe("upstreamRequestHead: X-Forwarded-Proto and X-Forwarded-Host", () => {
   });
 
   it("leaves other X- fields alone", () => {
-    const got = lines(upstream(["Host: a", "X-Request-Id: 42", "X-Forwarded-Port: 80"]));
-    assert.ok(got.includes("X-Request-Id: 42"));
+    const got = lines(upstream(["Host: a", "X-Trace-Id: 42", "X-Forwarded-Port: 80"]));
+    assert.ok(got.includes("X-Trace-Id: 42"));
     assert.ok(got.includes("X-Forwarded-Port: 80"));
+  });
+});
+
+describe("X-Request-Id", () => {
+  const ids = (head: string) => lines(head).filter((l) => /^x-request-id:/i.test(l));
+
+  it("builds the exact head with Via and the request's id", () => {
+    const head = upstreamRequestHead("GET", "/x", fields(["Host: a"]), "a", UNTRUSTED, null, ID);
+    assert.equal(
+      head,
+      "GET /x HTTP/1.1\r\n" +
+        "Host: a\r\n" +
+        "X-Forwarded-For: 203.0.113.7\r\n" +
+        "X-Real-IP: 203.0.113.7\r\n" +
+        "X-Forwarded-Proto: http\r\n" +
+        "X-Forwarded-Host: a\r\n" +
+        "Via: 1.1 gatehouse\r\n" +
+        "X-Request-Id: p-1\r\n" +
+        "\r\n",
+    );
+  });
+
+  it("sends the request's id as the one X-Request-Id, in place of the client's", () => {
+    const sent = ["Host: a", "X-Request-Id: 42", "x-request-id: 43", "Accept: */*"];
+    const head = upstreamRequestHead("GET", "/x", fields(sent), "a", UNTRUSTED, null, ID);
+    assert.deepEqual(ids(head), ["X-Request-Id: p-1"]);
+    assert.ok(lines(head).includes("Accept: */*"));
+  });
+
+  it("passes the client's fields when given no id", () => {
+    assert.deepEqual(ids(upstream(["Host: a", "X-Request-Id: 42"])), ["X-Request-Id: 42"]);
+  });
+
+  it("sets the response's X-Request-Id to the request's, in place of the backend's", () => {
+    const res = response("HTTP/1.1 200 OK", ["X-Request-Id: backend-7", "Content-Length: 0"]);
+    assert.equal(
+      downstreamResponseHead(res, "close", null, false, ID),
+      "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-Request-Id: p-1\r\nConnection: close\r\n\r\n",
+    );
+    const upgrade = response("HTTP/1.1 101 Switching Protocols", ["Upgrade: websocket"]);
+    assert.equal(
+      downstreamResponseHead(upgrade, "upgrade", "websocket", false, ID),
+      "HTTP/1.1 101 Switching Protocols\r\nX-Request-Id: p-1\r\n" +
+        "Connection: upgrade\r\nUpgrade: websocket\r\n\r\n",
+    );
   });
 });
 
@@ -281,7 +331,7 @@ describe("upstreamRequestHead: Via", () => {
     assert.equal(scanRequestHead(bytes, 0, bytes.length, { maxSize: 65536 }, scan), null);
     const tokens = new ConnectionTokens().read(scan);
     const head = new TextDecoder().decode(
-      upstreamHeadBytes(scan, tokens, "GET", "/x", "a", UNTRUSTED, null),
+      upstreamHeadBytes(scan, tokens, "GET", "/x", "a", UNTRUSTED, null, null),
     );
     assert.ok(head.startsWith("GET /x HTTP/1.1\r\n"), head);
     assert.deepEqual(via(head), ["Via: 1.1 edge, 1.0 gatehouse"]);
@@ -456,12 +506,13 @@ describe("head builders writing into space the caller reuses", () => {
       "a.example",
       UNTRUSTED,
       null,
+      ID,
       space,
     );
   };
   const downstream = (text: string, body: Uint8Array, space?: HeadSpace) => {
     const { scan, tokens } = scanned(text, true);
-    return downstreamHeadBytes(scan, tokens, null, null, false, body, 0, body.length, space);
+    return downstreamHeadBytes(scan, tokens, null, null, ID, false, body, 0, body.length, space);
   };
 
   it("upstream: writes exactly the head it would have allocated, into the space given", () => {
@@ -488,11 +539,14 @@ describe("head builders writing into space the caller reuses", () => {
     assert.deepEqual(first, downstream(head, body));
     assert.equal(
       new TextDecoder().decode(first),
-      "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+      "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Request-Id: p-1\r\n\r\nhello",
     );
     const next = downstream("HTTP/1.1 204 No Content\r\n\r\n", new Uint8Array(0), space);
     assert.equal(next.buffer, buffer.buffer);
-    assert.equal(new TextDecoder().decode(next), "HTTP/1.1 204 No Content\r\n\r\n");
+    assert.equal(
+      new TextDecoder().decode(next),
+      "HTTP/1.1 204 No Content\r\nX-Request-Id: p-1\r\n\r\n",
+    );
     assert.deepEqual(asked, [first.length, next.length]);
   });
 });
