@@ -205,7 +205,7 @@ flags:
   --grace DUR                 how long shutdown waits for in-flight requests (default 10s)
   --pool-size N               idle backend connections kept per replica (default 1024)
   --pool-idle-timeout DUR     idle backend connections older than this are closed (default 4s)
-  --trusted-proxies CIDR,...  peers whose X-Real-IP / X-Forwarded-* are kept
+  --trusted-proxies CIDR,...  peers whose X-Real-IP / X-Forwarded-* / X-Request-Id are kept
   --via NAME|off              pseudonym added to Via on forwarded requests (default gatehouse)
   --tower-allow CIDR,...      who may REGISTER/DEREGISTER with the Tower (default: anyone)
   --tower-secret SECRET       REGISTER/DEREGISTER must be HMAC-signed (or env GATEHOUSE_TOWER_SECRET)

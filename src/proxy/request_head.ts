@@ -89,7 +89,7 @@ export function readRequest(scan: HeadScan, out: IncomingRequest): ProxyError | 
     return { kind: "BadRequest", reason: "invalid host in the request target" };
   }
   const host = hostAt >= 0 ? scan.value(hostAt) : "";
-  if (hostAt >= 0 && !isValidAuthority(host)) {
+  if (hostAt >= 0 && !isValidHost(host)) {
     return { kind: "BadRequest", reason: "invalid Host header" };
   }
   out.host = authority !== "" ? authority : host;
@@ -97,6 +97,21 @@ export function readRequest(scan: HeadScan, out: IncomingRequest): ProxyError | 
   out.close = tokens.close || (scan.minor === 0 && !tokens.keepAlive);
   out.upgrade = upgradeAt >= 0 && tokens.upgrade ? scan.value(upgradeAt) : null;
   return null;
+}
+
+/** The last Host value found valid (never ""). */
+let validHost = "\n";
+
+/**
+ * {@link isValidAuthority} for a Host value: clients send the same Host
+ * request after request (and the scan hands out the same text for the same
+ * bytes), so the last one found valid is not checked again.
+ */
+function isValidHost(host: string): boolean {
+  if (host === validHost) return true;
+  if (!isValidAuthority(host)) return false;
+  validHost = host;
+  return true;
 }
 
 /**

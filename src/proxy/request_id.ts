@@ -36,31 +36,39 @@ export const MAX_REQUEST_ID = 128;
  * ```
  */
 export class RequestIdSource {
-  /** The prefix and its "-", as bytes. */
-  readonly #prefix: Uint8Array;
-  #count = 0;
+  /** The last id made: the prefix, "-", the counter in decimal digits (counted up in place). */
+  readonly #last: Uint8Array;
+  /** Where the counter's digits start, and end. */
+  readonly #digits: number;
+  #end: number;
 
   /** Ids made here start with `prefix` (ASCII; {@link randomRequestIdSource} draws one). */
   constructor(prefix: string) {
-    this.#prefix = new Uint8Array(prefix.length + 1);
-    for (let i = 0; i < prefix.length; i++) this.#prefix[i] = prefix.charCodeAt(i);
-    this.#prefix[prefix.length] = 0x2d;
+    this.#last = new Uint8Array(prefix.length + 1 + 16);
+    for (let i = 0; i < prefix.length; i++) this.#last[i] = prefix.charCodeAt(i);
+    this.#last[prefix.length] = 0x2d;
+    this.#digits = prefix.length + 1;
+    this.#last[this.#digits] = 0x30;
+    this.#end = this.#digits + 1;
   }
 
   /** Write the next id into `id`. */
   next(id: RequestId): void {
-    const n = ++this.#count;
-    const prefix = this.#prefix;
-    const out = id.bytes;
-    for (let i = 0; i < prefix.length; i++) out[i] = prefix[i];
-    let digits = 1;
-    for (let m = n; m >= 10; m = Math.floor(m / 10)) digits++;
-    let m = n;
-    for (let i = prefix.length + digits - 1; i >= prefix.length; i--) {
-      out[i] = 0x30 + m % 10;
-      m = Math.floor(m / 10);
+    const last = this.#last;
+    const start = this.#digits;
+    // Add one to the decimal digits where they are: no division, no text.
+    let i = this.#end - 1;
+    while (i >= start && last[i] === 0x39) last[i--] = 0x30;
+    if (i >= start) last[i]++;
+    else {
+      // 9...9 + 1: one digit more (16 digits outlast any process).
+      last[start] = 0x31;
+      last[this.#end++] = 0x30;
     }
-    id.set(prefix.length + digits);
+    const end = this.#end;
+    const out = id.bytes;
+    for (let k = 0; k < end; k++) out[k] = last[k];
+    id.set(end);
   }
 
   /** The next id as text (for an answer given outside any connection's request). */
