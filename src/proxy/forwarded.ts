@@ -79,7 +79,6 @@ class SocketClientInfo implements ClientInfo {
  * ```ts
  * import { clientInfoOf } from "./forwarded.ts";
  * import type { Socket } from "../runtime/types.ts";
-import type { RequestId } from "./request_id.ts";
  * declare const socket: Socket;
  * const info = clientInfoOf(socket, "http", false, "gatehouse");
  * info.local; // e.g. "[::1]:9090"
