@@ -1,7 +1,7 @@
 /**
  * The heads that cross the ingress (src/proxy/forwarded.ts): what a backend learns
- * about the client (X-Forwarded-*, X-Real-IP) and which connection-specific
- * headers are removed on the way in and out.
+ * about the client (X-Forwarded-*, X-Real-IP), Via, and which connection-specific
+ * headers are removed on the way in (the way out: proxy_response_head_test.ts).
  */
 
 import { describe, it } from "node:test";
@@ -10,12 +10,8 @@ import { type ClientInfo, upstreamHeadBytes } from "../../src/proxy/forwarded.ts
 import { ConnectionTokens } from "../../src/http1/connection_tokens.ts";
 import {
   connectionTokens,
-  downstreamResponseHead,
   type Field,
   parseRequestHead,
-  parseResponseHead,
-  responseFraming,
-  type ResponseHead,
   upstreamRequestHead,
 } from "../helpers/http1_text.ts";
 import { downstreamHeadBytes } from "../../src/proxy/response_head.ts";
@@ -30,13 +26,6 @@ function fields(lines: string[]): Field[] {
   const r = parseRequestHead(b, 0, b.length, { maxSize: 65536 });
   if (r.kind !== "done") assert.fail(`test head did not parse: ${JSON.stringify(r)}`);
   return r.head.fields;
-}
-
-function response(statusLine: string, lines: string[]): ResponseHead {
-  const b = encoder.encode(`${statusLine}\r\n${lines.map((l) => l + "\r\n").join("")}\r\n`);
-  const r = parseResponseHead(b, 0, b.length, { maxSize: 65536 });
-  if (r.kind !== "done") assert.fail(`test head did not parse: ${JSON.stringify(r)}`);
-  return r.head;
 }
 
 /** Clients of a listener on 192.0.2.1:9090 with the default Via pseudonym. */
@@ -258,51 +247,6 @@ describe("upstreamRequestHead: X-Forwarded-Proto and X-Forwarded-Host", () => {
     const got = lines(upstream(["Host: a", "X-Trace-Id: 42", "X-Forwarded-Port: 80"]));
     assert.ok(got.includes("X-Trace-Id: 42"));
     assert.ok(got.includes("X-Forwarded-Port: 80"));
-  });
-});
-
-describe("X-Request-Id", () => {
-  const ids = (head: string) => lines(head).filter((l) => /^x-request-id:/i.test(l));
-
-  it("builds the exact head with Via and the request's id", () => {
-    const head = upstreamRequestHead("GET", "/x", fields(["Host: a"]), "a", UNTRUSTED, null, ID);
-    assert.equal(
-      head,
-      "GET /x HTTP/1.1\r\n" +
-        "Host: a\r\n" +
-        "X-Forwarded-For: 203.0.113.7\r\n" +
-        "X-Real-IP: 203.0.113.7\r\n" +
-        "X-Forwarded-Proto: http\r\n" +
-        "X-Forwarded-Host: a\r\n" +
-        "Via: 1.1 gatehouse\r\n" +
-        "X-Request-Id: p-1\r\n" +
-        "\r\n",
-    );
-  });
-
-  it("sends the request's id as the one X-Request-Id, in place of the client's", () => {
-    const sent = ["Host: a", "X-Request-Id: 42", "x-request-id: 43", "Accept: */*"];
-    const head = upstreamRequestHead("GET", "/x", fields(sent), "a", UNTRUSTED, null, ID);
-    assert.deepEqual(ids(head), ["X-Request-Id: p-1"]);
-    assert.ok(lines(head).includes("Accept: */*"));
-  });
-
-  it("passes the client's fields when given no id", () => {
-    assert.deepEqual(ids(upstream(["Host: a", "X-Request-Id: 42"])), ["X-Request-Id: 42"]);
-  });
-
-  it("sets the response's X-Request-Id to the request's, in place of the backend's", () => {
-    const res = response("HTTP/1.1 200 OK", ["X-Request-Id: backend-7", "Content-Length: 0"]);
-    assert.equal(
-      downstreamResponseHead(res, "close", null, false, ID),
-      "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-Request-Id: p-1\r\nConnection: close\r\n\r\n",
-    );
-    const upgrade = response("HTTP/1.1 101 Switching Protocols", ["Upgrade: websocket"]);
-    assert.equal(
-      downstreamResponseHead(upgrade, "upgrade", "websocket", false, ID),
-      "HTTP/1.1 101 Switching Protocols\r\nX-Request-Id: p-1\r\n" +
-        "Connection: upgrade\r\nUpgrade: websocket\r\n\r\n",
-    );
   });
 });
 
@@ -563,97 +507,5 @@ describe("connectionTokens", () => {
 
   it("is an empty set for an empty Connection field", () => {
     assert.deepEqual([...connectionTokens(fields(["Connection:"]))!], []);
-  });
-});
-
-describe("downstreamResponseHead", () => {
-  it("rebuilds the status line as HTTP/1.1 and keeps end-to-end fields verbatim", () => {
-    const res = response("HTTP/1.0 200 OK", ["Content-Type: text/plain", "content-length: 2"]);
-    assert.equal(
-      downstreamResponseHead(res, null, null),
-      "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\ncontent-length: 2\r\n\r\n",
-    );
-  });
-
-  it("keeps an empty reason phrase", () => {
-    assert.equal(
-      downstreamResponseHead(response("HTTP/1.1 204", []), null, null),
-      "HTTP/1.1 204 \r\n\r\n",
-    );
-  });
-
-  it("removes hop-by-hop fields and fields named in Connection", () => {
-    const res = response("HTTP/1.1 200 OK", [
-      "Connection: keep-alive, X-Backend-Only",
-      "Keep-Alive: timeout=5",
-      "X-Backend-Only: secret",
-      "Proxy-Authenticate: Basic",
-      "Trailer: X-Sum",
-      "Upgrade: h2c",
-      "Content-Length: 0",
-    ]);
-    assert.equal(
-      downstreamResponseHead(res, null, null),
-      "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
-    );
-  });
-
-  it("sets Connection to what the ingress will do", () => {
-    const res = response("HTTP/1.1 200 OK", ["Connection: close", "Content-Length: 0"]);
-    assert.equal(
-      downstreamResponseHead(res, "keep-alive", null),
-      "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n",
-    );
-    assert.equal(
-      downstreamResponseHead(res, "close", null),
-      "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-    );
-  });
-
-  it("announces the upgrade for a 101", () => {
-    const res = response("HTTP/1.1 101 Switching Protocols", [
-      "Connection: Upgrade",
-      "Upgrade: websocket",
-      "Sec-WebSocket-Accept: abc=",
-    ]);
-    assert.equal(
-      downstreamResponseHead(res, "upgrade", "websocket"),
-      "HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Accept: abc=\r\n" +
-        "Connection: upgrade\r\nUpgrade: websocket\r\n\r\n",
-    );
-  });
-
-  it("drops Transfer-Encoding only when asked (de-chunking for HTTP/1.0)", () => {
-    const res = response("HTTP/1.1 200 OK", ["Transfer-Encoding: chunked", "X: 1"]);
-    assert.equal(
-      downstreamResponseHead(res, null, null),
-      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX: 1\r\n\r\n",
-    );
-    assert.equal(
-      downstreamResponseHead(res, "close", null, true),
-      "HTTP/1.1 200 OK\r\nX: 1\r\nConnection: close\r\n\r\n",
-    );
-  });
-
-  it("never lets Connection strip the framing fields of a response", () => {
-    const res = response("HTTP/1.1 200 OK", ["Connection: Content-Length", "Content-Length: 5"]);
-    const framing = responseFraming("GET", res);
-    assert.deepEqual(framing, { kind: "length", length: 5 });
-    // The ingress frames the body by Content-Length, so the client must see it.
-    assert.ok(
-      lines(downstreamResponseHead(res, null, null)).includes("Content-Length: 5"),
-      "Content-Length lost",
-    );
-  });
-
-  it("never sends a client both Transfer-Encoding and Content-Length", () => {
-    // RFC 9112 6.3: an intermediary forwarding such a message must first remove Content-Length.
-    const res = response("HTTP/1.1 200 OK", ["Content-Length: 5", "Transfer-Encoding: chunked"]);
-    const framing = responseFraming("GET", res);
-    if (framing.kind === "error") return; // refusing the response is fine too
-    const got = lines(downstreamResponseHead(res, null, null));
-    const hasCl = got.some((l) => /^content-length:/i.test(l));
-    const hasTe = got.some((l) => /^transfer-encoding:/i.test(l));
-    assert.equal(hasCl && hasTe, false, JSON.stringify(got));
   });
 });

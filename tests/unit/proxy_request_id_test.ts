@@ -1,6 +1,7 @@
 /**
  * Request ids (src/proxy/request_id.ts): made from a per-process prefix and
- * a counter, kept from a trusted proxy only when usable, replaced otherwise.
+ * a counter, kept from a trusted proxy only when usable, replaced otherwise,
+ * and sent to the backend as the one X-Request-Id (src/proxy/forwarded.ts).
  */
 
 import { describe, it } from "node:test";
@@ -12,6 +13,8 @@ import {
   RequestId,
   RequestIdSource,
 } from "../../src/proxy/request_id.ts";
+import type { ClientInfo } from "../../src/proxy/forwarded.ts";
+import { type Field, parseRequestHead, upstreamRequestHead } from "../helpers/http1_text.ts";
 
 /** A scanned request head with these field lines. */
 function scanned(lines: string[]): HeadScan {
@@ -91,5 +94,52 @@ describe("RequestId.take", () => {
     assert.equal(id.text, "first");
     id.take(scanned([]), true, source);
     assert.equal(id.text, "p-1");
+  });
+});
+
+describe("the id in the forwarded head", () => {
+  const client: ClientInfo = {
+    peer: "203.0.113.7",
+    proto: "http",
+    trusted: false,
+    local: "192.0.2.1:9090",
+    via: "gatehouse",
+  };
+  const id = new RequestId();
+  new RequestIdSource("p").next(id);
+  const fields = (lines: string[]): Field[] => {
+    const text = `GET / HTTP/1.1\r\n${lines.map((l) => l + "\r\n").join("")}\r\n`;
+    const b = new TextEncoder().encode(text);
+    const r = parseRequestHead(b, 0, b.length, { maxSize: 65536 });
+    if (r.kind !== "done") assert.fail(`test head did not parse: ${JSON.stringify(r)}`);
+    return r.head.fields;
+  };
+  const head = (lines: string[], requestId: RequestId | null = id) =>
+    upstreamRequestHead("GET", "/x", fields(lines), "a", client, null, requestId);
+  const ids = (text: string) => text.split("\r\n").filter((l) => /^x-request-id:/i.test(l));
+
+  it("builds the exact head with Via and the request's id", () => {
+    assert.equal(
+      head(["Host: a"]),
+      "GET /x HTTP/1.1\r\n" +
+        "Host: a\r\n" +
+        "X-Forwarded-For: 203.0.113.7\r\n" +
+        "X-Real-IP: 203.0.113.7\r\n" +
+        "X-Forwarded-Proto: http\r\n" +
+        "X-Forwarded-Host: a\r\n" +
+        "Via: 1.1 gatehouse\r\n" +
+        "X-Request-Id: p-1\r\n" +
+        "\r\n",
+    );
+  });
+
+  it("sends the request's id as the one X-Request-Id, in place of the client's", () => {
+    const text = head(["Host: a", "X-Request-Id: 42", "x-request-id: 43", "Accept: */*"]);
+    assert.deepEqual(ids(text), ["X-Request-Id: p-1"]);
+    assert.ok(text.includes("\r\nAccept: */*\r\n"));
+  });
+
+  it("passes the client's fields when given no id", () => {
+    assert.deepEqual(ids(head(["Host: a", "X-Request-Id: 42"], null)), ["X-Request-Id: 42"]);
   });
 });
