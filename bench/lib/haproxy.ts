@@ -1,7 +1,7 @@
 /**
  * haproxy configuration for the benchmark: one thread, HTTP mode, server
  * connections reused across client connections, the forwarding headers an
- * ingress sets. Pure string builder.
+ * ingress sets, a request id. Pure string builder.
  * @module
  */
 
@@ -42,6 +42,11 @@ defaults
 frontend bench_in
   bind 127.0.0.1:${o.port}
   maxconn ${maxconn}
+  # A request id per request (process, time, request counter), to the
+  # backend and back to the client, as Gatehouse's.
+  unique-id-format %{+X}o%pid-%Ts-%rt
+  http-request set-header X-Request-Id %[unique-id]
+  http-response set-header X-Request-Id %[unique-id]
   default_backend bench_backend
 
 backend bench_backend
@@ -51,6 +56,9 @@ backend bench_backend
   http-request set-header X-Real-IP %[src]
   http-request set-header X-Forwarded-Proto http
   http-request set-header X-Forwarded-Host %[req.hdr(host)]
+  # Via: this hop after the client's (a field line of its own, which a
+  # backend reads as the same list as Gatehouse's one joined line).
+  http-request add-header Via "%[req.ver] gatehouse"
   server backend1 127.0.0.1:${o.upstreamPort} maxconn ${maxconn}
 `;
 }

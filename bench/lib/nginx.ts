@@ -106,7 +106,9 @@ ${httpCommon(o)}
  * The reference proxy's nginx.conf: one worker, an upstream keep-alive pool
  * of 64, HTTP/1.1 to the backend and the forwarding headers an ingress sets
  * (the client's Host, X-Forwarded-For appended to, X-Real-IP,
- * X-Forwarded-Proto, X-Forwarded-Host), as an operator would configure it.
+ * X-Forwarded-Proto, X-Forwarded-Host, Via appended to, and a request id
+ * made per request, sent as X-Request-Id and returned to the client), as an
+ * operator would configure it.
  *
  * @example
  * ```ts
@@ -120,6 +122,16 @@ export function nginxProxyConfig(o: NginxProxyOptions): string {
   return `${mainContext(o)}
 http {
 ${httpCommon(o)}
+  # Via as Gatehouse appends it: the version the request arrived with, the
+  # pseudonym, after the client's own Via if it sent one.
+  map $server_protocol $via_version {
+    "HTTP/1.0" "1.0";
+    default "1.1";
+  }
+  map $http_via $via_out {
+    "" "\${via_version} gatehouse";
+    default "\${http_via}, \${via_version} gatehouse";
+  }
   upstream backend {
     server 127.0.0.1:${o.upstreamPort};
     keepalive 64;
@@ -138,6 +150,12 @@ ${httpCommon(o)}
       proxy_set_header X-Real-IP $remote_addr;
       proxy_set_header X-Forwarded-Proto $scheme;
       proxy_set_header X-Forwarded-Host $http_host;
+      proxy_set_header Via $via_out;
+      # A request id per request (nginx's own: 32 random hex digits), to the
+      # backend and back to the client in place of any the backend sets.
+      proxy_set_header X-Request-Id $request_id;
+      proxy_hide_header X-Request-Id;
+      add_header X-Request-Id $request_id always;
       # Stream large bodies through memory buffers rather than spooling them
       # to a temp file, which is what the other proxies do too.
       proxy_max_temp_file_size 0;

@@ -68,12 +68,16 @@ export interface IngressConfig {
   poolSize: number;
   poolIdleTimeoutMs: number;
   trustedProxies: CidrList;
+  /** The pseudonym added to Via on forwarded requests (`--via`), or null: no Via. */
+  via: string | null;
   /** Remote Tower answers are reused this long (0: ask per request, always fresh). */
   lookupCacheMs: number;
   /** Rules for the embedded Tower. */
   towerSecurity: TowerSecurity;
   /** Log one line per request to stderr. */
   accessLog: boolean;
+  /** Error bodies carry a failure's details (replicas, their errors), for development. */
+  debugErrors: boolean;
   /** Processes sharing the listening port (SO_REUSEPORT). */
   procs: number;
 }

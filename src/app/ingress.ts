@@ -12,6 +12,7 @@ import { DeadlineClock } from "../proxy/deadlines.ts";
 import { ClientConnection } from "../proxy/connection.ts";
 import type { ProxyContext } from "../proxy/context.ts";
 import { errorResponse } from "../proxy/errors.ts";
+import { randomRequestIdSource } from "../proxy/request_id.ts";
 import type { TowerServer } from "../tower.ts";
 import { messageOf } from "../error_message.ts";
 import type { IngressConfig } from "./config.ts";
@@ -115,6 +116,9 @@ export async function startIngress(
     clock,
     proto: config.tls ? "https" : "http",
     trustedProxies: config.trustedProxies,
+    via: config.via,
+    requestIds: randomRequestIdSource(),
+    debugErrors: config.debugErrors,
     retries: config.retries,
     headLimits: { maxSize: config.maxHeaderSize },
     headerTimeoutMs: config.headerTimeoutMs,
@@ -144,13 +148,14 @@ export async function startIngress(
   };
   const accept = (socket: Socket): SocketHandler => {
     if (ctx.draining) {
-      socket.write(errorResponse({ kind: "ShuttingDown" }, true, false));
+      socket.write(errorResponse({ kind: "ShuttingDown" }, true, false, ctx.requestIds.nextText()));
       socket.end();
       return refused;
     }
     if (open.size >= config.connectionCap) {
       // Over the cap: answer and close; the slot count only ever holds open connections.
-      socket.write(errorResponse({ kind: "TooManyConnections" }, true, false));
+      const id = ctx.requestIds.nextText();
+      socket.write(errorResponse({ kind: "TooManyConnections" }, true, false, id));
       socket.end();
       return refused;
     }

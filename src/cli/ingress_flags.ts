@@ -18,6 +18,7 @@ import {
   parseCount,
   parseDuration,
   parseReceiveBuffer,
+  parseVia,
   readFlag,
 } from "./values.ts";
 
@@ -48,10 +49,12 @@ export const INGRESS_FLAGS: Record<string, FlagSpec> = {
   "pool-size": { type: "string" },
   "pool-idle-timeout": { type: "string" },
   "trusted-proxies": { type: "string" },
+  via: { type: "string" },
   ...Object.fromEntries(
     Object.entries(TOWER_SECURITY_FLAGS).map(([name, spec]) => [`tower-${name}`, spec]),
   ),
   "access-log": { type: "boolean" },
+  "debug-errors": { type: "boolean" },
   procs: { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
@@ -168,9 +171,11 @@ export function ingressConfig(
     poolSize: n("pool-size", "1024", 0, 100_000),
     poolIdleTimeoutMs: d("pool-idle-timeout", "4s"),
     trustedProxies: readFlag("--trusted-proxies", s("trusted-proxies") ?? "", parseCidrList),
+    via: readFlag("--via", s("via") ?? "gatehouse", parseVia),
     towerSecurity: towerSecurityOf("tower-", v, env),
     lookupCacheMs: d("lookup-cache", "0"),
     accessLog: v["access-log"] === true,
+    debugErrors: v["debug-errors"] === true,
     procs: n("procs", "1", 1, 64),
   };
 }
@@ -212,12 +217,14 @@ flags:
   --grace DUR                 how long shutdown waits for in-flight requests (default 10s)
   --pool-size N               idle backend connections kept per replica (default 1024)
   --pool-idle-timeout DUR     idle backend connections older than this are closed (default 4s)
-  --trusted-proxies CIDR,...  peers whose X-Real-IP / X-Forwarded-* are kept
+  --trusted-proxies CIDR,...  peers whose X-Real-IP / X-Forwarded-* / X-Request-Id are kept
+  --via NAME|off              pseudonym added to Via on forwarded requests (default gatehouse)
   --tower-allow CIDR,...      who may REGISTER/DEREGISTER with the Tower (default: anyone)
   --tower-secret SECRET       REGISTER/DEREGISTER must be HMAC-signed (or env GATEHOUSE_TOWER_SECRET)
   --tower-rate N[:BURST]      REGISTER/DEREGISTER per second per source (default: unlimited)
   --tower-max-entries N       most Tower entries (default 10000, 0 = no cap)
   --access-log                log each request to stderr
+  --debug-errors              error bodies say which replicas failed and why (development only)
   --procs N                   processes sharing the listening port (default 1)
   --help, --version
 DUR: 500ms, 10s, 2m, 1h, or a bare number of seconds.`;

@@ -135,6 +135,30 @@ export function parseReceiveBuffer(text: string): number {
   return Number(text);
 }
 
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/;
+
+/**
+ * Via's received-by (`--via`): a pseudonym, which RFC 9110 7.6.3 makes an
+ * HTTP token (1–64 characters here: it goes into every forwarded head), or
+ * `off` for no Via at all (null).
+ *
+ * @example
+ * ```ts
+ * import { parseVia } from "./values.ts";
+ * parseVia("edge-1"); // "edge-1"
+ * parseVia("off");    // null
+ * ```
+ */
+export function parseVia(text: string): string | null {
+  if (text === "off") return null;
+  if (!TOKEN.test(text)) {
+    throw new ValueError(
+      "is not a token (1-64 letters, digits or !#$%&'*+-.^_`|~), or off for no Via",
+    );
+  }
+  return text;
+}
+
 /**
  * An address by the rules of {@link parseAddress}, its problems as a
  * {@link ValueError}.

@@ -33,7 +33,12 @@ export const FIELD = {
   SERVER: 18,
   USER_AGENT: 19,
   ACCEPT: 20,
-  EXPECT: 21,
+  /** Appended to when forwarding a request. */
+  VIA: 21,
+  /** Set by the ingress on requests and responses. */
+  X_REQUEST_ID: 22,
+  /** Starts the request body clock at the 100 Continue. */
+  EXPECT: 23,
 } as const;
 
 /** Lower-case name of each {@link FIELD} id (index = id). */
@@ -59,6 +64,8 @@ export const FIELD_NAMES: readonly string[] = [
   "server",
   "user-agent",
   "accept",
+  "via",
+  "x-request-id",
   "expect",
 ];
 

@@ -20,7 +20,6 @@ const IPV6_GROUP = /^[0-9A-Fa-f]{1,4}$/;
 const LABEL = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
 const HOSTNAME = new RegExp(`^(?=.{1,253}$)(?:${LABEL}\\.)*${LABEL}$`);
 const NUMERIC_LAST_LABEL = /(?:^|\.)[0-9]+$/;
-const PORT = /^[1-9][0-9]{0,4}$/;
 
 /**
  * True for a service name: 1–63 characters of `[A-Za-z0-9._-]` (what the
@@ -134,6 +133,89 @@ export function isWildcard(host: string): boolean {
 }
 
 /**
+ * True for exactly one `host[:port]`, as a request names the host it is for
+ * (its Host field, or the authority of an absolute-form target): what the
+ * ingress routes by and hands the backend, so anything else is refused.
+ *
+ * - host: an IPv4 literal; an IPv6 literal in brackets (no zone id, no
+ *   IPvFuture); or a name of dot-separated labels, each 1–63 letters, digits,
+ *   `-` or `_`, at most 253 characters, one trailing dot allowed. This is
+ *   narrower than RFC 3986's reg-name (no percent-encoding, no sub-delims
+ *   such as `,` `;` `=` `!`): names outside it are no DNS or service name
+ *   anyway, and a `,` would make the field a list. As in {@link isValidHost}, a
+ *   name whose last label is all digits must be an IPv4 literal.
+ * - port (optional): as {@link parsePort}: 1–65535, digits only, no leading
+ *   zero; an empty port (`host:`) is refused.
+ *
+ * Checked character by character: it runs for every request.
+ *
+ * @example
+ * ```ts
+ * import { isValidAuthority } from "./address.ts";
+ * isValidAuthority("shop.example.com:8080"); // true
+ * isValidAuthority("[::1]:9090");            // true
+ * isValidAuthority("a.com, b.com");          // false
+ * isValidAuthority("user@a.com");            // false
+ * isValidAuthority("a.com:");                // false
+ * ```
+ */
+export function isValidAuthority(text: string): boolean {
+  const n = text.length;
+  let hostEnd: number;
+  if (n > 0 && text.charCodeAt(0) === 0x5b) {
+    const close = text.indexOf("]");
+    if (close < 0 || !isIPv6(text.slice(1, close))) return false;
+    hostEnd = close + 1;
+  } else {
+    hostEnd = text.indexOf(":");
+    if (hostEnd < 0) hostEnd = n;
+    if (!isNameOrIPv4(text, hostEnd)) return false;
+  }
+  if (hostEnd === n) return true;
+  return text.charCodeAt(hostEnd) === 0x3a && portIn(text, hostEnd + 1, n) > 0;
+}
+
+/** text[0, end) is a host name or an IPv4 literal by the rules of {@link isValidAuthority}. */
+function isNameOrIPv4(text: string, end: number): boolean {
+  const dotted = end > 0 && text.charCodeAt(end - 1) === 0x2e;
+  if (dotted) end--; // one trailing dot: the absolute form of a name
+  if (end === 0 || end > 253) return false;
+  let labelStart = 0;
+  let labels = 0;
+  let numericLabels = 0;
+  let octetsValid = true;
+  let digitsOnly = true;
+  let value = 0; // of the label, while it is all digits
+  for (let i = 0; i <= end; i++) {
+    const c = i < end ? text.charCodeAt(i) : 0x2e;
+    if (c === 0x2e) {
+      const length = i - labelStart;
+      if (length === 0 || length > 63) return false;
+      labels++;
+      if (digitsOnly) {
+        numericLabels++;
+        // An IPv4 octet: 0-255, no leading zero (which some parsers read as octal).
+        if (value > 255 || (length > 1 && text.charCodeAt(labelStart) === 0x30)) {
+          octetsValid = false;
+        }
+      }
+      labelStart = i + 1;
+      value = 0;
+      if (i < end) digitsOnly = true;
+    } else if (c >= 0x30 && c <= 0x39) {
+      // A digit: the label may still be numeric (the value stops mattering past 255).
+      if (value <= 255) value = value * 10 + c - 0x30;
+    } else if (
+      (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || c === 0x2d || c === 0x5f
+    ) digitsOnly = false;
+    else return false;
+  }
+  // An all-digit last label is no name: only a whole, valid IPv4 literal passes.
+  if (!digitsOnly) return true;
+  return !dotted && labels === 4 && numericLabels === 4 && octetsValid;
+}
+
+/**
  * A decimal port written without sign, spaces or leading zeros: 1–65535, or
  * 0 too when `zero` is true (a listener's "any free port"). Undefined
  * otherwise.
@@ -148,9 +230,24 @@ export function isWildcard(host: string): boolean {
  */
 export function parsePort(text: string, options: { zero?: boolean } = {}): number | undefined {
   if (text === "0") return options.zero ? 0 : undefined;
-  if (!PORT.test(text)) return undefined;
-  const port = Number(text);
-  return port <= 65535 ? port : undefined;
+  const port = portIn(text, 0, text.length);
+  return port > 0 ? port : undefined;
+}
+
+/**
+ * The port written in text[start, end) by the rule of {@link parsePort}
+ * (1–65535, digits only, no leading zero), or -1: read in place, so a
+ * request's Host is checked without slicing it.
+ */
+function portIn(text: string, start: number, end: number): number {
+  if (end - start < 1 || end - start > 5 || text.charCodeAt(start) === 0x30) return -1;
+  let port = 0;
+  for (let i = start; i < end; i++) {
+    const d = text.charCodeAt(i) - 0x30;
+    if (d < 0 || d > 9) return -1;
+    port = port * 10 + d;
+  }
+  return port <= 65535 ? port : -1;
 }
 
 /**

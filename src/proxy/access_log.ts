@@ -6,13 +6,15 @@
  */
 
 /**
- * `peer "METHOD target" status service replica`, `-` for what is unknown.
+ * `peer "METHOD target" status service replica request-id`, `-` for what is
+ * unknown. The request id is the X-Request-Id the client and the backend
+ * saw, and the one a failure's log line names.
  *
  * @example
  * ```ts
  * import { accessLogLine } from "./access_log.ts";
- * accessLogLine("10.0.0.9", "GET", "/api", 200, "api", "10.0.0.7:8081");
- * // '10.0.0.9 "GET /api" 200 api 10.0.0.7:8081'
+ * accessLogLine("10.0.0.9", "GET", "/api", 200, "api", "10.0.0.7:8081", "9f86d081884c7d65-7");
+ * // '10.0.0.9 "GET /api" 200 api 10.0.0.7:8081 9f86d081884c7d65-7'
  * ```
  */
 export function accessLogLine(
@@ -22,6 +24,7 @@ export function accessLogLine(
   status: number,
   service: string,
   replica: string,
+  id: string,
 ): string {
-  return `${peer} "${method} ${target}" ${status} ${service} ${replica}`;
+  return `${peer} "${method} ${target}" ${status} ${service} ${replica} ${id}`;
 }

@@ -14,14 +14,15 @@ import { HeadScan, scanRequestHead } from "../http1/head.ts";
 import type { Socket, SocketHandler } from "../runtime/types.ts";
 import type { ProxyContext } from "./context.ts";
 import type { Expiring } from "./deadlines.ts";
-import { errorResponse, type ProxyError, STATUS } from "./errors.ts";
+import { errorResponse, failureLogLine, type ProxyError, STATUS } from "./errors.ts";
 import { ClientInput } from "./client_input.ts";
 import { KeptBuffer } from "./kept_buffer.ts";
-import type { ClientInfo } from "./forwarded.ts";
+import { type ClientInfo, clientInfoOf } from "./forwarded.ts";
 import { Exchange } from "./exchange.ts";
 import type { Downstream } from "./downstream.ts";
 import { accessLogLine } from "./access_log.ts";
 import { startTunnel } from "./tunnel.ts";
+import { RequestId } from "./request_id.ts";
 
 /** Stop reading from the client when this much is buffered and unconsumed. */
 const MAX_BUFFERED = 256 * 1024;
@@ -60,6 +61,8 @@ export class ClientConnection implements SocketHandler, Expiring, Downstream {
   readonly #ctx: ProxyContext;
   deadline = 0;
   readonly input = new ClientInput();
+  /** The id of the request in progress (or being answered with an error). */
+  readonly requestId = new RequestId();
   #state = Wait.Head;
   /** The exchange of the request in progress, or null. */
   #current: Exchange | null = null;
@@ -181,18 +184,20 @@ export class ClientConnection implements SocketHandler, Expiring, Downstream {
     this.deadline = 0;
     this.#state = Wait.Exchange;
     this.#current = this.#exchange;
+    this.requestId.take(scan, this.clientInfo().trusted, this.#ctx.requestIds);
     this.#exchange.start(scan);
   }
 
   // --- what the exchange asks (Downstream) -----------------------------------
 
   clientInfo(): ClientInfo {
-    const socket = this.socket;
-    return this.#info ??= {
-      peer: socket.remoteAddress,
-      proto: this.#ctx.proto,
-      trusted: this.#ctx.trustedProxies.contains(socket.remoteAddress),
-    };
+    const socket = this.socket, ctx = this.#ctx;
+    return this.#info ??= clientInfoOf(
+      socket,
+      ctx.proto,
+      ctx.trustedProxies.contains(socket.remoteAddress),
+      ctx.via,
+    );
   }
 
   /** The client half-closed or asked for close: no request after the current one. */
@@ -223,9 +228,14 @@ export class ClientConnection implements SocketHandler, Expiring, Downstream {
 
   /** Answer with an error; close afterwards when asked (or when no request may follow). */
   fail(error: ProxyError, close = true, method = "", target = ""): void {
+    const ctx = this.#ctx;
+    // No request was started (its head was bad or late): the answer still gets an id.
+    if (this.#current === null) ctx.requestIds.next(this.requestId);
     this.#current = null;
     if (this.#state === Wait.Closed) return;
-    const ctx = this.#ctx;
+    const id = this.requestId.text;
+    const failure = failureLogLine(error, id, method || "-", target || "-");
+    if (failure !== null) ctx.log(failure);
     if (ctx.accessLog !== null) {
       ctx.accessLog(accessLogLine(
         this.socket.remoteAddress,
@@ -234,10 +244,11 @@ export class ClientConnection implements SocketHandler, Expiring, Downstream {
         STATUS[error.kind],
         "-",
         "-",
+        id,
       ));
     }
     const mustClose = close || this.#closeAfter || ctx.draining;
-    this.socket.write(errorResponse(error, mustClose, method === "HEAD"));
+    this.socket.write(errorResponse(error, mustClose, method === "HEAD", id, ctx.debugErrors));
     if (mustClose) {
       this.#state = Wait.Closed;
       this.socket.end();

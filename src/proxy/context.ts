@@ -14,6 +14,7 @@ import type { ConnectOptions, Runtime } from "../runtime/types.ts";
 import type { ConnectionPool } from "./pool.ts";
 import type { DeadlineClock } from "./deadlines.ts";
 import type { StallLimits } from "./transfer_timers.ts";
+import type { RequestIdSource } from "./request_id.ts";
 
 /** Everything a connection needs, shared by all connections of a listener. */
 export interface ProxyContext {
@@ -25,6 +26,12 @@ export interface ProxyContext {
   /** "http" or "https": the scheme clients used. */
   proto: string;
   trustedProxies: CidrList;
+  /** Via's received-by on forwarded requests (`--via`), or null for none. */
+  via: string | null;
+  /** Where the ids of requests come from (those without a trusted proxy's). */
+  requestIds: RequestIdSource;
+  /** Error bodies carry the failure's details (`--debug-errors`), not only its kind. */
+  debugErrors: boolean;
   /** Connect attempts per request, each to a distinct replica. */
   retries: number;
   /** Largest request head; longer gets 431. */

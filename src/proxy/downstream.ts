@@ -11,6 +11,7 @@ import type { Socket } from "../runtime/types.ts";
 import type { ClientInput } from "./client_input.ts";
 import type { ClientInfo } from "./forwarded.ts";
 import type { ProxyError } from "./errors.ts";
+import type { RequestId } from "./request_id.ts";
 
 /**
  * The client connection, as an exchange sees it.
@@ -29,6 +30,8 @@ export interface Downstream {
   readonly input: ClientInput;
   /** Where response heads are built. */
   readonly replyHead: HeadSpace;
+  /** The current request's id (set before the exchange starts). */
+  readonly requestId: RequestId;
   /** What the forwarding headers say about this client. */
   clientInfo(): ClientInfo;
   /** No request follows the current one (the client asked to close, or half-closed). */

@@ -39,7 +39,6 @@ import { KeptBuffer } from "./kept_buffer.ts";
 import type { BackendLink } from "./backend_link.ts";
 import { RequestBody } from "./request_body.ts";
 import { ResponseRelay, type ResponseSink } from "./response.ts";
-import { downstreamHeadBytes } from "./response_head.ts";
 import { accessLogLine } from "./access_log.ts";
 import { newIncomingRequest, readRequest } from "./request_head.ts";
 import { Stall, TransferTimers } from "./transfer_timers.ts";
@@ -91,7 +90,7 @@ export class Exchange implements UpstreamListener, ResponseSink {
     this.#down = down;
     this.#ctx = ctx;
     this.#upstream = new Upstream(this, ctx);
-    this.#response = new ResponseRelay(this);
+    this.#response = new ResponseRelay(this, down.requestId);
     this.#timers = new TransferTimers(ctx.stallLimits, ctx.clock);
   }
 
@@ -149,6 +148,7 @@ export class Exchange implements UpstreamListener, ResponseSink {
       host,
       this.#down.clientInfo(),
       req.upgrade,
+      this.#down.requestId,
       this.#headSpace,
     );
     this.#body.begin(req.framing);
@@ -189,7 +189,7 @@ export class Exchange implements UpstreamListener, ResponseSink {
         kind: "UpstreamFailed",
         service: this.#route!.service,
         attempts: this.#upstream.attempts,
-        reason: this.#upstream.lastError || "connection failed",
+        reason: this.#upstream.errors || "connection failed",
       },
       !this.#body.done,
     );
@@ -274,9 +274,14 @@ export class Exchange implements UpstreamListener, ResponseSink {
         if (this.#response.status !== 0) return this.#drop();
         this.#upstream.close();
         return this.#upstream.broke("stopped reading the request body", false);
-      case Stall.FirstByte:
+      case Stall.FirstByte: {
+        const replica = this.#upstream.replica;
         this.#upstream.close();
-        return this.#fail({ kind: "UpstreamTimeout", service: this.#route!.service }, true);
+        return this.#fail(
+          { kind: "UpstreamTimeout", service: this.#route!.service, replica },
+          true,
+        );
+      }
       case Stall.BackendRead:
       case Stall.ClientAccept:
         return this.#drop();
@@ -323,10 +328,10 @@ export class Exchange implements UpstreamListener, ResponseSink {
     this.#upstream.close();
     this.#fail(
       {
-        kind: "UpstreamFailed",
+        kind: "BadResponse",
         service: this.#route!.service,
-        attempts: this.#upstream.attempts || 1,
-        reason: `invalid response: ${reason}`,
+        replica: this.#upstream.replica,
+        reason,
       },
       true,
     );
@@ -353,7 +358,7 @@ export class Exchange implements UpstreamListener, ResponseSink {
   upgraded(scan: HeadScan, tokens: ConnectionTokens, rest: Uint8Array): void {
     this.#active = false;
     const backend = this.#upstream.detach();
-    this.#down.socket.write(downstreamHeadBytes(scan, tokens, "upgrade", this.#response.upgrade));
+    this.#down.socket.write(this.#response.upgradeHead(scan, tokens));
     // The tunnel outlives the exchange, which holds none of it: not the response's bytes, and not
     // through the link (the backend socket's, for as long as the tunnel runs).
     this.#letGo();
@@ -404,6 +409,7 @@ export class Exchange implements UpstreamListener, ResponseSink {
         response.status,
         this.#route!.service,
         r ? `${r.host}:${r.port}` : "-",
+        this.#down.requestId.text,
       ));
     }
     this.#upstream.finish(response.reusable && this.#body.done);

@@ -11,6 +11,7 @@
 import { isAnswer, type Replica } from "../registry/types.ts";
 import type { Socket } from "../runtime/types.ts";
 import { messageOf } from "../error_message.ts";
+import { formatHostPort } from "../net/address.ts";
 import type { ProxyContext } from "./context.ts";
 import { replicaKey } from "./pool.ts";
 import { BackendLink, type BackendListener } from "./backend_link.ts";
@@ -84,7 +85,7 @@ export interface UpstreamListener extends BackendListener {
   noReplicas(): void;
   /** A connection is ready (`upstream.socket`): forward the request. */
   upstreamConnected(): void;
-  /** Every attempt failed (`upstream.lastError` says why). */
+  /** Every attempt failed (`upstream.errors` says why). */
   upstreamFailed(): void;
 }
 
@@ -112,8 +113,8 @@ export class Upstream {
   #staleRetried = false;
   /** Counts requests; a registry answer for an earlier one is dropped. */
   #request = 0;
-  /** What went wrong with the last attempt ("" when nothing did). */
-  lastError = "";
+  /** What went wrong with each attempt, `replica: error; ...` in order ("" when nothing did). */
+  errors = "";
 
   constructor(listener: UpstreamListener, ctx: ProxyContext) {
     this.#listener = listener;
@@ -128,7 +129,7 @@ export class Upstream {
     this.#replica = null;
     this.#reused = false;
     this.#staleRetried = false;
-    this.lastError = "";
+    this.errors = "";
   }
 
   /** The replica of the current attempt, or null. */
@@ -188,7 +189,7 @@ export class Upstream {
    */
   broke(reason: string, replayable: boolean): void {
     const replica = this.#replica!;
-    this.lastError = `${replica.host}:${replica.port}: ${reason}`;
+    this.#failed(replica, reason);
     if (this.#reused && !this.#staleRetried && replayable) {
       this.#staleRetried = true;
       return this.#connectTo(replica, false);
@@ -232,9 +233,15 @@ export class Upstream {
 
   #refused(link: BackendLink, replica: Replica, e: unknown): void {
     if (this.link !== link || !this.#listener.waiting) return;
-    this.lastError = `${replica.host}:${replica.port}: ${messageOf(e)}`;
+    this.#failed(replica, messageOf(e));
     this.link = null;
     this.#next();
+  }
+
+  /** An attempt failed: its replica and error join {@link errors} (for the log). */
+  #failed(replica: Replica, reason: string): void {
+    const error = `${formatHostPort(replica.host, replica.port)}: ${reason}`;
+    this.errors = this.errors === "" ? error : `${this.errors}; ${error}`;
   }
 
   /** The request is done with the connection: back to the pool when `reusable`, else closed. */

@@ -2,7 +2,7 @@
  * The read-head phase's checks: what a scanned request head says that the
  * ingress acts on (framing, target, Host, Connection, Upgrade), and the
  * requests it refuses before routing (bad framing, a target it cannot
- * route, CONNECT, a missing or repeated Host).
+ * route, CONNECT, a missing, repeated or invalid Host).
  *
  * @module
  */
@@ -12,6 +12,7 @@ import { FIELD_STRIDE, type HeadScan } from "../http1/head.ts";
 import { FIELD } from "../http1/fields.ts";
 import { ConnectionTokens } from "../http1/connection_tokens.ts";
 import { parseTarget, type Target } from "../routing/path.ts";
+import { isValidAuthority } from "../net/address.ts";
 import type { ProxyError } from "./errors.ts";
 
 /**
@@ -26,7 +27,11 @@ export interface IncomingRequest {
   /** The client's HTTP minor version. */
   minor: number;
   framing: Framing;
-  /** The host the request is routed by: the target's authority, else Host, else "". */
+  /**
+   * The host the request is routed by: the target's authority, else Host,
+   * else "" (an HTTP/1.0 request without Host: routed by host-less routes).
+   * Always one valid `host[:port]` when not "" ({@link isValidAuthority}).
+   */
   host: string;
   /** The normalized path and the query, as routes and backends see them. */
   url: Target;
@@ -81,12 +86,37 @@ export function readRequest(scan: HeadScan, out: IncomingRequest): ProxyError | 
   }
   if (hosts > 1) return { kind: "BadRequest", reason: "more than one Host header" };
   if (hosts === 0 && scan.minor === 1) return { kind: "BadRequest", reason: "missing Host header" };
-  out.host = out.url.authority !== "" ? out.url.authority : hostAt >= 0 ? scan.value(hostAt) : "";
+  // What the request names is routed by and handed on: a list, a path or userinfo
+  // smuggled into it would mean one thing here and another to the backend.
+  const authority = out.url.authority;
+  if (authority !== "" && !isValidAuthority(authority)) {
+    return { kind: "BadRequest", reason: "invalid host in the request target" };
+  }
+  const host = hostAt >= 0 ? scan.value(hostAt) : "";
+  if (hostAt >= 0 && !isValidHost(host)) {
+    return { kind: "BadRequest", reason: "invalid Host header" };
+  }
+  out.host = authority !== "" ? authority : host;
   const tokens = out.tokens.read(scan);
   out.close = tokens.close || (scan.minor === 0 && !tokens.keepAlive);
   out.upgrade = upgradeAt >= 0 && tokens.upgrade ? scan.value(upgradeAt) : null;
   out.expectContinue = expectAt >= 0 && scan.value(expectAt).toLowerCase() === "100-continue";
   return null;
+}
+
+/** The last Host value found valid (never ""). */
+let validHost = "\n";
+
+/**
+ * {@link isValidAuthority} for a Host value: clients send the same Host
+ * request after request (and the scan hands out the same text for the same
+ * bytes), so the last one found valid is not checked again.
+ */
+function isValidHost(host: string): boolean {
+  if (host === validHost) return true;
+  if (!isValidAuthority(host)) return false;
+  validHost = host;
+  return true;
 }
 
 /**

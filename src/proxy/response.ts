@@ -15,6 +15,7 @@ import { ConnectionTokens } from "../http1/connection_tokens.ts";
 import type { HeadSpace } from "../http1/head_writer.ts";
 import type { Socket } from "../runtime/types.ts";
 import { downstreamHeadBytes } from "./response_head.ts";
+import type { RequestId } from "./request_id.ts";
 
 const EMPTY = new Uint8Array(0);
 const MAX_RESPONSE_HEAD = 64 * 1024;
@@ -58,14 +59,17 @@ export interface ResponseSink {
  * @example
  * ```ts
  * import { ResponseRelay, type ResponseSink } from "./response.ts";
+ * import { RequestId } from "./request_id.ts";
  * declare const sink: ResponseSink;
- * const relay = new ResponseRelay(sink);
+ * const relay = new ResponseRelay(sink, new RequestId());
  * relay.begin("GET", 1, null);
  * relay.onData(new TextEncoder().encode("HTTP/1.1 204 No Content\r\n\r\n")); // sink.responseDone()
  * ```
  */
 export class ResponseRelay {
   readonly #sink: ResponseSink;
+  /** The current request's id, set on the final head (the connection's, set per request). */
+  readonly #id: RequestId;
   #method = "";
   #minor = 1;
   #upgrade: string | null = null;
@@ -89,8 +93,9 @@ export class ResponseRelay {
     if (end > start) this.#sink.client.write(this.#chunk.subarray(start, end));
   };
 
-  constructor(sink: ResponseSink) {
+  constructor(sink: ResponseSink, id: RequestId) {
     this.#sink = sink;
+    this.#id = id;
   }
 
   /** Start over for a request with this method, client HTTP minor version and Upgrade. */
@@ -109,9 +114,9 @@ export class ResponseRelay {
     this.#reusable = false;
   }
 
-  /** The protocol the client asked to upgrade to, or null. */
-  get upgrade(): string | null {
-    return this.#upgrade;
+  /** The client's head for the backend's 101 in `scan` (see {@link ResponseSink.upgraded}). */
+  upgradeHead(scan: HeadScan, tokens: ConnectionTokens): Uint8Array {
+    return downstreamHeadBytes(scan, tokens, "upgrade", this.#upgrade, this.#id);
   }
 
   /** Some response byte has arrived (a retry would no longer be safe). */
@@ -183,7 +188,7 @@ export class ResponseRelay {
       if (scan.status < 200) {
         // Interim responses (100 Continue, 103 Early Hints) go to HTTP/1.1 clients as they come.
         if (this.#minor === 1) {
-          this.#sink.client.write(downstreamHeadBytes(scan, tokens, null, null));
+          this.#sink.client.write(downstreamHeadBytes(scan, tokens, null, null, null));
           this.#sink.interimSent();
         }
         start = scan.end;
@@ -247,6 +252,7 @@ export class ResponseRelay {
         tokens,
         connection,
         null,
+        this.#id,
         this.#dechunk,
         body,
         start,

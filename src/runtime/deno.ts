@@ -47,6 +47,15 @@ class DenoSocket implements Socket {
     this.remotePort = addr.port ?? 0;
   }
 
+  // Read when asked (rarely: a request without Host), not on every accept.
+  get localAddress(): string {
+    return (this.#conn.localAddr as Deno.NetAddr).hostname ?? "";
+  }
+
+  get localPort(): number {
+    return (this.#conn.localAddr as Deno.NetAddr).port ?? 0;
+  }
+
   get bufferedAmount(): number {
     return this.#queued;
   }

@@ -43,6 +43,14 @@ export interface Socket {
   readonly remoteAddress: string;
   /** The peer's port. */
   readonly remotePort: number;
+  /**
+   * This end's IP address as text (IPv6 without brackets): for an accepted
+   * socket, the address the client connected to (the Host of a request that
+   * names none).
+   */
+  readonly localAddress: string;
+  /** This end's port. */
+  readonly localPort: number;
   /** Bytes queued but not yet handed to the kernel. */
   readonly bufferedAmount: number;
   /** True once closed. */

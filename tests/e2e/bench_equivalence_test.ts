@@ -1,8 +1,11 @@
 /**
  * The benchmark compares proxies doing the same work: nginx and haproxy, as
  * `deno task bench` configures them, must hand the backend the same
- * forwarding headers Gatehouse does. Real nginx and haproxy processes (the
- * CI installs both), one echo backend behind all three.
+ * forwarding headers Gatehouse does, and make a request id, send it to the
+ * backend and return it to the client as Gatehouse does (each proxy makes
+ * ids of its own form, so what is compared is that they do). Real nginx and
+ * haproxy processes (the CI installs both), one echo backend behind all
+ * three.
  */
 
 import { after, before, describe, it } from "node:test";
@@ -14,7 +17,7 @@ import { join } from "node:path";
 import { nginxProxyConfig } from "../../bench/lib/nginx.ts";
 import { haproxyConfig } from "../../bench/lib/haproxy.ts";
 import { closedPort, sleep } from "../helpers/backends.ts";
-import { echoOf, type EchoView, request } from "../helpers/http.ts";
+import { echoOf, type EchoView, rawExchange, request, tryParseResponse } from "../helpers/http.ts";
 import { type Started, stopProcess } from "../helpers/process.ts";
 import { type Stack, startStack } from "../helpers/stack.ts";
 
@@ -51,15 +54,33 @@ async function untilServing(ref: Reference, name: string): Promise<void> {
   throw new Error(`${name} did not start serving: ${ref.output() || "(no output)"}`);
 }
 
-/** What the backend saw of one request sent through `port`. */
+/** The id a client sends, which none of the proxies may pass on (the client is no trusted proxy). */
+const CLIENT_ID = "client-made-id";
+
+/**
+ * What the backend saw of one request sent through `port`, with the
+ * request id the client got back as `returned-request-id`.
+ */
 async function forwarded(port: number): Promise<EchoView["headers"]> {
   const res = await request(port, {
     path: "/fwd",
     host: "shop.example.com",
-    headers: [["X-Forwarded-For", "10.1.1.1"]],
+    headers: [["X-Forwarded-For", "10.1.1.1"], ["Via", "1.0 fred"], ["X-Request-Id", CLIENT_ID]],
   });
   assert.equal(res.status, 200, res.text);
-  return echoOf(res).headers;
+  return { ...echoOf(res).headers, "returned-request-id": res.headers["x-request-id"] };
+}
+
+/** What the backend saw of an HTTP/1.0 request sent through `port`. */
+async function forwarded10(port: number): Promise<EchoView["headers"]> {
+  const reply = await rawExchange(
+    port,
+    "GET /fwd10 HTTP/1.0\r\nHost: shop.example.com\r\n\r\n",
+  );
+  const parsed = tryParseResponse(reply.data, true);
+  assert.ok(parsed, `no response: ${reply.text}`);
+  assert.equal(parsed.response.status, 200, parsed.response.text);
+  return echoOf(parsed.response).headers;
 }
 
 /** The forwarding headers an ingress is expected to set. */
@@ -70,7 +91,26 @@ function forwardingView(h: EchoView["headers"]) {
     "x-real-ip": h["x-real-ip"],
     "x-forwarded-proto": h["x-forwarded-proto"],
     "x-forwarded-host": h["x-forwarded-host"],
+    via: h["via"],
+    "x-request-id": requestIdView(h["x-request-id"], h["returned-request-id"]),
   };
+}
+
+/** How a proxy handled the request id: its own, sent on and returned, is "made, sent, returned". */
+function requestIdView(
+  sent: string | string[] | undefined,
+  returned: string | string[] | undefined,
+) {
+  if (typeof sent !== "string" || sent === "") return `not one id sent: ${JSON.stringify(sent)}`;
+  if (sent === CLIENT_ID) return "the client's passed on";
+  if (returned !== sent) return `returned ${JSON.stringify(returned)}, sent ${sent}`;
+  return "made, sent, returned";
+}
+
+/** Two requests through `port` get two ids. */
+async function distinctIds(port: number): Promise<void> {
+  const a = await forwarded(port), b = await forwarded(port);
+  assert.notEqual(a["x-request-id"], b["x-request-id"]);
 }
 
 describe("benchmark reference proxies set the forwarding headers Gatehouse sets", () => {
@@ -114,14 +154,18 @@ describe("benchmark reference proxies set the forwarding headers Gatehouse sets"
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it("Gatehouse: the routed host, the client appended to X-Forwarded-For", async () => {
+  it("Gatehouse: the routed host, the client appended to X-Forwarded-For, its own id", async () => {
     assert.deepEqual(forwardingView(await forwarded(stack.port)), {
       host: "shop.example.com",
       "x-forwarded-for": "10.1.1.1, 127.0.0.1",
       "x-real-ip": "127.0.0.1",
       "x-forwarded-proto": "http",
       "x-forwarded-host": "shop.example.com",
+      via: "1.0 fred, 1.1 gatehouse",
+      "x-request-id": "made, sent, returned",
     });
+    assert.equal((await forwarded10(stack.port))["via"], "1.0 gatehouse");
+    await distinctIds(stack.port);
   });
 
   it("nginx, as the benchmark configures it, sends the same", async () => {
@@ -129,6 +173,8 @@ describe("benchmark reference proxies set the forwarding headers Gatehouse sets"
       forwardingView(await forwarded(nginx!.port)),
       forwardingView(await forwarded(stack.port)),
     );
+    assert.equal((await forwarded10(nginx!.port))["via"], "1.0 gatehouse");
+    await distinctIds(nginx!.port);
   });
 
   it("haproxy, as the benchmark configures it, sends the same", async () => {
@@ -136,5 +182,7 @@ describe("benchmark reference proxies set the forwarding headers Gatehouse sets"
       forwardingView(await forwarded(haproxy!.port)),
       forwardingView(await forwarded(stack.port)),
     );
+    assert.equal((await forwarded10(haproxy!.port))["via"], "1.0 gatehouse");
+    await distinctIds(haproxy!.port);
   });
 });

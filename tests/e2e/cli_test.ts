@@ -37,6 +37,7 @@ const BAD_FLAGS: Array<[string, string[]]> = [
   ["--retries 0", ["--retries", "0"]],
   ["a malformed duration", ["--idle-timeout", "10x"]],
   ["--tls-cert without --tls-key", ["--tls-cert", "/nonexistent/cert.pem"]],
+  ["a --via that is no token", ["--via", "gate house"]],
 ];
 
 describe("command line errors", () => {

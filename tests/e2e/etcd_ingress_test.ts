@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { EtcdRegistrar } from "../../src/registry/etcd/registrar.ts";
 import type { Registration } from "../../src/registry/types.ts";
 import { type EtcdCluster, startEtcdCluster } from "../helpers/etcd.ts";
-import { type Gatehouse, startGatehouse } from "../helpers/gatehouse.ts";
+import { type Gatehouse, startGatehouse, stderrMatching } from "../helpers/gatehouse.ts";
 import { type EchoBackend, sleep, startEchoBackend } from "../helpers/backends.ts";
 import { echoOf, request } from "../helpers/http.ts";
 
@@ -72,7 +72,12 @@ describe("two ingress processes on one etcd cluster", () => {
     for (const g of ingresses) {
       const res = await request(g.httpPort, { path: "/svc/x" });
       assert.equal(res.status, 503);
-      assert.match(res.text, /no live replica for service "api"/);
+      assert.match(
+        res.text,
+        /^service unavailable: no live replica is registered \(request id \S+\)\n$/,
+      );
+      const id = res.headers["x-request-id"];
+      await stderrMatching(g, new RegExp(`request ${id} .*no live replica for service "api"`));
     }
     const visible: number[] = [];
     const gone: number[] = [];

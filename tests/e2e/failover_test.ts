@@ -14,6 +14,7 @@ import {
   sleep,
   startRawBackend,
 } from "../helpers/backends.ts";
+import { stderrMatching } from "../helpers/gatehouse.ts";
 import { echoOf, HttpConnection, request } from "../helpers/http.ts";
 import { type Stack, startStack } from "../helpers/stack.ts";
 import { deregister, register } from "../helpers/tower.ts";
@@ -79,11 +80,19 @@ describe("resolution and failover (default --retries)", () => {
     await Promise.all(raws.map((r) => r.close()));
   });
 
-  it("answers 503 naming the service when no replica is registered", async () => {
+  it("answers 503 when no replica is registered, naming the service in the log", async () => {
     const res = await request(stack.port, { path: "/api/users" });
     assert.equal(res.status, 503);
-    assert.match(res.text, /no live replica for service "api-service"/);
+    assert.match(
+      res.text,
+      /^service unavailable: no live replica is registered \(request id \S+\)\n$/,
+    );
     assert.match(res.headers["content-type"] ?? "", /^text\/plain/);
+    const id = res.headers["x-request-id"];
+    await stderrMatching(
+      stack.gh,
+      new RegExp(`request ${id} "GET /api/users": 503 no live replica for service "api-service"`),
+    );
   });
 
   it("answers 502 when the only replica refuses connections", async () => {
@@ -92,6 +101,7 @@ describe("resolution and failover (default --retries)", () => {
     assert.equal(res.status, 502, res.text);
     assert.match(res.text, /bad gateway/i);
     assert.match(res.headers["content-type"] ?? "", /^text\/plain/);
+    assert.doesNotMatch(res.text, /127\.0\.0\.1/, "the body names a replica");
   });
 
   it("answers 504 when a replica accepts but never answers (--upstream-timeout 1s)", async () => {
@@ -117,7 +127,16 @@ describe("resolution and failover (default --retries)", () => {
       conn.write("GET /dereg/2 HTTP/1.1\r\nHost: x\r\n\r\n");
       const second = await conn.readResponse();
       assert.equal(second.status, 503, second.text);
-      assert.match(second.text, /no live replica for service "dereg-svc"/);
+      assert.match(
+        second.text,
+        /^service unavailable: no live replica is registered \(request id \S+\)\n$/,
+      );
+      await stderrMatching(
+        stack.gh,
+        new RegExp(
+          `request ${second.headers["x-request-id"]} .*no live replica for service "dereg-svc"`,
+        ),
+      );
     } finally {
       conn.close();
     }

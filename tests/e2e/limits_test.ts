@@ -179,6 +179,10 @@ describe("--workers connection limit", () => {
         { waitMs: 15_000 },
       );
       assert.match(third.text, /^HTTP\/1\.1 503 /, `third connection got ${preview(third.data)}`);
+      // Even a connection refused at accept gets an id, in the head and the body.
+      const id = /\r\nX-Request-Id: ([0-9a-f]{16}-\d+)\r\n/.exec(third.text)?.[1];
+      assert.ok(id, `no X-Request-Id: ${preview(third.data)}`);
+      assert.ok(third.text.endsWith(`too many connections (request id ${id})\n`), third.text);
     } finally {
       for (const c of held) c.close();
     }

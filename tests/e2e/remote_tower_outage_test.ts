@@ -4,7 +4,7 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { type Gatehouse, startGatehouse } from "../helpers/gatehouse.ts";
+import { type Gatehouse, startGatehouse, stderrMatching } from "../helpers/gatehouse.ts";
 import { type EchoBackend, startEchoBackend } from "../helpers/backends.ts";
 import { echoOf, request } from "../helpers/http.ts";
 import { register } from "../helpers/tower.ts";
@@ -51,6 +51,11 @@ describe("remote Tower outage", () => {
   it("answers 503 for a service the Tower never answered for", async () => {
     const res = await request(ingress.httpPort, { path: "/other/x" });
     assert.equal(res.status, 503);
-    assert.match(res.text, /registry unavailable for service "web"/);
+    assert.match(res.text, /^service unavailable: the registry failed \(request id \S+\)\n$/);
+    const id = res.headers["x-request-id"];
+    await stderrMatching(
+      ingress,
+      new RegExp(`request ${id} "GET /other/x": 503 registry unavailable for service "web": `),
+    );
   });
 });

@@ -6,7 +6,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { type EchoBackend, startEchoBackend } from "../helpers/backends.ts";
-import { type Gatehouse, startGatehouse } from "../helpers/gatehouse.ts";
+import { type Gatehouse, startGatehouse, stderrMatching } from "../helpers/gatehouse.ts";
 import { echoOf, request } from "../helpers/http.ts";
 import { deregister, ping, register } from "../helpers/tower.ts";
 
@@ -73,7 +73,12 @@ describe("remote Tower", () => {
     await deregister(tower.towerPort!, "web", two.port);
     const res = await request(ingress.httpPort, { path: "/gone" });
     assert.equal(res.status, 503, res.text);
-    assert.match(res.text, /no live replica for service "web"/);
+    assert.match(
+      res.text,
+      /^service unavailable: no live replica is registered \(request id \S+\)\n$/,
+    );
+    const id = res.headers["x-request-id"];
+    await stderrMatching(ingress, new RegExp(`request ${id} .*no live replica for service "web"`));
   });
 
   it("answers (does not hang) when the remote Tower is gone", async () => {

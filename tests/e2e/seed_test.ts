@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import dgram from "node:dgram";
 import { type EchoBackend, startEchoBackend } from "../helpers/backends.ts";
-import { type Gatehouse, startGatehouse } from "../helpers/gatehouse.ts";
+import { type Gatehouse, startGatehouse, stderrMatching } from "../helpers/gatehouse.ts";
 import { echoOf, request } from "../helpers/http.ts";
 import { ping, register, towerRequest } from "../helpers/tower.ts";
 
@@ -81,7 +81,15 @@ describe("seed-compatible start", () => {
 
     const api = await request(gh.httpPort, { path: "/api/users" });
     assert.equal(api.status, 503);
-    assert.match(api.text, /no live replica for service "api-service"/);
+    assert.match(
+      api.text,
+      /^service unavailable: no live replica is registered \(request id \S+\)\n$/,
+    );
+    const id = api.headers["x-request-id"];
+    await stderrMatching(
+      gh,
+      new RegExp(`request ${id} .*no live replica for service "api-service"`),
+    );
   });
 
   it("answers the seed's error texts byte for byte", async () => {

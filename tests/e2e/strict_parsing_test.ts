@@ -77,6 +77,30 @@ const BAD_HEADS: Array<[string, string]> = [
   // RFC 9112 section 3.2 (a MUST; nginx does the same):
   ["an HTTP/1.1 request without Host", "GET / HTTP/1.1\r\nX-A: b\r\n\r\n"],
   ["two Host fields", "GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n"],
+  // The host a request names must be exactly one host[:port] (RFC 9112 3.2: a Host with an
+  // invalid value gets 400): else the ingress would route by one reading of it and the
+  // backend act on another.
+  ["a comma-separated Host list", "GET / HTTP/1.1\r\nHost: a.com, b.com\r\n\r\n"],
+  ["a Host carrying a path", "GET / HTTP/1.1\r\nHost: a.com/x\r\n\r\n"],
+  ["a Host carrying userinfo", "GET / HTTP/1.1\r\nHost: user@a.com\r\n\r\n"],
+  ["a Host with a space inside", "GET / HTTP/1.1\r\nHost: a .com\r\n\r\n"],
+  ["a Host with an empty port", "GET / HTTP/1.1\r\nHost: a.com:\r\n\r\n"],
+  ["a Host with a port over 65535", "GET / HTTP/1.1\r\nHost: a.com:65536\r\n\r\n"],
+  ["a bracketed Host that is not IPv6", "GET / HTTP/1.1\r\nHost: [a.com]:80\r\n\r\n"],
+  ["an empty Host", "GET / HTTP/1.1\r\nHost: \r\n\r\n"],
+  ["an invalid Host on HTTP/1.0", "GET / HTTP/1.0\r\nHost: a.com,b.com\r\n\r\n"],
+  [
+    "an absolute-form target naming a host list",
+    "GET http://a.com,b.com/ HTTP/1.1\r\nHost: a.com\r\n\r\n",
+  ],
+  [
+    "an absolute-form target with a port over 65535",
+    "GET http://a.com:99999/ HTTP/1.1\r\nHost: a.com\r\n\r\n",
+  ],
+  [
+    "an invalid Host beside an absolute-form target",
+    "GET http://a.com/ HTTP/1.1\r\nHost: a.com/x\r\n\r\n",
+  ],
 ];
 
 describe("strict request parsing", () => {

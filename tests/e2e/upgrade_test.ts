@@ -65,6 +65,9 @@ describe("upgrade tunnels", () => {
     const res = await conn.readResponse();
     assert.equal(res.status, 101, `expected 101, got ${res.status} ${res.text}`);
     assert.equal(res.headers["upgrade"]?.toLowerCase(), "websocket");
+    // The 101 carries the request's id, the one the backend was sent.
+    assert.match(res.headers["x-request-id"] ?? "", /^[0-9a-f]{16}-\d+$/);
+    assert.equal(heads.at(-1)!.headers["x-request-id"], res.headers["x-request-id"]);
     assert.equal((await conn.readBytes(WELCOME.length)).toString(), WELCOME);
     return conn;
   }

@@ -193,61 +193,73 @@ export interface RawRequest {
 }
 
 /**
+ * Parses one request (head plus a Content-Length or chunked body) from the
+ * front of `buf`; null when more bytes are needed.
+ *
+ * @example
+ * ```ts
+ * import { Buffer } from "node:buffer";
+ * import { parseRawRequest } from "./backends.ts";
+ * parseRawRequest(Buffer.from("GET / HTTP/1.1\r\nHost: a\r\n\r\n"))?.requestLine; // "GET / HTTP/1.1"
+ * ```
+ */
+export function parseRawRequest(buf: Buffer): RawRequest | null {
+  const end = buf.indexOf("\r\n\r\n");
+  if (end < 0) return null;
+  const head = buf.subarray(0, end).toString("latin1");
+  const lines = head.split("\r\n");
+  const headers: Record<string, string> = {};
+  for (const line of lines.slice(1)) {
+    const c = line.indexOf(":");
+    const k = line.slice(0, c).trim().toLowerCase();
+    const v = line.slice(c + 1).trim();
+    headers[k] = k in headers ? `${headers[k]}, ${v}` : v;
+  }
+  let pos = end + 4;
+  let body: Buffer;
+  if (/chunked/i.test(headers["transfer-encoding"] ?? "")) {
+    const parts: Buffer[] = [];
+    for (;;) {
+      const le = buf.indexOf("\r\n", pos);
+      if (le < 0) return null;
+      const size = parseInt(buf.subarray(pos, le).toString("latin1"), 16);
+      pos = le + 2;
+      if (size === 0) {
+        const te = buf.indexOf("\r\n", pos);
+        if (te < 0) return null;
+        pos = te + 2;
+        break;
+      }
+      if (buf.length < pos + size + 2) return null;
+      parts.push(buf.subarray(pos, pos + size));
+      pos += size + 2;
+    }
+    body = Buffer.concat(parts);
+  } else {
+    const n = Number(headers["content-length"] ?? "0");
+    if (buf.length < pos + n) return null;
+    body = Buffer.from(buf.subarray(pos, pos + n));
+    pos += n;
+  }
+  return {
+    head,
+    requestLine: lines[0],
+    headers,
+    body,
+    rest: Buffer.from(buf.subarray(pos)),
+  };
+}
+
+/**
  * Reads one request (head plus a Content-Length or chunked body) from a raw
  * socket. Rejects if the socket closes first.
  */
 export function readRequest(socket: net.Socket, initial?: Buffer): Promise<RawRequest> {
   return new Promise((resolve, reject) => {
     let buf = initial ?? Buffer.alloc(0);
-    const tryParse = (): RawRequest | null => {
-      const end = buf.indexOf("\r\n\r\n");
-      if (end < 0) return null;
-      const head = buf.subarray(0, end).toString("latin1");
-      const lines = head.split("\r\n");
-      const headers: Record<string, string> = {};
-      for (const line of lines.slice(1)) {
-        const c = line.indexOf(":");
-        const k = line.slice(0, c).trim().toLowerCase();
-        const v = line.slice(c + 1).trim();
-        headers[k] = k in headers ? `${headers[k]}, ${v}` : v;
-      }
-      let pos = end + 4;
-      let body: Buffer;
-      if (/chunked/i.test(headers["transfer-encoding"] ?? "")) {
-        const parts: Buffer[] = [];
-        for (;;) {
-          const le = buf.indexOf("\r\n", pos);
-          if (le < 0) return null;
-          const size = parseInt(buf.subarray(pos, le).toString("latin1"), 16);
-          pos = le + 2;
-          if (size === 0) {
-            const te = buf.indexOf("\r\n", pos);
-            if (te < 0) return null;
-            pos = te + 2;
-            break;
-          }
-          if (buf.length < pos + size + 2) return null;
-          parts.push(buf.subarray(pos, pos + size));
-          pos += size + 2;
-        }
-        body = Buffer.concat(parts);
-      } else {
-        const n = Number(headers["content-length"] ?? "0");
-        if (buf.length < pos + n) return null;
-        body = Buffer.from(buf.subarray(pos, pos + n));
-        pos += n;
-      }
-      return {
-        head,
-        requestLine: lines[0],
-        headers,
-        body,
-        rest: Buffer.from(buf.subarray(pos)),
-      };
-    };
     const onData = (chunk: Buffer) => {
       buf = Buffer.concat([buf, chunk]);
-      const parsed = tryParse();
+      const parsed = parseRawRequest(buf);
       if (parsed) {
         cleanup();
         resolve(parsed);
@@ -261,7 +273,7 @@ export function readRequest(socket: net.Socket, initial?: Buffer): Promise<RawRe
       socket.off("data", onData);
       socket.off("close", onClose);
     };
-    const early = tryParse();
+    const early = parseRawRequest(buf);
     if (early) {
       resolve(early);
       return;
@@ -269,6 +281,52 @@ export function readRequest(socket: net.Socket, initial?: Buffer): Promise<RawRe
     socket.on("data", onData);
     socket.on("close", onClose);
   });
+}
+
+/** A running recording backend. */
+export interface RecordingBackend extends RawBackend {
+  /** Every request, as its bytes arrived (head text, body), in arrival order. */
+  requests: RawRequest[];
+}
+
+/**
+ * Starts a raw TCP backend on 127.0.0.1:0 that records each request exactly
+ * as it arrived (the head's text, byte for byte) and answers each with a
+ * `200` whose body is `ok`, keeping the connection open: for tests that
+ * assert the bytes a backend receives, which an HTTP library would parse
+ * away (field order, repeated fields, the request line's version).
+ *
+ * @example
+ * ```ts
+ * import { startRecordingBackend } from "./backends.ts";
+ * const backend = await startRecordingBackend();
+ * // ... send requests through the ingress to backend.port ...
+ * backend.requests[0]?.head; // "GET / HTTP/1.1\r\nHost: ..."
+ * await backend.close();
+ * ```
+ */
+export async function startRecordingBackend(): Promise<RecordingBackend> {
+  const requests: RawRequest[] = [];
+  const raw = await startRawBackend((socket) => {
+    // One listener for the connection's life: pipelined requests are answered in order.
+    let buf: Buffer = Buffer.alloc(0);
+    socket.on("data", (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk]);
+      for (let req = parseRawRequest(buf); req !== null; req = parseRawRequest(buf)) {
+        buf = req.rest;
+        requests.push(req);
+        socket.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+      }
+    });
+  });
+  return {
+    requests,
+    port: raw.port,
+    get connections() {
+      return raw.connections;
+    },
+    close: raw.close,
+  };
 }
 
 /**

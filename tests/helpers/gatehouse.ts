@@ -261,6 +261,34 @@ export function startGatehouse(args: string[], opts: StartOptions = {}): Promise
   });
 }
 
+/**
+ * Waits until what `gh` wrote to stderr matches `pattern` (a log line may
+ * arrive after the response it belongs to), and returns the match; rejects
+ * after `timeoutMs` with stderr so far.
+ *
+ * @example
+ * ```ts
+ * import { type Gatehouse, stderrMatching } from "./gatehouse.ts";
+ * declare const gh: Gatehouse;
+ * const [line] = await stderrMatching(gh, /request \S+ "GET \/x": 502 .*$/m);
+ * ```
+ */
+export async function stderrMatching(
+  gh: Gatehouse,
+  pattern: RegExp,
+  timeoutMs = 5_000,
+): Promise<RegExpMatchArray> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const m = gh.stderr.match(pattern);
+    if (m !== null) return m;
+    if (Date.now() > deadline) {
+      throw new Error(`stderr did not match ${pattern} within ${timeoutMs} ms:\n${gh.stderr}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 /** Result of {@link runGatehouse}. */
 export interface RunResult {
   code: number | null;

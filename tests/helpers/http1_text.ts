@@ -27,6 +27,7 @@ import { ConnectionTokens } from "../../src/http1/connection_tokens.ts";
 import { encodeHead } from "../../src/http1/serialize.ts";
 import { type ClientInfo, upstreamHeadBytes } from "../../src/proxy/forwarded.ts";
 import { downstreamHeadBytes } from "../../src/proxy/response_head.ts";
+import type { RequestId } from "../../src/proxy/request_id.ts";
 
 /** One header field as received. */
 export interface Field {
@@ -206,13 +207,15 @@ export function connectionTokens(fields: Field[]): Set<string> | null {
 /**
  * Build the request head sent to the backend (always HTTP/1.1, persistent),
  * as text, from parsed fields: {@link upstreamHeadBytes} for callers holding
- * {@link Field}s.
+ * {@link Field}s (without a request id unless `requestId` is given).
  *
  * @example
  * ```ts
  * import { type RequestHead, upstreamRequestHead } from "./http1_text.ts";
  * declare const head: RequestHead;
- * const info = { peer: "127.0.0.1", proto: "http", trusted: false };
+ * const info = {
+ *   peer: "127.0.0.1", proto: "http", trusted: false, local: "127.0.0.1:9090", via: "gatehouse",
+ * };
  * const text = upstreamRequestHead("GET", "/x", head.fields, "example.com", info, null);
  * ```
  */
@@ -223,15 +226,17 @@ export function upstreamRequestHead(
   host: string,
   info: ClientInfo,
   upgrade: string | null,
+  requestId: RequestId | null = null,
 ): string {
   const scan = rescan("GET / HTTP/1.1", fields, false);
   const conn = new ConnectionTokens().read(scan);
-  return text(upstreamHeadBytes(scan, conn, method, target, host, info, upgrade));
+  return text(upstreamHeadBytes(scan, conn, method, target, host, info, upgrade, requestId));
 }
 
 /**
  * Build the response head sent to the client, as text, from a parsed head:
- * {@link downstreamHeadBytes} for callers holding a {@link ResponseHead}.
+ * {@link downstreamHeadBytes} for callers holding a {@link ResponseHead}
+ * (without a request id unless `requestId` is given).
  *
  * @example
  * ```ts
@@ -245,9 +250,12 @@ export function downstreamResponseHead(
   connection: "close" | "keep-alive" | "upgrade" | null,
   upgrade: string | null,
   dropTransferEncoding = false,
+  requestId: RequestId | null = null,
 ): string {
   const status = String(res.status).padStart(3, "0");
   const scan = rescan(`HTTP/1.${res.minor} ${status} ${res.reason}`, res.fields, true);
   const conn = new ConnectionTokens().read(scan);
-  return text(downstreamHeadBytes(scan, conn, connection, upgrade, dropTransferEncoding));
+  return text(
+    downstreamHeadBytes(scan, conn, connection, upgrade, requestId, dropTransferEncoding),
+  );
 }

@@ -63,7 +63,9 @@ describe("parseCommandLine: defaults", () => {
       poolSize: 1024,
       poolIdleTimeoutMs: 4_000,
       accessLog: false,
+      debugErrors: false,
       procs: 1,
+      via: "gatehouse",
     });
     assert.deepEqual(towerSecurity, { secret: null, rate: null, maxEntries: 10000 });
     assert.deepEqual(routes.map((r) => r.source), ["/:web"]);
@@ -151,6 +153,9 @@ describe("parseCommandLine: the other flags", () => {
       "--trusted-proxies",
       "10.0.0.0/8, ::1",
       "--access-log",
+      "--via",
+      "edge-1",
+      "--debug-errors",
     ]);
     assert.deepEqual(c.listen, { host: "::1", port: 8443 });
     assert.deepEqual(c.registry, { kind: "embedded", listen: { host: "0.0.0.0", port: 7000 } });
@@ -174,6 +179,15 @@ describe("parseCommandLine: the other flags", () => {
     assert.equal(c.trustedProxies.contains("::1"), true);
     assert.equal(c.trustedProxies.contains("192.168.0.1"), false);
     assert.equal(c.accessLog, true);
+    assert.equal(c.via, "edge-1");
+    assert.equal(c.debugErrors, true);
+  });
+
+  it("takes --via off as no Via, and any token as the pseudonym", () => {
+    assert.equal(ingress([...ROUTE, "--via", "off"]).via, null);
+    assert.equal(ingress([...ROUTE, "--via", "Off"]).via, "Off");
+    assert.equal(ingress([...ROUTE, "--via", "a.b_c~d!#$%&'*+^`|"]).via, "a.b_c~d!#$%&'*+^`|");
+    assert.equal(ingress([...ROUTE, "--via", "x".repeat(64)]).via, "x".repeat(64));
   });
 
   it("takes a remote Tower with a port or as [IPv6]", () => {
@@ -301,8 +315,10 @@ describe("parseCommandLine: commands", () => {
         "--pool-size",
         "--pool-idle-timeout",
         "--trusted-proxies",
+        "--via",
         "--tower-allow",
         "--access-log",
+        "--debug-errors",
       ]
     ) {
       assert.ok(USAGE.includes(flag + " "), flag);
@@ -457,6 +473,13 @@ describe("parseCommandLine: usage errors", () => {
       [...ROUTE, "--trusted-proxies", "10.0.0.0/40"],
       '--trusted-proxies: invalid CIDR "10.0.0.0/40": prefix length must be 0-32',
     );
+  });
+
+  it("explains a --via that is no token", () => {
+    const why = "is not a token (1-64 letters, digits or !#$%&'*+-.^_`|~), or off for no Via";
+    for (const bad of ["", "a b", "a,b", "a/b", "a:80", "(x)", "caf\u00e9", "x".repeat(65)]) {
+      usage([...ROUTE, "--via", bad], `--via: ${JSON.stringify(bad)} ${why}`);
+    }
   });
 
   it("refuses a duration no timer can hold instead of firing it at once", () => {

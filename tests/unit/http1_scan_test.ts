@@ -162,7 +162,13 @@ describe("HeadScan", () => {
 });
 
 describe("the byte builders", () => {
-  const info = { peer: "203.0.113.7", proto: "http", trusted: false };
+  const info = {
+    peer: "203.0.113.7",
+    proto: "http",
+    trusted: false,
+    local: "192.0.2.1:9090",
+    via: "gatehouse",
+  };
 
   it("copy the field lines byte for byte, obs-text included", () => {
     const b = bytes("GET / HTTP/1.1\r\nHost: h\r\nX-Name: caf\xe9 \xff\r\n\r\n");
@@ -176,11 +182,13 @@ describe("the byte builders", () => {
       "h",
       info,
       null,
+      null,
     );
     assert.equal(
       text(out),
       "GET / HTTP/1.1\r\nHost: h\r\nX-Name: caf\xe9 \xff\r\nX-Forwarded-For: 203.0.113.7\r\n" +
-        "X-Real-IP: 203.0.113.7\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: h\r\n\r\n",
+        "X-Real-IP: 203.0.113.7\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: h\r\n" +
+        "Via: 1.1 gatehouse\r\n\r\n",
     );
   });
 
@@ -190,7 +198,17 @@ describe("the byte builders", () => {
     assert.equal(scanResponseHead(b, 0, b.length, LIMITS, scan), null);
     const tokens = new ConnectionTokens().read(scan);
     assert.equal(tokens.keepAlive, true);
-    const out = downstreamHeadBytes(scan, tokens, null, null, false, b, scan.end, scan.end + 5);
+    const out = downstreamHeadBytes(
+      scan,
+      tokens,
+      null,
+      null,
+      null,
+      false,
+      b,
+      scan.end,
+      scan.end + 5,
+    );
     assert.equal(text(out), "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
   });
 
@@ -204,7 +222,7 @@ describe("the byte builders", () => {
     const tokens = new ConnectionTokens().read(scan);
     assert.equal(tokens.close, true);
     assert.equal(
-      text(downstreamHeadBytes(scan, tokens, "close", null)),
+      text(downstreamHeadBytes(scan, tokens, "close", null, null)),
       "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
     );
   });

@@ -11,6 +11,7 @@ import {
   isIP,
   isIPv4,
   isIPv6,
+  isValidAuthority,
   isValidHost,
   isValidPort,
   isValidServiceName,
@@ -124,6 +125,89 @@ describe("address rules", () => {
     for (const bad of ["::1:8080", "[::1]", "10.0.0.7", "10.0.0.7:0", "[x]:1", "a:b:1", ":80"]) {
       assert.equal(readHostPort(bad), undefined, bad);
     }
+  });
+});
+
+describe("isValidAuthority: one host[:port], as a request's Host names it", () => {
+  it("accepts names, IPv4, bracketed IPv6, each with or without a port", () => {
+    for (
+      const ok of [
+        "x",
+        "localhost",
+        "localhost:9090",
+        "Shop.Example.COM",
+        "shop.example.com.",
+        "shop.example.com.:443",
+        "_service._tcp.example",
+        "web-1.internal",
+        "a-.b_",
+        "127.0.0.1",
+        "127.0.0.1:9090",
+        "[::1]",
+        "[::1]:65535",
+        "[2001:db8::7]:1",
+        "[::ffff:10.0.0.1]:80",
+        "a".repeat(63) + ".example",
+        // 253 characters, the longest name
+        ["a", "b", "c"].map((c) => c.repeat(63)).join(".") + "." + "d".repeat(61),
+      ]
+    ) assert.equal(isValidAuthority(ok), true, JSON.stringify(ok));
+  });
+
+  it("refuses lists, paths, userinfo, spaces, bad ports and bad brackets", () => {
+    for (
+      const bad of [
+        "",
+        "a.com,b.com",
+        "a.com, b.com",
+        "a.com/x",
+        "a.com?x",
+        "a.com#x",
+        "user@a.com",
+        "user:pw@a.com",
+        "a .com",
+        " a.com",
+        "a.com ",
+        "a.com:",
+        "a.com:0",
+        "a.com:080",
+        "a.com:65536",
+        "a.com:99999",
+        "a.com:8o",
+        "a.com:80:80",
+        ":80",
+        "[a.com]",
+        "[a.com]:80",
+        "[::1",
+        "[::1]x",
+        "[::1]:",
+        "[v1.fe]",
+        "[fe80::1%25eth0]",
+        "::1",
+        "::1:80",
+        "a..b",
+        ".a",
+        "..",
+        ".",
+        "a%2ecom",
+        "a;b",
+        "a=b",
+        "a!b",
+        "a~b",
+        "caf\u00e9.example",
+        "a".repeat(64) + ".example",
+        ["a", "b", "c"].map((c) => c.repeat(63)).join(".") + "." + "d".repeat(62),
+      ]
+    ) assert.equal(isValidAuthority(bad), false, JSON.stringify(bad));
+  });
+
+  it("takes an all-digit last label for IPv4, never for a name", () => {
+    for (const bad of ["10.0.0.256", "1.2.3", "1.2.3.4.5", "01.2.3.4", "123", "a.1", "1.2.3.4."]) {
+      assert.equal(isValidAuthority(bad), false, bad);
+      assert.equal(isValidAuthority(bad + ":80"), false, bad + ":80");
+    }
+    assert.equal(isValidAuthority("1.2.3.a"), true);
+    assert.equal(isValidAuthority("0.0.0.0:1"), true);
   });
 });
 

@@ -43,6 +43,8 @@ class FakeSocket implements Socket {
   readonly log: string[] = [];
   readonly remoteAddress = "127.0.0.1";
   readonly remotePort = 1;
+  readonly localAddress = "127.0.0.1";
+  readonly localPort = 2;
   #queue: Uint8Array[] = [];
   #flushing = false;
 

@@ -21,6 +21,8 @@ class FakeSocket implements Socket {
   #endPending = false;
   closeCalls = 0;
   readonly remotePort = 8080;
+  readonly localAddress = "127.0.0.1";
+  readonly localPort = 40000;
   readonly bufferedAmount = 0;
   constructor(readonly remoteAddress = "127.0.0.1", readonly name = "s") {}
   write(): boolean {

@@ -31,6 +31,8 @@ export interface BunSocket<Data> {
   readonly fd: number;
   readonly remoteAddress: string;
   readonly remotePort?: number;
+  readonly localAddress?: string;
+  readonly localPort?: number;
 }
 
 /**

@@ -100,6 +100,15 @@ export class BunTcpSocket implements Socket {
     this.remotePort = s.remotePort ?? 0;
   }
 
+  // Read when asked (rarely: a request without Host), not on every accept.
+  get localAddress(): string {
+    return this.#socket?.localAddress ?? "";
+  }
+
+  get localPort(): number {
+    return this.#socket?.localPort ?? 0;
+  }
+
   get bufferedAmount(): number {
     return this.#queued;
   }
