@@ -91,12 +91,17 @@ export class Exchange implements UpstreamListener, ResponseSink {
     this.#ctx = ctx;
     this.#upstream = new Upstream(this, ctx);
     this.#response = new ResponseRelay(this, down.requestId);
-    this.#timers = new TransferTimers(ctx.stallLimits, ctx.clock);
+    this.#timers = new TransferTimers(ctx.stallLimits, ctx.clock, this);
   }
 
   /** The link of the current connect attempt (its backend socket's events are heard). */
   get link(): BackendLink | null {
     return this.#upstream.link;
+  }
+
+  /** The transfer timers' earlier deadline becomes the connection's while the request runs. */
+  deadline(at: number): void {
+    if (this.#active) this.#down.setDeadline(at);
   }
 
   get waiting(): boolean {
@@ -128,14 +133,14 @@ export class Exchange implements UpstreamListener, ResponseSink {
     const error = readRequest(scan, req);
     this.#method = req.method;
     this.#target = req.target;
-    if (error !== null) return this.#reject(error);
+    if (error !== null) return this.#fail(error, true);
     if (req.close) this.#down.closeAfterThis();
     const { host, url } = req;
 
     // route
     const route = this.#ctx.routes.match(host, url.path === "*" ? "/" : url.path);
     if (route === undefined) {
-      return this.#reject({ kind: "NoRoute", host, path: url.path }, req.framing.kind !== "none");
+      return this.#fail({ kind: "NoRoute", host, path: url.path }, req.framing.kind !== "none");
     }
     this.#route = route;
 
@@ -155,12 +160,6 @@ export class Exchange implements UpstreamListener, ResponseSink {
     this.#timers.begin(req.expectContinue && req.minor === 1 && !this.#body.done);
     this.#response.begin(req.method, req.minor, req.upgrade);
     this.#upstream.pick(route.service, this.#ctx.retries);
-  }
-
-  /** The request is refused before it reaches a backend (the body, if any, is not read). */
-  #reject(error: ProxyError, close = true): void {
-    this.#active = false;
-    this.#down.fail(error, close, this.#method, this.#target);
   }
 
   // --- pick replica, connect (failover.ts) --------------------------------------------
@@ -230,12 +229,6 @@ export class Exchange implements UpstreamListener, ResponseSink {
     if (!body.done && this.#clientEnded && input.buffered === 0) {
       return this.#badBody("the request body ended early");
     }
-    this.#syncDeadline();
-  }
-
-  /** The connection's deadline follows the earlier of the two lanes'. */
-  #syncDeadline(): void {
-    if (this.#active) this.#down.setDeadline(this.#timers.next);
   }
 
   /** The body is malformed or cut short: the partial request must not stay on a backend. */
@@ -254,10 +247,7 @@ export class Exchange implements UpstreamListener, ResponseSink {
 
   onBackendDrain(): void {
     this.#down.socket.resume();
-    if (this.#active && !this.#body.done) {
-      this.#timers.upload(Stall.ClientBody);
-      this.#syncDeadline();
-    }
+    if (this.#active && !this.#body.done) this.#timers.upload(Stall.ClientBody);
   }
 
   /** A deadline passed (called through the connection's): what was waited for stalled. */
@@ -286,11 +276,12 @@ export class Exchange implements UpstreamListener, ResponseSink {
       case Stall.ClientAccept:
         return this.#drop();
       default:
-        this.#syncDeadline();
+        // Nothing was due after all (a wait progressed as the clock swept): time what is left.
+        this.deadline(this.#timers.next);
     }
   }
 
-  /** End both connections mid-response (the client sees the connection end). */
+  /** End both connections mid-transfer (the client sees the connection end). */
   #drop(): void {
     this.#active = false;
     this.#upstream.close();
@@ -302,7 +293,6 @@ export class Exchange implements UpstreamListener, ResponseSink {
   onBackendData(chunk: Uint8Array): void {
     if (!this.#active) return;
     this.#timers.responseData();
-    this.#syncDeadline();
     this.#response.onData(chunk);
   }
 
@@ -312,12 +302,10 @@ export class Exchange implements UpstreamListener, ResponseSink {
 
   interimSent(): void {
     this.#timers.continueSent(this.#body.done);
-    this.#syncDeadline();
   }
 
   responseStarted(): void {
     this.#timers.download(Stall.BackendRead);
-    this.#syncDeadline();
   }
 
   responseDone(): void {
@@ -338,21 +326,17 @@ export class Exchange implements UpstreamListener, ResponseSink {
   }
 
   responseBroken(): void {
-    this.#active = false;
-    this.#upstream.close();
-    this.#down.close();
+    this.#drop();
   }
 
   pauseBackend(): void {
     this.#upstream.socket?.pause();
     this.#timers.download(Stall.ClientAccept);
-    this.#syncDeadline();
   }
 
   onClientDrain(): void {
     this.#upstream.socket?.resume();
     this.#timers.clientDrained();
-    this.#syncDeadline();
   }
 
   upgraded(scan: HeadScan, tokens: ConnectionTokens, rest: Uint8Array): void {
@@ -389,7 +373,6 @@ export class Exchange implements UpstreamListener, ResponseSink {
       this.#body.replayable;
     // Nothing is waited for while another connection is made (the connect timeout bounds it).
     this.#timers.reset();
-    this.#syncDeadline();
     this.#upstream.broke(error?.message ?? "connection closed", replayable);
   }
 

@@ -10,8 +10,8 @@
  *             what was sent (`--send-timeout`)
  *
  * Each lane keeps a deadline, refreshed whenever its party makes progress;
- * the connection's one deadline is the earlier of the two. A limit of 0
- * turns that wait's timeout off.
+ * the connection's one deadline is kept at the earlier of the two. A limit
+ * of 0 turns that wait's timeout off.
  *
  * @module
  */
@@ -54,7 +54,7 @@ export interface StallLimits {
  *   upstreamReadTimeoutMs: 60_000, sendTimeoutMs: 60_000,
  * };
  * const clock = { now: 1_000 };
- * const timers = new TransferTimers(limits, clock);
+ * const timers = new TransferTimers(limits, clock, { deadline: (at) => console.log(at) });
  * timers.upload(Stall.ClientBody);
  * timers.next;       // 61000
  * timers.due(61_000); // Stall.ClientBody
@@ -63,6 +63,7 @@ export interface StallLimits {
 export class TransferTimers {
   readonly #limits: StallLimits;
   readonly #clock: { readonly now: number };
+  readonly #owner: { deadline(at: number): void };
   #up: Stall = Stall.None;
   #upAt = 0;
   #down: Stall = Stall.None;
@@ -70,9 +71,15 @@ export class TransferTimers {
   /** The client waits for 100 Continue before it sends its body: no body clock yet. */
   #awaitingContinue = false;
 
-  constructor(limits: StallLimits, clock: { readonly now: number }) {
+  /** `owner.deadline(at)` is told the earlier deadline (0: none) after every change. */
+  constructor(
+    limits: StallLimits,
+    clock: { readonly now: number },
+    owner: { deadline(at: number): void },
+  ) {
     this.#limits = limits;
     this.#clock = clock;
+    this.#owner = owner;
   }
 
   /** A request begins: nothing is waited for yet. `expectContinue`: its client waits for a 100. */
@@ -85,18 +92,21 @@ export class TransferTimers {
   reset(): void {
     this.#up = this.#down = Stall.None;
     this.#upAt = this.#downAt = 0;
+    this.#owner.deadline(0);
   }
 
   /** The upload lane now waits for `stall` (a wait that progressed starts over). */
   upload(stall: Stall): void {
     this.#up = stall;
     this.#upAt = this.#deadline(stall, this.#clock.now);
+    this.#owner.deadline(this.next);
   }
 
   /** The download lane now waits for `stall`. */
   download(stall: Stall): void {
     this.#down = stall;
     this.#downAt = this.#deadline(stall, this.#clock.now);
+    this.#owner.deadline(this.next);
   }
 
   /**

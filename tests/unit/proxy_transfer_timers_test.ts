@@ -17,7 +17,7 @@ const LIMITS: StallLimits = {
 
 function timers(limits: StallLimits = LIMITS) {
   const clock = { now: 10_000 };
-  return { clock, t: new TransferTimers(limits, clock) };
+  return { clock, t: new TransferTimers(limits, clock, { deadline: () => {} }) };
 }
 
 describe("TransferTimers", () => {
@@ -95,5 +95,17 @@ describe("TransferTimers", () => {
     assert.equal(t.next, 0, "nothing left to time");
     t.reset();
     assert.equal(t.due(1e12), Stall.None);
+  });
+
+  it("tells its owner the earlier deadline after every change", () => {
+    const heard: number[] = [];
+    const clock = { now: 10_000 };
+    const t = new TransferTimers(LIMITS, clock, { deadline: (at) => heard.push(at) });
+    t.begin(false);
+    t.upload(Stall.ClientBody);
+    t.download(Stall.FirstByte);
+    t.upload(Stall.None);
+    t.reset();
+    assert.deepEqual(heard, [0, 11_000, 11_000, 13_000, 0]);
   });
 });
