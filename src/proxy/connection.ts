@@ -22,6 +22,7 @@ import { Exchange } from "./exchange.ts";
 import type { Downstream } from "./downstream.ts";
 import { accessLogLine } from "./access_log.ts";
 import { startTunnel } from "./tunnel.ts";
+import { SerialLoop } from "../serial_loop.ts";
 import { RequestId } from "./request_id.ts";
 
 /** Stop reading from the client when this much is buffered and unconsumed. */
@@ -72,9 +73,8 @@ export class ClientConnection implements SocketHandler, Expiring, Downstream {
   readonly #onGone: (c: ClientConnection) => void;
   #waitingForFirstByte = false;
   #gone = false;
-  /** {@link nextRequest} is running; `#startAgain`: a request ended meanwhile, go on. */
-  #starting = false;
-  #startAgain = false;
+  /** Starts requests one after the other (see {@link nextRequest}). */
+  readonly #starts = new SerialLoop(() => this.#startNext());
   /** What the forwarding headers say about this client (built once, on its first request). */
   #info: ClientInfo | undefined;
   /** Response heads are built here while the client socket has nothing queued. */
@@ -145,19 +145,7 @@ export class ClientConnection implements SocketHandler, Expiring, Downstream {
    * number of pipelined requests takes no more stack than one.
    */
   nextRequest(): void {
-    if (this.#starting) {
-      this.#startAgain = true;
-      return;
-    }
-    this.#starting = true;
-    try {
-      do {
-        this.#startAgain = false;
-        this.#startNext();
-      } while (this.#startAgain);
-    } finally {
-      this.#starting = false;
-    }
+    this.#starts.run();
   }
 
   #startNext(): void {

@@ -8,6 +8,7 @@
  */
 
 import { formatHostPort } from "../net/address.ts";
+import { SerialLoop } from "../serial_loop.ts";
 import type { Runtime, UdpSocket } from "../runtime/types.ts";
 import { answersAlike, canAnswer, conflicts, soleRequestLine } from "./matching.ts";
 import {
@@ -137,8 +138,8 @@ export class TowerClient {
   #waiting: Pending[] = [];
   /** Finished requests with replies still possible, by line, in order of `until`. */
   readonly #owed = new Map<string, Owed>();
-  #starting = false;
-  #startAgain = false;
+  /** Sends what waits, one round after the other (a failed send starts another round). */
+  readonly #sends = new SerialLoop(() => this.#sendRound());
   #closed = false;
 
   /**
@@ -338,31 +339,22 @@ export class TowerClient {
 
   /** Send every waiting request that no request in flight, nor an earlier waiting one, conflicts with. */
   #sendWaiting(): void {
-    // A failed send finishes a request from inside the loop: run the loop again instead.
-    if (this.#starting) {
-      this.#startAgain = true;
-      return;
-    }
-    this.#starting = true;
-    try {
-      do {
-        this.#startAgain = false;
-        const queue = this.#waiting;
-        this.#waiting = [];
-        for (const pending of queue) {
-          if (this.#pending.get(pending.line) !== pending) continue;
-          if (
-            this.#waiting.some((w) => conflicts(w.request, pending.request)) ||
-            this.#conflictsInFlight(pending)
-          ) {
-            this.#waiting.push(pending);
-          } else {
-            this.#transmit(pending);
-          }
-        }
-      } while (this.#startAgain);
-    } finally {
-      this.#starting = false;
+    this.#sends.run();
+  }
+
+  #sendRound(): void {
+    const queue = this.#waiting;
+    this.#waiting = [];
+    for (const pending of queue) {
+      if (this.#pending.get(pending.line) !== pending) continue;
+      if (
+        this.#waiting.some((w) => conflicts(w.request, pending.request)) ||
+        this.#conflictsInFlight(pending)
+      ) {
+        this.#waiting.push(pending);
+      } else {
+        this.#transmit(pending);
+      }
     }
   }
 
