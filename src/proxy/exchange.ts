@@ -32,10 +32,9 @@ import type { Socket } from "../runtime/types.ts";
 import { messageOf } from "../error_message.ts";
 import type { ProxyContext } from "./context.ts";
 import { Upstream, type UpstreamListener } from "./failover.ts";
-import { upstreamHeadBytes } from "./forwarded.ts";
+import { ForwardHead } from "./forwarded.ts";
 import type { Downstream } from "./downstream.ts";
 import type { ProxyError } from "./errors.ts";
-import { KeptBuffer } from "./kept_buffer.ts";
 import type { BackendLink } from "./backend_link.ts";
 import { RequestBody } from "./request_body.ts";
 import { ResponseRelay, type ResponseSink } from "./response.ts";
@@ -43,10 +42,7 @@ import { accessLogLine } from "./access_log.ts";
 import { newIncomingRequest, readRequest } from "./request_head.ts";
 import { Stall, TransferTimers } from "./transfer_timers.ts";
 
-const EMPTY = new Uint8Array(0);
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
-/** Upstream heads up to this size are built in a buffer the exchange keeps. */
-const MAX_KEPT_HEAD = 16 * 1024;
 
 // A head is scanned, read, routed and turned into the bytes to send within one
 // synchronous step, so one read request serves every exchange.
@@ -75,9 +71,7 @@ export class Exchange implements UpstreamListener, ResponseSink {
   /** The request-target as sent (for logs and messages). */
   #target = "";
   #route: Route | null = null;
-  #upstreamHead: Uint8Array = EMPTY;
-  /** The upstream head is built here, one request at a time (see {@link #forwardHead}). */
-  readonly #headSpace = new KeptBuffer(MAX_KEPT_HEAD, null);
+  readonly #head = new ForwardHead();
 
   readonly #upstream: Upstream;
   readonly #body = new RequestBody();
@@ -145,17 +139,7 @@ export class Exchange implements UpstreamListener, ResponseSink {
     this.#route = route;
 
     // forward head: built now, while the scan is this request's; retries resend it.
-    this.#upstreamHead = upstreamHeadBytes(
-      scan,
-      req.tokens,
-      req.method,
-      url.path === "*" ? "*" : url.path + url.query,
-      host,
-      this.#down.clientInfo(),
-      req.upgrade,
-      this.#down.requestId,
-      this.#headSpace,
-    );
+    this.#head.build(scan, req, this.#down.clientInfo(), this.#down.requestId);
     this.#body.begin(req.framing);
     this.#timers.begin(req.expectContinue && req.minor === 1 && !this.#body.done);
     this.#response.begin(req.method, req.minor, req.upgrade);
@@ -198,7 +182,7 @@ export class Exchange implements UpstreamListener, ResponseSink {
 
   #forward(): void {
     const socket = this.#upstream.socket!;
-    socket.write(this.#upstreamHead);
+    socket.write(this.#head.bytes);
     // A retry replays the body bytes already sent.
     this.#body.replayTo(socket);
     this.#timers.requestSent();
@@ -414,7 +398,7 @@ export class Exchange implements UpstreamListener, ResponseSink {
    * once), and by {@link start} for a request that ended without it.
    */
   #letGo(): void {
-    this.#upstreamHead = EMPTY;
+    this.#head.letGo();
     this.#body.letGo();
     this.#response.letGo();
   }

@@ -24,6 +24,8 @@ import { type HeadSpace, headWriter } from "../http1/head_writer.ts";
 import { formatHostPort } from "../net/address.ts";
 import type { Socket } from "../runtime/types.ts";
 import type { RequestId } from "./request_id.ts";
+import type { IncomingRequest } from "./request_head.ts";
+import { KeptBuffer } from "./kept_buffer.ts";
 
 /** What the ingress knows about the client side of a request. */
 export interface ClientInfo {
@@ -276,4 +278,58 @@ function joinValues(scan: HeadScan, conn: ConnectionTokens, id: number): void {
 
 function valueLength(f: Int32Array, i: number): number {
   return f[i * FIELD_STRIDE + 3] - f[i * FIELD_STRIDE + 2];
+}
+
+const NO_HEAD = new Uint8Array(0);
+/** Heads up to this size are built in a buffer the forward head keeps. */
+const MAX_KEPT_HEAD = 16 * 1024;
+
+/**
+ * One exchange's forward head: built once per request, while the scan is
+ * that request's, and sent again on a retry. It is built into a buffer kept
+ * from request to request; reusing it is safe because a request ends only
+ * after its backend took the whole head (the response answers it) or after
+ * that backend socket was closed (which drops what it had queued).
+ *
+ * @example
+ * ```ts
+ * import { ForwardHead } from "./forwarded.ts";
+ * import { newIncomingRequest, readRequest } from "./request_head.ts";
+ * import { HeadScan, scanRequestHead } from "../http1/head.ts";
+ * const scan = new HeadScan();
+ * const bytes = new TextEncoder().encode("GET /x HTTP/1.1\r\nHost: example.com\r\n\r\n");
+ * scanRequestHead(bytes, 0, bytes.length, { maxSize: 32768 }, scan);
+ * const req = newIncomingRequest();
+ * readRequest(scan, req);
+ * const head = new ForwardHead();
+ * const info = { peer: "10.0.0.9", proto: "http", trusted: false, local: "10.0.0.1:80", via: null };
+ * head.build(scan, req, info, null);
+ * head.bytes.length > 0; // true
+ * ```
+ */
+export class ForwardHead {
+  readonly #space = new KeptBuffer(MAX_KEPT_HEAD, null);
+  /** The head to send (empty when none is built). */
+  bytes: Uint8Array = NO_HEAD;
+
+  /** Build the head for the request read into `req` from `scan`. */
+  build(scan: HeadScan, req: IncomingRequest, info: ClientInfo, id: RequestId | null): void {
+    const { url } = req;
+    this.bytes = upstreamHeadBytes(
+      scan,
+      req.tokens,
+      req.method,
+      url.path === "*" ? "*" : url.path + url.query,
+      req.host,
+      info,
+      req.upgrade,
+      id,
+      this.#space,
+    );
+  }
+
+  /** The request is over: hold none of its head. */
+  letGo(): void {
+    this.bytes = NO_HEAD;
+  }
 }
