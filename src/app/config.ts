@@ -9,6 +9,7 @@ import type { HostPort } from "../net/address.ts";
 import type { CidrList } from "../net/cidr.ts";
 import type { Route } from "../routing/router.ts";
 import type { DnsRegistryOptions } from "../registry/dns/registry.ts";
+import type { ReplicaPolicy } from "../replicas/state.ts";
 
 /** A registry in another process, as a `--registry` URL names it. */
 export type RegistryUrl =
@@ -74,6 +75,8 @@ export interface IngressConfig {
   lookupCacheMs: number;
   /** Rules for the embedded Tower. */
   towerSecurity: TowerSecurity;
+  /** How replicas are judged: ejection, stall detection, retry budget. */
+  replicaPolicy: ReplicaPolicy;
   /** Log one line per request to stderr. */
   accessLog: boolean;
   /** Error bodies carry a failure's details (replicas, their errors), for development. */

@@ -17,6 +17,8 @@ import type { TowerServer } from "../tower.ts";
 import { messageOf } from "../error_message.ts";
 import type { IngressConfig } from "./config.ts";
 import { StartupError } from "./errors.ts";
+import { ReplicaBook } from "../replicas/book.ts";
+import { probeReplica } from "../replicas/probe.ts";
 import { type EmbeddedOptions, openRegistry } from "./registry.ts";
 
 /** A running ingress. */
@@ -108,11 +110,27 @@ export async function startIngress(
     },
   };
   clock.add(poolSweeper);
+  const replicas = new ReplicaBook(config.replicaPolicy, {
+    clock,
+    log,
+    dropIdle: (address) => pool.drop(address),
+    probe: (host, port, timeoutMs) => probeReplica(runtime, host, port, timeoutMs),
+  });
+  // Returns from ejection and stall probes are looked at every 100 ms.
+  const replicaSweeper = {
+    deadline: clock.now + 100,
+    expire(now: number) {
+      replicas.sweep();
+      this.deadline = now + 100;
+    },
+  };
+  clock.add(replicaSweeper);
   const ctx: ProxyContext = {
     runtime,
     routes: new RouteTable(config.routes),
     registry,
     pool,
+    replicas,
     clock,
     proto: config.tls ? "https" : "http",
     trustedProxies: config.trustedProxies,

@@ -12,12 +12,15 @@ import { DEFAULT_TOWER_PORT } from "../tower.ts";
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
 import { parseRegistryUrl, parseTowerAddress } from "./registry_url.ts";
 import { parseTowerListen, TOWER_SECURITY_FLAGS, towerSecurityOf } from "./tower_flags.ts";
+import { DEFAULT_POLICY } from "../replicas/policy.ts";
+import type { ReplicaPolicy } from "../replicas/state.ts";
 import {
   parseAddressValue,
   parseCidrList,
   parseCount,
   parseDuration,
   parseReceiveBuffer,
+  parseRetryBudget,
   parseVia,
   readFlag,
 } from "./values.ts";
@@ -43,6 +46,13 @@ export const INGRESS_FLAGS: Record<string, FlagSpec> = {
   "upstream-read-timeout": { type: "string" },
   "send-timeout": { type: "string" },
   "upstream-send-timeout": { type: "string" },
+  "outlier-gateway-failures": { type: "string" },
+  "outlier-5xx": { type: "string" },
+  "ejection-time": { type: "string" },
+  "max-ejection-time": { type: "string" },
+  "max-ejected": { type: "string" },
+  "stall-window": { type: "string" },
+  "retry-budget": { type: "string" },
   "upstream-rcvbuf": { type: "string" },
   "idle-timeout": { type: "string" },
   grace: { type: "string" },
@@ -59,6 +69,33 @@ export const INGRESS_FLAGS: Record<string, FlagSpec> = {
   help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
 };
+
+/** How replicas are judged, from the outlier, stall and retry-budget flags. */
+function replicaPolicyOf(s: (name: string) => string | undefined): ReplicaPolicy {
+  const dflt = DEFAULT_POLICY;
+  const n = (flag: string, def: number, max: number) =>
+    readFlag(`--${flag}`, s(flag) ?? String(def), (t) => parseCount(t, 0, max));
+  const d = (flag: string, def: number) =>
+    s(flag) === undefined ? def : readFlag(`--${flag}`, s(flag)!, parseDuration);
+  const budget = s("retry-budget");
+  const { percent, min } = budget === undefined
+    ? { percent: dflt.retryBudgetPercent, min: dflt.retryBudgetMin }
+    : readFlag("--retry-budget", budget, parseRetryBudget);
+  const policy: ReplicaPolicy = {
+    gatewayFailures: n("outlier-gateway-failures", dflt.gatewayFailures, 1000),
+    serverErrors: n("outlier-5xx", dflt.serverErrors, 1000),
+    baseEjectionMs: d("ejection-time", dflt.baseEjectionMs),
+    maxEjectionMs: d("max-ejection-time", dflt.maxEjectionMs),
+    maxEjectedPercent: n("max-ejected", dflt.maxEjectedPercent, 100),
+    stallWindowMs: d("stall-window", dflt.stallWindowMs),
+    retryBudgetPercent: percent,
+    retryBudgetMin: min,
+  };
+  if (policy.maxEjectionMs < policy.baseEjectionMs) {
+    throw new UsageError("--max-ejection-time must be at least --ejection-time");
+  }
+  return policy;
+}
 
 /** The ingress's listener: `[HOST:]PORT`, host 0.0.0.0 by default, port 0 picks a free one. */
 function parseListen(text: string) {
@@ -160,6 +197,7 @@ export function ingressConfig(
     upstreamReadTimeoutMs: d("upstream-read-timeout", "60s"),
     sendTimeoutMs: d("send-timeout", "60s"),
     upstreamSendTimeoutMs: d("upstream-send-timeout", "60s"),
+    replicaPolicy: replicaPolicyOf(s),
     upstreamReceiveBuffer: readFlag(
       "--upstream-rcvbuf",
       s("upstream-rcvbuf") ?? "131072",
@@ -212,6 +250,13 @@ flags:
   --upstream-send-timeout DUR longest a backend may take no request body (default 60s)
   --body-timeout DUR          longest pause in a client's request body (default 60s)
   --send-timeout DUR          longest a client may take no response (default 60s)
+  --outlier-gateway-failures N  consecutive gateway failures that eject a replica (default 5, 0 off)
+  --outlier-5xx N             consecutive 5xx that eject a replica (default 5, 0 off)
+  --ejection-time DUR         first ejection's length, times the ejection count (default 30s)
+  --max-ejection-time DUR     longest ejection (default 300s)
+  --max-ejected PERCENT       most of a service's replicas ejected at once (default 50; one always may)
+  --stall-window DUR          a replica silent this long while its peers answer is probed (default 1s, 0 off)
+  --retry-budget PCT[:MIN]    retries in flight per service: PCT of its requests, at least MIN (default 20:3)
   --upstream-rcvbuf BYTES     receive buffer of backend connections (default 131072, 0 = kernel's)
   --idle-timeout DUR          idle time before an upgraded tunnel is closed (default 30s)
   --grace DUR                 how long shutdown waits for in-flight requests (default 10s)

@@ -111,6 +111,27 @@ export function parseRate(text: string): Rate {
   return { perSecond, burst };
 }
 
+/**
+ * A retry budget, `PERCENT[:MIN]`: retries in flight may be at most PERCENT
+ * of a service's requests in flight, but MIN may always be (default 3).
+ *
+ * @example
+ * ```ts
+ * import { parseRetryBudget } from "./values.ts";
+ * parseRetryBudget("20");   // { percent: 20, min: 3 }
+ * parseRetryBudget("50:1"); // { percent: 50, min: 1 }
+ * ```
+ */
+export function parseRetryBudget(text: string): { percent: number; min: number } {
+  const m = /^(\d{1,3})%?(?::(\d{1,6}))?$/.exec(text.trim());
+  if (!m || Number(m[1]) > 100) {
+    throw new ValueError(
+      "must be PERCENT[:MIN], a share of requests from 0 to 100, e.g. 20 or 20:3",
+    );
+  }
+  return { percent: Number(m[1]), min: m[2] !== undefined ? Number(m[2]) : 3 };
+}
+
 /** Smallest and largest receive buffer `--upstream-rcvbuf` accepts (besides 0). */
 export const RCVBUF_MIN = 4096;
 export const RCVBUF_MAX = 64 * 1024 * 1024;

@@ -14,6 +14,7 @@ import type { ConnectOptions, Runtime } from "../runtime/types.ts";
 import type { ConnectionPool } from "./pool.ts";
 import type { DeadlineClock } from "./deadlines.ts";
 import type { StallLimits } from "./transfer_timers.ts";
+import type { ReplicaBook } from "../replicas/book.ts";
 import type { RequestIdSource } from "./request_id.ts";
 
 /** Everything a connection needs, shared by all connections of a listener. */
@@ -22,6 +23,8 @@ export interface ProxyContext {
   routes: RouteTable;
   registry: Registry;
   pool: ConnectionPool;
+  /** What this process knows of each replica: outstanding tries, failures, ejections. */
+  replicas: ReplicaBook;
   clock: DeadlineClock;
   /** "http" or "https": the scheme clients used. */
   proto: string;

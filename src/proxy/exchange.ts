@@ -41,6 +41,7 @@ import { ResponseRelay, type ResponseSink } from "./response.ts";
 import { accessLogLine } from "./access_log.ts";
 import { newIncomingRequest, readRequest } from "./request_head.ts";
 import { Stall, TransferTimers } from "./transfer_timers.ts";
+import { Outcome } from "../replicas/state.ts";
 
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
 
@@ -165,6 +166,15 @@ export class Exchange implements UpstreamListener, ResponseSink {
     this.#forward();
   }
 
+  replicaStalled(): void {
+    // Only a try that can go elsewhere safely does: nothing of the response came, and the
+    // whole request can be sent again.
+    if (!this.#active || this.#response.started || !IDEMPOTENT.has(this.#method)) return;
+    if (!this.#body.done || !this.#body.replayable) return;
+    this.#timers.reset();
+    this.#upstream.abandon();
+  }
+
   upstreamFailed(): void {
     if (!this.#active) return;
     this.#fail(
@@ -217,7 +227,7 @@ export class Exchange implements UpstreamListener, ResponseSink {
 
   /** The body is malformed or cut short: the partial request must not stay on a backend. */
   #badBody(reason: string): void {
-    this.#active = false;
+    this.#ended();
     this.#upstream.close();
     if (this.#response.started) return this.#down.close();
     this.#fail({ kind: "BadRequest", reason }, true);
@@ -240,7 +250,7 @@ export class Exchange implements UpstreamListener, ResponseSink {
     switch (this.#timers.due(now)) {
       case Stall.ClientBody:
         // The body stalled: a partial request must not stay on a backend connection.
-        this.#active = false;
+        this.#ended();
         this.#upstream.close();
         if (this.#response.status !== 0) return this.#down.close();
         return this.#fail({ kind: "BodyTimeout" }, true);
@@ -250,6 +260,7 @@ export class Exchange implements UpstreamListener, ResponseSink {
         return this.#upstream.broke("stopped reading the request body", false);
       case Stall.FirstByte: {
         const replica = this.#upstream.replica;
+        this.#upstream.judge(Outcome.GatewayFailure, "did not answer in time");
         this.#upstream.close();
         return this.#fail(
           { kind: "UpstreamTimeout", service: this.#route!.service, replica },
@@ -257,6 +268,8 @@ export class Exchange implements UpstreamListener, ResponseSink {
         );
       }
       case Stall.BackendRead:
+        this.#upstream.judge(Outcome.GatewayFailure, "stalled mid-response");
+        return this.#drop();
       case Stall.ClientAccept:
         return this.#drop();
       default:
@@ -267,7 +280,7 @@ export class Exchange implements UpstreamListener, ResponseSink {
 
   /** End both connections mid-transfer (the client sees the connection end). */
   #drop(): void {
-    this.#active = false;
+    this.#ended();
     this.#upstream.close();
     this.#down.close();
   }
@@ -277,6 +290,7 @@ export class Exchange implements UpstreamListener, ResponseSink {
   onBackendData(chunk: Uint8Array): void {
     if (!this.#active) return;
     this.#timers.responseData();
+    this.#upstream.heard();
     this.#response.onData(chunk);
   }
 
@@ -289,6 +303,7 @@ export class Exchange implements UpstreamListener, ResponseSink {
   }
 
   responseStarted(): void {
+    this.#upstream.judgeStatus(this.#response.status);
     this.#timers.download(Stall.BackendRead);
   }
 
@@ -297,6 +312,7 @@ export class Exchange implements UpstreamListener, ResponseSink {
   }
 
   responseInvalid(reason: string): void {
+    this.#upstream.judge(Outcome.GatewayFailure, `invalid response: ${reason}`);
     this.#upstream.close();
     this.#fail(
       {
@@ -324,7 +340,7 @@ export class Exchange implements UpstreamListener, ResponseSink {
   }
 
   upgraded(scan: HeadScan, tokens: ConnectionTokens, rest: Uint8Array): void {
-    this.#active = false;
+    this.#ended();
     const backend = this.#upstream.detach();
     this.#down.socket.write(this.#response.upgradeHead(scan, tokens));
     // The tunnel outlives the exchange, which holds none of it: not the response's bytes, and not
@@ -350,7 +366,7 @@ export class Exchange implements UpstreamListener, ResponseSink {
     if (response.status !== 0) {
       if (response.delimitedByClose) return this.#finish();
       // Truncated response: the client must not mistake it for a whole one.
-      this.#active = false;
+      this.#ended();
       return this.#down.close();
     }
     const replayable = !response.started && IDEMPOTENT.has(this.#method) && this.#body.done &&
@@ -364,7 +380,7 @@ export class Exchange implements UpstreamListener, ResponseSink {
 
   #finish(): void {
     if (!this.#active) return;
-    this.#active = false;
+    this.#ended();
     const ctx = this.#ctx;
     const response = this.#response;
     if (ctx.accessLog !== null) {
@@ -386,7 +402,7 @@ export class Exchange implements UpstreamListener, ResponseSink {
   }
 
   #fail(error: ProxyError, close: boolean): void {
-    this.#active = false;
+    this.#ended();
     this.#letGo();
     this.#down.fail(error, close, this.#method, this.#target);
   }
@@ -403,10 +419,16 @@ export class Exchange implements UpstreamListener, ResponseSink {
     this.#response.letGo();
   }
 
+  /** The request is over: nothing of it counts as in flight any more. */
+  #ended(): void {
+    this.#active = false;
+    this.#upstream.end();
+  }
+
   /** The client went away: drop the backend connection, it is mid-exchange. */
   abort(): void {
     if (!this.#active) return;
-    this.#active = false;
+    this.#ended();
     this.#upstream.close();
   }
 }

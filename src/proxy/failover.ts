@@ -1,9 +1,10 @@
 /**
  * The pick-replica and connect phases: the registry's live replicas of the
- * route's service, then one request's backend connection to one of them,
- * taken from the pool or made anew, failing over across distinct replicas. Each attempt of a
- * request goes to a replica not tried before in that request, up to a fixed
- * number of attempts (`--retries`, 3 by default).
+ * route's service, the one to try (replicas/pick.ts), then one request's
+ * backend connection to it, taken from the pool or made anew, failing over
+ * across distinct replicas up to `--retries` attempts, within the service's
+ * retry budget. Every try's outcome is reported to the service state
+ * (replicas/book.ts), which ejects replicas that fail or freeze.
  *
  * @module
  */
@@ -13,67 +14,12 @@ import type { Socket } from "../runtime/types.ts";
 import { messageOf } from "../error_message.ts";
 import { formatHostPort } from "../net/address.ts";
 import type { ProxyContext } from "./context.ts";
-import { replicaKey } from "./pool.ts";
+import { FailoverPlan } from "../replicas/pick.ts";
+import type { ServiceReplicas } from "../replicas/book.ts";
+import { Outcome, type ReplicaState, type StallListener } from "../replicas/state.ts";
+import { retryDelayMs } from "../replicas/policy.ts";
+import { replicaAddress } from "../registry/types.ts";
 import { BackendLink, type BackendListener } from "./backend_link.ts";
-
-/**
- * The attempts left for one request.
- *
- * @example
- * ```ts
- * import { FailoverPlan } from "./failover.ts";
- * const a = { host: "10.0.0.1", port: 80 }, b = { host: "10.0.0.2", port: 80 };
- * const plan = new FailoverPlan([a, a, b], 3);
- * plan.next(); // a
- * plan.next(); // b (a is not tried twice)
- * plan.next(); // undefined
- * ```
- */
-export class FailoverPlan {
-  #replicas: readonly Replica[];
-  #max: number;
-  #index = 0;
-  #attempts = 0;
-
-  constructor(replicas: readonly Replica[], maxAttempts: number) {
-    this.#replicas = replicas;
-    this.#max = maxAttempts;
-  }
-
-  /** Start over with other replicas (one plan can serve request after request). */
-  reset(replicas: readonly Replica[], maxAttempts: number): void {
-    this.#replicas = replicas;
-    this.#max = maxAttempts;
-    this.#index = 0;
-    this.#attempts = 0;
-  }
-
-  /** Attempts made so far. */
-  get attempts(): number {
-    return this.#attempts;
-  }
-
-  /** The next replica to try, or undefined when attempts or replicas are used up. */
-  next(): Replica | undefined {
-    if (this.#attempts >= this.#max) return undefined;
-    // Registries may list a replica twice; never try the same one twice.
-    while (this.#index < this.#replicas.length) {
-      const r = this.#replicas[this.#index++];
-      let seen = false;
-      for (let i = 0; i < this.#index - 1; i++) {
-        const p = this.#replicas[i];
-        if (p.port === r.port && p.host === r.host) {
-          seen = true;
-          break;
-        }
-      }
-      if (seen) continue;
-      this.#attempts++;
-      return r;
-    }
-    return undefined;
-  }
-}
 
 /** What the pick and connect phases tell the exchange they work for. */
 export interface UpstreamListener extends BackendListener {
@@ -83,6 +29,8 @@ export interface UpstreamListener extends BackendListener {
   registryFailed(error: unknown): void;
   /** The registry knows no live replica of the service. */
   noReplicas(): void;
+  /** The replica of the current try was found frozen: move the request elsewhere if it can go. */
+  replicaStalled(): void;
   /** A connection is ready (`upstream.socket`): forward the request. */
   upstreamConnected(): void;
   /** Every attempt failed (`upstream.errors` says why). */
@@ -102,7 +50,7 @@ export interface UpstreamListener extends BackendListener {
  * upstream.connect([{ host: "10.0.0.7", port: 8081 }], 3); // exchange.upstreamConnected() when ready
  * ```
  */
-export class Upstream {
+export class Upstream implements StallListener {
   readonly #listener: UpstreamListener;
   readonly #ctx: ProxyContext;
   /** The current attempt's link; an earlier attempt's events are not heard. */
@@ -113,6 +61,11 @@ export class Upstream {
   #staleRetried = false;
   /** Counts requests; a registry answer for an earlier one is dropped. */
   #request = 0;
+  /** The service's state (counted in its requests in flight), and the current try's replica's. */
+  #service: ServiceReplicas | null = null;
+  #state: ReplicaState | null = null;
+  /** This request counts among its service's retries in flight. */
+  #retrying = false;
   /** What went wrong with each attempt, `replica: error; ...` in order ("" when nothing did). */
   errors = "";
 
@@ -123,6 +76,7 @@ export class Upstream {
 
   /** Forget the last request's attempts. */
   reset(): void {
+    this.end();
     this.#request++;
     this.link = null;
     this.#plan.reset(NO_REPLICAS, 0);
@@ -152,6 +106,8 @@ export class Upstream {
    * connect to the first of them that accepts, at most `retries` of them.
    */
   pick(service: string, retries: number): void {
+    this.#service = this.#ctx.replicas.service(service);
+    this.#service.requests++;
     let replicas: readonly Replica[] | Promise<readonly Replica[]>;
     try {
       replicas = this.#ctx.registry.resolve(service);
@@ -177,7 +133,7 @@ export class Upstream {
   connect(replicas: readonly Replica[], retries: number): void {
     if (!this.#listener.waiting) return;
     if (replicas.length === 0) return this.#listener.noReplicas();
-    this.#plan.reset(replicas, retries);
+    this.#plan.reset(replicas, retries, this.#service, this.#ctx.clock.now);
     this.#next();
   }
 
@@ -191,23 +147,109 @@ export class Upstream {
     const replica = this.#replica!;
     this.#failed(replica, reason);
     if (this.#reused && !this.#staleRetried && replayable) {
+      // A pooled connection the backend closed while idle: no fault of the replica.
       this.#staleRetried = true;
       return this.#connectTo(replica, false);
     }
+    this.judge(Outcome.GatewayFailure, reason);
     if (replayable) return this.#next();
     this.#listener.upstreamFailed();
   }
 
+  /** The current try's replica was found frozen: give it up for the next replica. */
+  abandon(): void {
+    this.#failed(this.#replica!, "stalled");
+    this.close();
+    this.#next();
+  }
+
   #next(): void {
-    const replica = this.#plan.next();
+    const retry = this.#plan.attempts;
+    if (retry > 0 && !this.#mayRetry()) {
+      this.errors += this.errors === "" ? "retry budget exhausted" : "; retry budget exhausted";
+      return this.#listener.upstreamFailed();
+    }
+    const replica = this.#plan.next(this.#ctx.clock.now);
     if (replica === undefined) return this.#listener.upstreamFailed();
-    this.#connectTo(replica, true);
+    const delay = retryDelayMs(retry, Math.random);
+    if (delay === 0) return this.#connectTo(replica, true);
+    const request = this.#request;
+    setTimeout(
+      () => request === this.#request && this.#listener.waiting && this.#connectTo(replica, true),
+      delay,
+    );
+  }
+
+  /** A retry may start within the service's budget (it then counts in it until the request ends). */
+  #mayRetry(): boolean {
+    const service = this.#service;
+    if (service === null || this.#retrying) return true;
+    if (!this.#ctx.replicas.mayRetry(service)) {
+      this.#ctx.log(
+        `service ${service.name}: retry budget exhausted; a request fails without retry`,
+      );
+      return false;
+    }
+    this.#retrying = true;
+    service.retries++;
+    return true;
+  }
+
+  /** What the current try's response head (or failure) says about its replica. */
+  judge(outcome: Outcome, error = ""): void {
+    if (this.#state !== null) this.#ctx.replicas.judge(this.#state, outcome, error);
+  }
+
+  /** The response's status: a 5xx counts against the replica, anything else for it. */
+  judgeStatus(status: number): void {
+    this.judge(
+      status < 500
+        ? Outcome.Success
+        : status >= 502 && status <= 504
+        ? Outcome.GatewayResponse
+        : Outcome.ServerError,
+      `answered ${status}`,
+    );
+  }
+
+  /** A response byte came from the current try's replica. */
+  heard(): void {
+    if (this.#state !== null) this.#ctx.replicas.heard(this.#state, this.#service!);
+  }
+
+  replicaStalled(): void {
+    this.#listener.replicaStalled();
+  }
+
+  /** The try on the current replica is over (the request moves on, or ends). */
+  #tryOver(): void {
+    if (this.#state === null) return;
+    this.#ctx.replicas.tryEnded(this.#state, this);
+    this.#state = null;
+  }
+
+  /** The request is over: it no longer counts in its service's requests or retries. */
+  end(): void {
+    this.#tryOver();
+    const service = this.#service;
+    if (service === null) return;
+    this.#service = null;
+    service.requests--;
+    if (this.#retrying) {
+      this.#retrying = false;
+      service.retries--;
+    }
   }
 
   #connectTo(replica: Replica, usePool: boolean): void {
     this.#replica = replica;
     const ctx = this.#ctx;
-    const pooled = usePool ? ctx.pool.acquire(replicaKey(replica), ctx.clock.now) : undefined;
+    this.#tryOver();
+    if (this.#service !== null) {
+      this.#state = this.#service.stateOf(replica);
+      ctx.replicas.tryStarted(this.#state, this);
+    }
+    const pooled = usePool ? ctx.pool.acquire(replicaAddress(replica), ctx.clock.now) : undefined;
     if (pooled !== undefined) {
       this.link = BackendLink.ofPooled(pooled, this.#listener);
       this.#reused = true;
@@ -233,7 +275,9 @@ export class Upstream {
 
   #refused(link: BackendLink, replica: Replica, e: unknown): void {
     if (this.link !== link || !this.#listener.waiting) return;
-    this.#failed(replica, messageOf(e));
+    const error = messageOf(e);
+    this.#failed(replica, error);
+    this.judge(Outcome.GatewayFailure, error);
     this.link = null;
     this.#next();
   }
@@ -252,7 +296,7 @@ export class Upstream {
     if (!socket) return;
     if (reusable && !socket.closed) {
       link!.release();
-      this.#ctx.pool.release(replicaKey(this.#replica!), socket, this.#ctx.clock.now);
+      this.#ctx.pool.release(replicaAddress(this.#replica!), socket, this.#ctx.clock.now);
     } else socket.close();
   }
 

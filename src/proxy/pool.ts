@@ -8,18 +8,7 @@
  * @module
  */
 
-import type { Replica } from "../registry/types.ts";
 import type { Socket, SocketHandler } from "../runtime/types.ts";
-
-// Registries hand out the same (frozen) replica objects again and again: remember their keys.
-const keys = new WeakMap<Replica, string>();
-
-/** Key of a replica in the pool. */
-export function replicaKey(r: Replica): string {
-  let key = keys.get(r);
-  if (key === undefined) keys.set(r, key = r.host + ":" + r.port);
-  return key;
-}
 
 /**
  * An idle socket: any event means it can no longer be reused. A socket keeps
@@ -135,6 +124,16 @@ export class ConnectionPool {
       this.#size--;
     }
     entry.socket.close();
+  }
+
+  /** Close every idle connection to `key` (its replica was ejected or is gone). */
+  drop(key: string): void {
+    const list = this.#idle.get(key);
+    if (list === undefined) return;
+    this.#idle.delete(key);
+    this.#size -= list.length;
+    // Closing fires onClose, which looks for the entry in the list: empty it first.
+    for (const e of list.splice(0)) e.socket.close();
   }
 
   /** Close idle connections older than the idle timeout. */

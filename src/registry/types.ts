@@ -69,6 +69,25 @@ export interface Registrar {
   close(): void | Promise<void>;
 }
 
+// Registries hand out the same (frozen) replica objects again and again: remember their keys.
+const keys = new WeakMap<Replica, string>();
+
+/**
+ * A replica's address as one key, `host:port` (IPv6 bracketed): the pool's
+ * and the service state's key for it.
+ *
+ * @example
+ * ```ts
+ * import { replicaAddress } from "./types.ts";
+ * replicaAddress({ host: "::1", port: 8081 }); // "[::1]:8081"
+ * ```
+ */
+export function replicaAddress(r: Replica): string {
+  let key = keys.get(r);
+  if (key === undefined) keys.set(r, key = formatHostPort(r.host, r.port));
+  return key;
+}
+
 /**
  * Throws when `service` and `replica` cannot be registered: a service name
  * or an address no registry can carry. Every registrar checks this first.

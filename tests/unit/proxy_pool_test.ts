@@ -6,7 +6,8 @@
 
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { ConnectionPool, replicaKey } from "../../src/proxy/pool.ts";
+import { ConnectionPool } from "../../src/proxy/pool.ts";
+import { replicaAddress } from "../../src/registry/types.ts";
 import type { Socket, SocketHandler } from "../../src/runtime/types.ts";
 
 /**
@@ -66,10 +67,27 @@ class FakeSocket implements Socket {
 const KEY = "127.0.0.1:8080";
 const OPTS = { maxIdle: 4, idleTimeoutMs: 1000 };
 
-describe("replicaKey", () => {
-  it("joins host and port", () => {
-    assert.equal(replicaKey({ host: "10.0.0.1", port: 8080 }), "10.0.0.1:8080");
-    assert.equal(replicaKey({ host: "::1", port: 80 }), "::1:80");
+describe("replicaAddress (the pool's key)", () => {
+  it("joins host and port, IPv6 in brackets", () => {
+    assert.equal(replicaAddress({ host: "10.0.0.1", port: 8080 }), "10.0.0.1:8080");
+    assert.equal(replicaAddress({ host: "::1", port: 80 }), "[::1]:80");
+  });
+});
+
+describe("ConnectionPool: drop", () => {
+  it("closes every idle connection to one replica and none to another", () => {
+    const pool = new ConnectionPool(OPTS);
+    const a1 = new FakeSocket(), a2 = new FakeSocket(), b = new FakeSocket();
+    pool.release(KEY, a1, 0);
+    pool.release(KEY, a2, 0);
+    pool.release("10.0.0.2:80", b, 0);
+    pool.drop(KEY);
+    assert.equal(a1.closed, true);
+    assert.equal(a2.closed, true);
+    assert.equal(b.closed, false);
+    assert.equal(pool.size, 1);
+    assert.equal(pool.acquire(KEY, 0), undefined);
+    assert.equal(pool.acquire("10.0.0.2:80", 0), b);
   });
 });
 

@@ -5,7 +5,7 @@
 
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { FailoverPlan } from "../../src/proxy/failover.ts";
+import { FailoverPlan } from "../../src/replicas/pick.ts";
 import type { Replica } from "../../src/registry/types.ts";
 
 const A: Replica = { host: "10.0.0.1", port: 8080 };

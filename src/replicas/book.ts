@@ -1,0 +1,295 @@
+/**
+ * The replicas this process has sent requests to, per service, and what
+ * their tries' outcomes say about them: passive outlier detection (eject a
+ * replica after consecutive failures, for longer each time, never more than
+ * a share of its service at once), stall detection (a replica that sends
+ * nothing while its peers answer is probed, and ejected when the probe goes
+ * unanswered too; its tries move elsewhere), the retry budget, and one log
+ * line per change of state.
+ *
+ * @module
+ */
+
+import { type Replica, replicaAddress } from "../registry/types.ts";
+import { decayedEjections, ejectionMs, maxEjected, retryAllowed } from "./policy.ts";
+import { Outcome, type ReplicaPolicy, ReplicaState, type StallListener } from "./state.ts";
+
+/** What the book needs from the world around it. */
+export interface BookHooks {
+  /** The time now, in ms (a coarse clock is fine). */
+  readonly clock: { readonly now: number };
+  /** One line per change of a replica's state. */
+  log(line: string): void;
+  /** Close the idle pooled connections to `address` (it was ejected or is gone). */
+  dropIdle(address: string): void;
+  /** Whether the replica answers at all: any response byte within `timeoutMs`. */
+  probe(host: string, port: number, timeoutMs: number): Promise<boolean>;
+}
+
+/**
+ * The replicas of one service.
+ *
+ * @example
+ * ```ts
+ * import { ReplicaBook } from "./book.ts";
+ * import { DEFAULT_POLICY } from "./policy.ts";
+ * declare const book: ReplicaBook;
+ * const api = book.service("api");
+ * api.stateOf({ host: "10.0.0.7", port: 8081 }).active; // 0
+ * ```
+ */
+export class ServiceReplicas {
+  readonly name: string;
+  readonly #states = new Map<string, ReplicaState>();
+  /** The registry's last answer (a new one is compared, an unchanged one is not). */
+  #list: readonly Replica[] | null = null;
+  /** Requests of this service in flight, and the retries among them. */
+  requests = 0;
+  retries = 0;
+  /** When any replica of this service last sent a response byte. */
+  lastAnswerAt = 0;
+  /** Every listed replica is ejected, and requests go to all of them anyway. */
+  panicking = false;
+  readonly #book: ReplicaBook;
+
+  constructor(name: string, book: ReplicaBook) {
+    this.name = name;
+    this.#book = book;
+  }
+
+  /** The state of `replica` (made on first sight). */
+  stateOf(replica: Replica): ReplicaState {
+    const key = replicaAddress(replica);
+    let state = this.#states.get(key);
+    if (state === undefined) this.#states.set(key, state = new ReplicaState(this.name, replica));
+    return state;
+  }
+
+  /** Every replica's state. */
+  states(): IterableIterator<ReplicaState> {
+    return this.#states.values();
+  }
+
+  /** Replicas the registry listed last time. */
+  get size(): number {
+    return this.#list?.length ?? this.#states.size;
+  }
+
+  /**
+   * The registry's answer now. Replicas it no longer lists are forgotten
+   * (once no try is out on them) and their idle pooled connections closed.
+   */
+  listed(replicas: readonly Replica[]): void {
+    if (replicas === this.#list) return;
+    this.#list = replicas;
+    for (const s of this.#states.values()) s.listed = false;
+    for (const r of replicas) this.stateOf(r).listed = true;
+    for (const [key, s] of this.#states) {
+      if (s.listed) continue;
+      this.#book.hooks.dropIdle(s.address);
+      if (s.active === 0) this.#states.delete(key);
+    }
+  }
+
+  /** Replicas ejected at `now`. */
+  ejectedCount(now: number): number {
+    let n = 0;
+    for (const s of this.#states.values()) if (s.listed && s.ejected(now)) n++;
+    return n;
+  }
+
+  /** Every listed replica is ejected: say so once, and route to all (panic). */
+  panic(): void {
+    if (this.panicking) return;
+    this.panicking = true;
+    this.#book.hooks.log(`service ${this.name}: every replica is ejected; routing to all (panic)`);
+  }
+
+  /** Forget a state nobody waits on that the registry no longer lists. */
+  forgetIfGone(state: ReplicaState): void {
+    if (!state.listed && state.active === 0) this.#states.delete(state.address);
+  }
+}
+
+/**
+ * Every service's replicas, and the judging of them.
+ *
+ * @example
+ * ```ts
+ * import { ReplicaBook } from "./book.ts";
+ * import { DEFAULT_POLICY } from "./policy.ts";
+ * const book = new ReplicaBook(DEFAULT_POLICY, {
+ *   clock: { now: Date.now() },
+ *   log: console.error,
+ *   dropIdle: () => {},
+ *   probe: () => Promise.resolve(true),
+ * });
+ * book.service("api").stateOf({ host: "10.0.0.7", port: 8081 });
+ * ```
+ */
+export class ReplicaBook {
+  readonly policy: ReplicaPolicy;
+  readonly hooks: BookHooks;
+  readonly #services = new Map<string, ServiceReplicas>();
+
+  constructor(policy: ReplicaPolicy, hooks: BookHooks) {
+    this.policy = policy;
+    this.hooks = hooks;
+  }
+
+  /** The replicas of `name` (made on first use). */
+  service(name: string): ServiceReplicas {
+    let s = this.#services.get(name);
+    if (s === undefined) this.#services.set(name, s = new ServiceReplicas(name, this));
+    return s;
+  }
+
+  /** Every service seen. */
+  services(): IterableIterator<ServiceReplicas> {
+    return this.#services.values();
+  }
+
+  /** A try on `state` begins; `listener` hears if the replica is found frozen. */
+  tryStarted(state: ReplicaState, listener: StallListener): void {
+    if (state.active++ === 0) state.busySince = this.hooks.clock.now;
+    state.waiting.add(listener);
+  }
+
+  /** A byte of a response (or a probe's answer) came from `state`. */
+  heard(state: ReplicaState, service: ServiceReplicas): void {
+    const now = this.hooks.clock.now;
+    state.lastByteAt = now;
+    service.lastAnswerAt = now;
+  }
+
+  /**
+   * What a try's response head or failure said: consecutive failures
+   * count up and eject at the policy's limit; a success resets them.
+   */
+  judge(state: ReplicaState, outcome: Outcome, error = ""): void {
+    const now = this.hooks.clock.now;
+    if (outcome === Outcome.Success) {
+      state.gatewayFailures = 0;
+      state.serverErrors = 0;
+      return;
+    }
+    if (outcome === Outcome.None) return;
+    if (error !== "") {
+      state.lastError = error;
+      state.lastErrorAt = now;
+    }
+    const p = this.policy;
+    if (outcome !== Outcome.ServerError) {
+      state.gatewayFailures++;
+      if (p.gatewayFailures > 0 && state.gatewayFailures >= p.gatewayFailures) {
+        this.eject(state, `${state.gatewayFailures} consecutive gateway failures`);
+        return;
+      }
+    }
+    if (outcome === Outcome.GatewayFailure) return;
+    state.serverErrors++;
+    if (p.serverErrors > 0 && state.serverErrors >= p.serverErrors) {
+      this.eject(state, `${state.serverErrors} consecutive 5xx`);
+    }
+  }
+
+  /** A try on `state` is over. */
+  tryEnded(state: ReplicaState, listener: StallListener): void {
+    if (!state.waiting.delete(listener)) return;
+    state.active--;
+    if (state.active === 0) this.service(state.service).forgetIfGone(state);
+  }
+
+  /**
+   * Take `state` out of picking for a while, unless its service has as many
+   * replicas out as the policy allows. Returns whether it was ejected.
+   */
+  eject(state: ReplicaState, reason: string): boolean {
+    const now = this.hooks.clock.now;
+    if (state.ejected(now)) return true;
+    const service = this.service(state.service);
+    const limit = maxEjected(this.policy, service.size);
+    if (service.ejectedCount(now) >= limit) {
+      this.hooks.log(
+        `replica ${state.service} ${state.address} not ejected (${reason}): ` +
+          `${limit} of ${service.size} already out`,
+      );
+      return false;
+    }
+    state.ejections = decayedEjections(this.policy, state.ejections, state.returnedAt, now) + 1;
+    const ms = ejectionMs(this.policy, state.ejections);
+    state.ejectedUntil = now + ms;
+    state.reason = reason;
+    state.gatewayFailures = 0;
+    state.serverErrors = 0;
+    this.hooks.dropIdle(state.address);
+    this.hooks.log(
+      `replica ${state.service} ${state.address} ejected for ${ms / 1000} s (${reason}; ` +
+        `ejection ${state.ejections})`,
+    );
+    return true;
+  }
+
+  /**
+   * Run every 100 ms or so: brings back replicas whose ejection is over,
+   * ends a panic once a replica is back, and probes replicas that have gone
+   * quiet while their peers answered.
+   */
+  sweep(): void {
+    const now = this.hooks.clock.now;
+    const window = this.policy.stallWindowMs;
+    for (const service of this.#services.values()) {
+      let anyIn = false;
+      for (const s of service.states()) {
+        if (s.ejectedUntil !== 0 && s.ejectedUntil <= now) {
+          s.ejectedUntil = 0;
+          s.returnedAt = now;
+          this.hooks.log(`replica ${s.service} ${s.address} returned (was: ${s.reason})`);
+        }
+        if (s.listed && s.ejectedUntil === 0) anyIn = true;
+        if (window > 0 && s.active > 0 && !s.probing && s.ejectedUntil === 0) {
+          const quietSince = Math.max(s.lastByteAt, s.busySince);
+          if (now - quietSince >= window / 2 && service.lastAnswerAt > quietSince) {
+            this.#probe(s, quietSince, window / 2);
+          }
+        }
+      }
+      if (anyIn && service.panicking) {
+        service.panicking = false;
+        this.hooks.log(`service ${service.name}: a replica is back; panic over`);
+      }
+    }
+  }
+
+  /** Ask a quiet replica whether it answers at all; a replica that does not is stalled. */
+  #probe(state: ReplicaState, quietSince: number, timeoutMs: number): void {
+    state.probing = true;
+    this.hooks.probe(state.host, state.port, timeoutMs).then(
+      (alive) => this.#probed(state, quietSince, alive),
+      () => this.#probed(state, quietSince, false),
+    );
+  }
+
+  #probed(state: ReplicaState, quietSince: number, alive: boolean): void {
+    state.probing = false;
+    if (alive) {
+      // It answers: only what it was asked takes long. Start the quiet over.
+      state.lastByteAt = this.hooks.clock.now;
+      return;
+    }
+    // A byte of a response came meanwhile, or the tries ended: not frozen after all.
+    if (state.lastByteAt > quietSince || state.active === 0) return;
+    const quiet = ((this.hooks.clock.now - quietSince) / 1000).toFixed(1);
+    this.eject(
+      state,
+      `stalled: no byte for ${quiet} s while its peers answered, and a probe went unanswered`,
+    );
+    // Its tries that can go elsewhere do so now (each decides; a list copy, as they leave).
+    for (const listener of [...state.waiting]) listener.replicaStalled();
+  }
+
+  /** Whether a retry may start for `service` now (the retry budget). */
+  mayRetry(service: ServiceReplicas): boolean {
+    return retryAllowed(this.policy, service.requests, service.retries);
+  }
+}

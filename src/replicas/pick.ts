@@ -1,0 +1,129 @@
+/**
+ * The pick-replica phase's choice: of the registry's live replicas, the one
+ * with the fewest tries outstanding, ejected ones left out (unless every
+ * one is ejected: then all are used, a panic rather than a 503), ties to
+ * the registry's order, which is its round robin. Each attempt of a request
+ * goes to a replica not tried before in that request, up to a fixed number
+ * of attempts.
+ *
+ * @module
+ */
+
+import type { Replica } from "../registry/types.ts";
+import type { ServiceReplicas } from "./book.ts";
+
+/** Above this many replicas, two random choices replace the full scan. */
+const SCAN_LIMIT = 16;
+
+/**
+ * The attempts left for one request.
+ *
+ * @example
+ * ```ts
+ * import { FailoverPlan } from "./pick.ts";
+ * const a = { host: "10.0.0.1", port: 80 }, b = { host: "10.0.0.2", port: 80 };
+ * const plan = new FailoverPlan([a, a, b], 3);
+ * plan.next(); // a
+ * plan.next(); // b (a is not tried twice)
+ * plan.next(); // undefined
+ * ```
+ */
+export class FailoverPlan {
+  #replicas: readonly Replica[];
+  #max: number;
+  #attempts = 0;
+  /** The replicas tried so far in this request (reused from request to request). */
+  readonly #tried: Replica[] = [];
+  #service: ServiceReplicas | null = null;
+  /** Every replica is ejected: use them all. */
+  #panic = false;
+
+  constructor(replicas: readonly Replica[], maxAttempts: number) {
+    this.#replicas = replicas;
+    this.#max = maxAttempts;
+  }
+
+  /**
+   * Start over with other replicas (one plan serves request after request).
+   * With `service`, its state steers the choice (fewest outstanding, no
+   * ejected replica); without, replicas are taken in the registry's order.
+   */
+  reset(
+    replicas: readonly Replica[],
+    maxAttempts: number,
+    service: ServiceReplicas | null = null,
+    now = 0,
+  ): void {
+    this.#replicas = replicas;
+    this.#max = maxAttempts;
+    this.#attempts = 0;
+    this.#tried.length = 0;
+    this.#service = service;
+    this.#panic = false;
+    if (service === null || replicas.length === 0) return;
+    service.listed(replicas);
+    for (const r of replicas) if (!service.stateOf(r).ejected(now)) return;
+    this.#panic = true;
+    service.panic();
+  }
+
+  /** Attempts made so far. */
+  get attempts(): number {
+    return this.#attempts;
+  }
+
+  /** The next replica to try, or undefined when attempts or replicas are used up. */
+  next(now = 0): Replica | undefined {
+    if (this.#attempts >= this.#max) return undefined;
+    const n = this.#replicas.length;
+    const r = n > SCAN_LIMIT ? this.#twoChoices(now) ?? this.#scan(now) : this.#scan(now);
+    if (r === undefined) return undefined;
+    this.#tried.push(r);
+    this.#attempts++;
+    return r;
+  }
+
+  /** The eligible replica with the fewest tries out; the first in the registry's order on a tie. */
+  #scan(now: number): Replica | undefined {
+    let best: Replica | undefined;
+    let bestActive = Infinity;
+    for (const r of this.#replicas) {
+      const active = this.#load(r, now);
+      if (active < bestActive) {
+        best = r;
+        bestActive = active;
+      }
+    }
+    return best;
+  }
+
+  /** Of two eligible replicas drawn at random, the one with fewer tries out. */
+  #twoChoices(now: number): Replica | undefined {
+    const list = this.#replicas;
+    let first: Replica | undefined;
+    let firstActive = Infinity;
+    for (let draw = 0, found = 0; draw < 8 && found < 2; draw++) {
+      const r = list[Math.floor(Math.random() * list.length)];
+      if (r === first) continue;
+      const active = this.#load(r, now);
+      if (active === Infinity) continue;
+      found++;
+      if (active < firstActive) {
+        first = r;
+        firstActive = active;
+      }
+    }
+    return first;
+  }
+
+  /** Tries out on `r`, or Infinity when it may not be picked (tried already, or ejected). */
+  #load(r: Replica, now: number): number {
+    for (const t of this.#tried) {
+      if (t === r || (t.port === r.port && t.host === r.host)) return Infinity;
+    }
+    if (this.#service === null) return 0;
+    const state = this.#service.stateOf(r);
+    if (!this.#panic && state.ejected(now)) return Infinity;
+    return state.active;
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * The service state: what this process knows about each replica of each
+ * service, beyond where the registry says it is. Kept per process (each
+ * `--procs` worker judges from its own traffic, as Envoy's workers do),
+ * updated by the outcomes of tries and by stall detection, read by picking
+ * (and, later, metrics and the admin API).
+ *
+ * @module
+ */
+
+import { type Replica, replicaAddress } from "../registry/types.ts";
+
+/** How replicas are judged; every setting has a flag (see the README for the defaults' reasons). */
+export interface ReplicaPolicy {
+  /** Consecutive gateway failures (refused, reset, timed out, 502/503/504) that eject; 0: never. */
+  gatewayFailures: number;
+  /** Consecutive 5xx responses that eject; 0: never. */
+  serverErrors: number;
+  /** The first ejection's length; the n-th lasts n times as long. */
+  baseEjectionMs: number;
+  /** The longest ejection. */
+  maxEjectionMs: number;
+  /** Most replicas of a service ejected at once, in percent (at least one may always go). */
+  maxEjectedPercent: number;
+  /** A replica with requests out that sends nothing this long, while its peers answer, is probed; 0: off. */
+  stallWindowMs: number;
+  /** Retries in flight may be at most this share of a service's requests in flight, in percent. */
+  retryBudgetPercent: number;
+  /** ... but at least this many. */
+  retryBudgetMin: number;
+}
+
+/** What one try's end says about its replica. */
+export const Outcome = {
+  /** A response below 500 began: the replica works. */
+  Success: 0,
+  /** Refused, reset, closed or timed out before answering. */
+  GatewayFailure: 1,
+  /** A 502, 503 or 504 response: a gateway failure and a 5xx. */
+  GatewayResponse: 2,
+  /** Another 5xx response. */
+  ServerError: 3,
+  /** Ended without a verdict (the client left, the try was abandoned). */
+  None: 4,
+} as const;
+
+/** One of {@link Outcome}'s values. */
+export type Outcome = typeof Outcome[keyof typeof Outcome];
+
+/** Who waits on a replica: told when that replica is found frozen. */
+export interface StallListener {
+  /** The replica stopped answering: give up this try if it can be retried elsewhere. */
+  replicaStalled(): void;
+}
+
+/**
+ * One replica of one service, as this process sees it.
+ *
+ * @example
+ * ```ts
+ * import { ReplicaState } from "./state.ts";
+ * const r = new ReplicaState("api", { host: "10.0.0.7", port: 8081 });
+ * r.active; // 0
+ * r.ejected(Date.now()); // false
+ * ```
+ */
+export class ReplicaState {
+  readonly service: string;
+  readonly host: string;
+  readonly port: number;
+  /** `host:port` (IPv6 bracketed). */
+  readonly address: string;
+  /** Tries outstanding on it now. */
+  active = 0;
+  /** When its tries went from none to some (the start of a wait for it). */
+  busySince = 0;
+  /** When it last sent a byte of a response, or answered a probe. */
+  lastByteAt = 0;
+  /** Consecutive gateway failures and consecutive 5xx. */
+  gatewayFailures = 0;
+  serverErrors = 0;
+  /** Ejected until this time (0: not ejected). */
+  ejectedUntil = 0;
+  /** Ejections counted for the next one's length (decays while it stays in). */
+  ejections = 0;
+  /** When it last came back from an ejection. */
+  returnedAt = 0;
+  /** Why it was last ejected. */
+  reason = "";
+  /** The last error seen on it, and when. */
+  lastError = "";
+  lastErrorAt = 0;
+  /** A probe to it is out (stall detection). */
+  probing = false;
+  /** The tries waiting on it, for stall detection to move elsewhere. */
+  readonly waiting = new Set<StallListener>();
+  /** It was in the registry's last answer for its service. */
+  listed = true;
+
+  constructor(service: string, replica: Replica) {
+    this.service = service;
+    this.host = replica.host;
+    this.port = replica.port;
+    this.address = replicaAddress(replica);
+  }
+
+  /** Ejected at `now`. */
+  ejected(now: number): boolean {
+    return this.ejectedUntil > now;
+  }
+}
