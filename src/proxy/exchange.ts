@@ -380,7 +380,7 @@ export class Exchange implements UpstreamListener, ResponseSink {
 
   #finish(): void {
     if (!this.#active) return;
-    this.#ended();
+    this.#active = false;
     const ctx = this.#ctx;
     const response = this.#response;
     if (ctx.accessLog !== null) {
@@ -395,7 +395,10 @@ export class Exchange implements UpstreamListener, ResponseSink {
         this.#down.requestId.text,
       ));
     }
+    // The connection goes back to the pool (unless its replica was ejected meanwhile), then
+    // the request stops counting as in flight.
     this.#upstream.finish(response.reusable && this.#body.done);
+    this.#upstream.end();
     const close = response.closesClient;
     this.#letGo();
     this.#down.exchangeDone(close);

@@ -294,7 +294,9 @@ export class Upstream implements StallListener {
     this.link = null;
     const socket = link?.socket;
     if (!socket) return;
-    if (reusable && !socket.closed) {
+    // A replica ejected meanwhile gets no connection back into the pool.
+    const ejected = this.#state?.ejected(this.#ctx.clock.now) ?? false;
+    if (reusable && !socket.closed && !ejected) {
       link!.release();
       this.#ctx.pool.release(replicaAddress(this.#replica!), socket, this.#ctx.clock.now);
     } else socket.close();

@@ -1,0 +1,362 @@
+/**
+ * Gray failures, end to end: a replica that answers 500 to everything, one
+ * that is killed, one frozen with SIGSTOP, one slow but alive, endpoints
+ * that are legitimately slow on every replica, the retry budget, and
+ * ejection under --procs 2. Real processes and sockets; the replicas say
+ * their name in every answer, so the tests count who served what.
+ */
+
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import process from "node:process";
+import { sleep } from "../helpers/backends.ts";
+import { HttpConnection } from "../helpers/http.ts";
+import { freePortFlags, type Gatehouse, REPO_ROOT, startGatehouse } from "../helpers/gatehouse.ts";
+import { register } from "../helpers/tower.ts";
+
+/** An in-process replica whose answers a test can change while it runs. */
+interface Replica {
+  name: string;
+  port: number;
+  /** Status of every answer (200 unless a test says otherwise). */
+  status: number;
+  /** Delay before every answer, and before answers to paths starting with /slow. */
+  delayMs: number;
+  slowPathMs: number;
+  served: number;
+  /** Connections open to it now. */
+  readonly open: number;
+  close(): Promise<void>;
+}
+
+async function startReplica(name: string): Promise<Replica> {
+  const sockets = new Set<Socket>();
+  const replica = {
+    name,
+    port: 0,
+    status: 200,
+    delayMs: 0,
+    slowPathMs: 0,
+    served: 0,
+    get open() {
+      return sockets.size;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+  const server: Server = createServer((req, res) => {
+    const delay = (req.url ?? "").startsWith("/slow") ? replica.slowPathMs : replica.delayMs;
+    setTimeout(() => {
+      replica.served++;
+      res.statusCode = replica.status;
+      res.setHeader("Content-Type", "text/plain");
+      res.end(`${name}\n`);
+    }, delay);
+  });
+  server.keepAliveTimeout = 60_000;
+  server.on("connection", (socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  replica.port = (server.address() as AddressInfo).port;
+  return replica;
+}
+
+/** What a load run saw. */
+interface LoadResult {
+  statuses: Map<number, number>;
+  /** Requests per replica name (from the answers' bodies). */
+  by: Map<string, number>;
+  /** Failed requests (no response: reset, timeout). */
+  failures: number;
+  total: number;
+  maxLatencyMs: number;
+}
+
+/** `connections` keep-alive clients sending GET `path` one after the other for `ms`. */
+async function load(
+  port: number,
+  path: string,
+  connections: number,
+  ms: number,
+): Promise<LoadResult> {
+  const result: LoadResult = {
+    statuses: new Map(),
+    by: new Map(),
+    failures: 0,
+    total: 0,
+    maxLatencyMs: 0,
+  };
+  const end = Date.now() + ms;
+  const client = async () => {
+    let conn = await HttpConnection.open(port);
+    while (Date.now() < end) {
+      const started = Date.now();
+      try {
+        conn.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
+        const res = await conn.readResponse({ timeoutMs: 15_000 });
+        result.statuses.set(res.status, (result.statuses.get(res.status) ?? 0) + 1);
+        const name = res.body.toString().trim();
+        result.by.set(name, (result.by.get(name) ?? 0) + 1);
+      } catch {
+        result.failures++;
+        conn.close();
+        conn = await HttpConnection.open(port);
+      }
+      result.total++;
+      result.maxLatencyMs = Math.max(result.maxLatencyMs, Date.now() - started);
+    }
+    conn.close();
+  };
+  await Promise.all(Array.from({ length: connections }, client));
+  return result;
+}
+
+/** `n` GETs one after the other on one connection; the statuses in order. */
+async function sequence(port: number, n: number): Promise<number[]> {
+  const conn = await HttpConnection.open(port);
+  const statuses: number[] = [];
+  for (let i = 0; i < n; i++) {
+    conn.write(`GET /r${i} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    statuses.push((await conn.readResponse({ timeoutMs: 15_000 })).status);
+  }
+  conn.close();
+  return statuses;
+}
+
+const count = (list: number[], status: number) => list.filter((s) => s === status).length;
+
+async function gatehouseWith(replicas: { port: number }[], extra: string[] = []) {
+  const gh = await startGatehouse([...freePortFlags(), "--route", "/:web", ...extra]);
+  for (const r of replicas) await register(gh.towerPort!, "web", r.port);
+  return gh;
+}
+
+describe("a replica answering 500 to everything", () => {
+  let gh: Gatehouse;
+  const replicas: Replica[] = [];
+
+  before(async () => {
+    for (const name of ["a", "b", "c"]) replicas.push(await startReplica(name));
+    replicas[2].status = 500;
+    gh = await gatehouseWith(replicas);
+  });
+
+  after(async () => {
+    await gh?.kill();
+    await Promise.all(replicas.map((r) => r.close()));
+  });
+
+  it("is ejected after five 500s; its idle connections are closed and it gets no more", async () => {
+    const statuses = await sequence(gh.httpPort, 60);
+    assert.equal(count(statuses, 500), 5, JSON.stringify(statuses));
+    assert.equal(count(statuses, 200), 55);
+    assert.match(gh.stderr, /replica web 127\.0\.0\.1:\d+ ejected for 30 s \(5 consecutive 5xx/);
+    const sick = replicas[2];
+    const servedAtEjection = sick.served;
+    for (let i = 0; i < 40 && sick.open > 0; i++) await sleep(50);
+    assert.equal(sick.open, 0, "pooled connections to the ejected replica still open");
+    assert.equal(count(await sequence(gh.httpPort, 30), 200), 30);
+    assert.equal(sick.served, servedAtEjection, "the ejected replica still got requests");
+  });
+});
+
+describe("a killed replica", () => {
+  let gh: Gatehouse;
+  const replicas: Replica[] = [];
+
+  before(async () => {
+    for (const name of ["a", "b", "c"]) replicas.push(await startReplica(name));
+    gh = await gatehouseWith(replicas);
+    await sequence(gh.httpPort, 9); // every replica has pooled connections now
+    await replicas[2].close();
+  });
+
+  after(async () => {
+    await gh?.kill();
+    await Promise.all(replicas.slice(0, 2).map((r) => r.close()));
+  });
+
+  it("costs no client an error, and is ejected after five gateway failures", async () => {
+    const statuses = await sequence(gh.httpPort, 60);
+    assert.equal(count(statuses, 200), 60, JSON.stringify(statuses));
+    assert.match(gh.stderr, /ejected for 30 s \(5 consecutive gateway failures/);
+  });
+});
+
+describe("the retry budget", () => {
+  let gh: Gatehouse;
+  let live: Replica;
+  let dead: Replica;
+
+  before(async () => {
+    dead = await startReplica("dead");
+    live = await startReplica("live");
+    await dead.close();
+    gh = await gatehouseWith([dead, live], ["--retry-budget", "0:0"]);
+  });
+
+  after(async () => {
+    await gh?.kill();
+    await live.close();
+  });
+
+  it("with no budget, a request whose first try fails is not retried", async () => {
+    const statuses = await sequence(gh.httpPort, 4);
+    assert.ok(count(statuses, 502) >= 1, JSON.stringify(statuses));
+    assert.match(gh.stderr, /retry budget exhausted/);
+  });
+});
+
+describe("a replica that answers after 2 s", () => {
+  let gh: Gatehouse;
+  const replicas: Replica[] = [];
+
+  before(async () => {
+    for (const name of ["a", "b", "c"]) replicas.push(await startReplica(name));
+    replicas[2].delayMs = 2_000;
+    gh = await gatehouseWith(replicas);
+  });
+
+  after(async () => {
+    await gh?.kill();
+    await Promise.all(replicas.map((r) => r.close()));
+  });
+
+  it("gets few requests: its requests pile up, so new ones go to its peers", async () => {
+    const result = await load(gh.httpPort, "/", 8, 4_000);
+    assert.equal(result.failures, 0);
+    const slow = result.by.get("c") ?? 0;
+    assert.ok(result.total > 200, `only ${result.total} requests`);
+    assert.ok(slow / result.total < 0.05, `the slow replica served ${slow} of ${result.total}`);
+  });
+});
+
+describe("legitimately slow endpoints", () => {
+  let gh: Gatehouse;
+  const replicas: Replica[] = [];
+
+  before(async () => {
+    for (const name of ["a", "b", "c"]) replicas.push(await startReplica(name));
+    gh = await gatehouseWith(replicas);
+  });
+
+  after(async () => {
+    await gh?.kill();
+    await Promise.all(replicas.map((r) => r.close()));
+  });
+
+  it("a slow request on a replica that answers others keeps its replica, while fast ones flow", async () => {
+    for (const r of replicas) r.slowPathMs = 4_000;
+    const slow = HttpConnection.open(gh.httpPort).then(async (conn) => {
+      conn.write("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+      const res = await conn.readResponse({ timeoutMs: 15_000 });
+      conn.close();
+      return res;
+    });
+    const fast = await load(gh.httpPort, "/", 4, 5_000);
+    const res = await slow;
+    assert.equal(res.status, 200);
+    assert.equal(fast.failures, 0);
+    assert.doesNotMatch(gh.stderr, /ejected|stalled/);
+    const total = replicas.reduce((n, r) => n + r.served, 0);
+    assert.equal(total, fast.total + 1, "the slow request was sent more than once");
+  });
+
+  it("a route whose every replica takes 20 s still gets its answers", async () => {
+    for (const r of replicas) r.slowPathMs = 20_000;
+    const conns = await Promise.all([0, 1].map(() => HttpConnection.open(gh.httpPort)));
+    for (const c of conns) c.write("GET /slow20 HTTP/1.1\r\nHost: x\r\n\r\n");
+    const answers = await Promise.all(conns.map((c) => c.readResponse({ timeoutMs: 40_000 })));
+    for (const c of conns) c.close();
+    assert.deepEqual(answers.map((r) => r.status), [200, 200]);
+    assert.doesNotMatch(gh.stderr, /ejected|stalled/);
+  });
+});
+
+/** A replica in its own process, so SIGSTOP freezes it and only it. */
+async function spawnReplica(name: string): Promise<{ child: ChildProcess; port: number }> {
+  const isBun = typeof (process.versions as Record<string, string | undefined>).bun === "string";
+  const script = `${REPO_ROOT}tests/helpers/replica_server.ts`;
+  const child = spawn(
+    process.execPath,
+    isBun ? ["run", script, name] : ["run", "-A", script, name],
+    {
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = "";
+    child.stdout!.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+      const m = /replica: listening on (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once("exit", () => reject(new Error(`replica ${name} exited before listening`)));
+  });
+  return { child, port };
+}
+
+describe("a replica frozen with SIGSTOP", () => {
+  let gh: Gatehouse;
+  const replicas: { child: ChildProcess; port: number }[] = [];
+
+  before(async () => {
+    for (const name of ["a", "b", "c"]) replicas.push(await spawnReplica(name));
+    gh = await gatehouseWith(replicas);
+  });
+
+  after(async () => {
+    await gh?.kill();
+    for (const r of replicas) {
+      r.child.kill("SIGCONT");
+      r.child.kill("SIGKILL");
+    }
+  });
+
+  it("is found within seconds; GETs waiting on it move to its peers and none fails", async () => {
+    const running = load(gh.httpPort, "/", 8, 7_000);
+    await sleep(1_500);
+    replicas[2].child.kill("SIGSTOP");
+    const result = await running;
+    assert.equal(result.failures, 0, "requests failed");
+    assert.deepEqual([...result.statuses.keys()], [200]);
+    assert.ok(result.maxLatencyMs < 8_000, `a request took ${result.maxLatencyMs} ms`);
+    assert.match(gh.stderr, /stalled: no byte for/);
+  });
+});
+
+describe("ejection under --procs 2", () => {
+  let gh: Gatehouse;
+  const replicas: Replica[] = [];
+
+  before(async () => {
+    for (const name of ["a", "b", "c"]) replicas.push(await startReplica(name));
+    replicas[2].status = 500;
+    gh = await gatehouseWith(replicas, ["--procs", "2"]);
+  });
+
+  after(async () => {
+    await gh?.kill();
+    await Promise.all(replicas.map((r) => r.close()));
+  });
+
+  it("each process ejects the failing replica on its own", async () => {
+    let errors = 0;
+    for (let i = 0; i < 120; i++) {
+      const conn = await HttpConnection.open(gh.httpPort);
+      conn.write("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+      if ((await conn.readResponse({ timeoutMs: 15_000 })).status === 500) errors++;
+      conn.close();
+    }
+    // Five 500s at most per process before it ejects the replica.
+    assert.ok(errors >= 5 && errors <= 10, `${errors} answers were 500`);
+  });
+});
