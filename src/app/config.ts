@@ -55,6 +55,8 @@ export interface IngressConfig {
   upstreamReceiveBufferGiven: boolean;
   /** Time for a backend to start its response, once the request is sent. */
   upstreamTimeoutMs: number;
+  /** One try's wait for its first byte before the request goes to another replica (0: off). */
+  tryTimeoutMs: number;
   /** Longest pause between two reads of a request body from the client. */
   bodyTimeoutMs: number;
   /** Longest pause between two reads of a response from the backend. */

@@ -149,6 +149,7 @@ export async function startIngress(
       bodyTimeoutMs: config.bodyTimeoutMs,
       upstreamSendTimeoutMs: config.upstreamSendTimeoutMs,
       upstreamTimeoutMs: config.upstreamTimeoutMs,
+      tryTimeoutMs: config.tryTimeoutMs,
       upstreamReadTimeoutMs: config.upstreamReadTimeoutMs,
       sendTimeoutMs: config.sendTimeoutMs,
     },

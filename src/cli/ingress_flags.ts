@@ -52,6 +52,7 @@ export const INGRESS_FLAGS: Record<string, FlagSpec> = {
   "max-ejection-time": { type: "string" },
   "max-ejected": { type: "string" },
   "stall-window": { type: "string" },
+  "try-timeout": { type: "string" },
   "retry-budget": { type: "string" },
   "upstream-rcvbuf": { type: "string" },
   "idle-timeout": { type: "string" },
@@ -197,6 +198,7 @@ export function ingressConfig(
     upstreamReadTimeoutMs: d("upstream-read-timeout", "60s"),
     sendTimeoutMs: d("send-timeout", "60s"),
     upstreamSendTimeoutMs: d("upstream-send-timeout", "60s"),
+    tryTimeoutMs: d("try-timeout", "0"),
     replicaPolicy: replicaPolicyOf(s),
     upstreamReceiveBuffer: readFlag(
       "--upstream-rcvbuf",
@@ -256,6 +258,7 @@ flags:
   --max-ejection-time DUR     longest ejection (default 300s)
   --max-ejected PERCENT       most of a service's replicas ejected at once (default 50; one always may)
   --stall-window DUR          a replica silent this long while its peers answer is probed (default 1s, 0 off)
+  --try-timeout DUR           a try with no first byte this long moves to the next replica (default 0 = off)
   --retry-budget PCT[:MIN]    retries in flight per service: PCT of its requests, at least MIN (default 20:3)
   --upstream-rcvbuf BYTES     receive buffer of backend connections (default 131072, 0 = kernel's)
   --idle-timeout DUR          idle time before an upgraded tunnel is closed (default 30s)

@@ -167,12 +167,10 @@ export class Exchange implements UpstreamListener, ResponseSink {
   }
 
   replicaStalled(): void {
-    // Only a try that can go elsewhere safely does: nothing of the response came, and the
-    // whole request can be sent again.
-    if (!this.#active || this.#response.started || !IDEMPOTENT.has(this.#method)) return;
-    if (!this.#body.done || !this.#body.replayable) return;
+    // Only a try that can go elsewhere safely does.
+    if (!this.#active || !this.#retryable()) return;
     this.#timers.reset();
-    this.#upstream.abandon();
+    this.#upstream.abandon("stalled");
   }
 
   upstreamFailed(): void {
@@ -259,6 +257,9 @@ export class Exchange implements UpstreamListener, ResponseSink {
         this.#upstream.close();
         return this.#upstream.broke("stopped reading the request body", false);
       case Stall.FirstByte: {
+        if (this.#timers.firstByteWaited(now) < this.#ctx.stallLimits.upstreamTimeoutMs) {
+          return this.#tryTimedOut();
+        }
         const replica = this.#upstream.replica;
         this.#upstream.judge(Outcome.GatewayFailure, "did not answer in time");
         this.#upstream.close();
@@ -276,6 +277,23 @@ export class Exchange implements UpstreamListener, ResponseSink {
         // Nothing was due after all (a wait progressed as the clock swept): time what is left.
         this.deadline(this.#timers.next);
     }
+  }
+
+  /**
+   * `--try-timeout` passed: a request that can be sent again goes to the next
+   * replica; another keeps waiting for the rest of `--upstream-timeout`.
+   */
+  #tryTimedOut(): void {
+    if (!this.#retryable()) return this.#timers.firstByteRest();
+    this.#upstream.judge(Outcome.GatewayFailure, "no answer within --try-timeout");
+    this.#timers.reset();
+    this.#upstream.abandon("no answer within --try-timeout");
+  }
+
+  /** Nothing of the response came yet and the whole request can be sent again. */
+  #retryable(): boolean {
+    return !this.#response.started && IDEMPOTENT.has(this.#method) && this.#body.done &&
+      this.#body.replayable;
   }
 
   /** End both connections mid-transfer (the client sees the connection end). */

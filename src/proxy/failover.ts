@@ -156,9 +156,9 @@ export class Upstream implements StallListener {
     this.#listener.upstreamFailed();
   }
 
-  /** The current try's replica was found frozen: give it up for the next replica. */
-  abandon(): void {
-    this.#failed(this.#replica!, "stalled");
+  /** Give the current try up (its replica froze, or it timed out) for the next replica. */
+  abandon(reason: string): void {
+    this.#failed(this.#replica!, reason);
     this.close();
     this.#next();
   }

@@ -39,6 +39,8 @@ export interface StallLimits {
   bodyTimeoutMs: number;
   upstreamSendTimeoutMs: number;
   upstreamTimeoutMs: number;
+  /** One try's wait for its first byte, when shorter than the whole wait (0: off). */
+  tryTimeoutMs: number;
   upstreamReadTimeoutMs: number;
   sendTimeoutMs: number;
 }
@@ -50,7 +52,7 @@ export interface StallLimits {
  * ```ts
  * import { Stall, TransferTimers } from "./transfer_timers.ts";
  * const limits = {
- *   bodyTimeoutMs: 60_000, upstreamSendTimeoutMs: 60_000, upstreamTimeoutMs: 60_000,
+ *   bodyTimeoutMs: 60_000, upstreamSendTimeoutMs: 60_000, upstreamTimeoutMs: 60_000, tryTimeoutMs: 0,
  *   upstreamReadTimeoutMs: 60_000, sendTimeoutMs: 60_000,
  * };
  * const clock = { now: 1_000 };
@@ -68,6 +70,8 @@ export class TransferTimers {
   #upAt = 0;
   #down: Stall = Stall.None;
   #downAt = 0;
+  /** When the wait for a first byte began. */
+  #firstByteSince = 0;
   /** The client waits for 100 Continue before it sends its body: no body clock yet. */
   #awaitingContinue = false;
 
@@ -104,9 +108,25 @@ export class TransferTimers {
 
   /** The download lane now waits for `stall`. */
   download(stall: Stall): void {
+    const now = this.#clock.now;
+    if (stall === Stall.FirstByte && this.#down !== Stall.FirstByte) this.#firstByteSince = now;
     this.#down = stall;
-    this.#downAt = this.#deadline(stall, this.#clock.now);
+    this.#downAt = this.#deadline(stall, now);
     this.#owner.deadline(this.next);
+  }
+
+  /**
+   * A try's own timeout passed while the whole wait goes on: the rest of
+   * the `--upstream-timeout` from when the wait began.
+   */
+  firstByteRest(): void {
+    this.#downAt = this.#firstByteSince + this.#limits.upstreamTimeoutMs;
+    this.#owner.deadline(this.next);
+  }
+
+  /** How long the wait for a first byte has lasted at `now`. */
+  firstByteWaited(now: number): number {
+    return now - this.#firstByteSince;
   }
 
   /**
@@ -183,7 +203,9 @@ export class TransferTimers {
       case Stall.BackendAccept:
         return l.upstreamSendTimeoutMs;
       case Stall.FirstByte:
-        return l.upstreamTimeoutMs;
+        return l.tryTimeoutMs > 0 && l.tryTimeoutMs < l.upstreamTimeoutMs
+          ? l.tryTimeoutMs
+          : l.upstreamTimeoutMs;
       case Stall.BackendRead:
         return l.upstreamReadTimeoutMs;
       case Stall.ClientAccept:

@@ -360,3 +360,49 @@ describe("ejection under --procs 2", () => {
     assert.ok(errors >= 5 && errors <= 10, `${errors} answers were 500`);
   });
 });
+
+describe("--try-timeout", () => {
+  let gh: Gatehouse;
+  let slow: Replica;
+  let fast: Replica;
+
+  before(async () => {
+    slow = await startReplica("slow");
+    fast = await startReplica("fast");
+    slow.delayMs = 3_000;
+    gh = await gatehouseWith([slow, fast], ["--try-timeout", "500ms"]);
+  });
+
+  after(async () => {
+    await gh?.kill();
+    await Promise.all([slow.close(), fast.close()]);
+  });
+
+  it("moves a GET whose try got no first byte in time to the next replica", async () => {
+    const conn = await HttpConnection.open(gh.httpPort);
+    for (let i = 0; i < 4; i++) {
+      const started = Date.now();
+      conn.write(`GET /t${i} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      const res = await conn.readResponse({ timeoutMs: 15_000 });
+      assert.equal(res.status, 200);
+      assert.equal(res.body.toString(), "fast\n");
+      assert.ok(Date.now() - started < 2_500, `answered after ${Date.now() - started} ms`);
+    }
+    conn.close();
+  });
+
+  it("lets a POST, which cannot be sent twice, wait for its answer", async () => {
+    slow.status = 200;
+    fast.status = 503; // only the slow replica gives a 2xx: the POST must wait for it
+    const conn = await HttpConnection.open(gh.httpPort);
+    let res;
+    for (let i = 0; i < 4; i++) {
+      conn.write("POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi");
+      res = await conn.readResponse({ timeoutMs: 15_000 });
+      if (res.body.toString() === "slow\n") break;
+    }
+    conn.close();
+    assert.equal(res!.status, 200);
+    assert.equal(res!.body.toString(), "slow\n");
+  });
+});

@@ -58,6 +58,7 @@ describe("parseCommandLine: defaults", () => {
       upstreamReadTimeoutMs: 60_000,
       sendTimeoutMs: 60_000,
       upstreamSendTimeoutMs: 60_000,
+      tryTimeoutMs: 0,
       replicaPolicy: {
         gatewayFailures: 5,
         serverErrors: 5,

@@ -11,6 +11,7 @@ const LIMITS: StallLimits = {
   bodyTimeoutMs: 1_000,
   upstreamSendTimeoutMs: 2_000,
   upstreamTimeoutMs: 3_000,
+  tryTimeoutMs: 0,
   upstreamReadTimeoutMs: 4_000,
   sendTimeoutMs: 5_000,
 };
@@ -107,5 +108,19 @@ describe("TransferTimers", () => {
     t.upload(Stall.None);
     t.reset();
     assert.deepEqual(heard, [0, 11_000, 11_000, 13_000, 0]);
+  });
+
+  it("a try timeout shortens the wait for a first byte; the rest of the whole wait follows", () => {
+    const { clock, t } = timers({ ...LIMITS, tryTimeoutMs: 500 });
+    t.begin(false);
+    t.bodyPumped(false, false, true, false);
+    assert.equal(t.next, 10_500);
+    assert.equal(t.due(10_500), Stall.FirstByte);
+    assert.equal(t.firstByteWaited(10_500), 500);
+    clock.now = 10_500;
+    t.firstByteRest();
+    assert.equal(t.next, 13_000, "what is left of --upstream-timeout");
+    t.download(Stall.FirstByte);
+    assert.equal(t.firstByteWaited(10_500), 500, "re-arming the same wait keeps its start");
   });
 });
