@@ -43,6 +43,7 @@ export class ServiceReplicas {
   readonly #states = new Map<string, ReplicaState>();
   /** The registry's last answer (a new one is compared, an unchanged one is not). */
   #list: readonly Replica[] | null = null;
+  #listedCount = 0;
   /** Requests of this service in flight, and the retries among them. */
   requests = 0;
   retries = 0;
@@ -70,9 +71,9 @@ export class ServiceReplicas {
     return this.#states.values();
   }
 
-  /** Replicas the registry listed last time. */
+  /** Distinct replicas the registry listed last time. */
   get size(): number {
-    return this.#list?.length ?? this.#states.size;
+    return this.#list === null ? this.#states.size : this.#listedCount;
   }
 
   /**
@@ -84,8 +85,12 @@ export class ServiceReplicas {
     this.#list = replicas;
     for (const s of this.#states.values()) s.listed = false;
     for (const r of replicas) this.stateOf(r).listed = true;
+    this.#listedCount = 0;
     for (const [key, s] of this.#states) {
-      if (s.listed) continue;
+      if (s.listed) {
+        this.#listedCount++;
+        continue;
+      }
       this.#book.hooks.dropIdle(s.address);
       if (s.active === 0) this.#states.delete(key);
     }
@@ -182,8 +187,8 @@ export class ReplicaBook {
     if (outcome !== Outcome.ServerError) {
       state.gatewayFailures++;
       if (p.gatewayFailures > 0 && state.gatewayFailures >= p.gatewayFailures) {
-        this.eject(state, `${state.gatewayFailures} consecutive gateway failures`);
-        return;
+        // Ejected: its counts start over. Refused (too many out): a 502-504 still counts as a 5xx.
+        if (this.eject(state, `${state.gatewayFailures} consecutive gateway failures`)) return;
       }
     }
     if (outcome === Outcome.GatewayFailure) return;
@@ -207,6 +212,7 @@ export class ReplicaBook {
   eject(state: ReplicaState, reason: string): boolean {
     const now = this.hooks.clock.now;
     if (state.ejected(now)) return true;
+    this.#comeBack(state, now);
     const service = this.service(state.service);
     const limit = maxEjected(this.policy, service.size);
     if (service.ejectedCount(now) >= limit) {
@@ -241,11 +247,7 @@ export class ReplicaBook {
     for (const service of this.#services.values()) {
       let anyIn = false;
       for (const s of service.states()) {
-        if (s.ejectedUntil !== 0 && s.ejectedUntil <= now) {
-          s.ejectedUntil = 0;
-          s.returnedAt = now;
-          this.hooks.log(`replica ${s.service} ${s.address} returned (was: ${s.reason})`);
-        }
+        this.#comeBack(s, now);
         if (s.listed && s.ejectedUntil === 0) anyIn = true;
         if (window > 0 && s.active > 0 && !s.probing && s.ejectedUntil === 0) {
           const quietSince = Math.max(s.lastByteAt, s.busySince);
@@ -259,6 +261,14 @@ export class ReplicaBook {
         this.hooks.log(`service ${service.name}: a replica is back; panic over`);
       }
     }
+  }
+
+  /** An ejection that is over ends: the replica is back (one log line). */
+  #comeBack(s: ReplicaState, now: number): void {
+    if (s.ejectedUntil === 0 || s.ejectedUntil > now) return;
+    s.returnedAt = s.ejectedUntil;
+    s.ejectedUntil = 0;
+    this.hooks.log(`replica ${s.service} ${s.address} returned (was: ${s.reason})`);
   }
 
   /** Ask a quiet replica whether it answers at all; a replica that does not is stalled. */
