@@ -125,6 +125,7 @@ export async function startIngress(
     },
   };
   clock.add(replicaSweeper);
+  registry.watchRemovals?.((service, replica) => replicas.removed(service, replica));
   const ctx: ProxyContext = {
     runtime,
     routes: new RouteTable(config.routes),

@@ -32,6 +32,12 @@ export interface Registry {
    * The array is read-only: a registry may hand the same one out again.
    */
   resolve(service: string): readonly Replica[] | Promise<readonly Replica[]>;
+  /**
+   * Tell `listener` of every replica that leaves the registry (deregistered
+   * or expired) as it happens, where the registry learns of it by itself;
+   * absent where it only learns on the next `resolve`.
+   */
+  watchRemovals?(listener: (service: string, replica: Replica) => void): void;
   /** Release sockets, timers and watches. */
   close(): void | Promise<void>;
 }

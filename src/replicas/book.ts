@@ -298,6 +298,20 @@ export class ReplicaBook {
     for (const listener of [...state.waiting]) listener.replicaStalled();
   }
 
+  /**
+   * The registry says `replica` of `service` is gone: its idle pooled
+   * connections close now, and its state goes once no try is out on it.
+   */
+  removed(service: string, replica: Replica): void {
+    const address = replicaAddress(replica);
+    this.hooks.dropIdle(address);
+    const s = this.#services.get(service);
+    if (s === undefined) return;
+    const state = s.stateOf(replica);
+    state.listed = false;
+    s.forgetIfGone(state);
+  }
+
   /** Whether a retry may start for `service` now (the retry budget). */
   mayRetry(service: ServiceReplicas): boolean {
     return retryAllowed(this.policy, service.requests, service.retries);

@@ -76,6 +76,8 @@ const NO_REPLICAS: readonly Replica[] = Object.freeze([]);
 export class TowerState {
   /** Entry lifetime in milliseconds. */
   readonly ttlMs: number;
+  /** Told of every entry that goes: deregistered, or expired (when it is dropped). */
+  onRemoved: ((name: string, replica: Replica) => void) | null = null;
   readonly #now: () => number;
   readonly #services = new Map<string, Entry[]>();
   #seq = 0;
@@ -167,9 +169,10 @@ export class TowerState {
     if (entries === undefined) return false;
     const index = entries.findIndex((e) => e.replica.port === port && e.replica.host === host);
     if (index === -1) return false;
-    entries.splice(index, 1);
+    const [gone] = entries.splice(index, 1);
     forgetOrders(entries);
     this.#held--;
+    this.onRemoved?.(name, gone.replica);
     if (entries.length === 0) this.#services.delete(name);
     return true;
   }
@@ -309,6 +312,7 @@ export class TowerState {
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i];
       if (entry.expiresAt > now) entries[kept++] = entry;
+      else this.onRemoved?.(name, entry.replica);
     }
     if (kept === entries.length) return entries;
     this.#held -= entries.length - kept;

@@ -15,7 +15,7 @@ import process from "node:process";
 import { sleep } from "../helpers/backends.ts";
 import { HttpConnection } from "../helpers/http.ts";
 import { freePortFlags, type Gatehouse, REPO_ROOT, startGatehouse } from "../helpers/gatehouse.ts";
-import { register } from "../helpers/tower.ts";
+import { deregister, register } from "../helpers/tower.ts";
 
 /** An in-process replica whose answers a test can change while it runs. */
 interface Replica {
@@ -404,5 +404,32 @@ describe("--try-timeout", () => {
     conn.close();
     assert.equal(res!.status, 200);
     assert.equal(res!.body.toString(), "slow\n");
+  });
+});
+
+describe("a replica that leaves the registry", () => {
+  let gh: Gatehouse;
+  const replicas: Replica[] = [];
+
+  before(async () => {
+    for (const name of ["a", "b"]) replicas.push(await startReplica(name));
+    gh = await gatehouseWith(replicas);
+  });
+
+  after(async () => {
+    await gh?.kill();
+    await Promise.all(replicas.map((r) => r.close()));
+  });
+
+  it("has its idle pooled connections closed at once when it deregisters", async () => {
+    await sequence(gh.httpPort, 6);
+    const gone = replicas[1];
+    assert.ok(gone.open > 0, "no pooled connection to begin with");
+    await deregister(gh.towerPort!, "web", gone.port);
+    for (let i = 0; i < 40 && gone.open > 0; i++) await sleep(50);
+    assert.equal(gone.open, 0, "pooled connections to a deregistered replica still open");
+    const served = gone.served;
+    await sequence(gh.httpPort, 6);
+    assert.equal(gone.served, served);
   });
 });

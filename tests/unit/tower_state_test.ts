@@ -280,6 +280,24 @@ describe("TowerState", () => {
   });
 });
 
+describe("TowerState.onRemoved", () => {
+  it("hears each replica that is deregistered or expires, once", () => {
+    const { state, clock } = newState();
+    const gone: string[] = [];
+    state.onRemoved = (name, r) => gone.push(`${name} ${r.host}:${r.port}`);
+    state.register("web", "10.0.0.1", 80);
+    state.register("web", "10.0.0.2", 80);
+    state.register("api", "10.0.0.3", 80);
+    state.deregister("web", "10.0.0.1", 80);
+    state.deregister("web", "10.0.0.9", 80); // not there: nothing to hear
+    assert.deepEqual(gone, ["web 10.0.0.1:80"]);
+    clock.advance(DEFAULT_TTL_MS + 1);
+    state.sweep();
+    state.sweep();
+    assert.deepEqual(gone.sort(), ["api 10.0.0.3:80", "web 10.0.0.1:80", "web 10.0.0.2:80"]);
+  });
+});
+
 describe("EmbeddedTowerRegistry", () => {
   it("resolves synchronously, in round-robin order", () => {
     const { state } = newState();

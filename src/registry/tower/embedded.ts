@@ -53,6 +53,11 @@ export class EmbeddedTowerRegistry implements Registry {
     return this.state.replicas(service);
   }
 
+  /** Deregistrations and expiries of the state, as they happen. */
+  watchRemovals(listener: (service: string, replica: Replica) => void): void {
+    this.state.onRemoved = listener;
+  }
+
   /** Close the state if this registry created it. */
   close(): void {
     if (this.#ownsState) this.state.close();
