@@ -105,8 +105,16 @@ export function nginxHttpCommon(files: NginxFiles): string {
   ].join("\n");
 }
 
-/** Escapes a string for a double-quoted nginx config literal. */
-function nginxString(s: string): string {
+/**
+ * A string as a double-quoted nginx config literal (nginx reads `\n` in one
+ * as a newline).
+ *
+ * @example
+ * ```ts
+ * nginxString('say "hi"\n'); // '"say \\"hi\\"\\n"'
+ * ```
+ */
+export function nginxString(s: string): string {
   return `"${s.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n")}"`;
 }
 
