@@ -64,6 +64,7 @@ import {
   SCENARIOS,
 } from "./lib/scenarios.ts";
 import { barChartSvg } from "./lib/svg.ts";
+import { sectionOf, spliceSection } from "./lib/chaos/report.ts";
 import { findTools } from "./lib/tools.ts";
 import { parseWrkOutput, wrkArgs, type WrkResult } from "./lib/wrk.ts";
 
@@ -274,7 +275,12 @@ async function writeReports(results: BenchResults): Promise<void> {
     notes: results.notes,
     p99: results.p99,
   });
-  await Deno.writeTextFile(`${BENCH_DIR}/RESULTS.md`, markdown);
+  // The section `deno task chaos` writes stays as it was.
+  const chaos = await Deno.readTextFile(`${BENCH_DIR}/RESULTS.md`).then(sectionOf, () => undefined);
+  await Deno.writeTextFile(
+    `${BENCH_DIR}/RESULTS.md`,
+    chaos === undefined ? markdown : spliceSection(markdown, chaos),
+  );
   await formatReports(REPO_ROOT, ["bench/RESULTS.md", "bench/results.svg"]);
   log("wrote bench/RESULTS.md, bench/results.svg, bench/out/results.json");
 }
