@@ -15,7 +15,7 @@
  * @example
  * ```sh
  * deno task chaos                  # 3 runs x 12 s per cell (~15 min)
- * deno task chaos --quick          # 1 run x 6 s per cell
+ * deno task chaos --quick          # 1 run x 8 s per cell
  * BENCH_CHAOS_FAULTS=sigstop BENCH_CHAOS_PROXIES=gatehouse-bin deno task chaos --quick
  * deno task chaos --render         # the reports again from bench/out/chaos.json
  * ```

@@ -11,7 +11,11 @@ import {
 } from "../../bench/lib/chaos/arrivals.ts";
 import { FAULT_IDS, faultById, FAULTS, SLOW_REPLY_S } from "../../bench/lib/chaos/faults.ts";
 import { COMPLETED_TOLERANCE, goalsWithRuns, goalVerdicts } from "../../bench/lib/chaos/goals.ts";
-import { MIN_DURATION_S, parseChaosOptions } from "../../bench/lib/chaos/options.ts";
+import {
+  MIN_DURATION_S,
+  parseChaosOptions,
+  QUICK_DURATION_S,
+} from "../../bench/lib/chaos/options.ts";
 import {
   commonest,
   parseLogLine,
@@ -462,7 +466,7 @@ describe("options", () => {
       }),
     );
     assert.equal(o.runs, 1);
-    assert.equal(o.durationS, 6);
+    assert.equal(o.durationS, QUICK_DURATION_S);
     assert.deepEqual(o.faults, ["none", "slow"]);
     assert.deepEqual(o.gatehouseArgs, ["--retries", "2"]);
   });

@@ -42,6 +42,12 @@ export interface ChaosOptions {
 /** The shortest recorded run of a full benchmark, in seconds. */
 export const MIN_DURATION_S = 12;
 
+/**
+ * A `--quick` run's length: 5 s after the fault, enough for a replica that
+ * stopped getting requests within 2.5 s to show it (`STILL_AT_END_S`).
+ */
+export const QUICK_DURATION_S = 8;
+
 /** Usage text for `--help` and option errors. */
 export const CHAOS_USAGE = `usage: deno task chaos [--quick] [--render] [--help]
 
@@ -49,7 +55,7 @@ Three single-process nginx replicas of one service behind nginx, haproxy and
 the Gatehouse binary; wrk -c${CONNECTIONS} keep-alive (--timeout ${WRK_TIMEOUT_S}s) through each
 while one replica fails ${FAULT_AT_S} s into the run: ${FAULT_IDS.join(", ")}.
 
-  --quick              1 run of 6 s per cell (a smoke test, not a result)
+  --quick              1 run of ${QUICK_DURATION_S} s per cell (a smoke test, not a result)
   --render             rewrite the chaos section of RESULTS.md and chaos.svg from
                        bench/out/chaos.json
 
@@ -69,7 +75,7 @@ environment:
  * @example
  * ```ts
  * const opts = parseChaosOptions(["--quick"], (k) => process.env[k]);
- * opts.durationS; // 6
+ * opts.durationS; // 8
  * ```
  * @throws {RangeError} on a bad value, with a message fit for the user.
  */
@@ -78,7 +84,7 @@ export function parseChaosOptions(
   env: (name: string) => string | undefined,
 ): ChaosOptions {
   const { quick, render, help } = parseModeFlags(args);
-  const durationS = quick ? 6 : wholeNumber(
+  const durationS = quick ? QUICK_DURATION_S : wholeNumber(
     "BENCH_CHAOS_DURATION",
     env("BENCH_CHAOS_DURATION"),
     MIN_DURATION_S,
