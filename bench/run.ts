@@ -21,16 +21,16 @@
  * @module
  */
 
-import { type CpuSample, cpuUsage, parseCoreTimes } from "./lib/cpu.ts";
+import { cpuUsage } from "./lib/cpu.ts";
 import { collectMachineFacts } from "./lib/machine.ts";
 import { type BenchOptions, parseBenchOptions, USAGE } from "./lib/options.ts";
 import { PeakSampler } from "./lib/memory.ts";
 import {
-  findExecutable,
+  clockTicks,
+  formatReports,
   processTreeRssKiB,
-  processTreeTicks,
   runCommand,
-  selfTicks,
+  sampleCpu,
   Supervisor,
 } from "./lib/proc.ts";
 import {
@@ -41,7 +41,6 @@ import {
   type Running,
   startBackend,
   startProxy,
-  type Tools,
 } from "./lib/proxies.ts";
 import {
   type BenchResults,
@@ -65,6 +64,8 @@ import {
   SCENARIOS,
 } from "./lib/scenarios.ts";
 import { barChartSvg } from "./lib/svg.ts";
+import { sectionOf, spliceSection } from "./lib/chaos/report.ts";
+import { findTools } from "./lib/tools.ts";
 import { parseWrkOutput, wrkArgs, type WrkResult } from "./lib/wrk.ts";
 
 const BENCH_DIR = decodeURIComponent(new URL(".", import.meta.url).pathname).replace(/\/$/, "");
@@ -73,59 +74,6 @@ const OUT_DIR = `${BENCH_DIR}/out`;
 
 const log = (msg: string) => console.log(`bench: ${msg}`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Finds wrk, nginx, haproxy (required) and taskset (needed to pin). */
-function findTools(): Tools | undefined {
-  const wrk = findExecutable("wrk");
-  const nginx = findExecutable("nginx");
-  const haproxy = findExecutable("haproxy");
-  const missing = [
-    ["wrk", wrk, "wrk"],
-    ["nginx", nginx, "nginx-light"],
-    ["haproxy", haproxy, "haproxy"],
-  ].filter(([, path]) => path === undefined);
-  if (missing.length > 0 || !wrk || !nginx || !haproxy) {
-    console.error(
-      `bench: missing ${missing.map(([name]) => name).join(", ")}. Install with:\n` +
-        `  apt-get install -y ${missing.map(([, , pkg]) => pkg).join(" ")}\n` +
-        "(the test command installs nginx and haproxy; wrk is for the benchmark alone.)",
-    );
-    return undefined;
-  }
-  let taskset = findExecutable("taskset");
-  if ((navigator.hardwareConcurrency ?? 1) < 2) {
-    log("WARNING: fewer than 2 CPUs; running unpinned, numbers will be noisy");
-    taskset = undefined;
-  } else if (!taskset) {
-    log("WARNING: taskset not found (util-linux); running unpinned");
-  }
-  return { wrk, nginx, haproxy, taskset };
-}
-
-/** Clock ticks per second for /proc times (USER_HZ, 100 on Linux). */
-async function clockTicks(): Promise<number> {
-  try {
-    const r = await runCommand("getconf", ["CLK_TCK"]);
-    const n = Number(r.stdout.trim());
-    return n > 0 ? n : 100;
-  } catch {
-    return 100;
-  }
-}
-
-/** CPU counters of both cores and of our processes on each. */
-function sample(proxyPid: number, backendPid: number): CpuSample {
-  const proxyTicks = processTreeTicks(proxyPid);
-  const loadTicks = processTreeTicks(backendPid) + selfTicks();
-  const stat = Deno.readTextFileSync("/proc/stat");
-  return {
-    atMs: performance.now(),
-    proxyTicks,
-    core: parseCoreTimes(stat, PROXY_CPU),
-    loadTicks,
-    loadCore: parseCoreTimes(stat, LOAD_CPU),
-  };
-}
 
 let wrkRuns = 0;
 
@@ -213,7 +161,7 @@ async function measure(
     }
     const pid = proxy.managed.pid;
     const rss = new PeakSampler(() => processTreeRssKiB(pid));
-    const before = sample(pid, backendPid);
+    const before = sampleCpu(pid, PROXY_CPU, [backendPid], LOAD_CPU);
     const label = `${proxy.id} ${scenario.id} run ${run} attempt ${attempt + 1}`;
     rss.start();
     let result: Awaited<ReturnType<typeof runWrk>>;
@@ -223,7 +171,7 @@ async function measure(
       rss.stop();
     }
     const rssKiB = rss.peak;
-    const after = sample(pid, backendPid);
+    const after = sampleCpu(pid, PROXY_CPU, [backendPid], LOAD_CPU);
     if (!result.wrk) {
       record.error = proxy.managed.exitCode !== undefined
         ? `proxy exited with code ${proxy.managed.exitCode}`
@@ -317,24 +265,23 @@ async function writeReports(results: BenchResults): Promise<void> {
   await Deno.mkdir(OUT_DIR, { recursive: true });
   await Deno.writeTextFile(`${OUT_DIR}/results.json`, JSON.stringify(results, null, 2) + "\n");
   await Deno.writeTextFile(`${BENCH_DIR}/results.svg`, barChartSvg(resultsChart(results)));
+  const markdown = resultsMarkdown({
+    cells: results.cells,
+    scenarios: results.scenarios,
+    proxies: results.options.proxies,
+    options: results.options,
+    machine: results.machine,
+    chartFile: "results.svg",
+    notes: results.notes,
+    p99: results.p99,
+  });
+  // The section `deno task chaos` writes stays as it was.
+  const chaos = await Deno.readTextFile(`${BENCH_DIR}/RESULTS.md`).then(sectionOf, () => undefined);
   await Deno.writeTextFile(
     `${BENCH_DIR}/RESULTS.md`,
-    resultsMarkdown({
-      cells: results.cells,
-      scenarios: results.scenarios,
-      proxies: results.options.proxies,
-      options: results.options,
-      machine: results.machine,
-      chartFile: "results.svg",
-      notes: results.notes,
-      p99: results.p99,
-    }),
+    chaos === undefined ? markdown : spliceSection(markdown, chaos),
   );
-  // Committed outputs must pass `deno fmt --check` (deno task check).
-  await runCommand(Deno.execPath(), ["fmt", "bench/RESULTS.md", "bench/results.svg"], {
-    cwd: REPO_ROOT,
-    timeoutMs: 60_000,
-  }).catch(() => {});
+  await formatReports(REPO_ROOT, ["bench/RESULTS.md", "bench/results.svg"]);
   log("wrote bench/RESULTS.md, bench/results.svg, bench/out/results.json");
 }
 
@@ -379,7 +326,7 @@ async function main(): Promise<number> {
     console.error("bench: needs Linux (/proc for CPU accounting, taskset for pinning)");
     return 1;
   }
-  const tools = findTools();
+  const tools = findTools(log);
   if (!tools) return 1;
 
   await Deno.remove(OUT_DIR, { recursive: true }).catch(() => {});

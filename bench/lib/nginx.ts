@@ -1,6 +1,8 @@
 /**
  * nginx configurations for the benchmark: the backend every proxy forwards
- * to, and nginx as the reference reverse proxy. Pure string builders.
+ * to, and nginx as the reference reverse proxy (to one backend, or to
+ * several replicas with failover settings for the chaos benchmark). Pure
+ * string builders.
  * @module
  */
 
@@ -28,16 +30,45 @@ export interface NginxBackendOptions extends NginxFiles {
 /** nginx as a keep-alive reverse proxy to the backend. */
 export interface NginxProxyOptions extends NginxFiles {
   port: number;
-  upstreamPort: number;
+  /** The backend's port, or the ports of several replicas of one upstream. */
+  upstreamPort: number | readonly number[];
+  /** Appended to every upstream `server` line (e.g. `max_fails=1 fail_timeout=10s`). */
+  serverParameters?: string;
+  /** More directives for the proxying location (retries, timeouts), each with its `;`. */
+  proxyDirectives?: readonly string[];
 }
 
-/** Main-context lines both configurations share. */
-function mainContext(files: NginxFiles): string {
+/** How the main context runs nginx. */
+export interface NginxMainOptions {
+  /**
+   * One process and no master (`master_process off`): a signal to the pid
+   * the harness started reaches the process that serves, so SIGSTOP freezes
+   * and SIGKILL ends the whole server.
+   */
+  singleProcess?: boolean;
+  /** Absolute paths of dynamic modules to load (`load_module`). */
+  modules?: readonly string[];
+}
+
+/**
+ * The main-context lines: one worker in the foreground, pid and error log in
+ * the instance's files, room for thousands of connections.
+ *
+ * @example
+ * ```ts
+ * import { nginxMainContext } from "./nginx.ts";
+ * const files = { prefix: "/tmp/r", pidFile: "/tmp/r/nginx.pid", errorLog: "/tmp/r/error.log" };
+ * nginxMainContext(files, { singleProcess: true }).includes("master_process off;"); // true
+ * ```
+ */
+export function nginxMainContext(files: NginxFiles, o: NginxMainOptions = {}): string {
   return [
+    // load_module must come before the directives of the module it loads.
+    ...(o.modules ?? []).map((m) => `load_module ${m};`),
     ...(files.user ? [`user ${files.user};`] : []),
     "worker_processes 1;",
     "daemon off;",
-    "master_process on;",
+    `master_process ${o.singleProcess ? "off" : "on"};`,
     `pid ${files.pidFile};`,
     `error_log ${files.errorLog} warn;`,
     // Enough for -c500 clients plus one upstream connection each.
@@ -46,8 +77,18 @@ function mainContext(files: NginxFiles): string {
   ].join("\n");
 }
 
-/** http-context lines both share: no logging, temp files inside the prefix. */
-function httpCommon(files: NginxFiles): string {
+/**
+ * The http-context lines every configuration shares: no logging, long
+ * keep-alive, temp files inside the prefix.
+ *
+ * @example
+ * ```ts
+ * import { nginxHttpCommon } from "./nginx.ts";
+ * const files = { prefix: "/tmp/r", pidFile: "/tmp/r/nginx.pid", errorLog: "/tmp/r/error.log" };
+ * nginxHttpCommon(files).includes("access_log off;"); // true
+ * ```
+ */
+export function nginxHttpCommon(files: NginxFiles): string {
   const p = files.prefix;
   return [
     "  access_log off;",
@@ -64,8 +105,16 @@ function httpCommon(files: NginxFiles): string {
   ].join("\n");
 }
 
-/** Escapes a string for a double-quoted nginx config literal. */
-function nginxString(s: string): string {
+/**
+ * A string as a double-quoted nginx config literal (nginx reads `\n` in one
+ * as a newline).
+ *
+ * @example
+ * ```ts
+ * nginxString('say "hi"\n'); // '"say \\"hi\\"\\n"'
+ * ```
+ */
+export function nginxString(s: string): string {
   return `"${s.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n")}"`;
 }
 
@@ -82,9 +131,9 @@ function nginxString(s: string): string {
  */
 export function nginxBackendConfig(o: NginxBackendOptions): string {
   if (o.smallBody.includes("$")) throw new RangeError("smallBody must not contain '$'");
-  return `${mainContext(o)}
+  return `${nginxMainContext(o)}
 http {
-${httpCommon(o)}
+${nginxHttpCommon(o)}
   sendfile on;
   tcp_nopush on;
   server {
@@ -104,7 +153,7 @@ ${httpCommon(o)}
 
 /**
  * The reference proxy's nginx.conf: one worker, an upstream keep-alive pool
- * of 64, HTTP/1.1 to the backend and the forwarding headers an ingress sets
+ * of 64 (over one backend or several replicas), HTTP/1.1 to the backend and the forwarding headers an ingress sets
  * (the client's Host, X-Forwarded-For appended to, X-Real-IP,
  * X-Forwarded-Proto, X-Forwarded-Host, Via appended to, and a request id
  * made per request, sent as X-Request-Id and returned to the client), as an
@@ -119,9 +168,13 @@ ${httpCommon(o)}
  * ```
  */
 export function nginxProxyConfig(o: NginxProxyOptions): string {
-  return `${mainContext(o)}
+  const ports = typeof o.upstreamPort === "number" ? [o.upstreamPort] : o.upstreamPort;
+  const params = o.serverParameters ? ` ${o.serverParameters}` : "";
+  const servers = ports.map((p) => `    server 127.0.0.1:${p}${params};`).join("\n");
+  const extra = (o.proxyDirectives ?? []).map((d) => `\n      ${d}`).join("");
+  return `${nginxMainContext(o)}
 http {
-${httpCommon(o)}
+${nginxHttpCommon(o)}
   # Via as Gatehouse appends it: the version the request arrived with, the
   # pseudonym, after the client's own Via if it sent one.
   map $server_protocol $via_version {
@@ -133,7 +186,7 @@ ${httpCommon(o)}
     default "\${http_via}, \${via_version} gatehouse";
   }
   upstream backend {
-    server 127.0.0.1:${o.upstreamPort};
+${servers}
     keepalive 64;
     keepalive_requests 1000000;
   }
@@ -158,7 +211,7 @@ ${httpCommon(o)}
       add_header X-Request-Id $request_id always;
       # Stream large bodies through memory buffers rather than spooling them
       # to a temp file, which is what the other proxies do too.
-      proxy_max_temp_file_size 0;
+      proxy_max_temp_file_size 0;${extra}
     }
   }
 }

@@ -64,7 +64,18 @@ function numberIn(raw: string | undefined): number | undefined {
   return Number(raw.trim().replace(/s$/, ""));
 }
 
-function positiveNumber(name: string, raw: string | undefined, fallback: number): number {
+/**
+ * A positive number from the environment's `raw` value ("10" or "10s"), or
+ * `fallback` when it is blank.
+ *
+ * @example
+ * ```ts
+ * positiveNumber("BENCH_RUNS", "5", 3); // 5
+ * positiveNumber("BENCH_RUNS", undefined, 3); // 3
+ * ```
+ * @throws {RangeError} naming `name` when it is not a positive number.
+ */
+export function positiveNumber(name: string, raw: string | undefined, fallback: number): number {
   const n = numberIn(raw);
   if (n === undefined) return fallback;
   if (!Number.isFinite(n) || n <= 0) throw new RangeError(`${name} must be a positive number`);
@@ -74,15 +85,36 @@ function positiveNumber(name: string, raw: string | undefined, fallback: number)
 /**
  * A whole number, 0 allowed (wrk takes whole seconds); `what` names it in
  * the error ("whole seconds", "a whole number").
+ *
+ * @example
+ * ```ts
+ * wholeNumber("BENCH_SETTLE", "0", 2, "whole seconds"); // 0
+ * ```
+ * @throws {RangeError} naming `name` when it is not a whole number.
  */
-function wholeNumber(name: string, raw: string | undefined, fallback: number, what: string) {
+export function wholeNumber(
+  name: string,
+  raw: string | undefined,
+  fallback: number,
+  what: string,
+): number {
   const n = numberIn(raw);
   if (n === undefined) return fallback;
   if (!Number.isInteger(n) || n < 0) throw new RangeError(`${name} must be ${what} (0 or more)`);
   return n;
 }
 
-function list<T extends string>(
+/**
+ * The items of a comma list from the environment, each one of `allowed`,
+ * in `allowed`'s order; all of them when it is blank.
+ *
+ * @example
+ * ```ts
+ * list("BENCH_PROXIES", "haproxy,nginx", ["nginx", "haproxy", "envoy"]); // ["nginx", "haproxy"]
+ * ```
+ * @throws {RangeError} naming `name` and the unknown item.
+ */
+export function list<T extends string>(
   name: string,
   raw: string | undefined,
   allowed: readonly T[],
@@ -96,6 +128,42 @@ function list<T extends string>(
   }
   // Keep report order whatever order the user typed.
   return allowed.filter((a) => wanted.includes(a));
+}
+
+/** The command-line flags of the benchmarks: what kind of run. */
+export interface ModeFlags {
+  /** `--quick`: short runs, a smoke test. */
+  quick: boolean;
+  /** `--render`: the reports again from the last run's JSON. */
+  render: boolean;
+  /** `--help` or `-h`. */
+  help: boolean;
+}
+
+/**
+ * Reads `--quick`, `--render` and `--help` (`-h`); anything else throws.
+ *
+ * @example
+ * ```ts
+ * parseModeFlags(["--quick"]); // { quick: true, render: false, help: false }
+ * ```
+ */
+export function parseModeFlags(args: readonly string[]): ModeFlags {
+  const { values } = parseArgs({
+    args: [...args],
+    options: {
+      quick: { type: "boolean", default: false },
+      render: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  return {
+    quick: values.quick === true,
+    render: values.render === true,
+    help: values.help === true,
+  };
 }
 
 /**
@@ -112,17 +180,7 @@ export function parseBenchOptions(
   args: readonly string[],
   env: (name: string) => string | undefined,
 ): BenchOptions {
-  const { values } = parseArgs({
-    args: [...args],
-    options: {
-      quick: { type: "boolean", default: false },
-      render: { type: "boolean", default: false },
-      help: { type: "boolean", short: "h", default: false },
-    },
-    strict: true,
-    allowPositionals: false,
-  });
-  const quick = values.quick === true;
+  const { quick, render, help } = parseModeFlags(args);
   const runs = quick
     ? 1
     : Math.max(1, Math.round(positiveNumber("BENCH_RUNS", env("BENCH_RUNS"), 3)));
@@ -142,7 +200,7 @@ export function parseBenchOptions(
     proxies: list("BENCH_PROXIES", env("BENCH_PROXIES"), PROXY_IDS),
     scenarios: list("BENCH_SCENARIOS", env("BENCH_SCENARIOS"), SCENARIOS.map((s) => s.id)),
     quick,
-    render: values.render === true,
-    help: values.help === true,
+    render,
+    help,
   };
 }

@@ -5,7 +5,13 @@
  * @module
  */
 
-import { descendants, parseProcessStat, type ProcessStat } from "./cpu.ts";
+import {
+  type CpuSample,
+  descendants,
+  parseCoreTimes,
+  parseProcessStat,
+  type ProcessStat,
+} from "./cpu.ts";
 import { parseVmRssKiB, sumDefined } from "./memory.ts";
 
 /** How to start one child. */
@@ -252,6 +258,58 @@ export function selfTicks(): number {
 }
 
 /**
+ * CPU counters of two cores and of the processes the harness runs on each:
+ * `proxyPid`'s tree on `proxyCpu`; `loadPids`' trees and this process (its
+ * finished wrk runs included) on `loadCpu`. Two of them give a run's
+ * {@link cpuUsage}.
+ *
+ * @example
+ * ```ts
+ * import { cpuUsage } from "./cpu.ts";
+ * import { sampleCpu } from "./proc.ts";
+ * declare const proxyPid: number, backendPid: number;
+ * const before = sampleCpu(proxyPid, 0, [backendPid], 1);
+ * // ... the run
+ * const usage = cpuUsage(before, sampleCpu(proxyPid, 0, [backendPid], 1), 100);
+ * ```
+ */
+export function sampleCpu(
+  proxyPid: number,
+  proxyCpu: number,
+  loadPids: readonly number[],
+  loadCpu: number,
+): CpuSample {
+  const proxyTicks = processTreeTicks(proxyPid);
+  const loadTicks = loadPids.reduce((n, pid) => n + processTreeTicks(pid), 0) + selfTicks();
+  const stat = Deno.readTextFileSync("/proc/stat");
+  return {
+    atMs: performance.now(),
+    proxyTicks,
+    core: parseCoreTimes(stat, proxyCpu),
+    loadTicks,
+    loadCore: parseCoreTimes(stat, loadCpu),
+  };
+}
+
+/**
+ * Clock ticks per second for `/proc` times (USER_HZ, 100 on Linux).
+ *
+ * @example
+ * ```ts
+ * const hz = await clockTicks(); // 100
+ * ```
+ */
+export async function clockTicks(): Promise<number> {
+  try {
+    const r = await runCommand("getconf", ["CLK_TCK"]);
+    const n = Number(r.stdout.trim());
+    return n > 0 ? n : 100;
+  } catch {
+    return 100;
+  }
+}
+
+/**
  * Runs a command to completion and returns its exit code and output.
  *
  * @example
@@ -281,6 +339,21 @@ export async function runCommand(
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * Runs `deno fmt` on written reports (paths relative to `repoRoot`): the
+ * committed outputs must pass `deno fmt --check`. A failure is ignored:
+ * the reports are written either way.
+ *
+ * @example
+ * ```ts
+ * await formatReports(".", ["bench/RESULTS.md", "bench/results.svg"]);
+ * ```
+ */
+export async function formatReports(repoRoot: string, files: readonly string[]): Promise<void> {
+  await runCommand(Deno.execPath(), ["fmt", ...files], { cwd: repoRoot, timeoutMs: 60_000 })
+    .catch(() => {});
 }
 
 /**

@@ -6,10 +6,10 @@
  */
 
 import { haproxyConfig } from "./haproxy.ts";
-import { nginxBackendConfig, nginxProxyConfig } from "./nginx.ts";
+import { nginxBackendConfig, type NginxFiles, nginxProxyConfig } from "./nginx.ts";
 import { probe, tcpPortFree } from "./probe.ts";
 import { type Managed, runCommand, type Supervisor } from "./proc.ts";
-import { GATEHOUSE_VARIANTS, type GatehouseId, type ProxyId, routeFlags } from "./scenarios.ts";
+import { GATEHOUSE_VARIANTS, type ProxyId, routeFlags } from "./scenarios.ts";
 import { TowerRegistration, udpPortFree } from "./tower.ts";
 
 /** The 13-byte body the backend serves at `/`. */
@@ -109,7 +109,7 @@ async function waitUntilServing(m: Managed, port: number, timeoutMs: number): Pr
   throw new Error(`not serving after ${timeoutMs / 1000} s (${last})`);
 }
 
-function nginxFiles(dir: string) {
+function nginxFiles(dir: string): NginxFiles {
   return {
     prefix: dir,
     pidFile: `${dir}/nginx.pid`,
@@ -120,11 +120,26 @@ function nginxFiles(dir: string) {
   };
 }
 
-async function startNginx(
+/**
+ * Starts an nginx pinned to `cpu` with the configuration `conf` writes for
+ * its files (under the out dir's folder `id`) and a free port, and waits
+ * until GET / returns {@link SMALL_BODY}.
+ *
+ * @example
+ * ```ts
+ * import { type BenchContext, LOAD_CPU, SMALL_BODY, startNginx } from "./proxies.ts";
+ * import { nginxBackendConfig } from "./nginx.ts";
+ * declare const ctx: BenchContext;
+ * const replica = await startNginx(ctx, "replica-1", LOAD_CPU, (files, port) =>
+ *   nginxBackendConfig({ ...files, port, smallBody: SMALL_BODY, bigFile: "/tmp/big.bin" }));
+ * ```
+ * @throws with a one-line reason when it does not start or serve.
+ */
+export async function startNginx(
   ctx: BenchContext,
   id: string,
   cpu: number,
-  conf: (files: ReturnType<typeof nginxFiles>, port: number) => string,
+  conf: (files: NginxFiles, port: number) => string,
 ): Promise<Running> {
   const dir = `${ctx.outDir}/${id}`;
   await Deno.mkdir(dir, { recursive: true });
@@ -162,12 +177,29 @@ export async function startBackend(ctx: BenchContext): Promise<Running> {
   );
 }
 
-async function startHaproxy(ctx: BenchContext, backendPort: number): Promise<Running> {
+/**
+ * Starts haproxy pinned to {@link PROXY_CPU} with the configuration `config`
+ * writes for a free port, and waits until GET / through it returns
+ * {@link SMALL_BODY}.
+ *
+ * @example
+ * ```ts
+ * import { type BenchContext, startHaproxy } from "./proxies.ts";
+ * import { haproxyConfig } from "./haproxy.ts";
+ * declare const ctx: BenchContext;
+ * const proxy = await startHaproxy(ctx, (port) => haproxyConfig({ port, upstreamPort: 18080 }));
+ * ```
+ * @throws with a one-line reason when it does not start or serve.
+ */
+export async function startHaproxy(
+  ctx: BenchContext,
+  config: (port: number) => string,
+): Promise<Running> {
   const dir = `${ctx.outDir}/haproxy`;
   await Deno.mkdir(dir, { recursive: true });
   const port = freeTcpPort();
   const cfg = `${dir}/haproxy.cfg`;
-  await Deno.writeTextFile(cfg, haproxyConfig({ port, upstreamPort: backendPort }));
+  await Deno.writeTextFile(cfg, config(port));
   // -db: stay in the foreground so the harness owns (and can stop) it.
   const [cmd, args] = pinned(ctx.tools, PROXY_CPU, ctx.tools.haproxy, ["-db", "-f", cfg]);
   const m = ctx.sup.spawn("haproxy", cmd, args, { logFile: `${dir}/stdout.log` });
@@ -206,35 +238,61 @@ async function findOrBuildBinary(ctx: BenchContext): Promise<string> {
   return bin;
 }
 
-async function startGatehouse(
-  ctx: BenchContext,
-  id: GatehouseId,
-  backendPort: number,
-): Promise<Running> {
+/** What a Gatehouse under test is started with. */
+export interface GatehouseLaunch {
+  /** Name of its process and folder in the out dir. */
+  id: string;
+  /** The compiled binary, or `deno run main.ts`. */
+  program: "binary" | "deno run";
+  /** Its `--route` flags. */
+  routes: readonly string[];
+  /** The service the replicas are registered as. */
+  service: string;
+  /** The replicas' ports on 127.0.0.1, each registered over the Tower protocol. */
+  backendPorts: readonly number[];
+  /** More flags, after the others. */
+  extraArgs: readonly string[];
+}
+
+/**
+ * Starts Gatehouse pinned to {@link PROXY_CPU} with an embedded Tower,
+ * registers every replica in it (and keeps them registered), and waits
+ * until GET / through it returns {@link SMALL_BODY}.
+ *
+ * @example
+ * ```ts
+ * import { type BenchContext, startGatehouse } from "./proxies.ts";
+ * declare const ctx: BenchContext;
+ * const proxy = await startGatehouse(ctx, {
+ *   id: "gatehouse-bin", program: "binary", routes: ["--route", "/:bench"],
+ *   service: "bench", backendPorts: [18080, 18081], extraArgs: ["--retries", "3"],
+ * });
+ * ```
+ * @throws with a one-line reason when it does not start, register or serve.
+ */
+export async function startGatehouse(ctx: BenchContext, g: GatehouseLaunch): Promise<Running> {
   try {
     await Deno.stat(`${ctx.repoRoot}/main.ts`);
   } catch {
     throw new Error("main.ts does not exist yet");
   }
-  const dir = `${ctx.outDir}/${id}`;
+  const dir = `${ctx.outDir}/${g.id}`;
   await Deno.mkdir(dir, { recursive: true });
   const port = freeTcpPort();
   const towerPort = await freeUdpPort();
-  const variant = GATEHOUSE_VARIANTS[id];
   const flags = [
     "--listen",
     `127.0.0.1:${port}`,
     "--tower-listen",
     `127.0.0.1:${towerPort}`,
-    // Only /:bench is served; the others just fill the route table.
-    ...routeFlags(variant.routes),
-    ...ctx.gatehouseArgs,
+    ...g.routes,
+    ...g.extraArgs,
   ];
-  const [program, programArgs] = variant.program === "binary"
+  const [program, programArgs] = g.program === "binary"
     ? [await ensureBinary(ctx), flags]
     : [Deno.execPath(), ["run", "-A", "main.ts", ...flags]];
   const [cmd, args] = pinned(ctx.tools, PROXY_CPU, program, programArgs);
-  const m = ctx.sup.spawn(id, cmd, args, { cwd: ctx.repoRoot, logFile: `${dir}/output.log` });
+  const m = ctx.sup.spawn(g.id, cmd, args, { cwd: ctx.repoRoot, logFile: `${dir}/output.log` });
 
   const ready = await m.waitForLine(/gatehouse: listening on http:\/\/\S+:(\d+)/, 30_000);
   if (!ready) {
@@ -247,29 +305,33 @@ async function startGatehouse(
     );
   }
 
-  const registration = new TowerRegistration({
-    towerHost: "127.0.0.1",
-    towerPort,
-    service: "bench",
-    ip: "127.0.0.1",
-    port: backendPort,
-  });
+  const registrations = g.backendPorts.map((backendPort) =>
+    new TowerRegistration({
+      towerHost: "127.0.0.1",
+      towerPort,
+      service: g.service,
+      ip: "127.0.0.1",
+      port: backendPort,
+    })
+  );
   const close = async () => {
-    registration.close();
+    for (const r of registrations) r.close();
     await ctx.sup.stop(m);
   };
   try {
-    let reply: string | undefined;
-    for (let i = 0; i < 10 && reply === undefined; i++) reply = await registration.register(500);
-    if (reply === undefined) throw new Error(`Tower on UDP ${towerPort} did not answer REGISTER`);
-    if (!reply.startsWith("OK|REGISTERED|")) throw new Error(`Tower answered ${reply}`);
-    registration.startHeartbeat(HEARTBEAT_MS);
+    for (const registration of registrations) {
+      let reply: string | undefined;
+      for (let i = 0; i < 10 && reply === undefined; i++) reply = await registration.register(500);
+      if (reply === undefined) throw new Error(`Tower on UDP ${towerPort} did not answer REGISTER`);
+      if (!reply.startsWith("OK|REGISTERED|")) throw new Error(`Tower answered ${reply}`);
+      registration.startHeartbeat(HEARTBEAT_MS);
+    }
     await waitUntilServing(m, Number(ready[1]), 10_000);
   } catch (e) {
     await close();
     throw e;
   }
-  return { id, port: Number(ready[1]), managed: m, close };
+  return { id: g.id, port: Number(ready[1]), managed: m, close };
 }
 
 /**
@@ -298,10 +360,18 @@ export async function startProxy(
         (files, port) => nginxProxyConfig({ ...files, port, upstreamPort: backendPort }),
       );
     case "haproxy":
-      return await startHaproxy(ctx, backendPort);
+      return await startHaproxy(ctx, (port) => haproxyConfig({ port, upstreamPort: backendPort }));
     case "gatehouse-bin":
     case "gatehouse-deno":
     case "gatehouse-bin-1k":
-      return await startGatehouse(ctx, id, backendPort);
+      return await startGatehouse(ctx, {
+        id,
+        program: GATEHOUSE_VARIANTS[id].program,
+        // Only /:bench is served; the others just fill the route table.
+        routes: routeFlags(GATEHOUSE_VARIANTS[id].routes),
+        service: "bench",
+        backendPorts: [backendPort],
+        extraArgs: ctx.gatehouseArgs,
+      });
   }
 }

@@ -16,6 +16,7 @@ import {
   type Scenario,
 } from "./scenarios.ts";
 import type { BarChart } from "./svg.ts";
+import { alignedTable, markdownTable } from "./tables.ts";
 
 /** Facts about the machine and tools, recorded with every result. */
 export interface MachineFacts {
@@ -369,19 +370,7 @@ function rows(cells: readonly Cell[], scenarios: readonly Scenario[]): string[][
  * ```
  */
 export function formatTable(cells: readonly Cell[], scenarios: readonly Scenario[]): string {
-  const table = [HEADERS, ...rows(cells, scenarios)];
-  const widths = HEADERS.map((_, i) => Math.max(...table.map((r) => r[i].length)));
-  const line = (r: string[]) =>
-    r.map((v, i) => NUMERIC.has(i) ? v.padStart(widths[i]) : v.padEnd(widths[i]))
-      .join("  ").trimEnd();
-  return [line(HEADERS), widths.map((w) => "-".repeat(w)).join("  "), ...table.slice(1).map(line)]
-    .join("\n");
-}
-
-function markdownTable(head: string[], body: string[][], rightAligned: Set<number>): string {
-  const esc = (s: string) => s.replaceAll("|", "\\|");
-  const sep = head.map((_, i) => rightAligned.has(i) ? "---:" : "---");
-  return [head, sep, ...body].map((r) => `| ${r.map(esc).join(" | ")} |`).join("\n");
+  return alignedTable(HEADERS, rows(cells, scenarios), NUMERIC);
 }
 
 /** Everything RESULTS.md shows. */

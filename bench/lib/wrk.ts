@@ -48,6 +48,8 @@ export interface WrkRequest {
   headers?: readonly string[];
   /** Per-request timeout in seconds (wrk's default of 2 s is short at -c500). */
   timeoutS?: number;
+  /** A Lua script for wrk (`-s`), e.g. one that counts responses by status. */
+  script?: string;
 }
 
 /**
@@ -63,6 +65,7 @@ export function wrkArgs(req: WrkRequest): string[] {
   const args = [`-t${req.threads}`, `-c${req.connections}`, `-d${req.durationS}s`];
   if (req.timeoutS !== undefined) args.push("--timeout", `${req.timeoutS}s`);
   for (const header of req.headers ?? []) args.push("-H", header);
+  if (req.script !== undefined) args.push("-s", req.script);
   args.push("--latency", req.url);
   return args;
 }
