@@ -430,14 +430,17 @@ describe("proxy settings", () => {
     for (const d of HAPROXY_SETTINGS.backendDirectives) assert.ok(cfg.includes(`  ${d}\n`), d);
   });
 
-  it("gatehouse: the benchmark's flags, then the user's, which win", () => {
-    assert.deepEqual(gatehouseChaosFlags(["--upstream-timeout", "1s"]).slice(-4), [
-      "--upstream-timeout",
-      "3s",
+  it("gatehouse: its defaults, then the user's flags", () => {
+    assert.deepEqual(gatehouseChaosFlags([]), []);
+    assert.deepEqual(gatehouseChaosFlags(["--upstream-timeout", "1s"]), [
       "--upstream-timeout",
       "1s",
     ]);
-    assert.match(settingsLines("gatehouse-bin", [])[0], /^gatehouse --route \/:bench --retries 3 /);
+    assert.match(settingsLines("gatehouse-bin", [])[0], /^gatehouse --route \/:bench$/);
+    assert.match(
+      settingsLines("gatehouse-bin", ["--stall-window", "2s"])[0],
+      /^gatehouse --route \/:bench --stall-window 2s$/,
+    );
     assert.ok(settingsLines("nginx", []).includes("proxy_read_timeout 500ms;"));
     assert.ok(settingsLines("haproxy", []).includes("retry-on all-retryable-errors"));
   });
