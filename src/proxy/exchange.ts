@@ -166,6 +166,17 @@ export class Exchange implements UpstreamListener, ResponseSink {
     this.#forward();
   }
 
+  retryInstead(status: number): boolean {
+    // An idempotent request whose whole body was kept goes to another replica, as nginx's
+    // proxy_next_upstream http_500..504 does, when one is left and the retry budget allows.
+    if (!this.#active || !IDEMPOTENT.has(this.#method)) return false;
+    if (!this.#body.done || !this.#body.replayable || !this.#upstream.canRetry()) return false;
+    this.#upstream.judgeStatus(status);
+    this.#timers.reset();
+    this.#upstream.abandon(`answered ${status}`);
+    return true;
+  }
+
   replicaStalled(): void {
     // Only a try that can go elsewhere safely does.
     if (!this.#active || !this.#retryable()) return;

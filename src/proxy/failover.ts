@@ -163,9 +163,26 @@ export class Upstream implements StallListener {
     this.#next();
   }
 
+  /** Whether the request could go to another replica now (one is left, and the budget allows). */
+  canRetry(): boolean {
+    if (!this.#plan.hasNext(this.#ctx.clock.now)) return false;
+    const service = this.#service;
+    return service === null || this.#retrying || this.#leavingEjected() ||
+      this.#ctx.replicas.mayRetry(service);
+  }
+
+  /**
+   * The current try's replica is ejected now: moving its request elsewhere
+   * is failover from a replica judged gone, not extra load on a sick service,
+   * so the retry budget does not limit it.
+   */
+  #leavingEjected(): boolean {
+    return this.#state !== null && this.#state.ejected(this.#ctx.clock.now);
+  }
+
   #next(): void {
     const retry = this.#plan.attempts;
-    if (retry > 0 && !this.#mayRetry()) {
+    if (retry > 0 && !this.#leavingEjected() && !this.#mayRetry()) {
       this.errors += this.errors === "" ? "retry budget exhausted" : "; retry budget exhausted";
       return this.#listener.upstreamFailed();
     }

@@ -38,6 +38,12 @@ export interface ResponseSink {
   mustCloseClient(): boolean;
   /** An interim response (100 Continue, 103) went out to the client. */
   interimSent(): void;
+  /**
+   * A 5xx head arrived (nothing of it sent yet): true when the exchange
+   * sends the request to another replica instead, and this response is
+   * dropped.
+   */
+  retryInstead(status: number): boolean;
   /** The final head has arrived: the backend is answering. */
   responseStarted(): void;
   /** The whole response has been passed on. */
@@ -207,6 +213,7 @@ export class ResponseRelay {
   #finalHead(buf: Uint8Array, restStart: number): void {
     const framing = responseFramingOf(this.#method, scan);
     if (framing.kind === "error") return this.#sink.responseInvalid(framing.reason);
+    if (scan.status >= 500 && this.#sink.retryInstead(scan.status)) return;
     this.#status = scan.status;
     this.#kind = framing.kind;
     this.#sink.responseStarted();

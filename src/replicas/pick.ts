@@ -72,6 +72,13 @@ export class FailoverPlan {
     return this.#attempts;
   }
 
+  /** Whether {@link next} would give a replica now (without taking it). */
+  hasNext(now = 0): boolean {
+    if (this.#attempts >= this.#max) return false;
+    return (this.#replicas.length > SCAN_LIMIT ? this.#twoChoices(now) : undefined) !==
+        undefined || this.#scan(now) !== undefined;
+  }
+
   /** The next replica to try, or undefined when attempts or replicas are used up. */
   next(now = 0): Replica | undefined {
     if (this.#attempts >= this.#max) return undefined;

@@ -154,10 +154,11 @@ describe("a replica answering 500 to everything", () => {
     await Promise.all(replicas.map((r) => r.close()));
   });
 
-  it("is ejected after five 500s; its idle connections are closed and it gets no more", async () => {
+  it("costs no GET an error, is ejected after five 500s, and gets no more", async () => {
     const statuses = await sequence(gh.httpPort, 60);
-    assert.equal(count(statuses, 500), 5, JSON.stringify(statuses));
-    assert.equal(count(statuses, 200), 55);
+    // Each 500 went to another replica instead (GET is idempotent).
+    assert.equal(count(statuses, 200), 60, JSON.stringify(statuses));
+    assert.equal(replicas[2].served, 5, "the failing replica answered more than five");
     assert.match(gh.stderr, /replica web 127\.0\.0\.1:\d+ ejected for 30 s \(5 consecutive 5xx/);
     const sick = replicas[2];
     const servedAtEjection = sick.served;
@@ -188,6 +189,41 @@ describe("a killed replica", () => {
     const statuses = await sequence(gh.httpPort, 60);
     assert.equal(count(statuses, 200), 60, JSON.stringify(statuses));
     assert.match(gh.stderr, /ejected for 30 s \(5 consecutive gateway failures/);
+  });
+});
+
+describe("a POST to a replica answering 500", () => {
+  let gh: Gatehouse;
+  const replicas: Replica[] = [];
+
+  before(async () => {
+    for (const name of ["a", "b"]) replicas.push(await startReplica(name));
+    for (const r of replicas) r.status = 500;
+    gh = await gatehouseWith(replicas);
+  });
+
+  after(async () => {
+    await gh?.kill();
+    await Promise.all(replicas.map((r) => r.close()));
+  });
+
+  it("is not sent twice: the client gets the 500", async () => {
+    const conn = await HttpConnection.open(gh.httpPort);
+    conn.write("POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi");
+    const res = await conn.readResponse({ timeoutMs: 15_000 });
+    conn.close();
+    assert.equal(res.status, 500);
+    assert.equal(replicas[0].served + replicas[1].served, 1);
+  });
+
+  it("a GET whose every try gets 500 gets the last 500", async () => {
+    const before = replicas[0].served + replicas[1].served;
+    const conn = await HttpConnection.open(gh.httpPort);
+    conn.write("GET /g HTTP/1.1\r\nHost: x\r\n\r\n");
+    const res = await conn.readResponse({ timeoutMs: 15_000 });
+    conn.close();
+    assert.equal(res.status, 500);
+    assert.equal(replicas[0].served + replicas[1].served - before, 2, "each replica tried once");
   });
 });
 
@@ -349,15 +385,17 @@ describe("ejection under --procs 2", () => {
   });
 
   it("each process ejects the failing replica on its own", async () => {
-    let errors = 0;
+    const statuses: number[] = [];
     for (let i = 0; i < 120; i++) {
       const conn = await HttpConnection.open(gh.httpPort);
       conn.write("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-      if ((await conn.readResponse({ timeoutMs: 15_000 })).status === 500) errors++;
+      statuses.push((await conn.readResponse({ timeoutMs: 15_000 })).status);
       conn.close();
     }
+    assert.equal(count(statuses, 200), 120);
     // Five 500s at most per process before it ejects the replica.
-    assert.ok(errors >= 5 && errors <= 10, `${errors} answers were 500`);
+    const served = replicas[2].served;
+    assert.ok(served >= 5 && served <= 10, `the failing replica answered ${served} requests`);
   });
 });
 
