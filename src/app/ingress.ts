@@ -112,6 +112,7 @@ export async function startIngress(
   clock.add(poolSweeper);
   const replicas = new ReplicaBook(config.replicaPolicy, {
     clock,
+    precise: Date.now,
     log,
     dropIdle: (address) => pool.drop(address),
     probe: (host, port, timeoutMs) => probeReplica(runtime, host, port, timeoutMs),

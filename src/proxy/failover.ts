@@ -66,6 +66,8 @@ export class Upstream implements StallListener {
   #state: ReplicaState | null = null;
   /** This request counts among its service's retries in flight. */
   #retrying = false;
+  /** When the current try began (a precise clock: latencies are milliseconds). */
+  #tryStartedAt = 0;
   /** What went wrong with each attempt, `replica: error; ...` in order ("" when nothing did). */
   errors = "";
 
@@ -133,7 +135,7 @@ export class Upstream implements StallListener {
   connect(replicas: readonly Replica[], retries: number): void {
     if (!this.#listener.waiting) return;
     if (replicas.length === 0) return this.#listener.noReplicas();
-    this.#plan.reset(replicas, retries, this.#service, this.#ctx.clock.now);
+    this.#plan.reset(replicas, retries, this.#service, this.#ctx.replicas.now);
     this.#next();
   }
 
@@ -165,7 +167,7 @@ export class Upstream implements StallListener {
 
   /** Whether the request could go to another replica now (one is left, and the budget allows). */
   canRetry(): boolean {
-    if (!this.#plan.hasNext(this.#ctx.clock.now)) return false;
+    if (!this.#plan.hasNext(this.#ctx.replicas.now)) return false;
     const service = this.#service;
     return service === null || this.#retrying || this.#leavingEjected() ||
       this.#ctx.replicas.mayRetry(service);
@@ -186,7 +188,7 @@ export class Upstream implements StallListener {
       this.errors += this.errors === "" ? "retry budget exhausted" : "; retry budget exhausted";
       return this.#listener.upstreamFailed();
     }
-    const replica = this.#plan.next(this.#ctx.clock.now);
+    const replica = this.#plan.next(this.#ctx.replicas.now);
     if (replica === undefined) return this.#listener.upstreamFailed();
     const delay = retryDelayMs(retry, Math.random);
     if (delay === 0) return this.#connectTo(replica, true);
@@ -219,6 +221,8 @@ export class Upstream implements StallListener {
 
   /** The response's status: a 5xx counts against the replica, anything else for it. */
   judgeStatus(status: number): void {
+    const state = this.#state;
+    if (state !== null) state.answeredIn(Date.now() - this.#tryStartedAt, this.#ctx.clock.now);
     this.judge(
       status < 500
         ? Outcome.Success
@@ -264,6 +268,7 @@ export class Upstream implements StallListener {
     this.#tryOver();
     if (this.#service !== null) {
       this.#state = this.#service.stateOf(replica);
+      this.#tryStartedAt = Date.now();
       ctx.replicas.tryStarted(this.#state, this);
     }
     const pooled = usePool ? ctx.pool.acquire(replicaAddress(replica), ctx.clock.now) : undefined;

@@ -18,6 +18,12 @@ import { Outcome, type ReplicaPolicy, ReplicaState, type StallListener } from ".
 export interface BookHooks {
   /** The time now, in ms (a coarse clock is fine). */
   readonly clock: { readonly now: number };
+  /**
+   * The time now to the millisecond, for when bytes come (a replica's quiet
+   * is compared with its peers' latencies, which are milliseconds);
+   * `clock.now` when absent.
+   */
+  precise?: () => number;
   /** One line per change of a replica's state. */
   log(line: string): void;
   /** Close the idle pooled connections to `address` (it was ejected or is gone). */
@@ -156,13 +162,13 @@ export class ReplicaBook {
 
   /** A try on `state` begins; `listener` hears if the replica is found frozen. */
   tryStarted(state: ReplicaState, listener: StallListener): void {
-    if (state.active++ === 0) state.busySince = this.hooks.clock.now;
+    if (state.active++ === 0) state.busySince = this.#preciseNow();
     state.waiting.add(listener);
   }
 
   /** A byte of a response (or a probe's answer) came from `state`. */
   heard(state: ReplicaState, service: ServiceReplicas): void {
-    const now = this.hooks.clock.now;
+    const now = this.#preciseNow();
     state.lastByteAt = now;
     service.lastAnswerAt = now;
   }
@@ -284,7 +290,7 @@ export class ReplicaBook {
     state.probing = false;
     if (alive) {
       // It answers: only what it was asked takes long. Start the quiet over.
-      state.lastByteAt = this.hooks.clock.now;
+      state.lastByteAt = this.#preciseNow();
       return;
     }
     // A byte of a response came meanwhile, or the tries ended: not frozen after all.
@@ -310,6 +316,15 @@ export class ReplicaBook {
     const state = s.stateOf(replica);
     state.listed = false;
     s.forgetIfGone(state);
+  }
+
+  #preciseNow(): number {
+    return this.hooks.precise?.() ?? this.hooks.clock.now;
+  }
+
+  /** The time now to the millisecond (see {@link BookHooks.precise}). */
+  get now(): number {
+    return this.#preciseNow();
   }
 
   /** Whether a retry may start for `service` now (the retry budget). */

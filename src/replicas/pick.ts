@@ -14,6 +14,15 @@ import type { ServiceReplicas } from "./book.ts";
 
 /** Above this many replicas, two random choices replace the full scan. */
 const SCAN_LIMIT = 16;
+/**
+ * A replica much slower than the quickest of its peers (this many times,
+ * plus an allowance for noise) is picked only when no quicker one is left:
+ * a slow replica's requests pile up, but only as many as its peers have.
+ */
+const SLOW_FACTOR = 8;
+const SLOW_ALLOWANCE_MS = 25;
+/** Added to a slow replica's load, so any quicker one goes first. */
+const SLOW_PENALTY = 1_000_000;
 
 /**
  * The attempts left for one request.
@@ -90,18 +99,36 @@ export class FailoverPlan {
     return r;
   }
 
-  /** The eligible replica with the fewest tries out; the first in the registry's order on a tie. */
+  /**
+   * The eligible replica with the fewest tries out, those much slower than
+   * the quickest last; the first in the registry's order on a tie.
+   */
   #scan(now: number): Replica | undefined {
+    const slowAbove = this.#slowAbove(now);
     let best: Replica | undefined;
-    let bestActive = Infinity;
+    let bestLoad = Infinity;
     for (const r of this.#replicas) {
-      const active = this.#load(r, now);
-      if (active < bestActive) {
+      const load = this.#load(r, now, slowAbove);
+      if (load < bestLoad) {
         best = r;
-        bestActive = active;
+        bestLoad = load;
       }
     }
     return best;
+  }
+
+  /** The slowness beyond which a replica counts as slow: a multiple of the quickest's. */
+  #slowAbove(now: number): number {
+    const service = this.#service;
+    if (service === null) return Infinity;
+    let quickest = Infinity;
+    for (const r of this.#replicas) {
+      const s = service.stateOf(r);
+      if (!this.#panic && s.ejected(now)) continue;
+      const slowness = s.slowness(now);
+      if (slowness < quickest) quickest = slowness;
+    }
+    return quickest === Infinity ? Infinity : quickest * SLOW_FACTOR + SLOW_ALLOWANCE_MS;
   }
 
   /** Of two eligible replicas drawn at random, the one with fewer tries out. */
@@ -112,7 +139,7 @@ export class FailoverPlan {
     for (let draw = 0, found = 0; draw < 8 && found < 2; draw++) {
       const r = list[Math.floor(Math.random() * list.length)];
       if (r === first) continue;
-      const active = this.#load(r, now);
+      const active = this.#load(r, now, Infinity);
       if (active === Infinity) continue;
       found++;
       if (active < firstActive) {
@@ -123,14 +150,20 @@ export class FailoverPlan {
     return first;
   }
 
-  /** Tries out on `r`, or Infinity when it may not be picked (tried already, or ejected). */
-  #load(r: Replica, now: number): number {
+  /**
+   * Tries out on `r` (a slow one's raised past any quicker one's), or
+   * Infinity when it may not be picked (tried already, or ejected).
+   */
+  #load(r: Replica, now: number, slowAbove: number): number {
     for (const t of this.#tried) {
       if (t === r || (t.port === r.port && t.host === r.host)) return Infinity;
     }
     if (this.#service === null) return 0;
     const state = this.#service.stateOf(r);
     if (!this.#panic && state.ejected(now)) return Infinity;
+    if (slowAbove !== Infinity && state.slowness(now) > slowAbove) {
+      return state.active + SLOW_PENALTY;
+    }
     return state.active;
   }
 }

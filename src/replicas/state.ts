@@ -96,6 +96,9 @@ export class ReplicaState {
   readonly waiting = new Set<StallListener>();
   /** It was in the registry's last answer for its service. */
   listed = true;
+  /** Its time to a response head, a peak-weighted average in ms, and when last measured. */
+  latencyMs = 0;
+  latencyAt = 0;
 
   constructor(service: string, replica: Replica) {
     this.service = service;
@@ -107,5 +110,29 @@ export class ReplicaState {
   /** Ejected at `now`. */
   ejected(now: number): boolean {
     return this.ejectedUntil > now;
+  }
+
+  /**
+   * A response head came `ms` after its try began. A slower answer counts at
+   * once (a peak), a faster one gradually, so one slow answer marks the
+   * replica slow and it takes several quick ones to clear it.
+   */
+  answeredIn(ms: number, now: number): void {
+    this.latencyMs = ms >= this.latencyMs ? ms : 0.7 * this.latencyMs + 0.3 * ms;
+    this.latencyAt = now;
+  }
+
+  /**
+   * How slow it looks at `now`: its measured latency, fading (half-life
+   * about 7 s) when nothing new is measured, or the time its outstanding
+   * tries have gone without a byte, whichever is more.
+   */
+  slowness(now: number): number {
+    const faded = this.latencyMs === 0
+      ? 0
+      : this.latencyMs * Math.exp(-(now - this.latencyAt) / 10_000);
+    if (this.active === 0) return faded;
+    const quiet = now - Math.max(this.lastByteAt, this.busySince);
+    return quiet > faded ? quiet : faded;
   }
 }

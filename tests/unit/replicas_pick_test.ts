@@ -426,3 +426,49 @@ describe("FailoverPlan with service state, above 16 replicas (two random choices
     assert.equal(busiestPicks, 0);
   });
 });
+
+describe("FailoverPlan with service state: slow replicas", () => {
+  it("picks a replica much slower than its peers only when no quicker one is left", () => {
+    const { svc, clock } = stateWorld();
+    svc.stateOf(A).answeredIn(2_000, clock.now);
+    svc.stateOf(B).answeredIn(1, clock.now);
+    svc.stateOf(C).answeredIn(2, clock.now);
+    const plan = new FailoverPlan([], 0);
+    plan.reset([A, B, C], 3, svc, clock.now);
+    assert.deepEqual(drainAt(plan, clock.now), [B, C, A]);
+  });
+
+  it("keeps round robin among replicas of similar speed", () => {
+    const { svc, clock } = stateWorld();
+    svc.stateOf(A).answeredIn(3, clock.now);
+    svc.stateOf(B).answeredIn(1, clock.now);
+    svc.stateOf(C).answeredIn(2, clock.now);
+    const plan = new FailoverPlan([], 0);
+    plan.reset([A, B, C], 3, svc, clock.now);
+    assert.deepEqual(drainAt(plan, clock.now), [A, B, C], "3 ms is not slow next to 1 ms");
+  });
+
+  it("counts a replica whose tries have sent nothing for long as slow, before any answer", () => {
+    const { book, svc, clock } = stateWorld();
+    for (const r of [A, B, C]) svc.stateOf(r).answeredIn(1, clock.now);
+    load(book, svc, A, 1); // outstanding since now, and silent
+    load(book, svc, B, 2);
+    book.heard(svc.stateOf(B), svc);
+    clock.now += 500;
+    book.heard(svc.stateOf(B), svc); // B keeps answering
+    const plan = new FailoverPlan([], 0);
+    plan.reset([A, B, C], 3, svc, clock.now);
+    assert.deepEqual(drainAt(plan, clock.now), [C, B, A], "A's silent try makes it last");
+  });
+
+  it("forgets a slow answer with time, so a replica gets another chance", () => {
+    const { svc, clock } = stateWorld();
+    svc.stateOf(A).answeredIn(2_000, clock.now);
+    svc.stateOf(B).answeredIn(1, clock.now);
+    clock.now += 60_000;
+    svc.stateOf(B).answeredIn(1, clock.now);
+    const plan = new FailoverPlan([], 0);
+    plan.reset([A, B], 2, svc, clock.now);
+    assert.equal(plan.next(clock.now), A, "a minute on, A is no longer marked slow");
+  });
+});
