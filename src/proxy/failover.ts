@@ -169,8 +169,12 @@ export class Upstream implements StallListener {
   canRetry(): boolean {
     if (!this.#plan.hasNext(this.#ctx.replicas.now)) return false;
     const service = this.#service;
-    return service === null || this.#retrying || this.#leavingEjected() ||
-      this.#ctx.replicas.mayRetry(service);
+    if (service === null || this.#retrying || this.#leavingEjected()) return true;
+    if (this.#ctx.replicas.mayRetry(service)) return true;
+    this.#ctx.log(
+      `service ${service.name}: retry budget exhausted; an answer is passed on as it is`,
+    );
+    return false;
   }
 
   /**
