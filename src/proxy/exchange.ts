@@ -75,11 +75,9 @@ export class Exchange implements UpstreamListener, ResponseSink {
   readonly #head = new ForwardHead();
 
   readonly #upstream: Upstream;
-  readonly #body = new RequestBody();
+  readonly #body: RequestBody;
   readonly #response: ResponseRelay;
   readonly #timers: TransferTimers;
-  /** The client half-closed: body bytes that have not arrived never will. */
-  #clientEnded = false;
 
   constructor(down: Downstream, ctx: ProxyContext) {
     this.#down = down;
@@ -87,6 +85,7 @@ export class Exchange implements UpstreamListener, ResponseSink {
     this.#upstream = new Upstream(this, ctx);
     this.#response = new ResponseRelay(this, down.requestId);
     this.#timers = new TransferTimers(ctx.stallLimits, ctx.clock, this);
+    this.#body = new RequestBody(down.input, down.socket, this.#timers);
   }
 
   /** The link of the current connect attempt (its backend socket's events are heard). */
@@ -122,7 +121,6 @@ export class Exchange implements UpstreamListener, ResponseSink {
     this.#letGo();
     this.#active = true;
     this.#upstream.reset();
-    this.#clientEnded = false;
     this.#route = null;
     const req = incoming;
     const error = readRequest(scan, req);
@@ -213,25 +211,10 @@ export class Exchange implements UpstreamListener, ResponseSink {
     if (!this.#body.done && this.#upstream.socket !== null) this.#pumpBody();
   }
 
-  /** Forward as much of the request body as is buffered, and time what is waited for next. */
+  /** Forward as much of the request body as is buffered. */
   #pumpBody(): void {
-    const body = this.#body;
-    const input = this.#down.input;
-    const buffered = input.buffered;
-    if (!body.done) {
-      const error = body.pump(input, this.#upstream.socket!);
-      if (error !== null) return this.#badBody(error);
-      if (body.blocked) this.#down.socket.pause();
-    }
-    this.#timers.bodyPumped(
-      input.buffered < buffered,
-      body.blocked,
-      body.done,
-      this.#response.status !== 0,
-    );
-    if (!body.done && this.#clientEnded && input.buffered === 0) {
-      return this.#badBody("the request body ended early");
-    }
+    const error = this.#body.forward(this.#upstream.socket!, this.#response.status !== 0);
+    if (error !== null) this.#badBody(error);
   }
 
   /** The body is malformed or cut short: the partial request must not stay on a backend. */
@@ -244,13 +227,12 @@ export class Exchange implements UpstreamListener, ResponseSink {
 
   /** The client half-closed: a body it has not finished never will be. */
   clientEnded(): void {
-    this.#clientEnded = true;
+    this.#body.clientEnded();
     if (this.#active && !this.#body.done && this.#upstream.socket !== null) this.#pumpBody();
   }
 
   onBackendDrain(): void {
-    this.#down.socket.resume();
-    if (this.#active && !this.#body.done) this.#timers.upload(Stall.ClientBody);
+    this.#body.backendDrained(this.#active);
   }
 
   /** A deadline passed (called through the connection's): what was waited for stalled. */
@@ -398,11 +380,9 @@ export class Exchange implements UpstreamListener, ResponseSink {
       this.#ended();
       return this.#down.close();
     }
-    const replayable = !response.started && IDEMPOTENT.has(this.#method) && this.#body.done &&
-      this.#body.replayable;
     // Nothing is waited for while another connection is made (the connect timeout bounds it).
     this.#timers.reset();
-    this.#upstream.broke(error?.message ?? "connection closed", replayable);
+    this.#upstream.broke(error?.message ?? "connection closed", this.#retryable());
   }
 
   // --- finish -------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import type { Framing } from "../http1/framing.ts";
 import { ChunkedScanner } from "../http1/chunked.ts";
 import type { Socket } from "../runtime/types.ts";
 import type { ClientInput } from "./client_input.ts";
+import { Stall, type TransferTimers } from "./transfer_timers.ts";
 
 /** Request bodies up to this size are kept for a retry on another replica. */
 export const MAX_REPLAY = 64 * 1024;
@@ -41,9 +42,22 @@ export class RequestBody {
   #replayBytes = 0;
   #replayable = true;
   #blocked = false;
+  /** The client half-closed: body bytes that have not come never will. */
+  #clientEnded = false;
+  readonly #input: ClientInput;
+  readonly #client: Socket;
+  readonly #timers: TransferTimers;
+
+  /** The body of requests read from `input` off `client`, its waits timed by `timers`. */
+  constructor(input: ClientInput, client: Socket, timers: TransferTimers) {
+    this.#input = input;
+    this.#client = client;
+    this.#timers = timers;
+  }
 
   /** Start over for a request framed by `framing`. */
   begin(framing: Framing): void {
+    this.#clientEnded = false;
     this.#left = framing.kind === "length" ? framing.length : 0;
     this.#scanner = framing.kind === "chunked" ? new ChunkedScanner() : null;
     this.#done = framing.kind === "none";
@@ -109,6 +123,41 @@ export class RequestBody {
     }
     if (!socket.write(chunk)) this.#blocked = true;
     return null;
+  }
+
+  /**
+   * The forward phase's step: pass on what the client sent, stop reading it
+   * while the backend's buffer is full, and time what is waited for next
+   * (`answered`: the response has begun). Returns why the body cannot go on
+   * (malformed, or the client ended it early), or null.
+   */
+  forward(socket: Socket, answered: boolean): string | null {
+    const input = this.#input;
+    const buffered = input.buffered;
+    if (!this.#done) {
+      const error = this.pump(input, socket);
+      if (error !== null) return error;
+      if (this.#blocked) this.#client.pause();
+    }
+    this.#timers.bodyPumped(input.buffered < buffered, this.#blocked, this.#done, answered);
+    if (!this.#done && this.#clientEnded && input.buffered === 0) {
+      return "the request body ended early";
+    }
+    return null;
+  }
+
+  /** The client half-closed: a body it has not finished never will be. */
+  clientEnded(): void {
+    this.#clientEnded = true;
+  }
+
+  /**
+   * The backend took what it was sent: read the client again, and time its
+   * body while the request (`active`) still waits for it.
+   */
+  backendDrained(active: boolean): void {
+    this.#client.resume();
+    if (active && !this.#done) this.#timers.upload(Stall.ClientBody);
   }
 
   /** Let go of the bytes kept for a retry (the request is over). */
