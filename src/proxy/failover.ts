@@ -226,13 +226,11 @@ export class Upstream implements StallListener {
   /** The response's status: a 5xx counts against the replica, anything else for it. */
   judgeStatus(status: number): void {
     const state = this.#state;
-    if (state !== null) state.answeredIn(Date.now() - this.#tryStartedAt, this.#ctx.clock.now);
+    if (state === null) return;
+    state.answeredIn(this.#ctx.replicas.now - this.#tryStartedAt, this.#ctx.clock.now);
+    if (status < 500) return this.#ctx.replicas.judge(state, Outcome.Success);
     this.judge(
-      status < 500
-        ? Outcome.Success
-        : status >= 502 && status <= 504
-        ? Outcome.GatewayResponse
-        : Outcome.ServerError,
+      status >= 502 && status <= 504 ? Outcome.GatewayResponse : Outcome.ServerError,
       `answered ${status}`,
     );
   }
@@ -270,10 +268,11 @@ export class Upstream implements StallListener {
     this.#replica = replica;
     const ctx = this.#ctx;
     this.#tryOver();
-    if (this.#service !== null) {
-      this.#state = this.#service.stateOf(replica);
-      this.#tryStartedAt = Date.now();
-      ctx.replicas.tryStarted(this.#state, this);
+    const state = this.#plan.state;
+    if (state !== null) {
+      this.#state = state;
+      const now = this.#tryStartedAt = ctx.replicas.now;
+      ctx.replicas.tryStarted(state, this, now);
     }
     const pooled = usePool ? ctx.pool.acquire(replicaAddress(replica), ctx.clock.now) : undefined;
     if (pooled !== undefined) {

@@ -49,6 +49,8 @@ export class ServiceReplicas {
   readonly #states = new Map<string, ReplicaState>();
   /** The registry's last answer (a new one is compared, an unchanged one is not). */
   #list: readonly Replica[] | null = null;
+  /** The states of `#list`, index for index (picking reads them without a lookup). */
+  #listStates: ReplicaState[] = [];
   #listedCount = 0;
   /** Requests of this service in flight, and the retries among them. */
   requests = 0;
@@ -83,14 +85,21 @@ export class ServiceReplicas {
   }
 
   /**
-   * The registry's answer now. Replicas it no longer lists are forgotten
-   * (once no try is out on them) and their idle pooled connections closed.
+   * The registry's answer now; returns its replicas' states in its order.
+   * Replicas it no longer lists are forgotten (once no try is out on them)
+   * and their idle pooled connections closed.
    */
-  listed(replicas: readonly Replica[]): void {
-    if (replicas === this.#list) return;
+  listed(replicas: readonly Replica[]): readonly ReplicaState[] {
+    if (replicas === this.#list) return this.#listStates;
     this.#list = replicas;
     for (const s of this.#states.values()) s.listed = false;
-    for (const r of replicas) this.stateOf(r).listed = true;
+    const states: ReplicaState[] = [];
+    for (const r of replicas) {
+      const state = this.stateOf(r);
+      state.listed = true;
+      states.push(state);
+    }
+    this.#listStates = states;
     this.#listedCount = 0;
     for (const [key, s] of this.#states) {
       if (s.listed) {
@@ -100,6 +109,7 @@ export class ServiceReplicas {
       this.#book.hooks.dropIdle(s.address);
       if (s.active === 0) this.#states.delete(key);
     }
+    return states;
   }
 
   /** Replicas ejected at `now`. */
@@ -118,7 +128,10 @@ export class ServiceReplicas {
 
   /** Forget a state nobody waits on that the registry no longer lists. */
   forgetIfGone(state: ReplicaState): void {
-    if (!state.listed && state.active === 0) this.#states.delete(state.address);
+    if (state.listed || state.active !== 0) return;
+    this.#states.delete(state.address);
+    // The next answer is read afresh, whatever list it comes in.
+    this.#list = null;
   }
 }
 
@@ -160,9 +173,9 @@ export class ReplicaBook {
     return this.#services.values();
   }
 
-  /** A try on `state` begins; `listener` hears if the replica is found frozen. */
-  tryStarted(state: ReplicaState, listener: StallListener): void {
-    if (state.active++ === 0) state.busySince = this.#preciseNow();
+  /** A try on `state` begins at `now` (precise); `listener` hears if the replica is found frozen. */
+  tryStarted(state: ReplicaState, listener: StallListener, now = this.#preciseNow()): void {
+    if (state.active++ === 0) state.busySince = now;
     state.waiting.add(listener);
   }
 

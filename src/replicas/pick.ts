@@ -11,6 +11,7 @@
 
 import type { Replica } from "../registry/types.ts";
 import type { ServiceReplicas } from "./book.ts";
+import type { ReplicaState } from "./state.ts";
 
 /** Above this many replicas, two random choices replace the full scan. */
 const SCAN_LIMIT = 16;
@@ -39,6 +40,8 @@ const SLOW_PENALTY = 1_000_000;
  */
 export class FailoverPlan {
   #replicas: readonly Replica[];
+  /** The replicas' states, index for index (empty without a service). */
+  #states: readonly ReplicaState[] = NO_STATES;
   #max: number;
   #attempts = 0;
   /** The replicas tried so far in this request (reused from request to request). */
@@ -46,6 +49,8 @@ export class FailoverPlan {
   #service: ServiceReplicas | null = null;
   /** Every replica is ejected: use them all. */
   #panic = false;
+  /** The state of the replica {@link next} gave last (null without a service). */
+  state: ReplicaState | null = null;
 
   constructor(replicas: readonly Replica[], maxAttempts: number) {
     this.#replicas = replicas;
@@ -69,9 +74,11 @@ export class FailoverPlan {
     this.#tried.length = 0;
     this.#service = service;
     this.#panic = false;
+    this.state = null;
+    this.#states = NO_STATES;
     if (service === null || replicas.length === 0) return;
-    service.listed(replicas);
-    for (const r of replicas) if (!service.stateOf(r).ejected(now)) return;
+    const states = this.#states = service.listed(replicas);
+    for (const s of states) if (!s.ejected(now)) return;
     this.#panic = true;
     service.panic();
   }
@@ -84,33 +91,38 @@ export class FailoverPlan {
   /** Whether {@link next} would give a replica now (without taking it). */
   hasNext(now = 0): boolean {
     if (this.#attempts >= this.#max) return false;
-    return (this.#replicas.length > SCAN_LIMIT ? this.#twoChoices(now) : undefined) !==
-        undefined || this.#scan(now) !== undefined;
+    return (this.#replicas.length > SCAN_LIMIT ? this.#twoChoices(now) : -1) !== -1 ||
+      this.#scan(now) !== -1;
   }
 
   /** The next replica to try, or undefined when attempts or replicas are used up. */
   next(now = 0): Replica | undefined {
     if (this.#attempts >= this.#max) return undefined;
-    const n = this.#replicas.length;
-    const r = n > SCAN_LIMIT ? this.#twoChoices(now) ?? this.#scan(now) : this.#scan(now);
-    if (r === undefined) return undefined;
+    let i = this.#replicas.length > SCAN_LIMIT ? this.#twoChoices(now) : -1;
+    if (i === -1) i = this.#scan(now);
+    if (i === -1) return undefined;
+    const r = this.#replicas[i];
     this.#tried.push(r);
     this.#attempts++;
+    this.state = this.#service === null ? null : this.#states[i];
     return r;
   }
 
   /**
-   * The eligible replica with the fewest tries out, those much slower than
-   * the quickest last; the first in the registry's order on a tie.
+   * The index of the eligible replica with the fewest tries out, those much
+   * slower than the quickest last; the first in the registry's order on a
+   * tie; -1 when none is eligible.
    */
-  #scan(now: number): Replica | undefined {
-    const slowAbove = this.#slowAbove(now);
-    let best: Replica | undefined;
+  #scan(now: number): number {
+    const n = this.#replicas.length;
+    // One replica is its own quickest: no slowness to weigh.
+    const slowAbove = n === 1 ? Infinity : this.#slowAbove(now);
+    let best = -1;
     let bestLoad = Infinity;
-    for (const r of this.#replicas) {
-      const load = this.#load(r, now, slowAbove);
+    for (let i = 0; i < n; i++) {
+      const load = this.#load(i, now, slowAbove);
       if (load < bestLoad) {
-        best = r;
+        best = i;
         bestLoad = load;
       }
     }
@@ -119,11 +131,9 @@ export class FailoverPlan {
 
   /** The slowness beyond which a replica counts as slow: a multiple of the quickest's. */
   #slowAbove(now: number): number {
-    const service = this.#service;
-    if (service === null) return Infinity;
+    if (this.#service === null) return Infinity;
     let quickest = Infinity;
-    for (const r of this.#replicas) {
-      const s = service.stateOf(r);
+    for (const s of this.#states) {
       if (!this.#panic && s.ejected(now)) continue;
       const slowness = s.slowness(now);
       if (slowness < quickest) quickest = slowness;
@@ -131,19 +141,19 @@ export class FailoverPlan {
     return quickest === Infinity ? Infinity : quickest * SLOW_FACTOR + SLOW_ALLOWANCE_MS;
   }
 
-  /** Of two eligible replicas drawn at random, the one with fewer tries out. */
-  #twoChoices(now: number): Replica | undefined {
-    const list = this.#replicas;
-    let first: Replica | undefined;
+  /** Of two eligible replicas drawn at random, the index of the one with fewer tries out. */
+  #twoChoices(now: number): number {
+    const n = this.#replicas.length;
+    let first = -1;
     let firstActive = Infinity;
     for (let draw = 0, found = 0; draw < 8 && found < 2; draw++) {
-      const r = list[Math.floor(Math.random() * list.length)];
-      if (r === first) continue;
-      const active = this.#load(r, now, Infinity);
+      const i = Math.floor(Math.random() * n);
+      if (i === first) continue;
+      const active = this.#load(i, now, Infinity);
       if (active === Infinity) continue;
       found++;
       if (active < firstActive) {
-        first = r;
+        first = i;
         firstActive = active;
       }
     }
@@ -151,15 +161,16 @@ export class FailoverPlan {
   }
 
   /**
-   * Tries out on `r` (a slow one's raised past any quicker one's), or
-   * Infinity when it may not be picked (tried already, or ejected).
+   * Tries out on replica `i` (a slow one's raised past any quicker one's),
+   * or Infinity when it may not be picked (tried already, or ejected).
    */
-  #load(r: Replica, now: number, slowAbove: number): number {
+  #load(i: number, now: number, slowAbove: number): number {
+    const r = this.#replicas[i];
     for (const t of this.#tried) {
       if (t === r || (t.port === r.port && t.host === r.host)) return Infinity;
     }
     if (this.#service === null) return 0;
-    const state = this.#service.stateOf(r);
+    const state = this.#states[i];
     if (!this.#panic && state.ejected(now)) return Infinity;
     if (slowAbove !== Infinity && state.slowness(now) > slowAbove) {
       return state.active + SLOW_PENALTY;
@@ -167,3 +178,5 @@ export class FailoverPlan {
     return state.active;
   }
 }
+
+const NO_STATES: readonly ReplicaState[] = [];
