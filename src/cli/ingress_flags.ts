@@ -19,6 +19,7 @@ import {
   parseCidrList,
   parseCount,
   parseDuration,
+  parseOnOff,
   parseReceiveBuffer,
   parseRetryBudget,
   parseVia,
@@ -54,6 +55,7 @@ export const INGRESS_FLAGS: Record<string, FlagSpec> = {
   "stall-window": { type: "string" },
   "try-timeout": { type: "string" },
   "retry-budget": { type: "string" },
+  hedge: { type: "string" },
   "upstream-rcvbuf": { type: "string" },
   "idle-timeout": { type: "string" },
   grace: { type: "string" },
@@ -91,6 +93,7 @@ function replicaPolicyOf(s: (name: string) => string | undefined): ReplicaPolicy
     stallWindowMs: d("stall-window", dflt.stallWindowMs),
     retryBudgetPercent: percent,
     retryBudgetMin: min,
+    hedge: s("hedge") === undefined ? dflt.hedge : readFlag("--hedge", s("hedge")!, parseOnOff),
   };
   if (policy.maxEjectionMs < policy.baseEjectionMs) {
     throw new UsageError("--max-ejection-time must be at least --ejection-time");
@@ -260,6 +263,8 @@ flags:
   --stall-window DUR          a replica silent this long while its peers answer is probed (default 1s, 0 off)
   --try-timeout DUR           a try with no first byte this long moves to the next replica (default 0 = off)
   --retry-budget PCT[:MIN]    retries in flight per service: PCT of its requests, at least MIN (default 20:3)
+  --hedge on|off              a try far slower than the service's quickest replica gets a second try
+                              on another replica, first answer wins (idempotent requests; default on)
   --upstream-rcvbuf BYTES     receive buffer of backend connections (default 131072, 0 = kernel's)
   --idle-timeout DUR          idle time before an upgraded tunnel is closed (default 30s)
   --grace DUR                 how long shutdown waits for in-flight requests (default 10s)

@@ -132,6 +132,21 @@ export function parseRetryBudget(text: string): { percent: number; min: number }
   return { percent: Number(m[1]), min: m[2] !== undefined ? Number(m[2]) : 3 };
 }
 
+/**
+ * A switch: `on` or `off`.
+ *
+ * @example
+ * ```ts
+ * import { parseOnOff } from "./values.ts";
+ * parseOnOff("off"); // false
+ * ```
+ */
+export function parseOnOff(text: string): boolean {
+  if (text === "on") return true;
+  if (text === "off") return false;
+  throw new ValueError("must be on or off");
+}
+
 /** Smallest and largest receive buffer `--upstream-rcvbuf` accepts (besides 0). */
 export const RCVBUF_MIN = 4096;
 export const RCVBUF_MAX = 64 * 1024 * 1024;

@@ -58,6 +58,11 @@ export class BackendLink implements SocketHandler {
     links.set(socket, this);
   }
 
+  /** Serve `listener` from now on (a hedge's connection, handed to its exchange). */
+  rebind(listener: BackendListener): void {
+    this.#listener = listener;
+  }
+
   /** Serve no exchange (the socket goes to the pool or into a tunnel). */
   release(): void {
     this.#listener = null;

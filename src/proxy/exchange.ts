@@ -168,8 +168,10 @@ export class Exchange implements UpstreamListener, ResponseSink {
     // An idempotent request whose whole body was kept goes to another replica, as nginx's
     // proxy_next_upstream http_500..504 does, when one is left and the retry budget allows.
     if (!this.#active || !IDEMPOTENT.has(this.#method)) return false;
-    if (!this.#body.done || !this.#body.replayable || !this.#upstream.canRetry()) return false;
+    if (!this.#body.done || !this.#body.replayable) return false;
+    // Judged first: the 5xx that ejects its replica makes this failover, which no budget limits.
     this.#upstream.judgeStatus(status);
+    if (!this.#upstream.canRetry()) return false;
     this.#timers.reset();
     this.#upstream.abandon(`answered ${status}`);
     return true;
@@ -198,12 +200,25 @@ export class Exchange implements UpstreamListener, ResponseSink {
   // --- forward: head, body ----------------------------------------------------------
 
   #forward(): void {
-    const socket = this.#upstream.socket!;
-    socket.write(this.#head.bytes);
-    // A retry replays the body bytes already sent.
-    this.#body.replayTo(socket);
+    this.resend(this.#upstream.socket!);
     this.#timers.requestSent();
     this.#pumpBody();
+  }
+
+  /** The head, and the body bytes already sent (a retry or a hedge sends them again). */
+  resend(socket: Socket): void {
+    socket.write(this.#head.bytes);
+    this.#body.replayTo(socket);
+  }
+
+  hedgeable(): boolean {
+    // A protocol switch is not raced: the connection it makes is the client's for good.
+    return this.#active && this.#retryable() && !this.#response.upgrading;
+  }
+
+  hedgeWon(): void {
+    // The rest of the winner's head is waited for as any first byte is.
+    this.#timers.download(Stall.FirstByte);
   }
 
   /** Client bytes arrived while this exchange is current. */

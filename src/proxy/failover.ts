@@ -3,8 +3,9 @@
  * route's service, the one to try (replicas/pick.ts), then one request's
  * backend connection to it, taken from the pool or made anew, failing over
  * across distinct replicas up to `--retries` attempts, within the service's
- * retry budget. Every try's outcome is reported to the service state
- * (replicas/book.ts), which ejects replicas that fail or freeze.
+ * retry budget; a try on a replica gone quiet gets a hedge (hedge.ts).
+ * Every try's outcome is reported to the service state (try_report.ts,
+ * replicas/book.ts), which ejects replicas that fail or freeze.
  *
  * @module
  */
@@ -15,11 +16,12 @@ import { messageOf } from "../error_message.ts";
 import { formatHostPort } from "../net/address.ts";
 import type { ProxyContext } from "./context.ts";
 import { FailoverPlan } from "../replicas/pick.ts";
-import type { ServiceReplicas } from "../replicas/book.ts";
 import { Outcome, type ReplicaState, type StallListener } from "../replicas/state.ts";
 import { retryDelayMs } from "../replicas/policy.ts";
 import { replicaAddress } from "../registry/types.ts";
 import { BackendLink, type BackendListener } from "./backend_link.ts";
+import { Hedge, type HedgeOwner } from "./hedge.ts";
+import { TryReport } from "./try_report.ts";
 
 /** What the pick and connect phases tell the exchange they work for. */
 export interface UpstreamListener extends BackendListener {
@@ -33,6 +35,12 @@ export interface UpstreamListener extends BackendListener {
   replicaStalled(): void;
   /** A connection is ready (`upstream.socket`): forward the request. */
   upstreamConnected(): void;
+  /** Whether the request may be sent to a second replica now (nothing answered, body kept). */
+  hedgeable(): boolean;
+  /** Write the request (head and kept body) to `socket`: a hedge's connection. */
+  resend(socket: Socket): void;
+  /** A hedge answered first: its connection is `upstream.socket` now, its first bytes follow. */
+  hedgeWon(): void;
   /** Every attempt failed (`upstream.errors` says why). */
   upstreamFailed(): void;
 }
@@ -50,7 +58,7 @@ export interface UpstreamListener extends BackendListener {
  * upstream.connect([{ host: "10.0.0.7", port: 8081 }], 3); // exchange.upstreamConnected() when ready
  * ```
  */
-export class Upstream implements StallListener {
+export class Upstream implements StallListener, HedgeOwner {
   readonly #listener: UpstreamListener;
   readonly #ctx: ProxyContext;
   /** The current attempt's link; an earlier attempt's events are not heard. */
@@ -61,19 +69,20 @@ export class Upstream implements StallListener {
   #staleRetried = false;
   /** Counts requests; a registry answer for an earlier one is dropped. */
   #request = 0;
-  /** The service's state (counted in its requests in flight), and the current try's replica's. */
-  #service: ServiceReplicas | null = null;
-  #state: ReplicaState | null = null;
-  /** This request counts among its service's retries in flight. */
-  #retrying = false;
-  /** When the current try began (a precise clock: latencies are milliseconds). */
-  #tryStartedAt = 0;
+  /** The request's and its tries' standing with the service state. */
+  readonly #report: TryReport;
   /** What went wrong with each attempt, `replica: error; ...` in order ("" when nothing did). */
   errors = "";
+  /** A second try in flight (see hedge.ts), and whether this request had one. */
+  #hedge: Hedge | null = null;
+  #hedged = false;
+  /** The first try failed while the hedge was out: the hedge carries the request. */
+  #primaryGone = false;
 
   constructor(listener: UpstreamListener, ctx: ProxyContext) {
     this.#listener = listener;
     this.#ctx = ctx;
+    this.#report = new TryReport(ctx, this);
   }
 
   /** Forget the last request's attempts. */
@@ -85,6 +94,8 @@ export class Upstream implements StallListener {
     this.#replica = null;
     this.#reused = false;
     this.#staleRetried = false;
+    this.#hedged = false;
+    this.#primaryGone = false;
     this.errors = "";
   }
 
@@ -108,8 +119,7 @@ export class Upstream implements StallListener {
    * connect to the first of them that accepts, at most `retries` of them.
    */
   pick(service: string, retries: number): void {
-    this.#service = this.#ctx.replicas.service(service);
-    this.#service.requests++;
+    this.#report.begin(service);
     let replicas: readonly Replica[] | Promise<readonly Replica[]>;
     try {
       replicas = this.#ctx.registry.resolve(service);
@@ -135,7 +145,7 @@ export class Upstream implements StallListener {
   connect(replicas: readonly Replica[], retries: number): void {
     if (!this.#listener.waiting) return;
     if (replicas.length === 0) return this.#listener.noReplicas();
-    this.#plan.reset(replicas, retries, this.#service, this.#ctx.replicas.now);
+    this.#plan.reset(replicas, retries, this.#report.service, this.#ctx.replicas.now);
     this.#next();
   }
 
@@ -151,9 +161,10 @@ export class Upstream implements StallListener {
     if (this.#reused && !this.#staleRetried && replayable) {
       // A pooled connection the backend closed while idle: no fault of the replica.
       this.#staleRetried = true;
-      return this.#connectTo(replica, false);
+      return this.#connectTo(replica, this.#report.state, false);
     }
     this.judge(Outcome.GatewayFailure, reason);
+    if (replayable && this.#hedge !== null) return this.#leaveToHedge();
     if (replayable) return this.#next();
     this.#listener.upstreamFailed();
   }
@@ -162,118 +173,134 @@ export class Upstream implements StallListener {
   abandon(reason: string): void {
     this.#failed(this.#replica!, reason);
     this.close();
+    if (this.#hedge !== null) return this.#leaveToHedge();
     this.#next();
+  }
+
+  /** The first try is over without an answer; the hedge out carries the request on. */
+  #leaveToHedge(): void {
+    this.link = null;
+    this.#report.over();
+    this.#primaryGone = true;
+  }
+
+  slowCheck(now: number, slowAfter: number, answeredAt: number): void {
+    const report = this.#report;
+    if (this.#hedged || report.answered || this.link === null || report.state === null) return;
+    const started = report.startedAt;
+    if (now - started <= slowAfter || answeredAt <= started) return;
+    if (!this.#listener.hedgeable() || !this.#plan.hasNext(now)) return;
+    // A hedge is a retry: within the budget (refused quietly: it is only a hedge).
+    if (!report.mayRetry("")) return;
+    this.#hedged = true;
+    const replica = this.#plan.next(now)!;
+    this.#hedge = new Hedge(this, this.#ctx, replica, this.#plan.state!);
+    this.#hedge.start();
+  }
+
+  resend(socket: Socket): void {
+    this.#listener.resend(socket);
+  }
+
+  hedgeAnswered(hedge: Hedge, chunk: Uint8Array): void {
+    if (hedge !== this.#hedge) return;
+    this.#hedge = null;
+    // The first try loses: its connection closes.
+    const first = this.link?.socket;
+    this.link = null;
+    first?.close();
+    this.#report.lostToHedge();
+    const link = hedge.handOver();
+    link.rebind(this.#listener);
+    this.link = link;
+    this.#replica = hedge.replica;
+    this.#reused = hedge.reused;
+    this.#primaryGone = false;
+    this.#report.started(hedge.state, hedge.startedAt);
+    this.#listener.hedgeWon();
+    this.#listener.onBackendData(chunk);
+  }
+
+  hedgeFailed(hedge: Hedge, reason: string): void {
+    if (hedge !== this.#hedge) return;
+    this.#hedge = null;
+    this.#failed(hedge.replica, reason);
+    this.#ctx.replicas.judge(hedge.state, Outcome.GatewayFailure, reason);
+    if (!this.#primaryGone) return;
+    // Both tries failed: on to the next replica, as after any failed try.
+    this.#primaryGone = false;
+    if (this.#listener.waiting) this.#next();
+  }
+
+  #cancelHedge(): void {
+    const hedge = this.#hedge;
+    if (hedge === null) return;
+    this.#hedge = null;
+    hedge.cancel();
   }
 
   /** Whether the request could go to another replica now (one is left, and the budget allows). */
   canRetry(): boolean {
     if (!this.#plan.hasNext(this.#ctx.replicas.now)) return false;
-    const service = this.#service;
-    if (service === null || this.#retrying || this.#leavingEjected()) return true;
-    if (this.#ctx.replicas.mayRetry(service)) return true;
-    this.#ctx.log(
-      `service ${service.name}: retry budget exhausted; an answer is passed on as it is`,
-    );
-    return false;
-  }
-
-  /**
-   * The current try's replica is ejected now: moving its request elsewhere
-   * is failover from a replica judged gone, not extra load on a sick service,
-   * so the retry budget does not limit it.
-   */
-  #leavingEjected(): boolean {
-    return this.#state !== null && this.#state.ejected(this.#ctx.clock.now);
+    // Moving away from a replica just ejected is failover, not extra load: no budget limits it.
+    return this.#report.leavingEjected || this.#report.mayRetry("an answer is passed on as it is");
   }
 
   #next(): void {
     const retry = this.#plan.attempts;
-    if (retry > 0 && !this.#leavingEjected() && !this.#mayRetry()) {
+    if (
+      retry > 0 && !this.#report.leavingEjected &&
+      !this.#report.mayRetry("a request fails without retry")
+    ) {
       this.errors += this.errors === "" ? "retry budget exhausted" : "; retry budget exhausted";
       return this.#listener.upstreamFailed();
     }
     const replica = this.#plan.next(this.#ctx.replicas.now);
     if (replica === undefined) return this.#listener.upstreamFailed();
+    const state = this.#plan.state;
     const delay = retryDelayMs(retry, Math.random);
-    if (delay === 0) return this.#connectTo(replica, true);
+    if (delay === 0) return this.#connectTo(replica, state, true);
     const request = this.#request;
     setTimeout(
-      () => request === this.#request && this.#listener.waiting && this.#connectTo(replica, true),
+      () =>
+        request === this.#request && this.#listener.waiting &&
+        this.#connectTo(replica, state, true),
       delay,
     );
   }
 
-  /** A retry may start within the service's budget (it then counts in it until the request ends). */
-  #mayRetry(): boolean {
-    const service = this.#service;
-    if (service === null || this.#retrying) return true;
-    if (!this.#ctx.replicas.mayRetry(service)) {
-      this.#ctx.log(
-        `service ${service.name}: retry budget exhausted; a request fails without retry`,
-      );
-      return false;
-    }
-    this.#retrying = true;
-    service.retries++;
-    return true;
-  }
-
-  /** What the current try's response head (or failure) says about its replica. */
+  /** What the current try's failure says about its replica. */
   judge(outcome: Outcome, error = ""): void {
-    if (this.#state !== null) this.#ctx.replicas.judge(this.#state, outcome, error);
+    this.#report.judge(outcome, error);
   }
 
-  /** The response's status: a 5xx counts against the replica, anything else for it. */
+  /** The answer's status (once per try): a 5xx counts against the replica, anything else for it. */
   judgeStatus(status: number): void {
-    const state = this.#state;
-    if (state === null) return;
-    state.answeredIn(this.#ctx.replicas.now - this.#tryStartedAt, this.#ctx.clock.now);
-    if (status < 500) return this.#ctx.replicas.judge(state, Outcome.Success);
-    this.judge(
-      status >= 502 && status <= 504 ? Outcome.GatewayResponse : Outcome.ServerError,
-      `answered ${status}`,
-    );
+    this.#report.judgeStatus(status);
   }
 
   /** A response byte came from the current try's replica. */
   heard(): void {
-    if (this.#state !== null) this.#ctx.replicas.heard(this.#state, this.#service!);
+    // The first try answered first: a hedge out is not needed.
+    if (!this.#report.answered) this.#cancelHedge();
+    this.#report.heard();
   }
 
   replicaStalled(): void {
     this.#listener.replicaStalled();
   }
 
-  /** The try on the current replica is over (the request moves on, or ends). */
-  #tryOver(): void {
-    if (this.#state === null) return;
-    this.#ctx.replicas.tryEnded(this.#state, this);
-    this.#state = null;
-  }
-
   /** The request is over: it no longer counts in its service's requests or retries. */
   end(): void {
-    this.#tryOver();
-    const service = this.#service;
-    if (service === null) return;
-    this.#service = null;
-    service.requests--;
-    if (this.#retrying) {
-      this.#retrying = false;
-      service.retries--;
-    }
+    this.#cancelHedge();
+    this.#report.end();
   }
 
-  #connectTo(replica: Replica, usePool: boolean): void {
+  #connectTo(replica: Replica, state: ReplicaState | null, usePool: boolean): void {
     this.#replica = replica;
     const ctx = this.#ctx;
-    this.#tryOver();
-    const state = this.#plan.state;
-    if (state !== null) {
-      this.#state = state;
-      const now = this.#tryStartedAt = ctx.replicas.now;
-      ctx.replicas.tryStarted(state, this, now);
-    }
+    if (state !== null) this.#report.started(state);
+    else this.#report.over();
     const pooled = usePool ? ctx.pool.acquire(replicaAddress(replica), ctx.clock.now) : undefined;
     if (pooled !== undefined) {
       this.link = BackendLink.ofPooled(pooled, this.#listener);
@@ -320,7 +347,7 @@ export class Upstream implements StallListener {
     const socket = link?.socket;
     if (!socket) return;
     // A replica ejected meanwhile gets no connection back into the pool.
-    const ejected = this.#state?.ejected(this.#ctx.clock.now) ?? false;
+    const ejected = this.#report.leavingEjected;
     if (reusable && !socket.closed && !ejected) {
       link!.release();
       this.#ctx.pool.release(replicaAddress(this.#replica!), socket, this.#ctx.clock.now);

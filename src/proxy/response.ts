@@ -120,6 +120,11 @@ export class ResponseRelay {
     this.#reusable = false;
   }
 
+  /** The request asks to switch protocols (a WebSocket handshake, say). */
+  get upgrading(): boolean {
+    return this.#upgrade !== null;
+  }
+
   /** The client's head for the backend's 101 in `scan` (see {@link ResponseSink.upgraded}). */
   upgradeHead(scan: HeadScan, tokens: ConnectionTokens): Uint8Array {
     return downstreamHeadBytes(scan, tokens, "upgrade", this.#upgrade, this.#id);

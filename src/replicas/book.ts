@@ -12,7 +12,20 @@
 
 import { type Replica, replicaAddress } from "../registry/types.ts";
 import { decayedEjections, ejectionMs, maxEjected, retryAllowed } from "./policy.ts";
-import { Outcome, type ReplicaPolicy, ReplicaState, type StallListener } from "./state.ts";
+import {
+  Outcome,
+  type ReplicaPolicy,
+  ReplicaState,
+  slowAbove,
+  type StallListener,
+} from "./state.ts";
+
+/**
+ * Tries on a replica, all without a byte, that make it look slow rather
+ * than one request slow: a lone slow request may be a slow endpoint (a
+ * report, a long poll), and is not sent twice.
+ */
+const HEDGE_MIN_ACTIVE = 2;
 
 /** What the book needs from the world around it. */
 export interface BookHooks {
@@ -257,15 +270,27 @@ export class ReplicaBook {
 
   /**
    * Run every 100 ms or so: brings back replicas whose ejection is over,
-   * ends a panic once a replica is back, and probes replicas that have gone
-   * quiet while their peers answered.
+   * ends a panic once a replica is back, probes replicas that have gone
+   * quiet while their peers answered, and offers a hedge to the tries on a
+   * replica that has sent nothing for far longer than the service's
+   * quickest replica takes to answer, while its peers answered.
    */
   sweep(): void {
     const now = this.hooks.clock.now;
     const window = this.policy.stallWindowMs;
     for (const service of this.#services.values()) {
       let anyIn = false;
+      const slowAfter = this.policy.hedge && service.requests > 0
+        ? slowAbove(service.states(), now, service.panicking)
+        : Infinity;
       for (const s of service.states()) {
+        if (slowAfter !== Infinity && s.active >= HEDGE_MIN_ACTIVE && s.ejectedUntil === 0) {
+          const quietSince = Math.max(s.lastByteAt, s.busySince);
+          if (now - quietSince > slowAfter && service.lastAnswerAt > quietSince) {
+            // A list copy: a listener that hedges starts a try of its own on a replica.
+            for (const l of [...s.waiting]) l.slowCheck(now, slowAfter, service.lastAnswerAt);
+          }
+        }
         this.#comeBack(s, now);
         if (s.listed && s.ejectedUntil === 0) anyIn = true;
         if (window > 0 && s.active > 0 && !s.probing && s.ejectedUntil === 0) {
@@ -313,7 +338,12 @@ export class ReplicaBook {
       state,
       `stalled: no byte for ${quiet} s while its peers answered, and a probe went unanswered`,
     );
-    // Its tries that can go elsewhere do so now (each decides; a list copy, as they leave).
+    this.moveWaiting(state);
+  }
+
+  /** The tries waiting on `state` that can go elsewhere do so now (each decides). */
+  moveWaiting(state: ReplicaState): void {
+    // A list copy, as they leave.
     for (const listener of [...state.waiting]) listener.replicaStalled();
   }
 

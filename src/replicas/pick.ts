@@ -11,18 +11,14 @@
 
 import type { Replica } from "../registry/types.ts";
 import type { ServiceReplicas } from "./book.ts";
-import type { ReplicaState } from "./state.ts";
+import { type ReplicaState, slowAbove } from "./state.ts";
 
 /** Above this many replicas, two random choices replace the full scan. */
 const SCAN_LIMIT = 16;
 /**
- * A replica much slower than the quickest of its peers (this many times,
- * plus an allowance for noise) is picked only when no quicker one is left:
- * a slow replica's requests pile up, but only as many as its peers have.
+ * Added to a slow replica's load (see `slowAbove`), so any quicker one goes
+ * first: a slow replica's requests pile up, but only as many as its peers have.
  */
-const SLOW_FACTOR = 8;
-const SLOW_ALLOWANCE_MS = 25;
-/** Added to a slow replica's load, so any quicker one goes first. */
 const SLOW_PENALTY = 1_000_000;
 
 /**
@@ -116,29 +112,19 @@ export class FailoverPlan {
   #scan(now: number): number {
     const n = this.#replicas.length;
     // One replica is its own quickest: no slowness to weigh.
-    const slowAbove = n === 1 ? Infinity : this.#slowAbove(now);
+    const slow = n === 1 || this.#service === null
+      ? Infinity
+      : slowAbove(this.#states, now, this.#panic);
     let best = -1;
     let bestLoad = Infinity;
     for (let i = 0; i < n; i++) {
-      const load = this.#load(i, now, slowAbove);
+      const load = this.#load(i, now, slow);
       if (load < bestLoad) {
         best = i;
         bestLoad = load;
       }
     }
     return best;
-  }
-
-  /** The slowness beyond which a replica counts as slow: a multiple of the quickest's. */
-  #slowAbove(now: number): number {
-    if (this.#service === null) return Infinity;
-    let quickest = Infinity;
-    for (const s of this.#states) {
-      if (!this.#panic && s.ejected(now)) continue;
-      const slowness = s.slowness(now);
-      if (slowness < quickest) quickest = slowness;
-    }
-    return quickest === Infinity ? Infinity : quickest * SLOW_FACTOR + SLOW_ALLOWANCE_MS;
   }
 
   /** Of two eligible replicas drawn at random, the index of the one with fewer tries out. */

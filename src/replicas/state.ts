@@ -28,6 +28,12 @@ export interface ReplicaPolicy {
   retryBudgetPercent: number;
   /** ... but at least this many. */
   retryBudgetMin: number;
+  /**
+   * A try far slower to answer than the service's quickest replica, while
+   * the service answers others, gets a second try on another replica (the
+   * first answer wins).
+   */
+  hedge: boolean;
 }
 
 /** What one try's end says about its replica. */
@@ -47,10 +53,49 @@ export const Outcome = {
 /** One of {@link Outcome}'s values. */
 export type Outcome = typeof Outcome[keyof typeof Outcome];
 
-/** Who waits on a replica: told when that replica is found frozen. */
+/** Who waits on a replica: told when that replica is found frozen, or the wait is long. */
 export interface StallListener {
   /** The replica stopped answering: give up this try if it can be retried elsewhere. */
   replicaStalled(): void;
+  /**
+   * Its replica has sent nothing for longer than `slowAfter` ms (its tries
+   * out and quiet), while the service answered others (last at
+   * `answeredAt`): a try that has itself waited that long, with an answer
+   * of the service's since it began, may be hedged. Checked every sweep
+   * while hedging is on.
+   */
+  slowCheck(now: number, slowAfter: number, answeredAt: number): void;
+}
+
+/**
+ * A replica much slower than the quickest of its peers (this many times,
+ * plus an allowance for noise) is slow: picked only when no quicker one is
+ * left, and a try waiting on it that long may be hedged.
+ */
+const SLOW_FACTOR = 8;
+const SLOW_ALLOWANCE_MS = 25;
+
+/**
+ * The slowness beyond which a replica counts as slow at `now`: a multiple
+ * of the quickest's among `states` (ejected ones left out unless `all`);
+ * Infinity when none is eligible.
+ *
+ * @example
+ * ```ts
+ * import { ReplicaState, slowAbove } from "./state.ts";
+ * const a = new ReplicaState("api", { host: "10.0.0.7", port: 8081 });
+ * a.answeredIn(2, 0);
+ * slowAbove([a], 0, false); // 41: 8 x 2 ms + 25 ms
+ * ```
+ */
+export function slowAbove(states: Iterable<ReplicaState>, now: number, all: boolean): number {
+  let quickest = Infinity;
+  for (const s of states) {
+    if (!all && s.ejected(now)) continue;
+    const slowness = s.slowness(now);
+    if (slowness < quickest) quickest = slowness;
+  }
+  return quickest === Infinity ? Infinity : quickest * SLOW_FACTOR + SLOW_ALLOWANCE_MS;
 }
 
 /**

@@ -51,6 +51,8 @@ async function startReplica(name: string): Promise<Replica> {
       }),
   };
   const server: Server = createServer((req, res) => {
+    // A live process answers a stall probe at once, however slow its answers to requests are.
+    if (req.method === "OPTIONS" && req.url === "*") return void res.end();
     const delay = (req.url ?? "").startsWith("/slow") ? replica.slowPathMs : replica.delayMs;
     setTimeout(() => {
       replica.served++;
@@ -80,12 +82,13 @@ interface LoadResult {
   maxLatencyMs: number;
 }
 
-/** `connections` keep-alive clients sending GET `path` one after the other for `ms`. */
+/** `connections` keep-alive clients sending `method` `path` one after the other for `ms`. */
 async function load(
   port: number,
   path: string,
   connections: number,
   ms: number,
+  method = "GET",
 ): Promise<LoadResult> {
   const result: LoadResult = {
     statuses: new Map(),
@@ -100,7 +103,7 @@ async function load(
     while (Date.now() < end) {
       const started = Date.now();
       try {
-        conn.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
+        conn.write(`${method} ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n`);
         const res = await conn.readResponse({ timeoutMs: 15_000 });
         result.statuses.set(res.status, (result.statuses.get(res.status) ?? 0) + 1);
         const name = res.body.toString().trim();
@@ -275,6 +278,60 @@ describe("a replica that answers after 2 s", () => {
   });
 });
 
+describe("hedging: a replica that sends nothing while its peers answer", () => {
+  let fast: Replica;
+  let slow: Replica;
+
+  before(async () => {
+    fast = await startReplica("fast");
+    slow = await startReplica("slow");
+    slow.delayMs = 5_000;
+  });
+
+  after(async () => {
+    await Promise.all([fast.close(), slow.close()]);
+  });
+
+  /**
+   * 8 clients for 3 s through a fresh Gatehouse. The fast replica takes
+   * 500 ms for its first answers, so that the first requests spread over
+   * both (a lone slow request is a slow endpoint's, not a slow replica's,
+   * and is not hedged); then it answers at once.
+   */
+  async function run(method: string, extra: string[] = []) {
+    const gh = await gatehouseWith([slow, fast], extra);
+    fast.delayMs = 500;
+    const quick = setTimeout(() => fast.delayMs = 0, 200);
+    try {
+      return await load(gh.httpPort, "/", 8, 3_000, method);
+    } finally {
+      clearTimeout(quick);
+      await gh.kill();
+    }
+  }
+
+  it("sends the GETs waiting on it to its peer as well: the first answer wins, none waits 5 s", async () => {
+    const result = await run("GET");
+    assert.equal(result.failures, 0);
+    assert.deepEqual([...result.statuses.keys()], [200]);
+    assert.equal(result.by.get("slow") ?? 0, 0, "an answer of the slow replica won");
+    assert.ok(result.maxLatencyMs < 3_500, `a GET took ${result.maxLatencyMs} ms`);
+  });
+
+  it("with --hedge off, GETs that went to it wait its 5 s", async () => {
+    const result = await run("GET", ["--hedge", "off"]);
+    assert.equal(result.failures, 0);
+    assert.ok(result.maxLatencyMs >= 4_500, `the longest GET took ${result.maxLatencyMs} ms`);
+  });
+
+  it("never sends a POST twice: POSTs that went to it wait its 5 s", async () => {
+    const result = await run("POST");
+    assert.equal(result.failures, 0);
+    assert.ok((result.by.get("slow") ?? 0) > 0, "no POST went to the slow replica");
+    assert.ok(result.maxLatencyMs >= 4_500, `the longest POST took ${result.maxLatencyMs} ms`);
+  });
+});
+
 describe("legitimately slow endpoints", () => {
   let gh: Gatehouse;
   const replicas: Replica[] = [];
@@ -341,31 +398,47 @@ async function spawnReplica(name: string): Promise<{ child: ChildProcess; port: 
 }
 
 describe("a replica frozen with SIGSTOP", () => {
-  let gh: Gatehouse;
   const replicas: { child: ChildProcess; port: number }[] = [];
 
   before(async () => {
     for (const name of ["a", "b", "c"]) replicas.push(await spawnReplica(name));
-    gh = await gatehouseWith(replicas);
   });
 
-  after(async () => {
-    await gh?.kill();
+  after(() => {
     for (const r of replicas) {
       r.child.kill("SIGCONT");
       r.child.kill("SIGKILL");
     }
   });
 
-  it("is found within seconds; GETs waiting on it move to its peers and none fails", async () => {
-    const running = load(gh.httpPort, "/", 8, 7_000);
-    await sleep(1_500);
-    replicas[2].child.kill("SIGSTOP");
-    const result = await running;
+  /** 8 clients for 7 s through a fresh Gatehouse; replica c freezes 1.5 s in, thaws at the end. */
+  async function frozen(extra: string[] = []) {
+    const gh = await gatehouseWith(replicas, extra);
+    try {
+      const running = load(gh.httpPort, "/", 8, 7_000);
+      await sleep(1_500);
+      replicas[2].child.kill("SIGSTOP");
+      const result = await running;
+      return { result, stderr: gh.stderr };
+    } finally {
+      replicas[2].child.kill("SIGCONT");
+      await gh.kill();
+    }
+  }
+
+  it("costs no GET an error or a wait: those waiting on it are hedged to its peers", async () => {
+    const { result } = await frozen();
+    assert.equal(result.failures, 0, "requests failed");
+    assert.deepEqual([...result.statuses.keys()], [200]);
+    assert.ok(result.maxLatencyMs < 3_000, `a request took ${result.maxLatencyMs} ms`);
+  });
+
+  it("without hedging, is found stalled within seconds; GETs waiting on it move and none fails", async () => {
+    const { result, stderr } = await frozen(["--hedge", "off"]);
     assert.equal(result.failures, 0, "requests failed");
     assert.deepEqual([...result.statuses.keys()], [200]);
     assert.ok(result.maxLatencyMs < 8_000, `a request took ${result.maxLatencyMs} ms`);
-    assert.match(gh.stderr, /stalled: no byte for/);
+    assert.match(stderr, /stalled: no byte for/);
   });
 });
 

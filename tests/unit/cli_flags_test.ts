@@ -68,6 +68,7 @@ describe("parseCommandLine: defaults", () => {
         stallWindowMs: 1_000,
         retryBudgetPercent: 20,
         retryBudgetMin: 3,
+        hedge: true,
       },
       tunnelIdleTimeoutMs: 30_000,
       graceMs: 10_000,
@@ -484,6 +485,46 @@ describe("parseCommandLine: usage errors", () => {
       [...ROUTE, "--trusted-proxies", "10.0.0.0/40"],
       '--trusted-proxies: invalid CIDR "10.0.0.0/40": prefix length must be 0-32',
     );
+  });
+
+  it("reads how replicas are judged: ejection, stalls, the retry budget, hedging", () => {
+    const c = ingress([
+      ...ROUTE,
+      "--outlier-gateway-failures",
+      "3",
+      "--outlier-5xx",
+      "0",
+      "--ejection-time",
+      "10s",
+      "--max-ejection-time",
+      "1m",
+      "--max-ejected",
+      "100",
+      "--stall-window",
+      "2s",
+      "--retry-budget",
+      "50:1",
+      "--hedge",
+      "off",
+    ]);
+    assert.deepEqual(c.replicaPolicy, {
+      gatewayFailures: 3,
+      serverErrors: 0,
+      baseEjectionMs: 10_000,
+      maxEjectionMs: 60_000,
+      maxEjectedPercent: 100,
+      stallWindowMs: 2_000,
+      retryBudgetPercent: 50,
+      retryBudgetMin: 1,
+      hedge: false,
+    });
+    assert.equal(ingress([...ROUTE, "--hedge", "on"]).replicaPolicy.hedge, true);
+  });
+
+  it("explains a bad --hedge", () => {
+    for (const bad of ["", "yes", "ON", "1"]) {
+      usage([...ROUTE, "--hedge", bad], `--hedge: ${JSON.stringify(bad)} must be on or off`);
+    }
   });
 
   it("explains a --via that is no token", () => {

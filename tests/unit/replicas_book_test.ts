@@ -91,13 +91,17 @@ function setup(changes: Partial<ReplicaPolicy> = {}) {
   return { world, book, clock: world.clock };
 }
 
-/** A try's owner that counts how often it was told its replica stalled. */
+/** A try's owner that counts how often it was told its replica stalled, and keeps each slow check. */
 class Waiter implements StallListener {
   stalled = 0;
+  readonly checks: { now: number; slowAfter: number; answeredAt: number }[] = [];
   constructor(readonly onStall: () => void = () => {}) {}
   replicaStalled(): void {
     this.stalled++;
     this.onStall();
+  }
+  slowCheck(now: number, slowAfter: number, answeredAt: number): void {
+    this.checks.push({ now, slowAfter, answeredAt });
   }
 }
 
@@ -565,6 +569,79 @@ describe("ReplicaBook.tryStarted / tryEnded", () => {
     book.tryEnded(svc.stateOf(A), w);
     assert.equal(svc.stateOf(A).active, 0);
     assert.equal(svc.stateOf(B).active, 1);
+  });
+});
+
+describe("ReplicaBook.sweep: hedging", () => {
+  /** A service of A and B; `tries` wait on A from T0, and B answers at T0 + 100. */
+  function quiet(tries: number, changes: Partial<ReplicaPolicy> = {}) {
+    const env = setup(changes);
+    const svc = env.book.service("api");
+    svc.listed([A, B]);
+    svc.requests = tries;
+    const a = svc.stateOf(A), b = svc.stateOf(B);
+    const waiters = Array.from({ length: tries }, () => new Waiter());
+    for (const w of waiters) env.book.tryStarted(a, w);
+    env.clock.now = T0 + 100;
+    env.book.heard(b, svc);
+    return { ...env, svc, a, b, waiters };
+  }
+
+  it("offers a hedge to each try on a replica quiet far longer than its quickest peer takes", () => {
+    const { book, clock, waiters } = quiet(2);
+    clock.now = T0 + 200;
+    book.sweep();
+    for (const w of waiters) {
+      // B answers in no time: slow means 8 x 0 ms + 25 ms.
+      assert.deepEqual(w.checks, [{ now: T0 + 200, slowAfter: 25, answeredAt: T0 + 100 }]);
+    }
+  });
+
+  it("waits for 8 times the quickest peer's latency plus 25 ms", () => {
+    const { book, clock, b, waiters } = quiet(2);
+    b.answeredIn(20, T0 + 100);
+    clock.now = T0 + 180;
+    book.sweep();
+    assert.equal(waiters[0].checks.length, 0, "quiet 180 ms, slow after about 185 ms");
+    clock.now = T0 + 190;
+    book.sweep();
+    assert.equal(waiters[0].checks.length, 1);
+    // B's 20 ms fades a little in 90 ms (a half-life of about 7 s).
+    const expected = 8 * 20 * Math.exp(-90 / 10_000) + 25;
+    assert.ok(Math.abs(waiters[0].checks[0].slowAfter - expected) < 0.01);
+  });
+
+  it("offers none for a lone try: one slow request may be a slow endpoint", () => {
+    const { book, clock, waiters } = quiet(1);
+    clock.now = T0 + 5_000;
+    book.sweep();
+    assert.deepEqual(waiters[0].checks, []);
+  });
+
+  it("offers none when no peer answered since the replica went quiet", () => {
+    const { book, clock, svc, a, waiters } = quiet(2);
+    // A byte from A after B's answer: A's quiet starts after the service's last answer.
+    clock.now = T0 + 150;
+    book.heard(a, svc);
+    svc.lastAnswerAt = T0 + 100;
+    clock.now = T0 + 5_000;
+    book.sweep();
+    assert.deepEqual(waiters.map((w) => w.checks.length), [0, 0]);
+  });
+
+  it("offers none with hedging off", () => {
+    const { book, clock, waiters } = quiet(2, { hedge: false });
+    clock.now = T0 + 5_000;
+    book.sweep();
+    assert.deepEqual(waiters.map((w) => w.checks.length), [0, 0]);
+  });
+
+  it("offers none for an ejected replica (its tries move when it is found stalled)", () => {
+    const { book, clock, a, waiters } = quiet(2);
+    book.eject(a, "test");
+    clock.now = T0 + 200;
+    book.sweep();
+    assert.deepEqual(waiters.map((w) => w.checks.length), [0, 0]);
   });
 });
 

@@ -205,11 +205,11 @@ function stateWorld(changes: Partial<ReplicaPolicy> = {}) {
 }
 
 /** A try's owner that nothing is asked of. */
-const WAITER: StallListener = { replicaStalled() {} };
+const WAITER: StallListener = { replicaStalled() {}, slowCheck() {} };
 
 /** Start `n` tries on `replica` of `svc`. */
 function load(book: ReplicaBook, svc: ServiceReplicas, replica: Replica, n: number): void {
-  for (let i = 0; i < n; i++) book.tryStarted(svc.stateOf(replica), { replicaStalled() {} });
+  for (let i = 0; i < n; i++) book.tryStarted(svc.stateOf(replica), { ...WAITER });
 }
 
 /** `n` distinct replicas. */

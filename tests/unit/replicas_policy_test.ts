@@ -39,6 +39,7 @@ describe("DEFAULT_POLICY", () => {
       stallWindowMs: 1_000,
       retryBudgetPercent: 20,
       retryBudgetMin: 3,
+      hedge: true,
     });
   });
 });

@@ -76,8 +76,8 @@ export const SETTINGS_WHY: Record<ChaosProxyId, string> = {
     "REGISTERed over UDP (and kept registered, the dead one too: a registry entry " +
     "outlives its process for up to 30 s); every setting at its default: `--retries 3` " +
     "tries each replica once, least-outstanding picking, ejection after 5 gateway failures " +
-    "or 5 5xx, a 1 s stall window, a 20% retry budget, `--upstream-timeout 60s`, no " +
-    "`--try-timeout`.",
+    "or 5 5xx, a 1 s stall window, a 20% retry budget, hedging on, " +
+    "`--upstream-timeout 60s`, no `--try-timeout`.",
 };
 
 /**
