@@ -260,7 +260,9 @@ ${tables}
   \`$request_time\`), so a 2 s answer counts when it was asked for; health checks are on
   \`/health\` and are not counted. The frozen replica logs nothing, so its requests are counted
   from its connections' receive queues, read from \`/proc/net/tcp\` every 50 ms: what a queue
-  gained between two looks arrived between them, in requests of the proxy's size.
+  gained between two looks arrived between them, in requests of the proxy's size. The SIGKILL
+  run reads the killed replica's queues the same way (finding none), so that the two runs the
+  SIGSTOP goal compares carry the same measuring load on the load CPU.
 - Sick replica's share: its requests over all replicas' requests from the fault to the end.
   Stopped getting requests after: from the fault to the last request that reached it (0: none
   did); "never" when one reached it in the last ${STILL_AT_END_S} s of the run. The slow

@@ -201,14 +201,19 @@ async function inflict(
   fault: FaultId,
   replica: Running,
   prefix: string,
-): Promise<{ atMs: number; queues?: QueueWatch }> {
+): Promise<{ atMs: number; queues?: QueueWatch; control?: QueueWatch }> {
   const paths = replicaPaths(prefix);
   switch (fault) {
     case "none":
       return { atMs: Date.now() };
-    case "sigkill":
+    case "sigkill": {
+      // The SIGSTOP goal compares the two runs, so this one carries the same watch (reading
+      // /proc/net/tcp costs the load CPU some time), though a dead replica queues nothing.
+      const control = await watchQueues(replica.port);
+      const atMs = Date.now();
       Deno.kill(replica.managed.pid, "SIGKILL");
-      return { atMs: Date.now() };
+      return { atMs, control };
+    }
     case "sigstop": {
       const queues = await watchQueues(replica.port);
       const atMs = Date.now();
@@ -294,6 +299,7 @@ export async function chaosRun(
     const windows = { startMs, faultMs: hit.atMs, endMs: Date.now() };
     record.cpu = cpuUsage(before, sample(), ctx.hz);
     const queues = await hit.queues?.stop();
+    await hit.control?.stop();
     record.windows = windows;
     try {
       record.wrk = parseWrkOutput(text);
