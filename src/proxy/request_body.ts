@@ -24,13 +24,14 @@ export const MAX_REPLAY = 64 * 1024;
  * ```ts
  * import { RequestBody } from "./request_body.ts";
  * import { ClientInput } from "./client_input.ts";
+ * import type { TransferTimers } from "./transfer_timers.ts";
  * import type { Socket } from "../runtime/types.ts";
- * declare const backend: Socket;
- * const body = new RequestBody();
- * body.begin({ kind: "length", length: 5 });
+ * declare const client: Socket, backend: Socket, timers: TransferTimers;
  * const input = new ClientInput();
+ * const body = new RequestBody(input, client, timers);
+ * body.begin({ kind: "length", length: 5 });
  * input.append(new TextEncoder().encode("hello"));
- * body.pump(input, backend); // null: no error; body.done is now true
+ * body.forward(backend, false); // null: no error; body.done is now true
  * ```
  */
 export class RequestBody {
