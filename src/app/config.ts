@@ -10,6 +10,8 @@ import type { CidrList } from "../net/cidr.ts";
 import type { Route } from "../routing/router.ts";
 import type { DnsRegistryOptions } from "../registry/dns/registry.ts";
 import type { ReplicaPolicy } from "../replicas/state.ts";
+import type { BalancePolicy } from "../replicas/balance.ts";
+import type { HealthPolicy } from "../replicas/health.ts";
 
 /** A registry in another process, as a `--registry` URL names it. */
 export type RegistryUrl =
@@ -44,6 +46,8 @@ export interface IngressConfig {
   connectionCap: number;
   /** Connect attempts per request, each to a distinct replica. */
   retries: number;
+  /** How a service's replicas are picked (`--lb`). */
+  balance: BalancePolicy;
   tls: { certPath: string; keyPath: string } | null;
   maxHeaderSize: number;
   headerTimeoutMs: number;
@@ -79,6 +83,8 @@ export interface IngressConfig {
   towerSecurity: TowerSecurity;
   /** How replicas are judged: ejection, stall detection, retry budget. */
   replicaPolicy: ReplicaPolicy;
+  /** Active health checks (`--health-path` and the other `--health-*` flags), or null: off. */
+  health: HealthPolicy | null;
   /** Log one line per request to stderr. */
   accessLog: boolean;
   /** Error bodies carry a failure's details (replicas, their errors), for development. */

@@ -18,7 +18,7 @@ import { messageOf } from "../error_message.ts";
 import type { IngressConfig } from "./config.ts";
 import { StartupError } from "./errors.ts";
 import { ReplicaBook } from "../replicas/book.ts";
-import { probeReplica } from "../replicas/probe.ts";
+import { checkReplica, probeReplica } from "../replicas/probe.ts";
 import { type EmbeddedOptions, openRegistry } from "./registry.ts";
 
 /** A running ingress. */
@@ -116,8 +116,10 @@ export async function startIngress(
     log,
     dropIdle: (address) => pool.drop(address),
     probe: (host, port, timeoutMs) => probeReplica(runtime, host, port, timeoutMs),
-  });
-  // Returns from ejection and stall probes are looked at every 100 ms.
+    check: (host, port, p) =>
+      checkReplica(runtime, host, port, p.method, p.path, p.host, p.timeoutMs),
+  }, config.health);
+  // Returns from ejection, stall probes and health checks are looked at every 100 ms.
   const replicaSweeper = {
     deadline: clock.now + 100,
     expire(now: number) {
@@ -140,6 +142,7 @@ export async function startIngress(
     requestIds: randomRequestIdSource(),
     debugErrors: config.debugErrors,
     retries: config.retries,
+    balance: config.balance,
     headLimits: { maxSize: config.maxHeaderSize },
     headerTimeoutMs: config.headerTimeoutMs,
     keepaliveTimeoutMs: config.keepaliveTimeoutMs,

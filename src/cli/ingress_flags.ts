@@ -13,18 +13,28 @@ import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
 import { parseRegistryUrl, parseTowerAddress } from "./registry_url.ts";
 import { parseTowerListen, TOWER_SECURITY_FLAGS, towerSecurityOf } from "./tower_flags.ts";
 import { DEFAULT_POLICY } from "../replicas/policy.ts";
+import { LEAST_OUTSTANDING } from "../replicas/balance.ts";
+import { HEALTH_DEFAULTS, type HealthPolicy } from "../replicas/health.ts";
 import type { ReplicaPolicy } from "../replicas/state.ts";
 import {
   parseAddressValue,
+  parseBalance,
   parseCidrList,
   parseCount,
   parseDuration,
+  parseHealthPath,
+  parseHostHeader,
+  parseMethod,
   parseOnOff,
   parseReceiveBuffer,
   parseRetryBudget,
+  parseStatusList,
   parseVia,
   readFlag,
 } from "./values.ts";
+
+/** The `--health-*` flags, each `--health-<name>`. */
+const HEALTH_FLAGS = ["path", "method", "interval", "timeout", "rise", "fall", "status", "host"];
 
 /** The ingress's flags. */
 export const INGRESS_FLAGS: Record<string, FlagSpec> = {
@@ -36,6 +46,7 @@ export const INGRESS_FLAGS: Record<string, FlagSpec> = {
   "lookup-cache": { type: "string" },
   workers: { type: "string" },
   retries: { type: "string" },
+  lb: { type: "string" },
   "tls-cert": { type: "string" },
   "tls-key": { type: "string" },
   "max-header-size": { type: "string" },
@@ -56,6 +67,7 @@ export const INGRESS_FLAGS: Record<string, FlagSpec> = {
   "try-timeout": { type: "string" },
   "retry-budget": { type: "string" },
   hedge: { type: "string" },
+  ...Object.fromEntries(HEALTH_FLAGS.map((name) => [`health-${name}`, { type: "string" }])),
   "upstream-rcvbuf": { type: "string" },
   "idle-timeout": { type: "string" },
   grace: { type: "string" },
@@ -99,6 +111,41 @@ function replicaPolicyOf(s: (name: string) => string | undefined): ReplicaPolicy
     throw new UsageError("--max-ejection-time must be at least --ejection-time");
   }
   return policy;
+}
+
+/** Active health checks from the `--health-*` flags: on with `--health-path`, else null. */
+function healthOf(s: (name: string) => string | undefined): HealthPolicy | null {
+  const path = s("health-path");
+  if (path === undefined) {
+    const stray = HEALTH_FLAGS.find((name) => s(`health-${name}`) !== undefined);
+    if (stray !== undefined) throw new UsageError(`--health-${stray} needs --health-path`);
+    return null;
+  }
+  const dflt = HEALTH_DEFAULTS;
+  const d = (name: string, def: number) =>
+    s(name) === undefined ? def : readFlag(`--${name}`, s(name)!, parseDuration);
+  const n = (name: string, def: number) =>
+    s(name) === undefined ? def : readFlag(`--${name}`, s(name)!, (t) => parseCount(t, 1, 100));
+  const health: HealthPolicy = {
+    path: readFlag("--health-path", path, parseHealthPath),
+    method: s("health-method") === undefined
+      ? dflt.method
+      : readFlag("--health-method", s("health-method")!, parseMethod),
+    intervalMs: d("health-interval", dflt.intervalMs),
+    timeoutMs: d("health-timeout", dflt.timeoutMs),
+    rise: n("health-rise", dflt.rise),
+    fall: n("health-fall", dflt.fall),
+    statuses: s("health-status") === undefined
+      ? dflt.statuses
+      : readFlag("--health-status", s("health-status")!, parseStatusList),
+    host: s("health-host") === undefined
+      ? dflt.host
+      : readFlag("--health-host", s("health-host")!, parseHostHeader),
+  };
+  if (health.intervalMs <= 0 || health.timeoutMs <= 0) {
+    throw new UsageError("--health-interval and --health-timeout must be more than 0");
+  }
+  return health;
 }
 
 /** The ingress's listener: `[HOST:]PORT`, host 0.0.0.0 by default, port 0 picks a free one. */
@@ -191,6 +238,7 @@ export function ingressConfig(
     registry,
     connectionCap: n("workers", "10000", 1, 1_000_000),
     retries: n("retries", "3", 1, 100),
+    balance: s("lb") === undefined ? LEAST_OUTSTANDING : readFlag("--lb", s("lb")!, parseBalance),
     tls: certPath !== undefined ? { certPath, keyPath: keyPath! } : null,
     maxHeaderSize: n("max-header-size", "32768", 1024, 1024 * 1024),
     headerTimeoutMs: d("header-timeout", "10s"),
@@ -203,6 +251,7 @@ export function ingressConfig(
     upstreamSendTimeoutMs: d("upstream-send-timeout", "60s"),
     tryTimeoutMs: d("try-timeout", "0"),
     replicaPolicy: replicaPolicyOf(s),
+    health: healthOf(s),
     upstreamReceiveBuffer: readFlag(
       "--upstream-rcvbuf",
       s("upstream-rcvbuf") ?? "131072",
@@ -245,6 +294,8 @@ flags:
   --lookup-cache DUR          remote Tower: reuse an answer this long (default 0 = ask per request)
   --workers N                 most concurrent client connections (default 10000)
   --retries N                 connect attempts per request, distinct replicas (default 3)
+  --lb POLICY                 least-outstanding (default), round-robin, random, or consistent
+                              hashing on header:NAME, cookie:NAME or client-ip
   --tls-cert PATH --tls-key PATH   serve HTTPS with this PEM certificate and key
   --max-header-size BYTES     largest request head (default 32768)
   --header-timeout DUR        time for a request head to arrive (default 10s)
@@ -263,6 +314,11 @@ flags:
   --stall-window DUR          a replica silent this long while its peers answer is probed (default 1s, 0 off)
   --try-timeout DUR           a try with no first byte this long moves to the next replica (default 0 = off)
   --retry-budget PCT[:MIN]    retries in flight per service: PCT of its requests, at least MIN (default 20:3)
+  --health-path PATH          active health checks: GET PATH on every replica (default off); with
+                              --health-method M (GET), --health-interval DUR (5s, +-10% jitter),
+                              --health-timeout DUR (2s), --health-rise N (2), --health-fall N (3),
+                              --health-status LIST (200-399; e.g. 200,204 or 2xx), --health-host NAME
+                              (the replica's address)
   --hedge on|off              a try far slower than the service's quickest replica gets a second try
                               on another replica, first answer wins (idempotent requests; default on)
   --upstream-rcvbuf BYTES     receive buffer of backend connections (default 131072, 0 = kernel's)

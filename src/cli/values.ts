@@ -10,6 +10,9 @@
 import { AddressError, type AddressRules, type HostPort, parseAddress } from "../net/address.ts";
 import { CidrList } from "../net/cidr.ts";
 import { UsageError } from "./flags.ts";
+import { type BalancePolicy, parseBalancePolicy } from "../replicas/balance.ts";
+import { parseStatuses } from "../replicas/health.ts";
+import { messageOf } from "../error_message.ts";
 
 /**
  * A value that cannot be read; the message says why (`is not a duration`),
@@ -130,6 +133,86 @@ export function parseRetryBudget(text: string): { percent: number; min: number }
     );
   }
   return { percent: Number(m[1]), min: m[2] !== undefined ? Number(m[2]) : 3 };
+}
+
+/**
+ * A load-balancing policy (see replicas/balance.ts for the names).
+ *
+ * @example
+ * ```ts
+ * import { parseBalance } from "./values.ts";
+ * parseBalance("round-robin"); // { kind: "round-robin" }
+ * ```
+ */
+export function parseBalance(text: string): BalancePolicy {
+  try {
+    return parseBalancePolicy(text);
+  } catch (e) {
+    throw new ValueError(messageOf(e));
+  }
+}
+
+/**
+ * A health check's path: origin-form, `/` then visible ASCII (at most 1024).
+ *
+ * @example
+ * ```ts
+ * import { parseHealthPath } from "./values.ts";
+ * parseHealthPath("/healthz?full=1"); // "/healthz?full=1"
+ * ```
+ */
+export function parseHealthPath(text: string): string {
+  if (!/^\/[\x21-\x7e]{0,1023}$/.test(text)) {
+    throw new ValueError("must be a path starting with / (visible ASCII, no spaces)");
+  }
+  return text;
+}
+
+/**
+ * An HTTP method: a token in capitals, e.g. `GET` or `HEAD`.
+ *
+ * @example
+ * ```ts
+ * import { parseMethod } from "./values.ts";
+ * parseMethod("HEAD"); // "HEAD"
+ * ```
+ */
+export function parseMethod(text: string): string {
+  if (!/^[A-Z]{1,16}$/.test(text)) throw new ValueError("must be a method such as GET or HEAD");
+  return text;
+}
+
+/**
+ * A Host header's value: a host name or address, with an optional port.
+ *
+ * @example
+ * ```ts
+ * import { parseHostHeader } from "./values.ts";
+ * parseHostHeader("api.internal:8080"); // "api.internal:8080"
+ * ```
+ */
+export function parseHostHeader(text: string): string {
+  if (!/^[A-Za-z0-9.\-_:\[\]]{1,255}$/.test(text)) {
+    throw new ValueError("must be a host name or address, with an optional :port");
+  }
+  return text;
+}
+
+/**
+ * Statuses a health check accepts (see replicas/health.ts).
+ *
+ * @example
+ * ```ts
+ * import { parseStatusList } from "./values.ts";
+ * parseStatusList("2xx,304"); // [[200, 299], [304, 304]]
+ * ```
+ */
+export function parseStatusList(text: string): [number, number][] {
+  try {
+    return parseStatuses(text);
+  } catch (e) {
+    throw new ValueError(messageOf(e));
+  }
 }
 
 /**

@@ -15,6 +15,7 @@ import type { ConnectionPool } from "./pool.ts";
 import type { DeadlineClock } from "./deadlines.ts";
 import type { StallLimits } from "./transfer_timers.ts";
 import type { ReplicaBook } from "../replicas/book.ts";
+import type { BalancePolicy } from "../replicas/balance.ts";
 import type { RequestIdSource } from "./request_id.ts";
 
 /** Everything a connection needs, shared by all connections of a listener. */
@@ -37,6 +38,8 @@ export interface ProxyContext {
   debugErrors: boolean;
   /** Connect attempts per request, each to a distinct replica. */
   retries: number;
+  /** How a service's replicas are picked (`--lb`). */
+  balance: BalancePolicy;
   /** Largest request head; longer gets 431. */
   headLimits: HeadLimits;
   headerTimeoutMs: number;

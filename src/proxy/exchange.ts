@@ -42,6 +42,7 @@ import { accessLogLine } from "./access_log.ts";
 import { newIncomingRequest, readRequest } from "./request_head.ts";
 import { Stall, TransferTimers } from "./transfer_timers.ts";
 import { Outcome } from "../replicas/state.ts";
+import { balanceKey } from "./balance_key.ts";
 
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
 
@@ -142,7 +143,8 @@ export class Exchange implements UpstreamListener, ResponseSink {
     this.#body.begin(req.framing);
     this.#timers.begin(req.expectContinue && req.minor === 1 && !this.#body.done);
     this.#response.begin(req.method, req.minor, req.upgrade);
-    this.#upstream.pick(route.service, this.#ctx.retries);
+    const key = balanceKey(this.#ctx.balance, scan, this.#down.clientInfo());
+    this.#upstream.pick(route.service, this.#ctx.retries, key);
   }
 
   // --- pick replica, connect (failover.ts) --------------------------------------------

@@ -78,6 +78,8 @@ export class Upstream implements StallListener, HedgeOwner {
   #hedged = false;
   /** The first try failed while the hedge was out: the hedge carries the request. */
   #primaryGone = false;
+  /** What a hashing policy hashes for this request ("" for none). */
+  #key = "";
 
   constructor(listener: UpstreamListener, ctx: ProxyContext) {
     this.#listener = listener;
@@ -116,9 +118,11 @@ export class Upstream implements StallListener, HedgeOwner {
 
   /**
    * Pick: ask the registry where `service`'s live replicas are now, then
-   * connect to the first of them that accepts, at most `retries` of them.
+   * connect to the first of them that accepts, at most `retries` of them;
+   * `key` is what a hashing policy hashes ("" for none).
    */
-  pick(service: string, retries: number): void {
+  pick(service: string, retries: number, key = ""): void {
+    this.#key = key;
     this.#report.begin(service);
     let replicas: readonly Replica[] | Promise<readonly Replica[]>;
     try {
@@ -145,7 +149,15 @@ export class Upstream implements StallListener, HedgeOwner {
   connect(replicas: readonly Replica[], retries: number): void {
     if (!this.#listener.waiting) return;
     if (replicas.length === 0) return this.#listener.noReplicas();
-    this.#plan.reset(replicas, retries, this.#report.service, this.#ctx.replicas.now);
+    const ctx = this.#ctx;
+    this.#plan.reset(
+      replicas,
+      retries,
+      this.#report.service,
+      ctx.replicas.now,
+      ctx.balance,
+      this.#key,
+    );
     this.#next();
   }
 

@@ -12,6 +12,7 @@
 
 import { type Replica, replicaAddress } from "../registry/types.ts";
 import { decayedEjections, ejectionMs, maxEjected, retryAllowed } from "./policy.ts";
+import { HealthChecker, type HealthPolicy } from "./health.ts";
 import {
   Outcome,
   type ReplicaPolicy,
@@ -43,6 +44,8 @@ export interface BookHooks {
   dropIdle(address: string): void;
   /** Whether the replica answers at all: any response byte within `timeoutMs`. */
   probe(host: string, port: number, timeoutMs: number): Promise<boolean>;
+  /** An active health check's answer: its status, or 0 (see health.ts); needed with checks on. */
+  check?(host: string, port: number, policy: HealthPolicy): Promise<number>;
 }
 
 /**
@@ -72,6 +75,8 @@ export class ServiceReplicas {
   lastAnswerAt = 0;
   /** Every listed replica is ejected, and requests go to all of them anyway. */
   panicking = false;
+  /** Requests picked by round robin so far: the next one's turn. */
+  #turns = 0;
   readonly #book: ReplicaBook;
 
   constructor(name: string, book: ReplicaBook) {
@@ -85,6 +90,11 @@ export class ServiceReplicas {
     let state = this.#states.get(key);
     if (state === undefined) this.#states.set(key, state = new ReplicaState(this.name, replica));
     return state;
+  }
+
+  /** A round-robin turn: 0, 1, 2, ... */
+  turn(): number {
+    return this.#turns++;
   }
 
   /** Every replica's state. */
@@ -132,11 +142,17 @@ export class ServiceReplicas {
     return n;
   }
 
-  /** Every listed replica is ejected: say so once, and route to all (panic). */
+  /** Health checks run: picking takes healthy replicas only. */
+  get checked(): boolean {
+    return this.#book.health !== null;
+  }
+
+  /** Every listed replica is ejected (or not healthy): say so once, and route to all (panic). */
   panic(): void {
     if (this.panicking) return;
     this.panicking = true;
-    this.#book.hooks.log(`service ${this.name}: every replica is ejected; routing to all (panic)`);
+    const out = this.checked ? "ejected or not healthy" : "ejected";
+    this.#book.hooks.log(`service ${this.name}: every replica is ${out}; routing to all (panic)`);
   }
 
   /** Forget a state nobody waits on that the registry no longer lists. */
@@ -167,11 +183,34 @@ export class ServiceReplicas {
 export class ReplicaBook {
   readonly policy: ReplicaPolicy;
   readonly hooks: BookHooks;
+  /** Active health checks, when on. */
+  readonly health: HealthChecker | null;
   readonly #services = new Map<string, ServiceReplicas>();
 
-  constructor(policy: ReplicaPolicy, hooks: BookHooks) {
+  constructor(policy: ReplicaPolicy, hooks: BookHooks, health: HealthPolicy | null = null) {
     this.policy = policy;
     this.hooks = hooks;
+    this.health = health === null ? null : new HealthChecker(health, {
+      check: (state, p) => hooks.check?.(state.host, state.port, p) ?? Promise.resolve(0),
+      changed: (state, healthy, why) => this.#healthChanged(state, healthy, why),
+      passed: (state) => this.#checkPassed(state),
+      now: () => hooks.clock.now,
+    });
+  }
+
+  #healthChanged(state: ReplicaState, healthy: boolean, why: string): void {
+    this.hooks.log(
+      `replica ${state.service} ${state.address} ${healthy ? "healthy" : "unhealthy"} (${why})`,
+    );
+    if (!healthy) this.hooks.dropIdle(state.address);
+  }
+
+  /** A passing health check ends an ejection. */
+  #checkPassed(state: ReplicaState): void {
+    const now = this.hooks.clock.now;
+    if (!state.ejected(now)) return;
+    state.ejectedUntil = now;
+    this.#comeBack(state, now);
   }
 
   /** The replicas of `name` (made on first use). */
@@ -292,7 +331,7 @@ export class ReplicaBook {
           }
         }
         this.#comeBack(s, now);
-        if (s.listed && s.ejectedUntil === 0) anyIn = true;
+        if (s.listed && s.routable(now, this.health !== null)) anyIn = true;
         if (window > 0 && s.active > 0 && !s.probing && s.ejectedUntil === 0) {
           const quietSince = Math.max(s.lastByteAt, s.busySince);
           if (now - quietSince >= window / 2 && service.lastAnswerAt > quietSince) {
@@ -300,6 +339,7 @@ export class ReplicaBook {
           }
         }
       }
+      this.health?.sweep(service.states(), now);
       if (anyIn && service.panicking) {
         service.panicking = false;
         this.hooks.log(`service ${service.name}: a replica is back; panic over`);

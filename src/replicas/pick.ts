@@ -1,15 +1,19 @@
 /**
  * The pick-replica phase's choice: of the registry's live replicas, the one
- * with the fewest tries outstanding, ejected ones left out (unless every
- * one is ejected: then all are used, a panic rather than a 503), ties to
- * the registry's order, which is its round robin. Each attempt of a request
- * goes to a replica not tried before in that request, up to a fixed number
+ * the load-balancing policy (balance.ts) names, ejected ones left out
+ * (unless every one is ejected: then all are used, a panic rather than a
+ * 503). By default the one with the fewest tries outstanding, ties to the
+ * registry's order, which is its round robin; or the service's own round
+ * robin; or a random one; or the first in a key's rendezvous-hash order.
+ * Each attempt of a request goes to a replica not tried before in that
+ * request (for a hashed key, the next in its order), up to a fixed number
  * of attempts.
  *
  * @module
  */
 
-import type { Replica } from "../registry/types.ts";
+import { type Replica, replicaAddress } from "../registry/types.ts";
+import { type BalancePolicy, LEAST_OUTSTANDING, rendezvousScore } from "./balance.ts";
 import type { ServiceReplicas } from "./book.ts";
 import { type ReplicaState, slowAbove } from "./state.ts";
 
@@ -43,10 +47,18 @@ export class FailoverPlan {
   /** The replicas tried so far in this request (reused from request to request). */
   readonly #tried: Replica[] = [];
   #service: ServiceReplicas | null = null;
-  /** Every replica is ejected: use them all. */
+  /** Every replica is ejected (or unhealthy): use them all. */
   #panic = false;
+  /** Health checks run: only healthy replicas are picked. */
+  #checked = false;
   /** The state of the replica {@link next} gave last (null without a service). */
   state: ReplicaState | null = null;
+  #policy: BalancePolicy = LEAST_OUTSTANDING;
+  /** Random: where this request's search starts. */
+  #start = 0;
+  /** Hashing: the key, and the replicas' indices in its score order (made on first use). */
+  #key = "";
+  readonly #order: number[] = [];
 
   constructor(replicas: readonly Replica[], maxAttempts: number) {
     this.#replicas = replicas;
@@ -63,7 +75,15 @@ export class FailoverPlan {
     maxAttempts: number,
     service: ServiceReplicas | null = null,
     now = 0,
+    policy: BalancePolicy = LEAST_OUTSTANDING,
+    key = "",
   ): void {
+    // A hashing policy without a key (no such header or cookie) falls back to the default.
+    this.#policy = policy.kind === "hash" && key === "" ? LEAST_OUTSTANDING : policy;
+    this.#key = key;
+    this.#order.length = 0;
+    const n = replicas.length;
+    this.#start = policy.kind === "random" ? Math.floor(Math.random() * n) : 0;
     this.#replicas = replicas;
     this.#max = maxAttempts;
     this.#attempts = 0;
@@ -74,7 +94,8 @@ export class FailoverPlan {
     this.#states = NO_STATES;
     if (service === null || replicas.length === 0) return;
     const states = this.#states = service.listed(replicas);
-    for (const s of states) if (!s.ejected(now)) return;
+    this.#checked = service.checked;
+    for (const s of states) if (s.routable(now, this.#checked)) return;
     this.#panic = true;
     service.panic();
   }
@@ -87,15 +108,27 @@ export class FailoverPlan {
   /** Whether {@link next} would give a replica now (without taking it). */
   hasNext(now = 0): boolean {
     if (this.#attempts >= this.#max) return false;
-    return (this.#replicas.length > SCAN_LIMIT ? this.#twoChoices(now) : -1) !== -1 ||
-      this.#scan(now) !== -1;
+    return this.#firstFrom(0, now) !== -1;
   }
 
   /** The next replica to try, or undefined when attempts or replicas are used up. */
   next(now = 0): Replica | undefined {
     if (this.#attempts >= this.#max) return undefined;
-    let i = this.#replicas.length > SCAN_LIMIT ? this.#twoChoices(now) : -1;
-    if (i === -1) i = this.#scan(now);
+    let i: number;
+    switch (this.#policy.kind) {
+      case "least-outstanding":
+        i = this.#replicas.length > SCAN_LIMIT ? this.#twoChoices(now) : -1;
+        if (i === -1) i = this.#scan(now);
+        break;
+      case "hash":
+        i = this.#firstByScore(now);
+        break;
+      case "round-robin":
+        i = this.#leastRecent(now);
+        break;
+      default:
+        i = this.#firstFrom(this.#start, now);
+    }
     if (i === -1) return undefined;
     const r = this.#replicas[i];
     this.#tried.push(r);
@@ -125,6 +158,51 @@ export class FailoverPlan {
       }
     }
     return best;
+  }
+
+  /** The index of the first eligible replica from `start` on, round the list; -1 if none. */
+  #firstFrom(start: number, now: number): number {
+    const n = this.#replicas.length;
+    for (let k = 0; k < n; k++) {
+      const i = (start + k) % n;
+      if (this.#load(i, now, Infinity) !== Infinity) return i;
+    }
+    return -1;
+  }
+
+  /**
+   * Round robin: the index of the eligible replica this process picked
+   * longest ago for its service (never picked first), which is now picked;
+   * -1 if none. Independent of the order the registry answers in (the
+   * Tower's rotates by itself).
+   */
+  #leastRecent(now: number): number {
+    const service = this.#service;
+    if (service === null) return this.#firstFrom(0, now);
+    let best = -1;
+    let bestTurn = Infinity;
+    for (let i = 0; i < this.#replicas.length; i++) {
+      const turn = this.#states[i].turn;
+      if (turn < bestTurn && this.#load(i, now, Infinity) !== Infinity) {
+        best = i;
+        bestTurn = turn;
+      }
+    }
+    if (best !== -1) this.#states[best].turn = service.turn();
+    return best;
+  }
+
+  /** The index of the eligible replica that scores highest for the key; -1 if none. */
+  #firstByScore(now: number): number {
+    const order = this.#order;
+    if (order.length === 0) {
+      const key = this.#key;
+      const scores = this.#replicas.map((r) => rendezvousScore(key, replicaAddress(r)));
+      for (let i = 0; i < scores.length; i++) order.push(i);
+      order.sort((a, b) => scores[b] - scores[a]);
+    }
+    for (const i of order) if (this.#load(i, now, Infinity) !== Infinity) return i;
+    return -1;
   }
 
   /** Of two eligible replicas drawn at random, the index of the one with fewer tries out. */
@@ -157,7 +235,7 @@ export class FailoverPlan {
     }
     if (this.#service === null) return 0;
     const state = this.#states[i];
-    if (!this.#panic && state.ejected(now)) return Infinity;
+    if (!this.#panic && !state.routable(now, this.#checked)) return Infinity;
     if (slowAbove !== Infinity && state.slowness(now) > slowAbove) {
       return state.active + SLOW_PENALTY;
     }

@@ -141,6 +141,15 @@ export class ReplicaState {
   readonly waiting = new Set<StallListener>();
   /** It was in the registry's last answer for its service. */
   listed = true;
+  /** Active health checks: `new` until its first check's verdict (see health.ts). */
+  health: "new" | "healthy" | "unhealthy" = "new";
+  checkPasses = 0;
+  checkFails = 0;
+  /** When its next check is due (0: none scheduled yet), and whether one is out. */
+  nextCheckAt = 0;
+  checking = false;
+  /** Round robin: its service's turn count when it was last picked (-1: never). */
+  turn = -1;
   /** Its time to a response head, a peak-weighted average in ms, and when last measured. */
   latencyMs = 0;
   latencyAt = 0;
@@ -155,6 +164,11 @@ export class ReplicaState {
   /** Ejected at `now`. */
   ejected(now: number): boolean {
     return this.ejectedUntil > now;
+  }
+
+  /** Picking may take it at `now`: not ejected, and healthy when health checks run (`checked`). */
+  routable(now: number, checked: boolean): boolean {
+    return this.ejectedUntil <= now && (!checked || this.health === "healthy");
   }
 
   /**

@@ -45,6 +45,8 @@ describe("parseCommandLine: defaults", () => {
       registry: { kind: "embedded", listen: { host: "127.0.0.1", port: 7772 } },
       connectionCap: 10000,
       retries: 3,
+      balance: { kind: "least-outstanding" },
+      health: null,
       tls: null,
       lookupCacheMs: 0,
       maxHeaderSize: 32768,
@@ -519,6 +521,83 @@ describe("parseCommandLine: usage errors", () => {
       hedge: false,
     });
     assert.equal(ingress([...ROUTE, "--hedge", "on"]).replicaPolicy.hedge, true);
+  });
+
+  it("reads --lb and explains a bad one", () => {
+    assert.deepEqual(ingress([...ROUTE, "--lb", "round-robin"]).balance, { kind: "round-robin" });
+    assert.deepEqual(ingress([...ROUTE, "--lb", "client-ip"]).balance, {
+      kind: "hash",
+      on: { kind: "client" },
+    });
+    usage(
+      [...ROUTE, "--lb", "fastest"],
+      '--lb: "fastest" must be least-outstanding, round-robin, random, header:NAME, cookie:NAME or client-ip',
+    );
+    usage(
+      [...ROUTE, "--lb", "header:a b"],
+      '--lb: "header:a b" names no valid header (a token of 1-64 characters)',
+    );
+  });
+
+  it("reads the health check flags, with defaults for those not given", () => {
+    assert.deepEqual(ingress([...ROUTE, "--health-path", "/healthz"]).health, {
+      path: "/healthz",
+      method: "GET",
+      intervalMs: 5_000,
+      timeoutMs: 2_000,
+      rise: 2,
+      fall: 3,
+      statuses: [[200, 399]],
+      host: null,
+    });
+    const c = ingress([
+      ...ROUTE,
+      "--health-path",
+      "/ready?deep=1",
+      "--health-method",
+      "HEAD",
+      "--health-interval",
+      "10s",
+      "--health-timeout",
+      "500ms",
+      "--health-rise",
+      "1",
+      "--health-fall",
+      "5",
+      "--health-status",
+      "2xx,304",
+      "--health-host",
+      "api.internal",
+    ]);
+    assert.deepEqual(c.health, {
+      path: "/ready?deep=1",
+      method: "HEAD",
+      intervalMs: 10_000,
+      timeoutMs: 500,
+      rise: 1,
+      fall: 5,
+      statuses: [[200, 299], [304, 304]],
+      host: "api.internal",
+    });
+  });
+
+  it("explains bad health check flags", () => {
+    usage([...ROUTE, "--health-fall", "2"], "--health-fall needs --health-path");
+    const hp = [...ROUTE, "--health-path", "/h"];
+    usage(
+      [...ROUTE, "--health-path", "h"],
+      '--health-path: "h" must be a path starting with / (visible ASCII, no spaces)',
+    );
+    usage(
+      [...hp, "--health-method", "get"],
+      '--health-method: "get" must be a method such as GET or HEAD',
+    );
+    usage([...hp, "--health-rise", "0"], '--health-rise: "0" must be a whole number from 1 to 100');
+    usage(
+      [...hp, "--health-interval", "0"],
+      "--health-interval and --health-timeout must be more than 0",
+    );
+    usage([...hp, "--health-host", "a b"], /--health-host: "a b" must be a host name/);
   });
 
   it("explains a bad --hedge", () => {
