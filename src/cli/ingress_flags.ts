@@ -67,6 +67,7 @@ export const INGRESS_FLAGS: Record<string, FlagSpec> = {
   "try-timeout": { type: "string" },
   "retry-budget": { type: "string" },
   hedge: { type: "string" },
+  "slow-start": { type: "string" },
   ...Object.fromEntries(HEALTH_FLAGS.map((name) => [`health-${name}`, { type: "string" }])),
   "upstream-rcvbuf": { type: "string" },
   "idle-timeout": { type: "string" },
@@ -103,6 +104,7 @@ function replicaPolicyOf(s: (name: string) => string | undefined): ReplicaPolicy
     maxEjectionMs: d("max-ejection-time", dflt.maxEjectionMs),
     maxEjectedPercent: n("max-ejected", dflt.maxEjectedPercent, 100),
     stallWindowMs: d("stall-window", dflt.stallWindowMs),
+    slowStartMs: d("slow-start", dflt.slowStartMs),
     retryBudgetPercent: percent,
     retryBudgetMin: min,
     hedge: s("hedge") === undefined ? dflt.hedge : readFlag("--hedge", s("hedge")!, parseOnOff),
@@ -319,6 +321,8 @@ flags:
                               --health-timeout DUR (2s), --health-rise N (2), --health-fall N (3),
                               --health-status LIST (200-399; e.g. 200,204 or 2xx), --health-host NAME
                               (the replica's address)
+  --slow-start DUR            a replica that appears, returns from ejection or turns healthy ramps from
+                              a tenth of its weight to all of it over DUR (default 0 = off)
   --hedge on|off              a try far slower than the service's quickest replica gets a second try
                               on another replica, first answer wins (idempotent requests; default on)
   --upstream-rcvbuf BYTES     receive buffer of backend connections (default 131072, 0 = kernel's)

@@ -258,10 +258,15 @@ export class Upstream implements StallListener, HedgeOwner {
     return this.#report.leavingEjected || this.#report.mayRetry("an answer is passed on as it is");
   }
 
-  #next(): void {
+  /**
+   * On to the next replica. A retry draws on the service's budget, unless
+   * no replica got the request (`unsent`: the connect failed, so the try
+   * put no load on the service) or it leaves a replica just ejected.
+   */
+  #next(unsent = false): void {
     const retry = this.#plan.attempts;
     if (
-      retry > 0 && !this.#report.leavingEjected &&
+      retry > 0 && !unsent && !this.#report.leavingEjected &&
       !this.#report.mayRetry("a request fails without retry")
     ) {
       this.errors += this.errors === "" ? "retry budget exhausted" : "; retry budget exhausted";
@@ -343,7 +348,7 @@ export class Upstream implements StallListener, HedgeOwner {
     this.#failed(replica, error);
     this.judge(Outcome.GatewayFailure, error);
     this.link = null;
-    this.#next();
+    this.#next(true);
   }
 
   /** An attempt failed: its replica and error join {@link errors} (for the log). */

@@ -145,6 +145,7 @@ export class TryReport {
     const now = this.#ctx.clock.now;
     const ms = Math.round(this.#ctx.replicas.now - this.startedAt);
     state.answeredIn(ms, now);
+    state.lostRaces++;
     this.judge(Outcome.GatewayFailure, `no answer in ${ms} ms; a hedge answered first`);
     this.over();
     if (state.ejected(now)) this.#ctx.replicas.moveWaiting(state);

@@ -11,6 +11,11 @@ export interface Replica {
   /** IP address or host name. */
   host: string;
   port: number;
+  /**
+   * Its share of traffic relative to its service's other replicas (a
+   * positive number; absent: 1), where the registry carries one.
+   */
+  weight?: number;
 }
 
 /**

@@ -24,7 +24,9 @@ import {
 /**
  * Tries on a replica, all without a byte, that make it look slow rather
  * than one request slow: a lone slow request may be a slow endpoint (a
- * report, a long poll), and is not sent twice.
+ * report, a long poll), and is not sent twice, unless its replica lost a
+ * race to a hedge since it last answered well (the same request was
+ * answered quicker elsewhere: the replica is slow, not the request).
  */
 const HEDGE_MIN_ACTIVE = 2;
 
@@ -68,6 +70,8 @@ export class ServiceReplicas {
   /** The states of `#list`, index for index (picking reads them without a lookup). */
   #listStates: ReplicaState[] = [];
   #listedCount = 0;
+  /** The registry has answered for this service before. */
+  #answered = false;
   /** Requests of this service in flight, and the retries among them. */
   requests = 0;
   retries = 0;
@@ -75,8 +79,7 @@ export class ServiceReplicas {
   lastAnswerAt = 0;
   /** Every listed replica is ejected, and requests go to all of them anyway. */
   panicking = false;
-  /** Requests picked by round robin so far: the next one's turn. */
-  #turns = 0;
+
   readonly #book: ReplicaBook;
 
   constructor(name: string, book: ReplicaBook) {
@@ -90,11 +93,6 @@ export class ServiceReplicas {
     let state = this.#states.get(key);
     if (state === undefined) this.#states.set(key, state = new ReplicaState(this.name, replica));
     return state;
-  }
-
-  /** A round-robin turn: 0, 1, 2, ... */
-  turn(): number {
-    return this.#turns++;
   }
 
   /** Every replica's state. */
@@ -114,12 +112,18 @@ export class ServiceReplicas {
    */
   listed(replicas: readonly Replica[]): readonly ReplicaState[] {
     if (replicas === this.#list) return this.#listStates;
+    // A replica that appears after the service's first answer starts slowly.
+    const later = this.#answered;
+    this.#answered = true;
     this.#list = replicas;
     for (const s of this.#states.values()) s.listed = false;
     const states: ReplicaState[] = [];
     for (const r of replicas) {
+      const known = this.#states.size;
       const state = this.stateOf(r);
+      if (later && this.#states.size > known) state.rampFrom = this.#book.hooks.clock.now;
       state.listed = true;
+      state.weight = r.weight !== undefined && r.weight > 0 ? r.weight : 1;
       states.push(state);
     }
     this.#listStates = states;
@@ -145,6 +149,11 @@ export class ServiceReplicas {
   /** Health checks run: picking takes healthy replicas only. */
   get checked(): boolean {
     return this.#book.health !== null;
+  }
+
+  /** The slow-start window (0: none). */
+  get slowStartMs(): number {
+    return this.#book.policy.slowStartMs;
   }
 
   /** Every listed replica is ejected (or not healthy): say so once, and route to all (panic). */
@@ -199,6 +208,7 @@ export class ReplicaBook {
   }
 
   #healthChanged(state: ReplicaState, healthy: boolean, why: string): void {
+    if (healthy) state.rampFrom = this.hooks.clock.now;
     this.hooks.log(
       `replica ${state.service} ${state.address} ${healthy ? "healthy" : "unhealthy"} (${why})`,
     );
@@ -245,6 +255,7 @@ export class ReplicaBook {
   judge(state: ReplicaState, outcome: Outcome, error = ""): void {
     const now = this.hooks.clock.now;
     if (outcome === Outcome.Success) {
+      state.lostRaces = 0;
       state.gatewayFailures = 0;
       state.serverErrors = 0;
       return;
@@ -323,7 +334,8 @@ export class ReplicaBook {
         ? slowAbove(service.states(), now, service.panicking)
         : Infinity;
       for (const s of service.states()) {
-        if (slowAfter !== Infinity && s.active >= HEDGE_MIN_ACTIVE && s.ejectedUntil === 0) {
+        const slowReplica = s.active >= HEDGE_MIN_ACTIVE || (s.active > 0 && s.lostRaces > 0);
+        if (slowAfter !== Infinity && slowReplica && s.ejectedUntil === 0) {
           const quietSince = Math.max(s.lastByteAt, s.busySince);
           if (now - quietSince > slowAfter && service.lastAnswerAt > quietSince) {
             // A list copy: a listener that hedges starts a try of its own on a replica.
@@ -352,6 +364,7 @@ export class ReplicaBook {
     if (s.ejectedUntil === 0 || s.ejectedUntil > now) return;
     s.returnedAt = s.ejectedUntil;
     s.ejectedUntil = 0;
+    s.rampFrom = now;
     this.hooks.log(`replica ${s.service} ${s.address} returned (was: ${s.reason})`);
   }
 

@@ -51,6 +51,8 @@ export class FailoverPlan {
   #panic = false;
   /** Health checks run: only healthy replicas are picked. */
   #checked = false;
+  /** The slow-start window (0: none). */
+  #rampMs = 0;
   /** The state of the replica {@link next} gave last (null without a service). */
   state: ReplicaState | null = null;
   #policy: BalancePolicy = LEAST_OUTSTANDING;
@@ -95,6 +97,7 @@ export class FailoverPlan {
     if (service === null || replicas.length === 0) return;
     const states = this.#states = service.listed(replicas);
     this.#checked = service.checked;
+    this.#rampMs = service.slowStartMs;
     for (const s of states) if (s.routable(now, this.#checked)) return;
     this.#panic = true;
     service.panic();
@@ -124,10 +127,10 @@ export class FailoverPlan {
         i = this.#firstByScore(now);
         break;
       case "round-robin":
-        i = this.#leastRecent(now);
+        i = this.#smoothRoundRobin(now);
         break;
       default:
-        i = this.#firstFrom(this.#start, now);
+        i = this.#weightedRandom(now);
     }
     if (i === -1) return undefined;
     const r = this.#replicas[i];
@@ -170,26 +173,52 @@ export class FailoverPlan {
     return -1;
   }
 
+  /** Replica `i`'s weight now (1 without a service). */
+  #weight(i: number, now: number): number {
+    return this.#service === null ? 1 : this.#states[i].weightAt(now, this.#rampMs);
+  }
+
   /**
-   * Round robin: the index of the eligible replica this process picked
-   * longest ago for its service (never picked first), which is now picked;
-   * -1 if none. Independent of the order the registry answers in (the
-   * Tower's rotates by itself).
+   * Round robin, weighted (nginx's smooth weighted round robin): every
+   * eligible replica earns its weight in credit, the richest is picked and
+   * pays the total; -1 if none. With equal weights, each in turn. The
+   * credit lives in the replica's state, so the order the registry answers
+   * in (the Tower's rotates by itself) does not matter.
    */
-  #leastRecent(now: number): number {
-    const service = this.#service;
-    if (service === null) return this.#firstFrom(0, now);
+  #smoothRoundRobin(now: number): number {
+    if (this.#service === null) return this.#firstFrom(0, now);
     let best = -1;
-    let bestTurn = Infinity;
+    let total = 0;
     for (let i = 0; i < this.#replicas.length; i++) {
-      const turn = this.#states[i].turn;
-      if (turn < bestTurn && this.#load(i, now, Infinity) !== Infinity) {
-        best = i;
-        bestTurn = turn;
-      }
+      if (this.#load(i, now, Infinity) === Infinity) continue;
+      const s = this.#states[i];
+      const w = s.weightAt(now, this.#rampMs);
+      s.credit += w;
+      total += w;
+      if (best === -1 || s.credit > this.#states[best].credit) best = i;
     }
-    if (best !== -1) this.#states[best].turn = service.turn();
+    if (best !== -1) this.#states[best].credit -= total;
     return best;
+  }
+
+  /** A replica at random, in proportion to its weight; -1 if none is eligible. */
+  #weightedRandom(now: number): number {
+    let total = 0;
+    const n = this.#replicas.length;
+    for (let i = 0; i < n; i++) {
+      if (this.#load(i, now, Infinity) !== Infinity) total += this.#weight(i, now);
+    }
+    if (total === 0) return -1;
+    let at = Math.random() * total;
+    let last = -1;
+    for (let k = 0; k < n; k++) {
+      const i = (this.#start + k) % n;
+      if (this.#load(i, now, Infinity) === Infinity) continue;
+      last = i;
+      at -= this.#weight(i, now);
+      if (at < 0) return i;
+    }
+    return last;
   }
 
   /** The index of the eligible replica that scores highest for the key; -1 if none. */
@@ -197,7 +226,9 @@ export class FailoverPlan {
     const order = this.#order;
     if (order.length === 0) {
       const key = this.#key;
-      const scores = this.#replicas.map((r) => rendezvousScore(key, replicaAddress(r)));
+      const scores = this.#replicas.map((r, i) =>
+        rendezvousScore(key, replicaAddress(r), this.#weight(i, now))
+      );
       for (let i = 0; i < scores.length; i++) order.push(i);
       order.sort((a, b) => scores[b] - scores[a]);
     }
@@ -225,8 +256,9 @@ export class FailoverPlan {
   }
 
   /**
-   * Tries out on replica `i` (a slow one's raised past any quicker one's),
-   * or Infinity when it may not be picked (tried already, or ejected).
+   * Replica `i`'s load: its tries out, counting a new one, per unit of
+   * weight (a slow one's raised past any quicker one's), or Infinity when it
+   * may not be picked (tried already, ejected, or not healthy).
    */
   #load(i: number, now: number, slowAbove: number): number {
     const r = this.#replicas[i];
@@ -236,10 +268,12 @@ export class FailoverPlan {
     if (this.#service === null) return 0;
     const state = this.#states[i];
     if (!this.#panic && !state.routable(now, this.#checked)) return Infinity;
+    // Tries out per unit of weight, counting this one: with equal weights, the fewest tries out.
+    const load = (state.active + 1) / state.weightAt(now, this.#rampMs);
     if (slowAbove !== Infinity && state.slowness(now) > slowAbove) {
-      return state.active + SLOW_PENALTY;
+      return load + SLOW_PENALTY;
     }
-    return state.active;
+    return load;
   }
 }
 

@@ -14,7 +14,7 @@ import type { ReplicaPolicy } from "./state.ts";
  * budget of 20% of requests in flight, at least 3. At most half of a
  * service's replicas out at once (Envoy: 10%, which with the three or so
  * replicas a discovered service often has would allow none but the one
- * that may always go); a stall window of 1 s; hedging on.
+ * that may always go); a stall window of 1 s; hedging on; no slow start.
  */
 export const DEFAULT_POLICY: Readonly<ReplicaPolicy> = {
   gatewayFailures: 5,
@@ -26,6 +26,7 @@ export const DEFAULT_POLICY: Readonly<ReplicaPolicy> = {
   retryBudgetPercent: 20,
   retryBudgetMin: 3,
   hedge: true,
+  slowStartMs: 0,
 };
 
 /**

@@ -22,6 +22,8 @@ export interface ReplicaPolicy {
   maxEjectionMs: number;
   /** Most replicas of a service ejected at once, in percent (at least one may always go). */
   maxEjectedPercent: number;
+  /** A replica that appears, returns from ejection or becomes healthy ramps up over this long; 0: off. */
+  slowStartMs: number;
   /** A replica with requests out that sends nothing this long, while its peers answer, is probed; 0: off. */
   stallWindowMs: number;
   /** Retries in flight may be at most this share of a service's requests in flight, in percent. */
@@ -148,8 +150,14 @@ export class ReplicaState {
   /** When its next check is due (0: none scheduled yet), and whether one is out. */
   nextCheckAt = 0;
   checking = false;
-  /** Round robin: its service's turn count when it was last picked (-1: never). */
-  turn = -1;
+  /** Its tries beaten by a hedge since it last answered well: the same request was quicker elsewhere. */
+  lostRaces = 0;
+  /** Its weight as the registry last gave it (1 when it gives none). */
+  weight = 1;
+  /** Slow start: when its ramp began (it appeared, returned, or became healthy); 0: none. */
+  rampFrom = 0;
+  /** Smooth weighted round robin's running credit. */
+  credit = 0;
   /** Its time to a response head, a peak-weighted average in ms, and when last measured. */
   latencyMs = 0;
   latencyAt = 0;
@@ -164,6 +172,17 @@ export class ReplicaState {
   /** Ejected at `now`. */
   ejected(now: number): boolean {
     return this.ejectedUntil > now;
+  }
+
+  /**
+   * Its weight at `now` with a slow start of `rampMs` (0: none): from a
+   * tenth of its weight to all of it, linearly, over `rampMs` from
+   * {@link rampFrom}.
+   */
+  weightAt(now: number, rampMs: number): number {
+    if (rampMs <= 0 || this.rampFrom === 0) return this.weight;
+    const share = (now - this.rampFrom) / rampMs;
+    return share >= 1 ? this.weight : this.weight * Math.max(0.1, share);
   }
 
   /** Picking may take it at `now`: not ejected, and healthy when health checks run (`checked`). */

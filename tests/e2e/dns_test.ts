@@ -81,6 +81,9 @@ describe("DNS SRV registry against dnsmasq", () => {
       if ((registry.resolve("web") as Replica[])[0].port === 8081) web1First++;
     }
     assert.equal(web1First, 20);
+    // Each replica carries its record's weight, which every load-balancing policy uses.
+    const weights = (again as Replica[]).map((r) => [r.port, r.weight]).sort();
+    assert.deepEqual(weights, [[8081, 10], [8082, 5]]);
   });
 
   it("answers [] promptly for an unknown service", async () => {

@@ -1,7 +1,8 @@
 /**
  * Two Gatehouse processes sharing one 3-member etcd cluster: both route a
  * replica as soon as it registers, both stop when it is gone, and both keep
- * routing when the member their watch uses dies. Prints the measured
+ * routing when the member their watch uses dies; a weight in a replica's
+ * value weighs it. Prints the measured
  * registration-to-routable and removal-to-503 latencies seen through the
  * ingress.
  */
@@ -100,6 +101,45 @@ describe("two ingress processes on one etcd cluster", () => {
         `(max ${Math.max(...visible).toFixed(1)} ms); deregister -> 503 median ` +
         `${median(gone).toFixed(1)} ms (max ${Math.max(...gone).toFixed(1)} ms); 2 ingresses`,
     );
+  });
+
+  it("weighs replicas by the weight in their value: 3:1 under round robin", async () => {
+    const heavy = await startEchoBackend("heavy");
+    const light = await startEchoBackend("light");
+    const gh = await startGatehouse([
+      "--listen",
+      "127.0.0.1:0",
+      "--registry",
+      cluster.url(PREFIX),
+      "--route",
+      "/w:weighted",
+      "--lb",
+      "round-robin",
+    ], { ready: ["http"] });
+    const regs = [
+      await registrar.register("weighted", { host: "127.0.0.1", port: heavy.port, weight: 3 }),
+      await registrar.register("weighted", { host: "127.0.0.1", port: light.port }),
+    ];
+    try {
+      // Both registered and seen: wait until the light one answers too.
+      const seen = new Set<string>();
+      const deadline = Date.now() + 10_000;
+      while (seen.size < 2 && Date.now() < deadline) {
+        seen.add(echoOf(await request(gh.httpPort, { path: "/w/x" })).backend);
+      }
+      assert.equal(seen.size, 2);
+      const by = new Map<string, number>();
+      for (let i = 0; i < 40; i++) {
+        const name = echoOf(await request(gh.httpPort, { path: "/w/x" })).backend;
+        by.set(name, (by.get(name) ?? 0) + 1);
+      }
+      assert.deepEqual([by.get("heavy"), by.get("light")], [30, 10]);
+    } finally {
+      for (const r of regs) await r.close();
+      await gh.kill();
+      await heavy.close();
+      await light.close();
+    }
   });
 
   it("keeps routing on both when an etcd member dies", async () => {

@@ -148,6 +148,25 @@ describe("etcd registry on a 3-member cluster", () => {
     await close(registry);
   });
 
+  it("reads a weight beside the address, and leaves out one that is no positive number", async () => {
+    await cluster.put(
+      "/weights/web/127.0.0.1:31101",
+      '{"host":"127.0.0.1","port":31101,"weight":3}',
+    );
+    await cluster.put(
+      "/weights/web/127.0.0.1:31102",
+      '{"host":"127.0.0.1","port":31102,"weight":0}',
+    );
+    await cluster.put(
+      "/weights/web/127.0.0.1:31103",
+      '{"host":"127.0.0.1","port":31103,"weight":"x"}',
+    );
+    const registry = await connect("/weights");
+    const weights = registry.resolve("web").map((r: Replica) => [r.port, r.weight ?? 1]).sort();
+    assert.deepEqual(weights, [[31101, 3], [31102, 1], [31103, 1]]);
+    await close(registry);
+  });
+
   it("drops a replica when its lease expires", async () => {
     const registry = await connect("/lease");
     const lease = await cluster.grant(3);

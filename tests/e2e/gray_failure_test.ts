@@ -233,24 +233,33 @@ describe("a POST to a replica answering 500", () => {
 describe("the retry budget", () => {
   let gh: Gatehouse;
   let live: Replica;
+  let failing: Replica;
   let dead: Replica;
 
   before(async () => {
+    failing = await startReplica("failing");
+    failing.status = 500;
     dead = await startReplica("dead");
     live = await startReplica("live");
     await dead.close();
-    gh = await gatehouseWith([dead, live], ["--retry-budget", "0:0"]);
+    gh = await gatehouseWith([failing, dead, live], ["--retry-budget", "0:0"]);
   });
 
   after(async () => {
     await gh?.kill();
-    await live.close();
+    await Promise.all([live.close(), failing.close()]);
   });
 
-  it("with no budget, a request whose first try fails is not retried", async () => {
-    const statuses = await sequence(gh.httpPort, 4);
-    assert.ok(count(statuses, 502) >= 1, JSON.stringify(statuses));
-    assert.match(gh.stderr, /retry budget exhausted/);
+  it("with no budget, a GET whose answer was a 500 gets it: no retry", async () => {
+    const statuses = await sequence(gh.httpPort, 6);
+    assert.ok(count(statuses, 500) >= 1, JSON.stringify(statuses));
+    assert.match(gh.stderr, /retry budget exhausted; an answer is passed on as it is/);
+  });
+
+  it("with no budget, a request whose connect was refused still goes on: no replica got it", async () => {
+    const statuses = await sequence(gh.httpPort, 12);
+    assert.equal(count(statuses, 502), 0, JSON.stringify(statuses));
+    assert.ok(failing.served + live.served >= 12);
   });
 });
 

@@ -71,6 +71,7 @@ describe("parseCommandLine: defaults", () => {
         retryBudgetPercent: 20,
         retryBudgetMin: 3,
         hedge: true,
+        slowStartMs: 0,
       },
       tunnelIdleTimeoutMs: 30_000,
       graceMs: 10_000,
@@ -508,6 +509,8 @@ describe("parseCommandLine: usage errors", () => {
       "50:1",
       "--hedge",
       "off",
+      "--slow-start",
+      "5s",
     ]);
     assert.deepEqual(c.replicaPolicy, {
       gatewayFailures: 3,
@@ -519,6 +522,7 @@ describe("parseCommandLine: usage errors", () => {
       retryBudgetPercent: 50,
       retryBudgetMin: 1,
       hedge: false,
+      slowStartMs: 5_000,
     });
     assert.equal(ingress([...ROUTE, "--hedge", "on"]).replicaPolicy.hedge, true);
   });

@@ -175,3 +175,99 @@ describe("rendezvous hashing", () => {
     assert.ok(Math.abs(wins[0] / keys.length - 0.75) < 0.02, `heavy won ${wins[0]}`);
   });
 });
+
+/** `n` picks under `policy` with requests that end at once; replicas of the given weights. */
+function weightedSpread(policy: BalancePolicy, weights: number[], n: number, key = ""): number[] {
+  const replicas = weights.map((weight, i) => ({ host: `10.4.0.${i + 1}`, port: 80, weight }));
+  const counts = weights.map(() => 0);
+  const svc = book().service("api");
+  const plan = new FailoverPlan([], 0);
+  for (let i = 0; i < n; i++) {
+    plan.reset(replicas, 1, svc, NOW, policy, key === "" ? "" : `${key}-${i}`);
+    counts[replicas.indexOf(plan.next(NOW) as typeof replicas[0])]++;
+  }
+  return counts;
+}
+
+describe("weights", () => {
+  it("round robin: exactly in proportion, 3:1", () => {
+    assert.deepEqual(weightedSpread({ kind: "round-robin" }, [3, 1], 400), [300, 100]);
+  });
+
+  it("random and hashing: in proportion within 10%", () => {
+    for (const [policy, key] of [[{ kind: "random" }, ""], [HASH, "user"]] as const) {
+      const [heavy, light] = weightedSpread(policy, [3, 1], 8_000, key);
+      assert.ok(Math.abs(heavy - 6_000) < 600, `${policy.kind}: ${heavy} of 8000`);
+      assert.equal(heavy + light, 8_000);
+    }
+  });
+
+  it("least outstanding: tries out per unit of weight", () => {
+    const replicas = [
+      { host: "10.4.0.1", port: 80, weight: 3 },
+      { host: "10.4.0.2", port: 80, weight: 1 },
+    ];
+    const b = book();
+    const svc = b.service("api");
+    const plan = new FailoverPlan([], 0);
+    const picked = [0, 0];
+    // 8 requests that stay out: the heavy replica takes 3 for each of the light one's.
+    for (let i = 0; i < 8; i++) {
+      plan.reset(replicas, 1, svc, NOW);
+      const r = plan.next(NOW)!;
+      b.tryStarted(plan.state!, { replicaStalled() {}, slowCheck() {} }, NOW);
+      picked[replicas.indexOf(r as typeof replicas[0])]++;
+    }
+    assert.deepEqual(picked, [6, 2]);
+  });
+});
+
+describe("slow start", () => {
+  it("ramps a replica that appears later from a tenth of its share to all of it", () => {
+    const b = new ReplicaBook({ ...DEFAULT_POLICY, slowStartMs: 10_000 }, {
+      clock: { now: NOW },
+      log: () => {},
+      dropIdle: () => {},
+      probe: () => Promise.resolve(true),
+    });
+    const svc = b.service("api");
+    const [a, c] = many(2);
+    svc.listed([a]);
+    svc.listed([a, c]);
+    const state = svc.stateOf(c);
+    assert.equal(
+      svc.stateOf(a).weightAt(NOW, 10_000),
+      1,
+      "the first answer's replicas do not ramp",
+    );
+    assert.equal(state.weightAt(NOW, 10_000), 0.1);
+    assert.equal(state.weightAt(NOW + 5_000, 10_000), 0.5);
+    assert.equal(state.weightAt(NOW + 10_000, 10_000), 1);
+    // Under round robin, in its first second it gets about a tenth of its peer's requests.
+    const plan = new FailoverPlan([], 0);
+    let newOnes = 0;
+    for (let i = 0; i < 1_100; i++) {
+      plan.reset([a, c], 1, svc, NOW + 500, { kind: "round-robin" });
+      if (plan.next(NOW + 500) === c) newOnes++;
+    }
+    assert.ok(Math.abs(newOnes - 100) <= 2, `${newOnes} of 1100`);
+  });
+
+  it("ramps a replica back from ejection", () => {
+    const clock = { now: NOW };
+    const b = new ReplicaBook({ ...DEFAULT_POLICY, slowStartMs: 10_000 }, {
+      clock,
+      log: () => {},
+      dropIdle: () => {},
+      probe: () => Promise.resolve(true),
+    });
+    const svc = b.service("api");
+    const [a, c] = many(2);
+    svc.listed([a, c]);
+    b.eject(svc.stateOf(a), "test");
+    clock.now = NOW + 30_000;
+    b.sweep();
+    assert.equal(svc.stateOf(a).weightAt(clock.now, 10_000), 0.1);
+    assert.equal(svc.stateOf(a).weightAt(clock.now + 10_000, 10_000), 1);
+  });
+});

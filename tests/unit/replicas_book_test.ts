@@ -629,6 +629,16 @@ describe("ReplicaBook.sweep: hedging", () => {
     assert.deepEqual(waiters.map((w) => w.checks.length), [0, 0]);
   });
 
+  it("offers one for a lone try on a replica that lost a race since it last answered well", () => {
+    const { book, clock, a, waiters } = quiet(1);
+    a.lostRaces = 1;
+    clock.now = T0 + 200;
+    book.sweep();
+    assert.equal(waiters[0].checks.length, 1);
+    book.judge(a, Outcome.Success);
+    assert.equal(a.lostRaces, 0, "a good answer clears it");
+  });
+
   it("offers none with hedging off", () => {
     const { book, clock, waiters } = quiet(2, { hedge: false });
     clock.now = T0 + 5_000;

@@ -40,6 +40,7 @@ describe("DEFAULT_POLICY", () => {
       retryBudgetPercent: 20,
       retryBudgetMin: 3,
       hedge: true,
+      slowStartMs: 0,
     });
   });
 });

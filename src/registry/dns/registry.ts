@@ -78,7 +78,14 @@ class Answer {
   readonly #total: number;
 
   constructor(found: readonly SrvReplica[]) {
-    this.replicas = found.map((r) => ({ host: r.host, port: r.port }));
+    // The SRV weight goes with each replica (an all-zero group weighs evenly; a 0 among others,
+    // RFC 2782's "very small chance", a hundredth).
+    const allZero = found.every((r) => r.weight === 0);
+    this.replicas = found.map((r) => ({
+      host: r.host,
+      port: r.port,
+      weight: allZero ? 1 : r.weight > 0 ? r.weight : 0.01,
+    }));
     this.key = found.map((r) => `${r.host}|${r.port}|${r.priority}|${r.weight}`).join(",");
     let group = 0;
     while (group < found.length && found[group].priority === found[0].priority) group++;

@@ -9,7 +9,8 @@
  *
  * ```
  * key:   <prefix>/<service>/<host:port>        e.g. /gatehouse/api/10.0.0.7:8081
- * value: {"host":"10.0.0.7","port":8081}       (JSON; written by EtcdRegistrar)
+ * value: {"host":"10.0.0.7","port":8081}       (JSON; written by EtcdRegistrar; an optional
+ *        "weight", a positive number up to 1000, weighs the replica in every policy)
  * ```
  *
  * Readers also accept a bare `host:port` value, and an empty or unreadable
@@ -126,16 +127,21 @@ export function replicaKey(prefix: string, service: string, replica: Replica): s
 }
 
 /**
- * The value written under a replica's key.
+ * The value written under a replica's key (its weight too, when it has one).
  *
  * @example
  * ```ts
  * import { replicaValue } from "./keys.ts";
  * replicaValue({ host: "10.0.0.7", port: 8081 }); // '{"host":"10.0.0.7","port":8081}'
+ * replicaValue({ host: "10.0.0.7", port: 8081, weight: 3 }); // '{"host":"10.0.0.7","port":8081,"weight":3}'
  * ```
  */
 export function replicaValue(replica: Replica): string {
-  return JSON.stringify({ host: replica.host, port: replica.port });
+  return JSON.stringify(
+    replica.weight === undefined
+      ? { host: replica.host, port: replica.port }
+      : { host: replica.host, port: replica.port, weight: replica.weight },
+  );
 }
 
 /**
@@ -185,12 +191,15 @@ function parseReplicaValue(value: string): Replica | undefined {
   if (text.startsWith("{")) {
     try {
       const json = JSON.parse(text);
-      const { host, port } = json as { host?: unknown; port?: unknown };
+      const { host, port, weight } = json as { host?: unknown; port?: unknown; weight?: unknown };
       if (
         typeof host === "string" && isValidHost(host) && typeof port === "number" &&
         isValidPort(port)
       ) {
-        return { host, port };
+        // A weight that is no positive number up to 1000 is left out (the replica weighs 1).
+        return typeof weight === "number" && weight > 0 && weight <= 1000
+          ? { host, port, weight }
+          : { host, port };
       }
     } catch {
       // Fall through: not a replica.
