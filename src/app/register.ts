@@ -14,7 +14,7 @@
 import type { ChildProcess } from "node:child_process";
 import process from "node:process";
 import type { RegistryUrl } from "./config.ts";
-import { formatHostPort, type HostPort } from "../net/address.ts";
+import { formatHostPort } from "../net/address.ts";
 import { EtcdError } from "../registry/etcd/gateway.ts";
 import { EtcdRegistrar } from "../registry/etcd/registrar.ts";
 import { TowerRefusedError, TowerRegistrar } from "../registry/tower/registrar.ts";
@@ -28,7 +28,8 @@ export interface RegisterOptions {
   registryText: string;
   registry: RegistryUrl;
   service: string;
-  replica: HostPort;
+  /** Where the ingress reaches it, and its weight when `--weight` gave one. */
+  replica: Replica;
   /** Heartbeat TTL in milliseconds (heartbeats every third of it). */
   ttlMs: number;
   /** The command to run after `--`, or null. */

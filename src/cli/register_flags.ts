@@ -13,7 +13,7 @@ import { parseRegistryUrl } from "./registry_url.ts";
 import type { RegistryUrl } from "../app/config.ts";
 import type { RegisterOptions } from "../app/register.ts";
 import { TOWER_SECRET_ENV } from "./tower_flags.ts";
-import { parseDuration, readFlag, secretOf } from "./values.ts";
+import { parseCount, parseDuration, readFlag, secretOf } from "./values.ts";
 
 /**
  * A mistake in how `gatehouse register` was invoked (exit code 2). It is a
@@ -26,7 +26,7 @@ export class RegisterUsageError extends UsageError {
 /** `gatehouse register --help`. */
 export const REGISTER_USAGE =
   `usage: gatehouse register --registry URL --service NAME --addr HOST:PORT [--ttl DUR]
-                         [-- COMMAND [ARGS...]]
+                         [--weight N] [-- COMMAND [ARGS...]]
 
 Registers one replica and keeps it registered; deregisters it on SIGTERM/SIGINT
 or, with a COMMAND, when the command exits (exiting with the command's status).
@@ -41,6 +41,9 @@ With a COMMAND, registration waits until HOST:PORT accepts TCP connections.
                      heartbeat; heartbeats go every TTL/3. etcd: the lease TTL
                      (default 10s). Tower: at most 30s, its fixed expiry
                      (default 30s, so a REGISTER every 10s).
+  --weight N         its share of traffic against the service's other replicas,
+                     1-1000 (default 1). etcd: "weight" in the value. Tower: the
+                     REGISTER extension (a seed Tower refuses it).
 DUR: 500ms, 10s, 2m, or a bare number of seconds.`;
 
 /**
@@ -87,6 +90,7 @@ export function parseRegisterArgs(
       service: { type: "string" },
       addr: { type: "string" },
       ttl: { type: "string" },
+      weight: { type: "string" },
       help: { type: "boolean", short: "h" },
     });
   } catch (err) {
@@ -133,10 +137,26 @@ export function parseRegisterArgs(
       );
     }
   }
+  let weight: number | undefined;
+  if (typeof values.weight === "string") {
+    try {
+      weight = readFlag("--weight", values.weight, (t) => parseCount(t, 1, 1000));
+    } catch (err) {
+      throw new RegisterUsageError((err as Error).message);
+    }
+  }
   if (command !== null && command.length === 0) {
     throw new RegisterUsageError("register: nothing after --; give a command or drop the --");
   }
   // A Tower run with --tower-secret wants signed REGISTER/DEREGISTER: same env variable.
   const secret = secretOf(undefined, env(TOWER_SECRET_ENV));
-  return { registryText, registry, service, replica, ttlMs, command, secret };
+  return {
+    registryText,
+    registry,
+    service,
+    replica: weight === undefined ? replica : { ...replica, weight },
+    ttlMs,
+    command,
+    secret,
+  };
 }

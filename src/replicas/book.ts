@@ -30,6 +30,12 @@ import {
  */
 const HEDGE_MIN_ACTIVE = 2;
 
+/** A registry answer read before: its replicas' states, and how many distinct ones. */
+interface SeenList {
+  readonly states: readonly ReplicaState[];
+  readonly distinct: number;
+}
+
 /** What the book needs from the world around it. */
 export interface BookHooks {
   /** The time now, in ms (a coarse clock is fine). */
@@ -68,10 +74,12 @@ export class ServiceReplicas {
   /** The registry's last answer (a new one is compared, an unchanged one is not). */
   #list: readonly Replica[] | null = null;
   /** The states of `#list`, index for index (picking reads them without a lookup). */
-  #listStates: ReplicaState[] = [];
+  #listStates: readonly ReplicaState[] = [];
   #listedCount = 0;
   /** The registry has answered for this service before. */
   #answered = false;
+  /** Lists read before, with their states (a registry may hand the same arrays out again). */
+  #seenLists = new WeakMap<readonly Replica[], SeenList>();
   /** Requests of this service in flight, and the retries among them. */
   requests = 0;
   retries = 0;
@@ -112,6 +120,14 @@ export class ServiceReplicas {
    */
   listed(replicas: readonly Replica[]): readonly ReplicaState[] {
     if (replicas === this.#list) return this.#listStates;
+    // The embedded Tower rotates its answer per request among a few arrays it keeps: one read
+    // before, with the same replicas still listed, needs no reading again.
+    const seen = this.#seenLists.get(replicas);
+    if (seen !== undefined && this.#stillListed(seen)) {
+      this.#list = replicas;
+      this.#listStates = seen.states;
+      return seen.states;
+    }
     // A replica that appears after the service's first answer starts slowly.
     const later = this.#answered;
     this.#answered = true;
@@ -136,7 +152,15 @@ export class ServiceReplicas {
       this.#book.hooks.dropIdle(s.address);
       if (s.active === 0) this.#states.delete(key);
     }
+    this.#seenLists.set(replicas, { states, distinct: this.#listedCount });
     return states;
+  }
+
+  /** A list read before still names exactly the replicas listed now, with the same states. */
+  #stillListed(seen: SeenList): boolean {
+    if (seen.distinct !== this.#listedCount) return false;
+    for (const s of seen.states) if (!s.listed || this.#states.get(s.address) !== s) return false;
+    return true;
   }
 
   /** Replicas ejected at `now`. */

@@ -80,7 +80,7 @@ export const MAX_REPLY_BYTES = 65_000;
  * ```
  */
 export type TowerRequest =
-  | { kind: "REGISTER"; name: string; host: string; port: number }
+  | { kind: "REGISTER"; name: string; host: string; port: number; weight?: number }
   | { kind: "DEREGISTER"; name: string; host: string; port: number }
   | { kind: "LOOKUP"; name: string }
   | { kind: "LOOKUPALL"; name: string }
@@ -173,13 +173,21 @@ export function parseRequestFields(fields: string[]): TowerRequest | TowerErrorR
     case "REGISTER":
     case "DEREGISTER": {
       if (fields.length === 1) return errorReply(UNKNOWN_COMMAND);
-      if (fields.length !== 4) return syntaxError(command);
+      // Extension: REGISTER may end in "weight=N" (1-1000), which no seed client sends.
+      const weighted = command === "REGISTER" && fields.length === 5;
+      if (fields.length !== 4 && !weighted) return syntaxError(command);
       const [, name, host, portText] = fields;
       const port = parsePort(portText);
-      if (!isValidServiceName(name) || !isValidHost(host) || port === undefined) {
+      const weight = weighted ? parseWeight(fields[4]) : 1;
+      if (
+        !isValidServiceName(name) || !isValidHost(host) || port === undefined ||
+        weight === undefined
+      ) {
         return syntaxError(command);
       }
-      return { kind: command, name, host, port };
+      return weighted
+        ? { kind: command, name, host, port, weight }
+        : { kind: command, name, host, port };
     }
     case "LOOKUP":
     case "LOOKUPALL": {
@@ -196,6 +204,12 @@ export function parseRequestFields(fields: string[]): TowerRequest | TowerErrorR
   }
 }
 
+/** `weight=N` with N a whole number from 1 to 1000, or undefined. */
+function parseWeight(text: string): number | undefined {
+  const m = /^weight=([1-9]\d{0,3})$/.exec(text);
+  return m && Number(m[1]) <= 1000 ? Number(m[1]) : undefined;
+}
+
 /**
  * The wire form of a request.
  *
@@ -208,8 +222,10 @@ export function parseRequestFields(fields: string[]): TowerRequest | TowerErrorR
 export function formatRequest(request: TowerRequest): string {
   switch (request.kind) {
     case "REGISTER":
+      return `REGISTER|${request.name}|${request.host}|${request.port}` +
+        (request.weight === undefined ? "" : `|weight=${request.weight}`);
     case "DEREGISTER":
-      return `${request.kind}|${request.name}|${request.host}|${request.port}`;
+      return `DEREGISTER|${request.name}|${request.host}|${request.port}`;
     case "LOOKUP":
     case "LOOKUPALL":
       return `${request.kind}|${request.name}`;

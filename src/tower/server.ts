@@ -33,7 +33,7 @@ const encoder = new TextEncoder();
 export function handleRequest(state: TowerState, request: TowerRequest): TowerReply {
   switch (request.kind) {
     case "REGISTER":
-      state.register(request.name, request.host, request.port);
+      state.register(request.name, request.host, request.port, request.weight);
       return { kind: "REGISTERED", name: request.name };
     case "DEREGISTER":
       return state.deregister(request.name, request.host, request.port)

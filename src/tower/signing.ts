@@ -77,8 +77,8 @@ export interface SignedRequest {
 
 /**
  * Parse a request line that may be signed. Plain lines go through
- * {@link parseRequest} unchanged; a 7-field REGISTER or DEREGISTER has its
- * first four fields parsed the same way and its signature fields checked for
+ * {@link parseRequest} unchanged; a 7-field REGISTER or DEREGISTER (8 for a
+ * REGISTER with a weight) has its first four (five) fields parsed the same way and its signature fields checked for
  * form (not for validity: that needs the secret). A signed line with fields
  * of the wrong form is a REGISTER (DEREGISTER) the Tower cannot read, so it
  * gets the seed's syntax error like any other.
@@ -93,13 +93,18 @@ export interface SignedRequest {
 export function readRequest(line: string): SignedRequest {
   const text = stripLineEnd(line);
   const fields = text.split("|");
-  if (fields.length !== 7 || (fields[0] !== "REGISTER" && fields[0] !== "DEREGISTER")) {
+  // Signed: the request's fields (a weighted REGISTER has five), then time, nonce and MAC.
+  const weighted = fields.length === 8 && fields[0] === "REGISTER";
+  if (
+    !weighted &&
+    (fields.length !== 7 || (fields[0] !== "REGISTER" && fields[0] !== "DEREGISTER"))
+  ) {
     return { request: parseRequestFields(fields) };
   }
-  const command = fields[0];
-  const request = parseRequestFields(fields.slice(0, 4));
+  const command = fields[0] as "REGISTER" | "DEREGISTER";
+  const request = parseRequestFields(fields.slice(0, weighted ? 5 : 4));
   if (request.kind === "ERR") return { request };
-  const [, , , , timeText, nonce, mac] = fields;
+  const [timeText, nonce, mac] = fields.slice(-3);
   const timestampMs = Number(timeText);
   if (
     !UNIX_MS.test(timeText) || !Number.isSafeInteger(timestampMs) || !NONCE.test(nonce) ||

@@ -35,8 +35,8 @@ export interface TowerStateOptions {
 
 /** One registration. Kept in least-recently-served order per service. */
 interface Entry {
-  /** Frozen and handed out as is, so lookups allocate nothing per replica. */
-  readonly replica: Replica;
+  /** Frozen and handed out as is, so lookups allocate nothing per replica (new when its weight changes). */
+  replica: Replica;
   expiresAt: number;
   served: boolean;
   /** Registration order, for a stable LIST. */
@@ -104,7 +104,7 @@ export class TowerState {
    * when the entry is new. Throws a TypeError on an invalid name, host or port
    * (the UDP server validates before calling, so this guards in-process use).
    */
-  register(name: string, host: string, port: number): boolean {
+  register(name: string, host: string, port: number, weight = 1): boolean {
     if (!isValidServiceName(name)) throw new TypeError(`invalid service name: ${name}`);
     if (!isValidHost(host)) throw new TypeError(`invalid replica host: ${host}`);
     if (!isValidPort(port)) {
@@ -121,13 +121,18 @@ export class TowerState {
       const entry = entries[i];
       if (entry.replica.port === port && entry.replica.host === host) {
         entry.expiresAt = now + this.ttlMs;
+        // A heartbeat with another weight changes it (the replica objects handed out are new).
+        if ((entry.replica.weight ?? 1) !== weight) {
+          entry.replica = replicaOf(host, port, weight);
+          forgetOrders(entries);
+        }
         return false;
       }
       if (entry.served && firstServed === entries.length) firstServed = i;
     }
     // Never served means least recently served: it goes before every served one.
     entries.splice(firstServed, 0, {
-      replica: Object.freeze({ host, port }),
+      replica: replicaOf(host, port, weight),
       expiresAt: now + this.ttlMs,
       served: false,
       seq: ++this.#seq,
@@ -242,12 +247,13 @@ export class TowerState {
    * state.close();
    * ```
    */
-  ages(): { name: string; host: string; port: number; ageMs: number }[] {
+  ages(): { name: string; host: string; port: number; weight: number; ageMs: number }[] {
     const now = this.#now();
     return this.#inOrder(now).map(({ name, entry }) => ({
       name,
       host: entry.replica.host,
       port: entry.replica.port,
+      weight: entry.replica.weight ?? 1,
       ageMs: now - (entry.expiresAt - this.ttlMs),
     }));
   }
@@ -324,6 +330,11 @@ export class TowerState {
     forgetOrders(entries);
     return entries;
   }
+}
+
+/** A frozen replica; its weight only when it is not 1 (so seed-compatible answers look unchanged). */
+function replicaOf(host: string, port: number, weight: number): Replica {
+  return Object.freeze(weight === 1 ? { host, port } : { host, port, weight });
 }
 
 /** The membership of a service changed: every cached order is stale. */

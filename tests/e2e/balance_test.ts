@@ -12,7 +12,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { HttpConnection } from "../helpers/http.ts";
 import { freePortFlags, type Gatehouse, startGatehouse } from "../helpers/gatehouse.ts";
-import { deregister, register } from "../helpers/tower.ts";
+import { deregister, register, towerRequest } from "../helpers/tower.ts";
 
 interface Named {
   name: string;
@@ -111,6 +111,40 @@ describe("--lb", () => {
       for (let i = 0; i < heads.length; i++) {
         if (first[i] !== "b") assert.equal(after[i], first[i], `session s${i} moved`);
         else assert.notEqual(after[i], "b");
+      }
+    } finally {
+      await gh.kill();
+    }
+  });
+
+  it("weights from the Tower's REGISTER extension: 3:1:1 under round robin, and a heartbeat changes it", async () => {
+    const gh = await startGatehouse([
+      ...freePortFlags(),
+      "--route",
+      "/:web",
+      "--lb",
+      "round-robin",
+    ]);
+    try {
+      const [a, b, c] = replicas;
+      assert.equal(
+        await towerRequest(gh.towerPort!, `REGISTER|web|127.0.0.1|${a.port}|weight=3`),
+        "OK|REGISTERED|web",
+      );
+      await register(gh.towerPort!, "web", b.port);
+      await register(gh.towerPort!, "web", c.port);
+      let by = counts(await answers(gh.httpPort, Array(50).fill("")));
+      assert.deepEqual([by.get("a"), by.get("b"), by.get("c")], [30, 10, 10]);
+      // LIST shows no weight: what a seed client reads is unchanged.
+      assert.match(
+        await towerRequest(gh.towerPort!, "LIST"),
+        new RegExp(`web:127.0.0.1:${a.port}:\\d+,`),
+      );
+      await towerRequest(gh.towerPort!, `REGISTER|web|127.0.0.1|${a.port}`);
+      by = counts(await answers(gh.httpPort, Array(30).fill("")));
+      // Even shares now (round robin's running credit may lend one request either way).
+      for (const name of ["a", "b", "c"]) {
+        assert.ok(Math.abs((by.get(name) ?? 0) - 10) <= 1, `${name}: ${by.get(name)} of 30`);
       }
     } finally {
       await gh.kill();

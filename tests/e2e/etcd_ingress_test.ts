@@ -2,7 +2,7 @@
  * Two Gatehouse processes sharing one 3-member etcd cluster: both route a
  * replica as soon as it registers, both stop when it is gone, and both keep
  * routing when the member their watch uses dies; a weight in a replica's
- * value weighs it. Prints the measured
+ * value weighs it; replicas learnt from etcd are health-checked. Prints the measured
  * registration-to-routable and removal-to-503 latencies seen through the
  * ingress.
  */
@@ -23,10 +23,11 @@ async function until(
   port: number,
   ok: (status: number) => boolean,
   timeoutMs = 10_000,
+  path = "/svc/x",
 ): Promise<number> {
   const start = performance.now();
   while (performance.now() - start < timeoutMs) {
-    const res = await request(port, { path: "/svc/x" });
+    const res = await request(port, { path });
     if (ok(res.status)) return performance.now() - start;
     await sleep(2);
   }
@@ -139,6 +140,51 @@ describe("two ingress processes on one etcd cluster", () => {
       await gh.kill();
       await heavy.close();
       await light.close();
+    }
+  });
+
+  it("health-checks replicas it learns from etcd: one whose health path fails gets nothing", async () => {
+    let sickHealth = 503;
+    const well = await startEchoBackend("well");
+    const sick = await startEchoBackend("sick", {
+      respond: (req, res) => {
+        if (req.url !== "/healthz") return false;
+        res.statusCode = sickHealth;
+        res.end();
+        return true;
+      },
+    });
+    const gh = await startGatehouse([
+      "--listen",
+      "127.0.0.1:0",
+      "--registry",
+      cluster.url(PREFIX),
+      "--route",
+      "/h:checked",
+      "--health-path",
+      "/healthz",
+      "--health-interval",
+      "300ms",
+    ], { ready: ["http"] });
+    const regs = [
+      await registrar.register("checked", { host: "127.0.0.1", port: well.port }),
+      await registrar.register("checked", { host: "127.0.0.1", port: sick.port }),
+    ];
+    try {
+      await until(gh.httpPort, (s) => s === 200, 10_000, "/h/x");
+      await stderrMatching(gh, new RegExp(`checked 127.0.0.1:${sick.port} unhealthy`));
+      const seen = new Set<string>();
+      for (let i = 0; i < 20; i++) {
+        seen.add(echoOf(await request(gh.httpPort, { path: "/h/x" })).backend);
+      }
+      assert.deepEqual([...seen], ["well"]);
+      sickHealth = 200;
+      await stderrMatching(gh, new RegExp(`checked 127.0.0.1:${sick.port} healthy`));
+    } finally {
+      for (const r of regs) await r.close();
+      await gh.kill();
+      await well.close();
+      await sick.close();
     }
   });
 

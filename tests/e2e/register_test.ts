@@ -376,6 +376,18 @@ describe("gatehouse register with a Tower", () => {
     ]);
     assert.equal(await exitCode(dns), 2);
     assert.match(dns.stderr, /read-only/);
+    const weight = startSidecar([
+      "--registry",
+      registry,
+      "--service",
+      "x",
+      "--addr",
+      "127.0.0.1:1",
+      "--weight",
+      "0",
+    ]);
+    assert.equal(await exitCode(weight), 2);
+    assert.match(weight.stderr, /--weight: "0" must be a whole number from 1 to 1000/);
   });
 
   it("keeps trying while the Tower is not there yet", async () => {

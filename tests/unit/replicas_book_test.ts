@@ -899,6 +899,24 @@ describe("ServiceReplicas.listed", () => {
     assert.equal(book.eject(svc.stateOf(B), "x"), true);
   });
 
+  it("reuses what it read of a list handed out again, unless the replicas listed changed", () => {
+    const { book, world } = setup();
+    const svc = book.service("api");
+    // The embedded Tower's rotations of one membership: a few arrays, handed out in turn.
+    const ab = [A, B], ba = [B, A], bc = [B, C];
+    const first = svc.listed(ab);
+    assert.deepEqual(svc.listed(ba).map((s) => s.address), ["10.0.0.2:8080", "10.0.0.1:8080"]);
+    assert.equal(svc.listed(ab), first, "read before, with the same replicas listed");
+    // The membership changes: an old array is read afresh, and its forgotten replica is new.
+    svc.listed(bc);
+    assert.deepEqual(world.dropped, ["10.0.0.1:8080"]);
+    const again = svc.listed(ab);
+    assert.notEqual(again, first);
+    assert.notEqual(again[0], first[0], "A was forgotten: a new state");
+    assert.equal(again[1], first[1], "B stayed");
+    assert.equal(svc.size, 2);
+  });
+
   it("keeps a replica listed again before its try ended", () => {
     const { book } = setup();
     const svc = book.service("api");

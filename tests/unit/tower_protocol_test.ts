@@ -88,6 +88,14 @@ describe("parseRequest", () => {
       ["LOOKUPALL|a b", notFound("a b")],
       ["REGISTER|web|10.0.0.7", register],
       ["REGISTER|web|10.0.0.7|80|x", register],
+      // The weight extension: weight=1..1000, nothing else, and never on DEREGISTER.
+      ["REGISTER|web|10.0.0.7|80|weight=0", register],
+      ["REGISTER|web|10.0.0.7|80|weight=1001", register],
+      ["REGISTER|web|10.0.0.7|80|weight=03", register],
+      ["REGISTER|web|10.0.0.7|80|weight=", register],
+      ["REGISTER|web|10.0.0.7|80|Weight=3", register],
+      ["REGISTER|web|10.0.0.7|80|weight=3|x", register],
+      ["DEREGISTER|web|10.0.0.7|80|weight=3", deregister],
       ["REGISTER||10.0.0.7|80", register],
       [`REGISTER|${"n".repeat(64)}|10.0.0.7|80`, register],
       ["REGISTER|web|10.0.0.256|80", register],
@@ -110,13 +118,15 @@ describe("parseRequest", () => {
     const requests: TowerRequest[] = [
       { kind: "REGISTER", name: "web", host: "::1", port: 8080 },
       { kind: "DEREGISTER", name: "web", host: "10.0.0.7", port: 1 },
+      { kind: "REGISTER", name: "web", host: "10.0.0.7", port: 80, weight: 1000 },
       { kind: "LOOKUP", name: "a.b" },
       { kind: "LOOKUPALL", name: "a-b" },
       { kind: "LIST" },
       { kind: "PING" },
     ];
     assert.equal(formatRequest(requests[0]), "REGISTER|web|::1|8080");
-    assert.equal(formatRequest(requests[3]), "LOOKUPALL|a-b");
+    assert.equal(formatRequest(requests[2]), "REGISTER|web|10.0.0.7|80|weight=1000");
+    assert.equal(formatRequest(requests[4]), "LOOKUPALL|a-b");
     for (const request of requests) assert.deepEqual(parseRequest(formatRequest(request)), request);
   });
 });

@@ -77,4 +77,18 @@ describe("RelayedTowerState", () => {
     assert.deepEqual(worker.state.replicas("api"), []);
     assert.deepEqual(worker.state.replicas("web"), [{ host: "10.0.0.7", port: 8080 }]);
   });
+
+  it("relays a replica's weight, and a worker's entry carries it", () => {
+    const clock = new Clock();
+    const relay = relayed(clock);
+    const lines: string[] = [];
+    relay.onChange = (line) => lines.push(line);
+    relay.register("web", "10.0.0.7", 8080, 3);
+    assert.deepEqual(lines, ["R|web|10.0.0.7|8080|0|3\n"]);
+    assert.equal(relay.snapshot(), "R|web|10.0.0.7|8080|0|3\n");
+    const worker = new WorkerTowerState({ now: clock.now, sweepIntervalMs: 0 });
+    opened.push(worker.state);
+    assert.equal(worker.apply(lines[0]), true);
+    assert.deepEqual(worker.state.replicas("web"), [{ host: "10.0.0.7", port: 8080, weight: 3 }]);
+  });
 });

@@ -47,6 +47,19 @@ describe("signTowerRequest", () => {
     );
   });
 
+  it("signs a weighted REGISTER with its weight in the message", () => {
+    assert.equal(
+      signTowerRequest(
+        SECRET,
+        "REGISTER|web|10.0.0.7|8080|weight=3",
+        T0 + 10_000,
+        "00112233445566778899aabbccddeeff",
+      ),
+      "REGISTER|web|10.0.0.7|8080|weight=3|1700000010000|00112233445566778899aabbccddeeff|" +
+        "03e96a2a9928fea958acb3c7e0e4b2b50c076fbedd641ba175d36d474f4e4bae",
+    );
+  });
+
   it("picks a fresh 32-hex-digit nonce each time unless given one", () => {
     const a = signTowerRequest(SECRET, "REGISTER|web|10.0.0.7|8080", T0).split("|");
     const b = signTowerRequest(SECRET, "REGISTER|web|10.0.0.7|8080", T0).split("|");
@@ -97,6 +110,15 @@ describe("a Tower with a secret", () => {
     assert.equal(ask("LOOKUPALL|web"), "OK|LOOKUPALL|web|2|10.0.0.7:8080,[::1]:8081");
     assert.equal(ask(sign("DEREGISTER|web|10.0.0.7|8080")), "OK|DEREGISTERED|web");
     assert.equal(ask(sign("DEREGISTER|web|10.0.0.7|8080")), "ERR|NOT_FOUND|web");
+    assert.equal(state.size, 1);
+  });
+
+  it("accepts a signed weighted REGISTER, and refuses its weight tampered with", () => {
+    const { ask, sign, state } = setup({ secret: SECRET });
+    assert.equal(ask(sign("REGISTER|web|10.0.0.7|8080|weight=3")), "OK|REGISTERED|web");
+    assert.equal(state.replicas("web")[0].weight, 3);
+    const line = sign("REGISTER|web|10.0.0.8|8080|weight=3").replace("weight=3", "weight=9");
+    assert.equal(ask(line), "ERR|UNAUTHORIZED|web");
     assert.equal(state.size, 1);
   });
 

@@ -31,6 +31,19 @@ describe("TowerState", () => {
     assert.deepEqual(state.list(), [{ name: "web", host: "10.0.0.7", port: 8080, ttlLeft: 10 }]);
   });
 
+  it("keeps a replica's weight, changed by a heartbeat with another, and shown in no listing", () => {
+    const { state } = newState();
+    state.register("web", "10.0.0.7", 8080, 3);
+    state.register("web", "10.0.0.8", 8080);
+    const weights = () => state.replicas("web").map((r) => [r.host, r.weight ?? 1]).sort();
+    assert.deepEqual(weights(), [["10.0.0.7", 3], ["10.0.0.8", 1]]);
+    assert.equal(state.register("web", "10.0.0.7", 8080, 5), false);
+    assert.deepEqual(weights(), [["10.0.0.7", 5], ["10.0.0.8", 1]]);
+    assert.equal(state.register("web", "10.0.0.7", 8080), false);
+    assert.deepEqual(weights(), [["10.0.0.7", 1], ["10.0.0.8", 1]]);
+    assert.deepEqual(Object.keys(state.list()[0]), ["name", "host", "port", "ttlLeft"]);
+  });
+
   it("entries expire 30 s after their last REGISTER (lazily, at lookup)", () => {
     const { state, clock } = newState();
     state.register("web", "10.0.0.7", 8080);

@@ -12,17 +12,26 @@ import process from "node:process";
 import { TowerState, type TowerStateOptions } from "../../tower.ts";
 
 /**
- * A REGISTER line: `R|name|host|port|ageMs` (the entry was refreshed `ageMs`
- * ago). Names and hosts never contain "|" or a newline (the Tower validates
- * them).
+ * A REGISTER line: `R|name|host|port|ageMs[|weight]` (the entry was
+ * refreshed `ageMs` ago; its weight when not 1). Names and hosts never
+ * contain "|" or a newline (the Tower validates them).
  *
  * @example
  * ```ts
  * registerLine("web", "10.0.0.7", 8080, 0); // "R|web|10.0.0.7|8080|0\n"
  * ```
  */
-export function registerLine(name: string, host: string, port: number, ageMs: number): string {
-  return `R|${name}|${host}|${port}|${Math.max(0, Math.round(ageMs))}\n`;
+export function registerLine(
+  name: string,
+  host: string,
+  port: number,
+  ageMs: number,
+  weight = 1,
+): string {
+  const age = Math.max(0, Math.round(ageMs));
+  return weight === 1
+    ? `R|${name}|${host}|${port}|${age}\n`
+    : `R|${name}|${host}|${port}|${age}|${weight}\n`;
 }
 
 /**
@@ -62,9 +71,9 @@ export class RelayedTowerState extends TowerState {
     this.onChange = onChange;
   }
 
-  override register(name: string, host: string, port: number): boolean {
-    const isNew = super.register(name, host, port);
-    this.onChange?.(registerLine(name, host, port, 0));
+  override register(name: string, host: string, port: number, weight = 1): boolean {
+    const isNew = super.register(name, host, port, weight);
+    this.onChange?.(registerLine(name, host, port, 0, weight));
     return isNew;
   }
 
@@ -77,7 +86,7 @@ export class RelayedTowerState extends TowerState {
   /** Every live entry as REGISTER lines with its age (what a new worker is sent first). */
   snapshot(): string {
     let out = "";
-    for (const e of this.ages()) out += registerLine(e.name, e.host, e.port, e.ageMs);
+    for (const e of this.ages()) out += registerLine(e.name, e.host, e.port, e.ageMs, e.weight);
     return out;
   }
 }
@@ -111,10 +120,10 @@ export class WorkerTowerState {
     const f = line.trim().split("|");
     const port = Number(f[3]);
     try {
-      if (f[0] === "R" && f.length === 5) {
+      if (f[0] === "R" && (f.length === 5 || f.length === 6)) {
         this.#skew = Number(f[4]) || 0;
         try {
-          this.state.register(f[1], f[2], port);
+          this.state.register(f[1], f[2], port, f.length === 6 ? Number(f[5]) : 1);
         } finally {
           this.#skew = 0;
         }

@@ -240,8 +240,13 @@ class TowerRegistration implements Registration {
   }
 
   async #register(): Promise<void> {
-    const { host, port } = this.#replica;
-    const reply = await this.#client.send({ kind: "REGISTER", name: this.#service, host, port });
+    const { host, port, weight } = this.#replica;
+    // A weight other than 1 goes as the REGISTER extension (a seed Tower refuses it).
+    const reply = await this.#client.send(
+      weight === undefined || weight === 1
+        ? { kind: "REGISTER", name: this.#service, host, port }
+        : { kind: "REGISTER", name: this.#service, host, port, weight },
+    );
     if (reply.kind !== "REGISTERED") {
       throw new TowerRefusedError(
         `the Tower ${this.#client.address} answered REGISTER ${this.#label} with ${
