@@ -128,6 +128,18 @@ export async function startIngress(
     },
   };
   clock.add(replicaSweeper);
+  // Health checks start when a replica appears, where the registry holds every service.
+  const known = registry.known?.bind(registry);
+  if (config.health !== null && known !== undefined) {
+    replicas.catchUp(known());
+    clock.add({
+      deadline: clock.now + 1000,
+      expire(now: number) {
+        replicas.catchUp(known());
+        this.deadline = now + 1000;
+      },
+    });
+  }
   registry.watchRemovals?.((service, replica) => replicas.removed(service, replica));
   const ctx: ProxyContext = {
     runtime,

@@ -43,6 +43,13 @@ export interface Registry {
    * absent where it only learns on the next `resolve`.
    */
   watchRemovals?(listener: (service: string, replica: Replica) => void): void;
+  /**
+   * Every service it holds and its replicas, read without counting as a
+   * lookup; present where the registry holds them all (the embedded Tower,
+   * etcd), so that health checks can start when a replica appears rather
+   * than at its service's first request.
+   */
+  known?(): Iterable<readonly [string, readonly Replica[]]>;
   /** Release sockets, timers and watches. */
   close(): void | Promise<void>;
 }

@@ -36,6 +36,8 @@ interface SeenList {
   readonly distinct: number;
 }
 
+const NONE: readonly Replica[] = [];
+
 /** What the book needs from the world around it. */
 export interface BookHooks {
   /** The time now, in ms (a coarse clock is fine). */
@@ -257,6 +259,21 @@ export class ReplicaBook {
   /** Every service seen. */
   services(): IterableIterator<ServiceReplicas> {
     return this.#services.values();
+  }
+
+  /**
+   * What a registry that holds every service says now (see
+   * `Registry.known`): each service's replicas become listed, so health
+   * checks start when a replica appears, and a service it no longer holds
+   * lists none.
+   */
+  catchUp(known: Iterable<readonly [string, readonly Replica[]]>): void {
+    const held = new Set<string>();
+    for (const [name, replicas] of known) {
+      held.add(name);
+      this.service(name).listed(replicas);
+    }
+    for (const [name, service] of this.#services) if (!held.has(name)) service.listed(NONE);
   }
 
   /** A try on `state` begins at `now` (precise); `listener` hears if the replica is found frozen. */

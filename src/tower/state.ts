@@ -220,6 +220,20 @@ export class TowerState {
     return order;
   }
 
+  /**
+   * Every service with live replicas and its replicas, without serving any
+   * (round robin does not move): what health checks are run against.
+   */
+  known(): [string, readonly Replica[]][] {
+    const now = this.#now();
+    const out: [string, readonly Replica[]][] = [];
+    for (const name of [...this.#services.keys()]) {
+      const entries = this.#live(name, now);
+      if (entries !== undefined) out.push([name, entries.map((e) => e.replica)]);
+    }
+    return out;
+  }
+
   /** Every live entry, in registration order, with whole seconds of TTL left. */
   list(): ListEntry[] {
     const now = this.#now();

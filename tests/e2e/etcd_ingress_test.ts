@@ -173,6 +173,7 @@ describe("two ingress processes on one etcd cluster", () => {
     try {
       await until(gh.httpPort, (s) => s === 200, 10_000, "/h/x");
       await stderrMatching(gh, new RegExp(`checked 127.0.0.1:${sick.port} unhealthy`));
+      await stderrMatching(gh, new RegExp(`checked 127.0.0.1:${well.port} healthy`));
       const seen = new Set<string>();
       for (let i = 0; i < 20; i++) {
         seen.add(echoOf(await request(gh.httpPort, { path: "/h/x" })).backend);

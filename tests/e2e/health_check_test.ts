@@ -117,12 +117,12 @@ describe("active health checks", () => {
     await Promise.all([ready.close(), starting.close()]);
   });
 
-  it("keep a registered replica that is not ready out, and let it in once it passes", async () => {
-    // The first requests make the service known; its replicas are then checked.
-    await whoAnswers(gh.httpPort, 2);
+  it("keep a registered replica that is not ready out from the start, and let it in once it passes", async () => {
+    // Checked as soon as they register, before any request: the very first ones avoid it.
     await stderrMatching(gh, /replica web \S+ unhealthy \(health check answered 503\)/);
     await stderrMatching(gh, /replica web \S+ healthy \(health check passed \(200\)\)/);
     assert.deepEqual([...(await whoAnswers(gh.httpPort, 20)).keys()], ["ready"]);
+    assert.doesNotMatch(gh.stderr, /panic/, "no request went out before the checks");
     const from = gh.stderr.length;
     starting.health = 200;
     await logged(gh, from, new RegExp(`web 127.0.0.1:${starting.port} healthy`));

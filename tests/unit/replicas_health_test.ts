@@ -175,6 +175,28 @@ describe("health checks", () => {
   });
 });
 
+describe("ReplicaBook.catchUp", () => {
+  it("lists every service a registry holds, so checks start before any request", () => {
+    const w = world();
+    w.book.catchUp([["api", [A]], ["web", [B]]]);
+    sweepAt(w, 0);
+    sweepAt(w, 1_000);
+    assert.deepEqual(w.checks.map((c) => c.host).sort(), ["10.0.0.1", "10.0.0.2"]);
+  });
+
+  it("lists none for a service the registry no longer holds: its checks stop", async () => {
+    const w = world();
+    w.book.catchUp([["api", [A]], ["web", [B]]]);
+    sweepAt(w, 0);
+    sweepAt(w, 1_000);
+    for (const c of w.checks) await c.answer(200);
+    w.book.catchUp([["api", [A]]]);
+    sweepAt(w, 20_000);
+    assert.deepEqual(w.checks.slice(2).map((c) => c.host), ["10.0.0.1"]);
+    assert.equal(w.book.service("web").size, 0);
+  });
+});
+
 describe("picking with health checks", () => {
   it("takes only healthy replicas; with none healthy, all (a panic, logged once)", async () => {
     const w = world();

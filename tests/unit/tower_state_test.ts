@@ -44,6 +44,20 @@ describe("TowerState", () => {
     assert.deepEqual(Object.keys(state.list()[0]), ["name", "host", "port", "ttlLeft"]);
   });
 
+  it("known() lists every service's replicas without moving the round robin", () => {
+    const { state } = newState();
+    state.register("web", "10.0.0.7", 8080);
+    state.register("web", "10.0.0.8", 8080);
+    state.register("api", "10.0.0.9", 9000);
+    const before = addr(state.lookup("web"));
+    assert.deepEqual(
+      state.known().map(([name, rs]) => [name, rs.map((r) => `${r.host}:${r.port}`).sort()]),
+      [["web", ["10.0.0.7:8080", "10.0.0.8:8080"]], ["api", ["10.0.0.9:9000"]]],
+    );
+    state.known();
+    assert.notEqual(addr(state.lookup("web")), before, "LOOKUP still alternates");
+  });
+
   it("entries expire 30 s after their last REGISTER (lazily, at lookup)", () => {
     const { state, clock } = newState();
     state.register("web", "10.0.0.7", 8080);

@@ -162,6 +162,11 @@ export class EtcdRegistry implements Registry {
     return this.#view.services();
   }
 
+  /** Every service and its replicas, without a lookup's round robin. */
+  known(): [string, readonly Replica[]][] {
+    return this.#view.known();
+  }
+
   /** The member the watch stream is open on, or undefined between streams. */
   get watchingEndpoint(): string | undefined {
     return this.#watching;

@@ -79,6 +79,11 @@ export class ReplicaView {
     return [...this.#services.keys()];
   }
 
+  /** Every service and its replicas, without a lookup's round robin. */
+  known(): [string, readonly Replica[]][] {
+    return [...this.#services].map(([name, view]) => [name, view.list]);
+  }
+
   /** Forget every replica (before a full read replaces the view). */
   clear(): void {
     this.#services.clear();

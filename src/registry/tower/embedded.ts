@@ -53,6 +53,11 @@ export class EmbeddedTowerRegistry implements Registry {
     return this.state.replicas(service);
   }
 
+  /** Every service and its replicas, without a lookup's round robin. */
+  known(): [string, readonly Replica[]][] {
+    return this.state.known();
+  }
+
   /** Deregistrations and expiries of the state, as they happen. */
   watchRemovals(listener: (service: string, replica: Replica) => void): void {
     this.state.onRemoved = listener;
