@@ -9,67 +9,15 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
 import process from "node:process";
 import { sleep } from "../helpers/backends.ts";
 import { HttpConnection } from "../helpers/http.ts";
 import { freePortFlags, type Gatehouse, REPO_ROOT, startGatehouse } from "../helpers/gatehouse.ts";
 import { deregister, register } from "../helpers/tower.ts";
+import { type NamedReplica, startNamedReplica } from "../helpers/named_replica.ts";
 
-/** An in-process replica whose answers a test can change while it runs. */
-interface Replica {
-  name: string;
-  port: number;
-  /** Status of every answer (200 unless a test says otherwise). */
-  status: number;
-  /** Delay before every answer, and before answers to paths starting with /slow. */
-  delayMs: number;
-  slowPathMs: number;
-  served: number;
-  /** Connections open to it now. */
-  readonly open: number;
-  close(): Promise<void>;
-}
-
-async function startReplica(name: string): Promise<Replica> {
-  const sockets = new Set<Socket>();
-  const replica = {
-    name,
-    port: 0,
-    status: 200,
-    delayMs: 0,
-    slowPathMs: 0,
-    served: 0,
-    get open() {
-      return sockets.size;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
-  const server: Server = createServer((req, res) => {
-    // A live process answers a stall probe at once, however slow its answers to requests are.
-    if (req.method === "OPTIONS" && req.url === "*") return void res.end();
-    const delay = (req.url ?? "").startsWith("/slow") ? replica.slowPathMs : replica.delayMs;
-    setTimeout(() => {
-      replica.served++;
-      res.statusCode = replica.status;
-      res.setHeader("Content-Type", "text/plain");
-      res.end(`${name}\n`);
-    }, delay);
-  });
-  server.keepAliveTimeout = 60_000;
-  server.on("connection", (socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
-  replica.port = (server.address() as AddressInfo).port;
-  return replica;
-}
+type Replica = NamedReplica;
+const startReplica = (name: string): Promise<Replica> => startNamedReplica(name);
 
 /** What a load run saw. */
 interface LoadResult {

@@ -7,8 +7,6 @@
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
 import { sleep } from "../helpers/backends.ts";
 import { HttpConnection } from "../helpers/http.ts";
 import {
@@ -19,45 +17,11 @@ import {
   stderrMatching,
 } from "../helpers/gatehouse.ts";
 import { register } from "../helpers/tower.ts";
+import { type NamedReplica, startNamedReplica } from "../helpers/named_replica.ts";
 
-/** A replica that says its name; its health path answers `health`. */
-interface Replica {
-  name: string;
-  port: number;
-  health: number;
-  checks: number;
-  close(): Promise<void>;
-}
-
-async function startReplica(name: string, health = 200): Promise<Replica> {
-  const sockets = new Set<Socket>();
-  const replica: Replica = {
-    name,
-    port: 0,
-    health,
-    checks: 0,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
-  const server: Server = createServer((req, res) => {
-    if (req.url === "/healthz") {
-      replica.checks++;
-      res.statusCode = replica.health;
-      return void res.end("health\n");
-    }
-    res.end(`${name}\n`);
-  });
-  server.on("connection", (socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
-  replica.port = (server.address() as AddressInfo).port;
-  return replica;
-}
+type Replica = NamedReplica;
+const startReplica = (name: string, health = 200): Promise<Replica> =>
+  startNamedReplica(name, health);
 
 const CHECKS = [
   "--health-path",
