@@ -16,6 +16,11 @@ export interface Replica {
    * positive number; absent: 1), where the registry carries one.
    */
   weight?: number;
+  /**
+   * Its preference group, lower first (DNS SRV's priority; absent: 0): a
+   * replica is picked only when none of a lower group can be.
+   */
+  priority?: number;
 }
 
 /**

@@ -34,6 +34,7 @@ const HEDGE_MIN_ACTIVE = 2;
 interface SeenList {
   readonly states: readonly ReplicaState[];
   readonly distinct: number;
+  readonly grouped: boolean;
 }
 
 const NONE: readonly Replica[] = [];
@@ -89,6 +90,8 @@ export class ServiceReplicas {
   lastAnswerAt = 0;
   /** Every listed replica is ejected, and requests go to all of them anyway. */
   panicking = false;
+  /** The last list has priority groups (some replica's priority is not 0). */
+  grouped = false;
 
   readonly #book: ReplicaBook;
 
@@ -128,6 +131,7 @@ export class ServiceReplicas {
     if (seen !== undefined && this.#stillListed(seen)) {
       this.#list = replicas;
       this.#listStates = seen.states;
+      this.grouped = seen.grouped;
       return seen.states;
     }
     // A replica that appears after the service's first answer starts slowly.
@@ -136,15 +140,19 @@ export class ServiceReplicas {
     this.#list = replicas;
     for (const s of this.#states.values()) s.listed = false;
     const states: ReplicaState[] = [];
+    let grouped = false;
     for (const r of replicas) {
       const known = this.#states.size;
       const state = this.stateOf(r);
       if (later && this.#states.size > known) state.rampFrom = this.#book.hooks.clock.now;
       state.listed = true;
       state.weight = r.weight !== undefined && r.weight > 0 ? r.weight : 1;
+      state.priority = r.priority ?? 0;
+      if (state.priority !== 0) grouped = true;
       states.push(state);
     }
     this.#listStates = states;
+    this.grouped = grouped;
     this.#listedCount = 0;
     for (const [key, s] of this.#states) {
       if (s.listed) {
@@ -154,7 +162,7 @@ export class ServiceReplicas {
       this.#book.hooks.dropIdle(s.address);
       if (s.active === 0) this.#states.delete(key);
     }
-    this.#seenLists.set(replicas, { states, distinct: this.#listedCount });
+    this.#seenLists.set(replicas, { states, distinct: this.#listedCount, grouped });
     return states;
   }
 

@@ -53,6 +53,9 @@ export class FailoverPlan {
   #checked = false;
   /** The slow-start window (0: none). */
   #rampMs = 0;
+  /** The list has priority groups, and the one picked from now (-1: any). */
+  #grouped = false;
+  #group = -1;
   /** The state of the replica {@link next} gave last (null without a service). */
   state: ReplicaState | null = null;
   #policy: BalancePolicy = LEAST_OUTSTANDING;
@@ -94,10 +97,13 @@ export class FailoverPlan {
     this.#panic = false;
     this.state = null;
     this.#states = NO_STATES;
+    this.#grouped = false;
+    this.#group = -1;
     if (service === null || replicas.length === 0) return;
     const states = this.#states = service.listed(replicas);
     this.#checked = service.checked;
     this.#rampMs = service.slowStartMs;
+    this.#grouped = service.grouped;
     for (const s of states) if (s.routable(now, this.#checked)) return;
     this.#panic = true;
     service.panic();
@@ -111,12 +117,30 @@ export class FailoverPlan {
   /** Whether {@link next} would give a replica now (without taking it). */
   hasNext(now = 0): boolean {
     if (this.#attempts >= this.#max) return false;
+    this.#pickGroup(now);
     return this.#firstFrom(0, now) !== -1;
+  }
+
+  /**
+   * With priority groups, only the lowest group with a replica that may be
+   * picked now is picked from (a DNS SRV backup group takes over only when
+   * every replica before it is tried, ejected or unhealthy).
+   */
+  #pickGroup(now: number): void {
+    if (!this.#grouped) return;
+    this.#group = -1;
+    let lowest = Infinity;
+    for (let i = 0; i < this.#replicas.length; i++) {
+      const p = this.#states[i].priority;
+      if (p < lowest && this.#load(i, now, Infinity) !== Infinity) lowest = p;
+    }
+    if (lowest !== Infinity) this.#group = lowest;
   }
 
   /** The next replica to try, or undefined when attempts or replicas are used up. */
   next(now = 0): Replica | undefined {
     if (this.#attempts >= this.#max) return undefined;
+    this.#pickGroup(now);
     let i: number;
     switch (this.#policy.kind) {
       case "least-outstanding":
@@ -268,6 +292,7 @@ export class FailoverPlan {
     if (this.#service === null) return 0;
     const state = this.#states[i];
     if (!this.#panic && !state.routable(now, this.#checked)) return Infinity;
+    if (this.#group !== -1 && state.priority !== this.#group) return Infinity;
     // Tries out per unit of weight, counting this one: with equal weights, the fewest tries out.
     const load = (state.active + 1) / state.weightAt(now, this.#rampMs);
     if (slowAbove !== Infinity && state.slowness(now) > slowAbove) {

@@ -152,8 +152,9 @@ export class ReplicaState {
   checking = false;
   /** Its tries beaten by a hedge since it last answered well: the same request was quicker elsewhere. */
   lostRaces = 0;
-  /** Its weight as the registry last gave it (1 when it gives none). */
+  /** Its weight as the registry last gave it (1 when it gives none), and its priority group (0). */
   weight = 1;
+  priority = 0;
   /** Slow start: when its ramp began (it appeared, returned, or became healthy); 0: none. */
   rampFrom = 0;
   /** Smooth weighted round robin's running credit. */

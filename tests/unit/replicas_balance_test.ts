@@ -271,3 +271,56 @@ describe("slow start", () => {
     assert.equal(svc.stateOf(a).weightAt(clock.now + 10_000, 10_000), 1);
   });
 });
+
+describe("priority groups (DNS SRV priority)", () => {
+  const primary = [
+    { host: "10.5.0.1", port: 80, priority: 0 },
+    { host: "10.5.0.2", port: 80, priority: 0 },
+  ];
+  const backup = { host: "10.5.0.9", port: 80, priority: 10 };
+
+  it("picks from the lowest group only, under every policy, however loaded it is", () => {
+    for (
+      const policy of [
+        { kind: "least-outstanding" },
+        { kind: "round-robin" },
+        { kind: "random" },
+        HASH,
+      ] as BalancePolicy[]
+    ) {
+      const b = book();
+      const svc = b.service("api");
+      const plan = new FailoverPlan([], 0);
+      for (let i = 0; i < 50; i++) {
+        plan.reset([...primary, backup], 1, svc, NOW, policy, `k${i}`);
+        assert.notEqual(plan.next(NOW), backup, policy.kind);
+        // Requests stay out: the primaries grow loaded, and still the backup waits.
+        b.tryStarted(plan.state!, { replicaStalled() {}, slowCheck() {} }, NOW);
+      }
+    }
+  });
+
+  it("fails over to the next group once the first group is tried or ejected", () => {
+    const b = book();
+    const svc = b.service("api");
+    const plan = new FailoverPlan([], 0);
+    plan.reset([...primary, backup], 3, svc, NOW);
+    assert.deepEqual([plan.next(NOW), plan.next(NOW), plan.next(NOW)].map((r) => r!.host), [
+      "10.5.0.1",
+      "10.5.0.2",
+      "10.5.0.9",
+    ]);
+    const all = new ReplicaBook({ ...DEFAULT_POLICY, maxEjectedPercent: 100 }, {
+      clock: { now: NOW },
+      log: () => {},
+      dropIdle: () => {},
+      probe: () => Promise.resolve(true),
+    });
+    const api = all.service("api");
+    api.listed([...primary, backup]);
+    assert.equal(all.eject(api.stateOf(primary[0]), "test"), true);
+    assert.equal(all.eject(api.stateOf(primary[1]), "test"), true);
+    plan.reset([...primary, backup], 1, api, NOW);
+    assert.equal(plan.next(NOW), backup);
+  });
+});

@@ -85,6 +85,7 @@ class Answer {
       host: r.host,
       port: r.port,
       weight: allZero ? 1 : r.weight > 0 ? r.weight : 0.01,
+      priority: r.priority,
     }));
     this.key = found.map((r) => `${r.host}|${r.port}|${r.priority}|${r.weight}`).join(",");
     let group = 0;
