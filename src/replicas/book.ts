@@ -35,6 +35,7 @@ interface SeenList {
   readonly states: readonly ReplicaState[];
   readonly distinct: number;
   readonly grouped: boolean;
+  readonly weighted: boolean;
 }
 
 const NONE: readonly Replica[] = [];
@@ -90,8 +91,9 @@ export class ServiceReplicas {
   lastAnswerAt = 0;
   /** Every listed replica is ejected, and requests go to all of them anyway. */
   panicking = false;
-  /** The last list has priority groups (some replica's priority is not 0). */
+  /** The last list has priority groups (some replica's priority is not 0), and unequal weights. */
   grouped = false;
+  weighted = false;
 
   readonly #book: ReplicaBook;
 
@@ -132,6 +134,7 @@ export class ServiceReplicas {
       this.#list = replicas;
       this.#listStates = seen.states;
       this.grouped = seen.grouped;
+      this.weighted = seen.weighted;
       return seen.states;
     }
     // A replica that appears after the service's first answer starts slowly.
@@ -141,6 +144,7 @@ export class ServiceReplicas {
     for (const s of this.#states.values()) s.listed = false;
     const states: ReplicaState[] = [];
     let grouped = false;
+    let weighted = false;
     for (const r of replicas) {
       const known = this.#states.size;
       const state = this.stateOf(r);
@@ -149,10 +153,12 @@ export class ServiceReplicas {
       state.weight = r.weight !== undefined && r.weight > 0 ? r.weight : 1;
       state.priority = r.priority ?? 0;
       if (state.priority !== 0) grouped = true;
+      if (states.length > 0 && state.weight !== states[0].weight) weighted = true;
       states.push(state);
     }
     this.#listStates = states;
     this.grouped = grouped;
+    this.weighted = weighted;
     this.#listedCount = 0;
     for (const [key, s] of this.#states) {
       if (s.listed) {
@@ -162,7 +168,7 @@ export class ServiceReplicas {
       this.#book.hooks.dropIdle(s.address);
       if (s.active === 0) this.#states.delete(key);
     }
-    this.#seenLists.set(replicas, { states, distinct: this.#listedCount, grouped });
+    this.#seenLists.set(replicas, { states, distinct: this.#listedCount, grouped, weighted });
     return states;
   }
 

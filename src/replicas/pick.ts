@@ -53,6 +53,8 @@ export class FailoverPlan {
   #checked = false;
   /** The slow-start window (0: none). */
   #rampMs = 0;
+  /** Weights differ (or a slow start ramps): least outstanding weighs them. */
+  #weighted = false;
   /** The list has priority groups, and the one picked from now (-1: any). */
   #grouped = false;
   #group = -1;
@@ -98,12 +100,14 @@ export class FailoverPlan {
     this.state = null;
     this.#states = NO_STATES;
     this.#grouped = false;
+    this.#weighted = false;
     this.#group = -1;
     if (service === null || replicas.length === 0) return;
     const states = this.#states = service.listed(replicas);
     this.#checked = service.checked;
     this.#rampMs = service.slowStartMs;
     this.#grouped = service.grouped;
+    this.#weighted = service.weighted || (this.#rampMs > 0 && states.some((s) => s.rampFrom !== 0));
     for (const s of states) if (s.routable(now, this.#checked)) return;
     this.#panic = true;
     service.panic();
@@ -175,6 +179,7 @@ export class FailoverPlan {
     const slow = n === 1 || this.#service === null
       ? Infinity
       : slowAbove(this.#states, now, this.#panic);
+    if (this.#weighted) return this.#weightedLeast(now, slow);
     let best = -1;
     let bestLoad = Infinity;
     for (let i = 0; i < n; i++) {
@@ -184,6 +189,34 @@ export class FailoverPlan {
         bestLoad = load;
       }
     }
+    return best;
+  }
+
+  /**
+   * Least outstanding among unequal weights (or a slow start): smooth
+   * weighted round robin on each replica's weight over its tries out plus
+   * one, as Envoy's weighted least request does. Unloaded, the replicas
+   * share in proportion to their weights (a plain least-load pick would send
+   * every request of a quiet service to the heaviest); loaded, the less
+   * loaded get more. Much slower replicas only when no quicker one is left.
+   */
+  #weightedLeast(now: number, slow: number): number {
+    let quickOnes = false;
+    for (let i = 0; i < this.#replicas.length && !quickOnes; i++) {
+      quickOnes = this.#load(i, now, slow) < SLOW_PENALTY;
+    }
+    let best = -1;
+    let total = 0;
+    for (let i = 0; i < this.#replicas.length; i++) {
+      const load = this.#load(i, now, slow);
+      if (load === Infinity || (quickOnes && load >= SLOW_PENALTY)) continue;
+      const s = this.#states[i];
+      const share = s.weightAt(now, this.#rampMs) / (s.active + 1);
+      s.credit += share;
+      total += share;
+      if (best === -1 || s.credit > this.#states[best].credit) best = i;
+    }
+    if (best !== -1) this.#states[best].credit -= total;
     return best;
   }
 

@@ -204,6 +204,15 @@ export function parseRequestFields(fields: string[]): TowerRequest | TowerErrorR
   }
 }
 
+/** A LOOKUPALL item: `host:port`, or `host:port/N` with a weight N from 1 to 1000. */
+function readWeightedHostPort(text: string): Replica | undefined {
+  const slash = text.indexOf("/");
+  if (slash < 0) return readHostPort(text);
+  const replica = readHostPort(text.slice(0, slash));
+  const weight = /^[1-9]\d{0,3}$/.test(text.slice(slash + 1)) ? Number(text.slice(slash + 1)) : 0;
+  return replica === undefined || weight < 1 || weight > 1000 ? undefined : { ...replica, weight };
+}
+
 /** `weight=N` with N a whole number from 1 to 1000, or undefined. */
 function parseWeight(text: string): number | undefined {
   const m = /^weight=([1-9]\d{0,3})$/.exec(text);
@@ -273,9 +282,14 @@ export function formatReply(reply: TowerReply): string {
     case "LOOKUP":
       return `OK|LOOKUP|${reply.name}|${reply.replica.host}|${reply.replica.port}`;
     case "LOOKUPALL":
+      // A weight other than 1 follows its replica as "/N" (only a weighted REGISTER makes one).
       return formatCounted(
         `OK|LOOKUPALL|${reply.name}`,
-        reply.replicas.map((r) => formatHostPort(r.host, r.port)),
+        reply.replicas.map((r) =>
+          r.weight === undefined || r.weight === 1
+            ? formatHostPort(r.host, r.port)
+            : `${formatHostPort(r.host, r.port)}/${r.weight}`
+        ),
       );
     case "LIST":
       return formatCounted(
@@ -359,7 +373,7 @@ export function parseReply(line: string): TowerReply | undefined {
     }
     case "LOOKUPALL": {
       if (fields.length !== 5 || !isValidServiceName(name)) return undefined;
-      const replicas = parseCounted(fields[3], fields[4], readHostPort);
+      const replicas = parseCounted(fields[3], fields[4], readWeightedHostPort);
       return replicas === undefined ? undefined : { kind: "LOOKUPALL", name, replicas };
     }
     case "LIST": {

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { type EchoBackend, startEchoBackend } from "../helpers/backends.ts";
 import { type Gatehouse, startGatehouse, stderrMatching } from "../helpers/gatehouse.ts";
 import { echoOf, request } from "../helpers/http.ts";
-import { deregister, ping, register } from "../helpers/tower.ts";
+import { deregister, ping, register, towerRequest } from "../helpers/tower.ts";
 
 describe("remote Tower", () => {
   let tower: Gatehouse;
@@ -66,6 +66,20 @@ describe("remote Tower", () => {
       seen.add(echoOf(res).backend);
     }
     assert.deepEqual([...seen].sort(), ["web-1", "web-2"]);
+  });
+
+  it("weighs replicas by the weight they registered with, through LOOKUPALL", async () => {
+    assert.equal(
+      await towerRequest(tower.towerPort!, `REGISTER|web|127.0.0.1|${one.port}|weight=3`),
+      "OK|REGISTERED|web",
+    );
+    const by = new Map<string, number>();
+    for (let i = 0; i < 40; i++) {
+      const name = echoOf(await request(ingress.httpPort, { path: `/w/${i}` })).backend;
+      by.set(name, (by.get(name) ?? 0) + 1);
+    }
+    // 3:1 (the running credit of the earlier even turns may lend one either way).
+    assert.ok(Math.abs((by.get("web-1") ?? 0) - 30) <= 1, JSON.stringify([...by]));
   });
 
   it("sees a DEREGISTER on the remote Tower at the next request", async () => {

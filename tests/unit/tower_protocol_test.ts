@@ -161,6 +161,7 @@ describe("parseReply / formatReply", () => {
       "OK|LOOKUP|web|::1|8080",
       "OK|LOOKUPALL|web|1|10.0.0.7:8080",
       "OK|LOOKUPALL|web|3|10.0.0.7:8080,[::1]:8081,web-2.internal:80",
+      "OK|LOOKUPALL|web|2|10.0.0.7:8080/3,[::1]:8081/1000",
       "OK|LIST|0|",
       "OK|LIST|2|web:10.0.0.7:8080:30,api:[fe80::1]:9000:7",
       "OK|PONG|tower",
@@ -184,6 +185,11 @@ describe("parseReply / formatReply", () => {
       kind: "LOOKUPALL",
       name: "web",
       replicas: [{ host: "10.0.0.7", port: 8080 }, { host: "::1", port: 8081 }],
+    });
+    assert.deepEqual(parseReply("OK|LOOKUPALL|web|2|10.0.0.7:8080/3,[::1]:8081"), {
+      kind: "LOOKUPALL",
+      name: "web",
+      replicas: [{ host: "10.0.0.7", port: 8080, weight: 3 }, { host: "::1", port: 8081 }],
     });
     assert.deepEqual(parseReply("OK|LIST|1|web:[::1]:8080:29"), {
       kind: "LIST",
@@ -223,6 +229,10 @@ describe("parseReply / formatReply", () => {
         "OK|LOOKUPALL|web|2|10.0.0.7:8080",
         "OK|LOOKUPALL|web|x|10.0.0.7:8080",
         "OK|LOOKUPALL|web|1|::1:8080",
+        "OK|LOOKUPALL|web|1|10.0.0.7:8080/0",
+        "OK|LOOKUPALL|web|1|10.0.0.7:8080/1001",
+        "OK|LOOKUPALL|web|1|10.0.0.7:8080/x",
+        "OK|LOOKUPALL|web|1|10.0.0.7:8080/",
         "OK|LIST|1|",
         "OK|LIST|1|web:10.0.0.7:8080",
         "OK|REGISTERED",
