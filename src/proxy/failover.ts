@@ -222,13 +222,15 @@ export class Upstream implements StallListener, HedgeOwner {
     this.link = null;
     first?.close();
     this.#report.lostToHedge();
+    // The hedge's try becomes the request's before the hedge lets go of it (its replica's count
+    // of tries out never drops to 0 between, which could forget a deregistered replica's state).
+    this.#report.started(hedge.state, hedge.startedAt);
     const link = hedge.handOver();
     link.rebind(this.#listener);
     this.link = link;
     this.#replica = hedge.replica;
     this.#reused = hedge.reused;
     this.#primaryGone = false;
-    this.#report.started(hedge.state, hedge.startedAt);
     this.#listener.hedgeWon();
     this.#listener.onBackendData(chunk);
   }
@@ -280,8 +282,8 @@ export class Upstream implements StallListener, HedgeOwner {
     const request = this.#request;
     setTimeout(
       () =>
-        request === this.#request && this.#listener.waiting &&
-        this.#connectTo(replica, state, true),
+        request === this.#request && this.#listener.waiting && this.link === null &&
+        this.#hedge === null && this.#connectTo(replica, state, true),
       delay,
     );
   }
@@ -348,6 +350,8 @@ export class Upstream implements StallListener, HedgeOwner {
     this.#failed(replica, error);
     this.judge(Outcome.GatewayFailure, error);
     this.link = null;
+    // A hedge out carries the request on (it may be answering already).
+    if (this.#hedge !== null) return this.#leaveToHedge();
     this.#next(true);
   }
 

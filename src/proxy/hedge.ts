@@ -54,6 +54,8 @@ export class Hedge implements BackendListener, StallListener {
   /** When it began (the precise clock). */
   readonly startedAt: number;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** Its pooled connection turned out closed, and a fresh one was made. */
+  #staleRetried = false;
 
   constructor(owner: HedgeOwner, ctx: ProxyContext, replica: Replica, state: ReplicaState) {
     this.#owner = owner;
@@ -67,11 +69,11 @@ export class Hedge implements BackendListener, StallListener {
   start(): void {
     const ctx = this.#ctx;
     ctx.replicas.tryStarted(this.state, this, this.startedAt);
-    // The hedge answers within the upstream timeout, as any try must.
-    this.#timer = setTimeout(
-      () => this.#fail("did not answer in time"),
-      ctx.stallLimits.upstreamTimeoutMs,
-    );
+    // The hedge answers within the upstream timeout (when there is one), as any try must.
+    const timeoutMs = ctx.stallLimits.upstreamTimeoutMs;
+    if (timeoutMs > 0) {
+      this.#timer = setTimeout(() => this.#fail("did not answer in time"), timeoutMs);
+    }
     const pooled = ctx.pool.acquire(replicaAddress(this.replica), ctx.clock.now);
     if (pooled !== undefined) {
       this.link = BackendLink.ofPooled(pooled, this);
@@ -79,6 +81,12 @@ export class Hedge implements BackendListener, StallListener {
       pooled.setHandler(this.link);
       return this.#owner.resend(pooled);
     }
+    this.#connect();
+  }
+
+  /** A new connection to the replica, and the request sent on it. */
+  #connect(): void {
+    const ctx = this.#ctx;
     const link = this.link = new BackendLink(this);
     ctx.runtime.connect(this.replica.host, this.replica.port, link, ctx.upstreamConnect).then(
       (socket) => {
@@ -110,8 +118,18 @@ export class Hedge implements BackendListener, StallListener {
     this.#ctx.replicas.tryEnded(this.state, this);
   }
 
-  #fail(reason: string): void {
+  /** The hedge failed; `closed`: its connection ended (perhaps a stale pooled one). */
+  #fail(reason: string, closed = false): void {
     if (this.link === null) return;
+    if (closed && this.reused && !this.#staleRetried) {
+      // A pooled connection the backend had closed while idle: no fault of the replica's.
+      this.#staleRetried = true;
+      this.reused = false;
+      const stale = this.link.socket;
+      this.link = null;
+      stale?.close();
+      return this.#connect();
+    }
     this.cancel();
     this.#owner.hedgeFailed(this, reason);
   }
@@ -123,11 +141,11 @@ export class Hedge implements BackendListener, StallListener {
   onBackendDrain(): void {}
 
   onBackendEnd(): void {
-    this.#fail("backend closed the connection");
+    this.#fail("backend closed the connection", true);
   }
 
   onBackendGone(error?: Error): void {
-    this.#fail(error?.message ?? "connection closed");
+    this.#fail(error?.message ?? "connection closed", true);
   }
 
   replicaStalled(): void {

@@ -61,12 +61,16 @@ export class TryReport {
 
   /** A try on `state` begins (at `now`, when it began earlier: a hedge's). */
   started(state: ReplicaState, now = this.#ctx.replicas.now): void {
-    this.over();
+    const old = this.state;
     this.state = state;
     this.startedAt = now;
     this.answered = false;
     this.#judged = false;
+    // Another try on the same replica (a fresh connection for a stale pooled one) stays counted.
+    if (old === state) return;
+    // The new try counts before the old one ends, so a replica's count never passes through 0.
     this.#ctx.replicas.tryStarted(state, this.#owner, now);
+    if (old !== null) this.#ctx.replicas.tryEnded(old, this.#owner);
   }
 
   /** The current try is over (the request moves on, or ends). */

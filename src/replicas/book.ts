@@ -207,6 +207,8 @@ export class ServiceReplicas {
   /** Forget a state nobody waits on that the registry no longer lists. */
   forgetIfGone(state: ReplicaState): void {
     if (state.listed || state.active !== 0) return;
+    // Only this state: a replica listed again since may have a new one under the same address.
+    if (this.#states.get(state.address) !== state) return;
     this.#states.delete(state.address);
     // The next answer is read afresh, whatever list it comes in.
     this.#list = null;

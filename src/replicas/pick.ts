@@ -107,10 +107,18 @@ export class FailoverPlan {
     this.#checked = service.checked;
     this.#rampMs = service.slowStartMs;
     this.#grouped = service.grouped;
-    this.#weighted = service.weighted || (this.#rampMs > 0 && states.some((s) => s.rampFrom !== 0));
+    this.#weighted = service.weighted || (this.#rampMs > 0 && this.#ramping(now));
     for (const s of states) if (s.routable(now, this.#checked)) return;
     this.#panic = true;
     service.panic();
+  }
+
+  /** A replica's slow start is under way at `now`. */
+  #ramping(now: number): boolean {
+    for (const s of this.#states) {
+      if (s.rampFrom !== 0 && now - s.rampFrom < this.#rampMs) return true;
+    }
+    return false;
   }
 
   /** Attempts made so far. */

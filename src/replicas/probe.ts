@@ -21,6 +21,11 @@ import { formatHostPort } from "../net/address.ts";
 class Probe implements SocketHandler {
   socket: Socket | null = null;
   #done = false;
+
+  /** It has finished (answered, failed or timed out). */
+  get done(): boolean {
+    return this.#done;
+  }
   readonly #resolve: (status: number) => void;
   readonly #timer: ReturnType<typeof setTimeout>;
   readonly #wantStatus: boolean;
@@ -72,6 +77,8 @@ function ask(
     const probe = new Probe(resolve, timeoutMs, wantStatus);
     runtime.connect(host, port, probe, { timeoutMs, receiveBuffer: 0 }).then(
       (socket) => {
+        // Finished meanwhile (timed out while connecting): the connection is not needed.
+        if (probe.done) return socket.close();
         probe.socket = socket;
         socket.write(new TextEncoder().encode(request));
       },
