@@ -10,7 +10,7 @@
  */
 
 import type { ProxyContext } from "./context.ts";
-import type { ServiceReplicas } from "../replicas/book.ts";
+import type { ServiceReplicas } from "../replicas/service.ts";
 import { Outcome, type ReplicaState, type StallListener } from "../replicas/state.ts";
 
 /**

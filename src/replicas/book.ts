@@ -1,11 +1,12 @@
 /**
- * The replicas this process has sent requests to, per service, and what
+ * The replicas this process knows, per service (service.ts), and what
  * their tries' outcomes say about them: passive outlier detection (eject a
  * replica after consecutive failures, for longer each time, never more than
  * a share of its service at once), stall detection (a replica that sends
  * nothing while its peers answer is probed, and ejected when the probe goes
- * unanswered too; its tries move elsewhere), the retry budget, and one log
- * line per change of state.
+ * unanswered too; its tries move elsewhere), when to hedge, active health
+ * checks (health.ts), the retry budget, and one log line per change of
+ * state.
  *
  * @module
  */
@@ -13,6 +14,7 @@
 import { type Replica, replicaAddress } from "../registry/types.ts";
 import { decayedEjections, ejectionMs, maxEjected, retryAllowed } from "./policy.ts";
 import { HealthChecker, type HealthPolicy } from "./health.ts";
+import { ServiceReplicas } from "./service.ts";
 import {
   Outcome,
   type ReplicaPolicy,
@@ -29,14 +31,6 @@ import {
  * answered quicker elsewhere: the replica is slow, not the request).
  */
 const HEDGE_MIN_ACTIVE = 2;
-
-/** A registry answer read before: its replicas' states, and how many distinct ones. */
-interface SeenList {
-  readonly states: readonly ReplicaState[];
-  readonly distinct: number;
-  readonly grouped: boolean;
-  readonly weighted: boolean;
-}
 
 const NONE: readonly Replica[] = [];
 
@@ -58,161 +52,6 @@ export interface BookHooks {
   probe(host: string, port: number, timeoutMs: number): Promise<boolean>;
   /** An active health check's answer: its status, or 0 (see health.ts); needed with checks on. */
   check?(host: string, port: number, policy: HealthPolicy): Promise<number>;
-}
-
-/**
- * The replicas of one service.
- *
- * @example
- * ```ts
- * import { ReplicaBook } from "./book.ts";
- * import { DEFAULT_POLICY } from "./policy.ts";
- * declare const book: ReplicaBook;
- * const api = book.service("api");
- * api.stateOf({ host: "10.0.0.7", port: 8081 }).active; // 0
- * ```
- */
-export class ServiceReplicas {
-  readonly name: string;
-  readonly #states = new Map<string, ReplicaState>();
-  /** The registry's last answer (a new one is compared, an unchanged one is not). */
-  #list: readonly Replica[] | null = null;
-  /** The states of `#list`, index for index (picking reads them without a lookup). */
-  #listStates: readonly ReplicaState[] = [];
-  #listedCount = 0;
-  /** The registry has answered for this service before. */
-  #answered = false;
-  /** Lists read before, with their states (a registry may hand the same arrays out again). */
-  #seenLists = new WeakMap<readonly Replica[], SeenList>();
-  /** Requests of this service in flight, and the retries among them. */
-  requests = 0;
-  retries = 0;
-  /** When any replica of this service last sent a response byte. */
-  lastAnswerAt = 0;
-  /** Every listed replica is ejected, and requests go to all of them anyway. */
-  panicking = false;
-  /** The last list has priority groups (some replica's priority is not 0), and unequal weights. */
-  grouped = false;
-  weighted = false;
-
-  readonly #book: ReplicaBook;
-
-  constructor(name: string, book: ReplicaBook) {
-    this.name = name;
-    this.#book = book;
-  }
-
-  /** The state of `replica` (made on first sight). */
-  stateOf(replica: Replica): ReplicaState {
-    const key = replicaAddress(replica);
-    let state = this.#states.get(key);
-    if (state === undefined) this.#states.set(key, state = new ReplicaState(this.name, replica));
-    return state;
-  }
-
-  /** Every replica's state. */
-  states(): IterableIterator<ReplicaState> {
-    return this.#states.values();
-  }
-
-  /** Distinct replicas the registry listed last time. */
-  get size(): number {
-    return this.#list === null ? this.#states.size : this.#listedCount;
-  }
-
-  /**
-   * The registry's answer now; returns its replicas' states in its order.
-   * Replicas it no longer lists are forgotten (once no try is out on them)
-   * and their idle pooled connections closed.
-   */
-  listed(replicas: readonly Replica[]): readonly ReplicaState[] {
-    if (replicas === this.#list) return this.#listStates;
-    // The embedded Tower rotates its answer per request among a few arrays it keeps: one read
-    // before, with the same replicas still listed, needs no reading again.
-    const seen = this.#seenLists.get(replicas);
-    if (seen !== undefined && this.#stillListed(seen)) {
-      this.#list = replicas;
-      this.#listStates = seen.states;
-      this.grouped = seen.grouped;
-      this.weighted = seen.weighted;
-      return seen.states;
-    }
-    // A replica that appears after the service's first answer starts slowly.
-    const later = this.#answered;
-    this.#answered = true;
-    this.#list = replicas;
-    for (const s of this.#states.values()) s.listed = false;
-    const states: ReplicaState[] = [];
-    let grouped = false;
-    let weighted = false;
-    for (const r of replicas) {
-      const known = this.#states.size;
-      const state = this.stateOf(r);
-      if (later && this.#states.size > known) state.rampFrom = this.#book.hooks.clock.now;
-      state.listed = true;
-      state.weight = r.weight !== undefined && r.weight > 0 ? r.weight : 1;
-      state.priority = r.priority ?? 0;
-      if (state.priority !== 0) grouped = true;
-      if (states.length > 0 && state.weight !== states[0].weight) weighted = true;
-      states.push(state);
-    }
-    this.#listStates = states;
-    this.grouped = grouped;
-    this.weighted = weighted;
-    this.#listedCount = 0;
-    for (const [key, s] of this.#states) {
-      if (s.listed) {
-        this.#listedCount++;
-        continue;
-      }
-      this.#book.hooks.dropIdle(s.address);
-      if (s.active === 0) this.#states.delete(key);
-    }
-    this.#seenLists.set(replicas, { states, distinct: this.#listedCount, grouped, weighted });
-    return states;
-  }
-
-  /** A list read before still names exactly the replicas listed now, with the same states. */
-  #stillListed(seen: SeenList): boolean {
-    if (seen.distinct !== this.#listedCount) return false;
-    for (const s of seen.states) if (!s.listed || this.#states.get(s.address) !== s) return false;
-    return true;
-  }
-
-  /** Replicas ejected at `now`. */
-  ejectedCount(now: number): number {
-    let n = 0;
-    for (const s of this.#states.values()) if (s.listed && s.ejected(now)) n++;
-    return n;
-  }
-
-  /** Health checks run: picking takes healthy replicas only. */
-  get checked(): boolean {
-    return this.#book.health !== null;
-  }
-
-  /** The slow-start window (0: none). */
-  get slowStartMs(): number {
-    return this.#book.policy.slowStartMs;
-  }
-
-  /** Every listed replica is ejected (or not healthy): say so once, and route to all (panic). */
-  panic(): void {
-    if (this.panicking) return;
-    this.panicking = true;
-    const out = this.checked ? "ejected or not healthy" : "ejected";
-    this.#book.hooks.log(`service ${this.name}: every replica is ${out}; routing to all (panic)`);
-  }
-
-  /** Forget a state nobody waits on that the registry no longer lists. */
-  forgetIfGone(state: ReplicaState): void {
-    if (state.listed || state.active !== 0) return;
-    // Only this state: a replica listed again since may have a new one under the same address.
-    if (this.#states.get(state.address) !== state) return;
-    this.#states.delete(state.address);
-    // The next answer is read afresh, whatever list it comes in.
-    this.#list = null;
-  }
 }
 
 /**

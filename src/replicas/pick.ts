@@ -14,7 +14,7 @@
 
 import { type Replica, replicaAddress } from "../registry/types.ts";
 import { type BalancePolicy, LEAST_OUTSTANDING, rendezvousScore } from "./balance.ts";
-import type { ServiceReplicas } from "./book.ts";
+import type { ServiceReplicas } from "./service.ts";
 import { type ReplicaState, slowAbove } from "./state.ts";
 
 /** Above this many replicas, two random choices replace the full scan. */

@@ -10,7 +10,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { FailoverPlan } from "../../src/replicas/pick.ts";
-import { ReplicaBook, type ServiceReplicas } from "../../src/replicas/book.ts";
+import { ReplicaBook } from "../../src/replicas/book.ts";
+import type { ServiceReplicas } from "../../src/replicas/service.ts";
 import { DEFAULT_POLICY } from "../../src/replicas/policy.ts";
 import type { ReplicaPolicy, StallListener } from "../../src/replicas/state.ts";
 import type { Replica } from "../../src/registry/types.ts";
