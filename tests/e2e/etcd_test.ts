@@ -115,6 +115,9 @@ describe("etcd registry on a 3-member cluster", () => {
     for (let i = 0; i < 10; i++) firsts.add(registry.resolve("api")[0].port);
     assert.equal(firsts.size, 10);
     assert.equal(registry.resolve("api").length, 10);
+    // A turn of the round robin later, the same arrays come back (nothing is copied per request).
+    const turn = Array.from({ length: 10 }, () => registry.resolve("api"));
+    for (let i = 0; i < 10; i++) assert.equal(registry.resolve("api"), turn[i]);
 
     for (let i = 0; i < 10; i++) {
       const port = 30_000 + i;

@@ -153,7 +153,7 @@ export class EtcdRegistry implements Registry {
    * The replicas of `service` in the order to try them. Each call starts one
    * further along the list. Empty when none is registered.
    */
-  resolve(service: string): Replica[] {
+  resolve(service: string): readonly Replica[] {
     return this.#view.resolve(service);
   }
 

@@ -10,6 +10,8 @@ import type { Replica } from "../types.ts";
 import { readReplica, splitReplicaKey } from "./keys.ts";
 import { unb64 } from "./gateway.ts";
 
+const NO_REPLICAS: readonly Replica[] = [];
+
 interface ServiceView {
   /** Replicas by key, in the order they appeared. */
   byKey: Map<string, Replica>;
@@ -17,6 +19,12 @@ interface ServiceView {
   list: Replica[];
   /** Round-robin position. */
   next: number;
+  /**
+   * The list rotated to start at each position, built on first use and
+   * dropped on change: a resolve per request allocates nothing, and hands
+   * out the same arrays again (what the service state reads once).
+   */
+  rotations: (readonly Replica[] | undefined)[];
 }
 
 /**
@@ -60,17 +68,23 @@ export class ReplicaView {
 
   /**
    * The replicas of `service` in the order to try them. Each call starts one
-   * further along the list. Empty when none is registered.
+   * further along the list. Empty when none is registered. The array is
+   * shared (handed out again at the same turn until the list changes):
+   * read-only.
    */
-  resolve(service: string): Replica[] {
+  resolve(service: string): readonly Replica[] {
     const view = this.#services.get(service);
-    if (view === undefined) return [];
+    if (view === undefined) return NO_REPLICAS;
     const list = view.list;
     const n = list.length;
     const start = view.next % n;
     view.next = start + 1;
-    const out = new Array<Replica>(n);
-    for (let i = 0; i < n; i++) out[i] = list[(start + i) % n];
+    let out = view.rotations[start];
+    if (out === undefined) {
+      const rotated = new Array<Replica>(n);
+      for (let i = 0; i < n; i++) rotated[i] = list[(start + i) % n];
+      view.rotations[start] = out = rotated;
+    }
     return out;
   }
 
@@ -105,11 +119,12 @@ export class ReplicaView {
     }
     let view = this.#services.get(parsed.service);
     if (view === undefined) {
-      view = { byKey: new Map(), list: [], next: 0 };
+      view = { byKey: new Map(), list: [], next: 0, rotations: [] };
       this.#services.set(parsed.service, view);
     }
     view.byKey.set(key, replica);
     view.list = [...view.byKey.values()];
+    view.rotations = [];
   }
 
   /** Apply a DELETE of the key. Keys outside the prefix are ignored. */
@@ -120,6 +135,9 @@ export class ReplicaView {
     const view = this.#services.get(parsed.service);
     if (view === undefined || !view.byKey.delete(key)) return;
     if (view.byKey.size === 0) this.#services.delete(parsed.service);
-    else view.list = [...view.byKey.values()];
+    else {
+      view.list = [...view.byKey.values()];
+      view.rotations = [];
+    }
   }
 }
