@@ -195,6 +195,14 @@ describe("access log", () => {
     assert.equal(commonest(sizes), 250);
     assert.equal(commonest(new Map()), undefined);
   });
+
+  it("counts a fault that ends while it lasts, from the grace on", () => {
+    const tally = new ArrivalTally({ ...W, faultEndMs: 15_000 });
+    const log = ["13.500 0 200 250 GET /", "14.500 0 200 250 GET /", "16.000 0 200 250 GET /"];
+    tallyAccessLog(log.join("\n"), tally, new Map());
+    assert.equal(tally.count().whileFaulty, 1);
+    assert.equal(tally.count().afterGrace, 2);
+  });
 });
 
 describe("receive queues", () => {
@@ -356,13 +364,15 @@ describe("goals", () => {
     cell("sigstop", "gatehouse-bin", { completed: 960 }),
     cell("http500", "gatehouse-bin", { status500Share: 0.005 }),
     cell("slow", "gatehouse-bin", { p99S: 0.002 }),
+    cell("unready", "gatehouse-bin", { sickShareWhileFaulty: 0.005 }),
     ...FAULT_IDS.map((f) => cell(f, "nginx", { completed: f === "sigstop" ? 1000 : 1040 })),
   ];
 
   it("all met when every number is within its goal", () => {
     const v = goalVerdicts(good);
-    assert.deepEqual(v.map((x) => x.met), [true, true, true, true, true]);
-    assert.match(v[4].goal, /no worse than nginx on errors/);
+    assert.deepEqual(v.map((x) => x.met), [true, true, true, true, true, true]);
+    assert.match(v[4].goal, /^not ready: no client-visible error/);
+    assert.match(v[5].goal, /no worse than nginx on errors/);
   });
 
   it("each goal fails on its own number", () => {
@@ -376,7 +386,9 @@ describe("goals", () => {
     assert.equal(met(replace("slow", { sickShareAfterGrace: 0.01 }))[3], false);
     assert.equal(met(replace("slow", { p99S: 0.0021 }))[3], false);
     assert.equal(met(replace("slow", { sickShareAfterGrace: undefined }))[3], false);
-    const worse = goalVerdicts(replace("http500", { errorsTotal: 2, completed: 900 }))[4];
+    assert.equal(met(replace("unready", { sickShareWhileFaulty: 0.01 }))[4], false);
+    assert.equal(met(replace("unready", { errorsTotal: 1 }))[4], false);
+    const worse = goalVerdicts(replace("http500", { errorsTotal: 2, completed: 900 }))[5];
     assert.equal(worse.met, false);
     assert.equal(worse.detail, "answers 500: errors 2 vs nginx 0; completed 900 vs nginx 1,040");
   });
@@ -386,14 +398,14 @@ describe("goals", () => {
       good.find((c) => c.fault === fault && c.proxy === "gatehouse-bin")!.completed!;
     const limit = (c: ChaosCell) => mine(c.fault) / (1 - COMPLETED_TOLERANCE);
     const near = good.map((c) => c.proxy === "nginx" ? { ...c, completed: limit(c) - 1 } : c);
-    assert.equal(goalVerdicts(near)[4].met, true);
+    assert.equal(goalVerdicts(near)[5].met, true);
     const beyond = good.map((c) => c.proxy === "nginx" ? { ...c, completed: limit(c) + 1 } : c);
-    assert.equal(goalVerdicts(beyond)[4].met, false);
+    assert.equal(goalVerdicts(beyond)[5].met, false);
   });
 
   it("a goal whose runs are missing is not measured", () => {
     const v = goalVerdicts([cell("none", "gatehouse-bin")]);
-    assert.deepEqual(v.map((x) => x.met), [undefined, undefined, undefined, undefined, undefined]);
+    assert.deepEqual(v.map((x) => x.met), Array(6).fill(undefined));
     assert.match(v[0].detail, /not measured/);
   });
 

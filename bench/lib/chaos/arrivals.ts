@@ -15,6 +15,8 @@ export interface RunWindows {
   faultMs: number;
   /** wrk ended. */
   endMs: number;
+  /** The fault ended (a fault that lasts a while: `unready`). */
+  faultEndMs?: number;
 }
 
 /** The requests one replica got in a run, by window. */
@@ -27,6 +29,8 @@ export interface ReplicaCount {
   afterGrace: number;
   /** When the last request after the fault reached it; absent when none did. */
   lastAfterFaultMs?: number;
+  /** From {@link GRACE_S} after the fault to the fault's end (a fault that ends; else 0). */
+  whileFaulty?: number;
 }
 
 /**
@@ -61,7 +65,12 @@ export class ArrivalTally {
       return;
     }
     c.afterFault += weight;
-    if (atMs >= w.faultMs + GRACE_S * 1000) c.afterGrace += weight;
+    if (atMs >= w.faultMs + GRACE_S * 1000) {
+      c.afterGrace += weight;
+      if (w.faultEndMs !== undefined && atMs < w.faultEndMs) {
+        c.whileFaulty = (c.whileFaulty ?? 0) + weight;
+      }
+    }
     if (c.lastAfterFaultMs === undefined || atMs > c.lastAfterFaultMs) c.lastAfterFaultMs = atMs;
   }
 

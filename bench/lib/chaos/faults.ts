@@ -8,7 +8,7 @@
 import type { ProxyId } from "../scenarios.ts";
 
 /** The faults, in report order; `none` is the run every other is compared with. */
-export const FAULT_IDS = ["none", "sigkill", "sigstop", "http500", "slow"] as const;
+export const FAULT_IDS = ["none", "sigkill", "sigstop", "http500", "slow", "unready"] as const;
 
 /** One of {@link FAULT_IDS}. */
 export type FaultId = typeof FAULT_IDS[number];
@@ -24,6 +24,32 @@ export interface Fault {
 
 /** Seconds a replica takes to answer in the `slow` fault. */
 export const SLOW_REPLY_S = 2;
+
+/**
+ * The window after the fault that the slow replica's goal leaves out: a
+ * proxy needs one try that takes too long to learn that a replica is slow.
+ */
+export const GRACE_S = 1;
+
+/** Seconds the replica is not ready in the `unready` fault. */
+export const UNREADY_S = 5;
+
+/**
+ * Gatehouse's flags for the `unready` fault: active health checks, with
+ * haproxy's settings in this benchmark (every 250 ms, 2 to fall or rise).
+ */
+export const UNREADY_GATEHOUSE_ARGS: readonly string[] = [
+  "--health-path",
+  "/health",
+  "--health-interval",
+  "250ms",
+  "--health-timeout",
+  "250ms",
+  "--health-fall",
+  "2",
+  "--health-rise",
+  "2",
+];
 
 /** Every fault, in report order. */
 export const FAULTS: readonly Fault[] = [
@@ -55,6 +81,15 @@ export const FAULTS: readonly Fault[] = [
     how: "Another such file sends every request of replica 1 to a location that answers " +
       `after \`echo_sleep ${SLOW_REPLY_S}\` (nginx's echo module, which does not block)`,
   },
+  {
+    id: "unready",
+    title: `not ready for ${UNREADY_S} s`,
+    how: `Replica 1 is not ready for ${UNREADY_S} s (a third file makes it answer 503 to every ` +
+      "request, its health path included), then ready again; it stays registered. The share " +
+      `column counts only while it is not ready (${GRACE_S} s after the fault to ` +
+      `${UNREADY_S} s). Gatehouse runs this row with active health checks at haproxy's ` +
+      `settings: \`${UNREADY_GATEHOUSE_ARGS.join(" ")}\``,
+  },
 ];
 
 /** The proxies compared, in report order: the two references, then Gatehouse. */
@@ -84,12 +119,6 @@ export const CONNECTIONS = 50;
 
 /** wrk's `--timeout`: a response later than this counts as a timeout error. */
 export const WRK_TIMEOUT_S = 10;
-
-/**
- * The window after the fault that the slow replica's goal leaves out: a
- * proxy needs one try that takes too long to learn that a replica is slow.
- */
-export const GRACE_S = 1;
 
 /**
  * Looks a fault up by id.

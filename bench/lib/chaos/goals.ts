@@ -78,6 +78,18 @@ function slowGoal(get: Lookup, subject: ChaosProxyId): Omit<GoalVerdict, "goal">
 }
 
 /** Where `mine` falls short of the `others` on one row: "errors 50 vs nginx 0, ...". */
+function unreadyGoal(get: Lookup, subject: ChaosProxyId): Omit<GoalVerdict, "goal"> {
+  const cell = get("unready", subject);
+  if (cell?.errorsTotal === undefined || cell.sickShareWhileFaulty === undefined) {
+    return missing("no not-ready run");
+  }
+  return {
+    met: cell.errorsTotal === 0 && cell.sickShareWhileFaulty < 0.01,
+    detail: `${count(cell.errorsTotal)} errors; ${pct(cell.sickShareWhileFaulty)} of requests ` +
+      "reached it while not ready",
+  };
+}
+
 function shortfalls(
   mine: ChaosCell,
   others: readonly [ChaosProxyId, ChaosCell][],
@@ -170,6 +182,11 @@ export function goalVerdicts(
       goal: `slow replica: under 1% of requests go to it from ${GRACE_S} s after the fault ` +
         "on; p99 at most 2x the no-fault run's",
       ...slowGoal(get, subject),
+    },
+    {
+      goal: `not ready: no client-visible error; under 1% of requests go to it from ${GRACE_S} s ` +
+        "after it turns unready until it is ready",
+      ...unreadyGoal(get, subject),
     },
     {
       goal: `no worse than ${others.join(" and ") || "the others"} on errors and completed ` +

@@ -17,6 +17,8 @@ export interface ReplicaPaths {
   answer500: string;
   /** While this file exists, the replica answers every request after {@link SLOW_REPLY_S} s. */
   answerSlow: string;
+  /** While this file exists, the replica is not ready: 503 to every request. */
+  answer503: string;
 }
 
 /**
@@ -33,6 +35,7 @@ export function replicaPaths(prefix: string): ReplicaPaths {
     accessLog: `${dir}/access.log`,
     answer500: `${dir}/answer-500`,
     answerSlow: `${dir}/answer-slow`,
+    answer503: `${dir}/answer-503`,
   };
 }
 
@@ -88,6 +91,9 @@ ${nginxHttpCommon(o)}
     # The fault switches, for every location.
     if (-f ${paths.answer500}) {
       return 500;
+    }
+    if (-f ${paths.answer503}) {
+      return 503;
     }
     if (-f ${paths.answerSlow}) {
       rewrite ^ /__slow last;

@@ -121,7 +121,8 @@ export function faultRows(
       formatErrors(c.errors, c.errorsTotal),
       formatLatency(c.p99S),
       formatLatency(c.maxS),
-      formatShare(c.sickShare),
+      // A fault that ends is judged while it lasts (after that the replica is fine again).
+      formatShare(fault === "unready" ? c.sickShareWhileFaulty : c.sickShare),
       formatStop(c.stopAfterS),
     ];
   });

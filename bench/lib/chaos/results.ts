@@ -57,6 +57,8 @@ export interface RunFigures {
   sickShare?: number;
   /** The same from `GRACE_S` after the fault. */
   sickShareAfterGrace?: number;
+  /** The same while a fault that ends lasts (from the grace on): `unready`'s. */
+  sickShareWhileFaulty?: number;
   /**
    * Seconds from the fault to the last request that reached the sick
    * replica (0: none did); `null` when it was still getting requests in the
@@ -102,6 +104,7 @@ export function runFigures(r: ChaosRecord): RunFigures | undefined {
     status500Share: share(statuses["500"] ?? 0, r.wrk.requests) ?? 0,
     sickShare: sick && share(sick.afterFault, sum((c) => c.afterFault)),
     sickShareAfterGrace: sick && share(sick.afterGrace, sum((c) => c.afterGrace)),
+    sickShareWhileFaulty: sick && share(sick.whileFaulty ?? 0, sum((c) => c.whileFaulty ?? 0)),
     stopAfterS,
   };
 }
@@ -214,6 +217,7 @@ export function summarizeChaos(
         status500Share: median(runs.map((f) => f.status500Share)),
         sickShare: medianOf(runs.map((f) => f.sickShare)),
         sickShareAfterGrace: medianOf(runs.map((f) => f.sickShareAfterGrace)),
+        sickShareWhileFaulty: medianOf(runs.map((f) => f.sickShareWhileFaulty)),
         stopAfterS: medianStop(runs.map((f) => f.stopAfterS)),
       });
     }

@@ -27,6 +27,8 @@ import {
   REPLICAS,
   SICK_REPLICA,
   SLOW_REPLY_S,
+  UNREADY_GATEHOUSE_ARGS,
+  UNREADY_S,
   WRK_TIMEOUT_S,
 } from "./faults.ts";
 import type { ChaosOptions } from "./options.ts";
@@ -115,7 +117,7 @@ async function startReplicas(ctx: ChaosContext): Promise<Running[]> {
   const replicas: Running[] = [];
   for (let i = 1; i <= REPLICAS; i++) {
     const paths = replicaPaths(`${ctx.bench.outDir}/replica-${i}`);
-    for (const file of [paths.accessLog, paths.answer500, paths.answerSlow]) {
+    for (const file of [paths.accessLog, paths.answer500, paths.answerSlow, paths.answer503]) {
       await Deno.remove(file).catch(() => {});
     }
     replicas.push(
@@ -136,6 +138,7 @@ function startChaosProxy(
   ctx: ChaosContext,
   proxy: ChaosProxyId,
   ports: readonly number[],
+  fault: FaultId,
 ): Promise<Running> {
   switch (proxy) {
     case "nginx":
@@ -154,7 +157,10 @@ function startChaosProxy(
         routes: GATEHOUSE_ROUTES,
         service: CHAOS_SERVICE,
         backendPorts: ports,
-        extraArgs: gatehouseChaosFlags(ctx.opts.gatehouseArgs),
+        extraArgs: gatehouseChaosFlags([
+          ...(fault === "unready" ? UNREADY_GATEHOUSE_ARGS : []),
+          ...ctx.opts.gatehouseArgs,
+        ]),
       });
   }
 }
@@ -201,7 +207,9 @@ async function inflict(
   fault: FaultId,
   replica: Running,
   prefix: string,
-): Promise<{ atMs: number; queues?: QueueWatch; control?: QueueWatch }> {
+): Promise<
+  { atMs: number; queues?: QueueWatch; control?: QueueWatch; ended?: Promise<number> }
+> {
   const paths = replicaPaths(prefix);
   switch (fault) {
     case "none":
@@ -219,6 +227,16 @@ async function inflict(
       const atMs = Date.now();
       Deno.kill(replica.managed.pid, "SIGSTOP");
       return { atMs, queues };
+    }
+    case "unready": {
+      const atMs = Date.now();
+      await Deno.writeTextFile(paths.answer503, "");
+      // Ready again after UNREADY_S: resolves with that moment.
+      const ended = sleep(UNREADY_S * 1000).then(async () => {
+        await Deno.remove(paths.answer503).catch(() => {});
+        return Date.now();
+      });
+      return { atMs, ended };
     }
     case "http500":
     case "slow": {
@@ -281,7 +299,7 @@ export async function chaosRun(
   try {
     const replicas = await startReplicas(ctx);
     running.push(...replicas);
-    const front = await startChaosProxy(ctx, proxy, replicas.map((r) => r.port));
+    const front = await startChaosProxy(ctx, proxy, replicas.map((r) => r.port), fault);
     running.unshift(front); // Stopped first, so the replicas see no more requests.
     const label = `${proxy} ${fault} run ${run}`;
     if (opts.warmupS > 0) await wrk(ctx, `${label} warm-up`, front.port, opts.warmupS);
@@ -296,7 +314,8 @@ export async function chaosRun(
     const hit = await inflict(fault, sick, `${ctx.bench.outDir}/replica-${SICK_REPLICA + 1}`);
     if (fault === "sigstop") frozen = sick;
     const text = await output;
-    const windows = { startMs, faultMs: hit.atMs, endMs: Date.now() };
+    const faultEndMs = await hit.ended;
+    const windows = { startMs, faultMs: hit.atMs, endMs: Date.now(), faultEndMs };
     record.cpu = cpuUsage(before, sample(), ctx.hz);
     const queues = await hit.queues?.stop();
     await hit.control?.stop();
