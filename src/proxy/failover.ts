@@ -80,6 +80,8 @@ export class Upstream implements StallListener, HedgeOwner {
   #primaryGone = false;
   /** What a hashing policy hashes for this request ("" for none). */
   #key = "";
+  /** Until when a retry may wait for room in the budget (0: it has not waited). */
+  #budgetDeadline = 0;
 
   constructor(listener: UpstreamListener, ctx: ProxyContext) {
     this.#listener = listener;
@@ -98,6 +100,7 @@ export class Upstream implements StallListener, HedgeOwner {
     this.#staleRetried = false;
     this.#hedged = false;
     this.#primaryGone = false;
+    this.#budgetDeadline = 0;
     this.errors = "";
   }
 
@@ -257,7 +260,42 @@ export class Upstream implements StallListener, HedgeOwner {
   canRetry(): boolean {
     if (!this.#plan.hasNext(this.#ctx.replicas.now)) return false;
     // Moving away from a replica just ejected is failover, not extra load: no budget limits it.
-    return this.#report.leavingEjected || this.#report.mayRetry("an answer is passed on as it is");
+    if (this.#report.leavingEjected || this.#report.mayRetry("")) return true;
+    // No room now: the retry waits for some (see #awaitBudget), unless the budget never has any.
+    if (this.#budgetHasRoom()) return true;
+    this.#ctx.log(
+      `service ${this.#report.service?.name}: retry budget exhausted; an answer is passed on as it is`,
+    );
+    return false;
+  }
+
+  /** The budget allows retries at all (not `--retry-budget 0:0`). */
+  #budgetHasRoom(): boolean {
+    const p = this.#ctx.replicas.policy;
+    return p.retryBudgetPercent > 0 || p.retryBudgetMin > 0;
+  }
+
+  /**
+   * The budget has no room for this retry now: wait a moment for some
+   * (retries take milliseconds, so room comes soon), at most
+   * {@link BUDGET_WAIT_MS} in all; false when waited that long already, or
+   * when the budget never has room. Retries in flight never exceed it.
+   */
+  #awaitBudget(unsent: boolean): boolean {
+    if (!this.#budgetHasRoom()) return false;
+    const now = Date.now();
+    if (this.#budgetDeadline === 0) this.#budgetDeadline = now + BUDGET_WAIT_MS;
+    else if (now >= this.#budgetDeadline) return false;
+    // The failed try is over: nothing waits on its replica meanwhile.
+    this.#report.over();
+    const request = this.#request;
+    setTimeout(
+      () =>
+        request === this.#request && this.#listener.waiting && this.link === null &&
+        this.#hedge === null && this.#next(unsent),
+      BUDGET_RECHECK_MS,
+    );
+    return true;
   }
 
   /**
@@ -268,9 +306,12 @@ export class Upstream implements StallListener, HedgeOwner {
   #next(unsent = false): void {
     const retry = this.#plan.attempts;
     if (
-      retry > 0 && !unsent && !this.#report.leavingEjected &&
-      !this.#report.mayRetry("a request fails without retry")
+      retry > 0 && !unsent && !this.#report.leavingEjected && !this.#report.mayRetry("")
     ) {
+      if (this.#awaitBudget(unsent)) return;
+      this.#ctx.log(
+        `service ${this.#report.service?.name}: retry budget exhausted; a request fails without retry`,
+      );
       this.errors += this.errors === "" ? "retry budget exhausted" : "; retry budget exhausted";
       return this.#listener.upstreamFailed();
     }
@@ -392,3 +433,6 @@ export class Upstream implements StallListener, HedgeOwner {
 }
 
 const NO_REPLICAS: readonly Replica[] = [];
+/** How long a retry may wait for room in the retry budget, in all, and how often it looks. */
+const BUDGET_WAIT_MS = 250;
+const BUDGET_RECHECK_MS = 5;
