@@ -15,6 +15,7 @@ import { HttpConnection } from "../helpers/http.ts";
 import { freePortFlags, type Gatehouse, REPO_ROOT, startGatehouse } from "../helpers/gatehouse.ts";
 import { deregister, register } from "../helpers/tower.ts";
 import { type NamedReplica, startNamedReplica } from "../helpers/named_replica.ts";
+import { rendezvousScore } from "../../src/replicas/balance.ts";
 
 type Replica = NamedReplica;
 const startReplica = (name: string): Promise<Replica> => startNamedReplica(name);
@@ -232,6 +233,47 @@ describe("a replica that answers after 2 s", () => {
     const slow = result.by.get("c") ?? 0;
     assert.ok(result.total > 200, `only ${result.total} requests`);
     assert.ok(slow / result.total < 0.05, `the slow replica served ${slow} of ${result.total}`);
+  });
+});
+
+describe("a retry the budget has no room for", () => {
+  it("waits for room instead of passing the 500 on", async () => {
+    const failing = await startReplica("failing");
+    const live = await startReplica("live");
+    failing.status = 500;
+    // Both GETs are on the failing replica together and get their 500s at once; the first retry
+    // takes 100 ms on the live one, while the budget (one retry in flight) has no room.
+    failing.delayMs = 300;
+    live.delayMs = 100;
+    // A key whose first choice, by rendezvous hashing, is the failing replica.
+    const address = (r: Replica) => `127.0.0.1:${r.port}`;
+    let key = 0;
+    while (
+      rendezvousScore(`k${key}`, address(failing)) < rendezvousScore(`k${key}`, address(live))
+    ) {
+      key++;
+    }
+    const gh = await gatehouseWith([failing, live], [
+      "--retry-budget",
+      "0:1",
+      "--lb",
+      "header:X-K",
+    ]);
+    try {
+      const get = async () => {
+        const conn = await HttpConnection.open(gh.httpPort);
+        conn.write(`GET / HTTP/1.1\r\nHost: x\r\nX-K: k${key}\r\n\r\n`);
+        const res = await conn.readResponse({ timeoutMs: 10_000 });
+        conn.close();
+        return `${res.status} ${res.body.toString().trim()}`;
+      };
+      assert.deepEqual(await Promise.all([get(), get()]), ["200 live", "200 live"]);
+      assert.equal(failing.served, 2, "both went to the failing replica first");
+      assert.doesNotMatch(gh.stderr, /retry budget exhausted/);
+    } finally {
+      await gh.kill();
+      await Promise.all([failing.close(), live.close()]);
+    }
   });
 });
 
