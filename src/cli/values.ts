@@ -145,11 +145,7 @@ export function parseRetryBudget(text: string): { percent: number; min: number }
  * ```
  */
 export function parseBalance(text: string): BalancePolicy {
-  try {
-    return parseBalancePolicy(text);
-  } catch (e) {
-    throw new ValueError(messageOf(e));
-  }
+  return asValue(parseBalancePolicy, text);
 }
 
 /**
@@ -208,8 +204,13 @@ export function parseHostHeader(text: string): string {
  * ```
  */
 export function parseStatusList(text: string): [number, number][] {
+  return asValue(parseStatuses, text);
+}
+
+/** `parse(text)`, its error (a grammar outside src/cli/ throws plain Errors) as a {@link ValueError}. */
+function asValue<T>(parse: (text: string) => T, text: string): T {
   try {
-    return parseStatuses(text);
+    return parse(text);
   } catch (e) {
     throw new ValueError(messageOf(e));
   }
