@@ -21,6 +21,12 @@
  * call that ends its request (`#finish`, `#fail`): the connection may have
  * started its next request on it already.
  *
+ * Longer than the 400-line guide: the exchange is the hot path of every
+ * request, one reused object per connection whose phases share its fields;
+ * each phase's own work lives in its module (request_head, forwarded,
+ * failover, request_body, response, transfer_timers), and what stays here is
+ * the order of the phases and their hand-offs.
+ *
  * @module
  */
 

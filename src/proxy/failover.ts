@@ -7,6 +7,11 @@
  * Every try's outcome is reported to the service state (try_report.ts,
  * replicas/book.ts), which ejects replicas that fail or freeze.
  *
+ * Longer than the 400-line guide: Upstream is one request's backend side on
+ * the hot path, and its tries, its hedge and its wait for the retry budget
+ * share the same few fields (the link, the plan, the request count), which a
+ * split would pass back and forth per request.
+ *
  * @module
  */
 
