@@ -7,6 +7,7 @@
 
 import type { Runtime, Socket, SocketHandler } from "../runtime/types.ts";
 import { RouteTable } from "../routing/router.ts";
+import { ConfigSnapshot, LiveConfig } from "../config/snapshot.ts";
 import { ConnectionPool } from "../proxy/pool.ts";
 import { DeadlineClock } from "../proxy/deadlines.ts";
 import { ClientConnection } from "../proxy/connection.ts";
@@ -143,7 +144,14 @@ export async function startIngress(
   registry.watchRemovals?.((service, replica) => replicas.removed(service, replica));
   const ctx: ProxyContext = {
     runtime,
-    routes: new RouteTable(config.routes),
+    config: new LiveConfig(
+      new ConfigSnapshot(1, new RouteTable(config.routes), new Map(), {
+        balance: config.balance,
+        retries: config.retries,
+        replicaPolicy: config.replicaPolicy,
+        health: config.health,
+      }),
+    ),
     registry,
     pool,
     replicas,
@@ -153,8 +161,6 @@ export async function startIngress(
     via: config.via,
     requestIds: randomRequestIdSource(),
     debugErrors: config.debugErrors,
-    retries: config.retries,
-    balance: config.balance,
     headLimits: { maxSize: config.maxHeaderSize },
     headerTimeoutMs: config.headerTimeoutMs,
     keepaliveTimeoutMs: config.keepaliveTimeoutMs,

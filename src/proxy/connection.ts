@@ -233,6 +233,7 @@ export class ClientConnection implements SocketHandler, Expiring, Downstream {
         "-",
         "-",
         id,
+        ctx.config.current.generation,
       ));
     }
     const mustClose = close || this.#closeAfter || ctx.draining;

@@ -1,5 +1,5 @@
 /**
- * What every connection of a listener shares: the route table, the
+ * What every connection of a listener shares: the live configuration, the
  * registry, the backend pool, the deadline clock and the limits. Built once
  * when the ingress starts.
  *
@@ -9,19 +9,19 @@
 import type { HeadLimits } from "../http1/head.ts";
 import type { CidrList } from "../net/cidr.ts";
 import type { Registry } from "../registry/types.ts";
-import type { RouteTable } from "../routing/router.ts";
+import type { LiveConfig } from "../config/snapshot.ts";
 import type { ConnectOptions, Runtime } from "../runtime/types.ts";
 import type { ConnectionPool } from "./pool.ts";
 import type { DeadlineClock } from "./deadlines.ts";
 import type { StallLimits } from "./transfer_timers.ts";
 import type { ReplicaBook } from "../replicas/book.ts";
-import type { BalancePolicy } from "../replicas/balance.ts";
 import type { RequestIdSource } from "./request_id.ts";
 
 /** Everything a connection needs, shared by all connections of a listener. */
 export interface ProxyContext {
   runtime: Runtime;
-  routes: RouteTable;
+  /** The current routes and service settings, read once per request. */
+  config: LiveConfig;
   registry: Registry;
   pool: ConnectionPool;
   /** What this process knows of each replica: outstanding tries, failures, ejections. */
@@ -36,10 +36,6 @@ export interface ProxyContext {
   requestIds: RequestIdSource;
   /** Error bodies carry the failure's details (`--debug-errors`), not only its kind. */
   debugErrors: boolean;
-  /** Connect attempts per request, each to a distinct replica. */
-  retries: number;
-  /** How a service's replicas are picked (`--lb`). */
-  balance: BalancePolicy;
   /** Largest request head; longer gets 431. */
   headLimits: HeadLimits;
   headerTimeoutMs: number;

@@ -3,7 +3,8 @@
  *
  *   read head      the scanned head: framing, target, Host, Connection
  *                  (request_head.ts)
- *   route          host + longest prefix on the route table
+ *   route          host + longest prefix on the current configuration
+ *                  snapshot (config/snapshot.ts), kept to the request's end
  *   forward head   the head the backend will get (forwarding headers)
  *   pick replica   the registry's live replicas -> a failover plan
  *   connect        a pooled connection or a new one; fail over to the next
@@ -79,6 +80,8 @@ export class Exchange implements UpstreamListener, ResponseSink {
   /** The request-target as sent (for logs and messages). */
   #target = "";
   #route: Route | null = null;
+  /** The generation of the configuration snapshot that routed the request. */
+  #generation = 0;
   readonly #head = new ForwardHead();
 
   readonly #upstream: Upstream;
@@ -137,20 +140,23 @@ export class Exchange implements UpstreamListener, ResponseSink {
     if (req.close) this.#down.closeAfterThis();
     const { host, url } = req;
 
-    // route
-    const route = this.#ctx.routes.match(host, url.path === "*" ? "/" : url.path);
+    // route: on the snapshot current now; the request keeps it to its end.
+    const snap = this.#ctx.config.current;
+    this.#generation = snap.generation;
+    const route = snap.table.match(host, url.path === "*" ? "/" : url.path);
     if (route === undefined) {
       return this.#fail({ kind: "NoRoute", host, path: url.path }, req.framing.kind !== "none");
     }
     this.#route = route;
+    const service = snap.service(route.service);
 
     // forward head: built now, while the scan is this request's; retries resend it.
     this.#head.build(scan, req, this.#down.clientInfo(), this.#down.requestId);
     this.#body.begin(req.framing);
     this.#timers.begin(req.expectContinue && req.minor === 1 && !this.#body.done);
     this.#response.begin(req.method, req.minor, req.upgrade);
-    const key = balanceKey(this.#ctx.balance, scan, this.#down.clientInfo());
-    this.#upstream.pick(route.service, this.#ctx.retries, key);
+    const key = balanceKey(service.balance, scan, this.#down.clientInfo());
+    this.#upstream.pick(route.service, service.retries, service.balance, key);
   }
 
   // --- pick replica, connect (failover.ts) --------------------------------------------
@@ -425,6 +431,7 @@ export class Exchange implements UpstreamListener, ResponseSink {
         this.#route!.service,
         r ? `${r.host}:${r.port}` : "-",
         this.#down.requestId.text,
+        this.#generation,
       ));
     }
     // The connection goes back to the pool (unless its replica was ejected meanwhile), then

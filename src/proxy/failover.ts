@@ -27,6 +27,7 @@ import { replicaAddress } from "../registry/types.ts";
 import { BackendLink, type BackendListener } from "./backend_link.ts";
 import { Hedge, type HedgeOwner } from "./hedge.ts";
 import { TryReport } from "./try_report.ts";
+import { type BalancePolicy, LEAST_OUTSTANDING } from "../replicas/balance.ts";
 
 /** What the pick and connect phases tell the exchange they work for. */
 export interface UpstreamListener extends BackendListener {
@@ -85,6 +86,7 @@ export class Upstream implements StallListener, HedgeOwner {
   #primaryGone = false;
   /** What a hashing policy hashes for this request ("" for none). */
   #key = "";
+  #balance: BalancePolicy = LEAST_OUTSTANDING;
   /** Until when a retry may wait for room in the budget (0: it has not waited). */
   #budgetDeadline = 0;
 
@@ -126,11 +128,13 @@ export class Upstream implements StallListener, HedgeOwner {
 
   /**
    * Pick: ask the registry where `service`'s live replicas are now, then
-   * connect to the first of them that accepts, at most `retries` of them;
-   * `key` is what a hashing policy hashes ("" for none).
+   * connect to the first of them that accepts, at most `retries` of them,
+   * in the order `balance` puts them; `key` is what a hashing policy hashes
+   * ("" for none).
    */
-  pick(service: string, retries: number, key = ""): void {
+  pick(service: string, retries: number, balance = LEAST_OUTSTANDING, key = ""): void {
     this.#key = key;
+    this.#balance = balance;
     this.#report.begin(service);
     let replicas: readonly Replica[] | Promise<readonly Replica[]>;
     try {
@@ -163,7 +167,7 @@ export class Upstream implements StallListener, HedgeOwner {
       retries,
       this.#report.service,
       ctx.replicas.now,
-      ctx.balance,
+      this.#balance,
       this.#key,
     );
     this.#next();

@@ -55,8 +55,37 @@ export interface Registry {
    * than at its service's first request.
    */
   known?(): Iterable<readonly [string, readonly Replica[]]>;
+  /**
+   * Tell `listener` of the routes services declared in the registry: called
+   * with the whole current set once they are first read and again after
+   * every change. Absent where the registry carries no routes.
+   */
+  watchRoutes?(listener: (routes: readonly DeclaredRoute[]) => void): void;
   /** Release sockets, timers and watches. */
   close(): void | Promise<void>;
+}
+
+/**
+ * A route a service declared in the registry (an etcd key under
+ * `<prefix>/routes/`, a Tower `ROUTE` datagram), not yet validated: the
+ * ingress checks it with the config file's rules for a route entry
+ * (src/config/route_entry.ts), so a bad one is logged and left out.
+ */
+export interface DeclaredRoute {
+  /**
+   * The route as declared, with the config file's route keys: `host`
+   * (optional), `prefix`, `service`, and any rules (`strip-prefix`,
+   * `request-headers`, ...).
+   */
+  readonly spec: Readonly<Record<string, unknown>>;
+  /** Where it came from, for logs and the admin API: "etcd /gatehouse/routes/api", "tower 10.0.0.7:41000". */
+  readonly origin: string;
+  /**
+   * When it was declared, for conflicts: of two declarations of the same
+   * host and prefix, the lower `order` wins (etcd's create revision, the
+   * Tower's sequence number of the first ROUTE).
+   */
+  readonly order: number;
 }
 
 /**

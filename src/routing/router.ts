@@ -23,13 +23,21 @@ export interface Route {
   prefix: string;
   /** True for a plain string prefix (written with a trailing `*`). */
   stringPrefix: boolean;
-  /** Service name asked of the registry. */
+  /** Service name asked of the registry ("" for a route that only redirects or answers itself). */
   service: string;
   /** The route as written, for messages. */
   source: string;
+  /**
+   * Where the route came from, for logs and the admin API: "--route",
+   * "gatehouse.yaml:12", "etcd /gatehouse/routes/api", "tower 10.0.0.7:41000".
+   */
+  origin: string;
+  /** What the route does to its requests (prefix, headers, limits, redirect, fixed answer). */
+  rules: RouteRules;
 }
 
 import { normalizePath } from "./path.ts";
+import { NO_RULES, type RouteRules } from "./rules.ts";
 import { isValidServiceName } from "../net/address.ts";
 
 const HOST_RE = /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/;
@@ -69,7 +77,12 @@ export function parseRoute(spec: string): Route {
   prefix = normalizePath(prefix);
   if (stringPrefix && trailing && !prefix.endsWith("/")) prefix += "/";
   if (!stringPrefix && prefix.length > 1 && prefix.endsWith("/")) prefix = prefix.slice(0, -1);
-  return { host, prefix, stringPrefix, service, source: spec };
+  return { host, prefix, stringPrefix, service, source: spec, origin: "--route", rules: NO_RULES };
+}
+
+/** The key two routes share when they match the same requests: host, prefix and its kind. */
+export function routeKey(route: Route): string {
+  return `${route.host}|${route.prefix}|${route.stringPrefix ? "*" : ""}`;
 }
 
 /** Routes of one host (or of any host). */
@@ -129,7 +142,7 @@ export class RouteTable {
     this.routes = routes;
     const seen = new Map<string, Route>();
     for (const r of routes) {
-      const key = `${r.host}|${r.prefix}|${r.stringPrefix}`;
+      const key = routeKey(r);
       const dup = seen.get(key);
       if (dup) throw new Error(`route "${r.source}" repeats "${dup.source}"`);
       seen.set(key, r);

@@ -220,19 +220,21 @@ describe("request ids and error answers", () => {
     );
   });
 
-  it("writes the id at the end of the access log line, proxied or answered by the ingress", async () => {
+  it("writes the id and the config's generation at the end of the access log line, proxied or answered by the ingress", async () => {
     const ok = await request(stack.port, { path: "/rec/logged" });
     const okId = requestIdOf(ok);
     await stderrMatching(
       stack.gh,
       new RegExp(
-        `127\\.0\\.0\\.1 "GET /rec/logged" 200 rec 127\\.0\\.0\\.1:${recording.port} ${re(okId)}\n`,
+        `127\\.0\\.0\\.1 "GET /rec/logged" 200 rec 127\\.0\\.0\\.1:${recording.port} ${
+          re(okId)
+        } g1\n`,
       ),
     );
     const none = await request(stack.port, { path: "/none/logged" });
     await stderrMatching(
       stack.gh,
-      new RegExp(`127\\.0\\.0\\.1 "GET /none/logged" 503 - - ${re(requestIdOf(none))}\n`),
+      new RegExp(`127\\.0\\.0\\.1 "GET /none/logged" 503 - - ${re(requestIdOf(none))} g1\n`),
     );
   });
 });

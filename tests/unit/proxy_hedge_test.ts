@@ -13,7 +13,6 @@ import { Upstream, type UpstreamListener } from "../../src/proxy/failover.ts";
 import type { ProxyContext } from "../../src/proxy/context.ts";
 import { ReplicaBook } from "../../src/replicas/book.ts";
 import { DEFAULT_POLICY } from "../../src/replicas/policy.ts";
-import { LEAST_OUTSTANDING } from "../../src/replicas/balance.ts";
 import type { Socket, SocketHandler } from "../../src/runtime/types.ts";
 
 const text = new TextEncoder();
@@ -71,7 +70,6 @@ function world(pooled: Map<string, FakeSocket> = new Map()) {
     pool: { acquire: (address: string) => pooled.get(address), release: () => {} },
     replicas: book,
     clock: { now: 1 },
-    balance: LEAST_OUTSTANDING,
     upstreamConnect: { timeoutMs: 3000 },
     stallLimits: { upstreamTimeoutMs: 60_000 },
     log: () => {},

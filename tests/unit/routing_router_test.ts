@@ -4,6 +4,7 @@
  * case, and one-label wildcards).
  */
 
+import { NO_RULES } from "../../src/routing/rules.ts";
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { hostName, parseRoute, RouteTable } from "../../src/routing/router.ts";
@@ -32,6 +33,8 @@ describe("parseRoute", () => {
       stringPrefix: false,
       service: "api-service",
       source: "/api:api-service",
+      origin: "--route",
+      rules: NO_RULES,
     });
   });
 
@@ -42,6 +45,8 @@ describe("parseRoute", () => {
       stringPrefix: false,
       service: "frontend",
       source: "/:frontend",
+      origin: "--route",
+      rules: NO_RULES,
     });
   });
 
