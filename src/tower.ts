@@ -15,6 +15,21 @@
  * anything else                  -> ERR|unknown command
  * ```
  *
+ * With declared routes on (`--tower-routes`, `gatehouse tower --routes`;
+ * docs/tower-routes.md), services also declare the routes that reach them:
+ *
+ * ```
+ * ROUTE|<name>|<[host]/prefix>[|<JSON rules>]  -> OK|ROUTED|<name>
+ * UNROUTE|<name>|<[host]/prefix>               -> OK|UNROUTED|<name>  or  ERR|NOT_FOUND|<name>
+ * ROUTES[|<page>]                              -> OK|ROUTES|<version>|<page>|<pages>|<n>
+ *                                                 and n lines <order>|<name>|<route>|<sender>[|<rules>]
+ * ```
+ *
+ * A route is declared by each address that sends ROUTE for it and lives
+ * {@link DEFAULT_TTL_MS} after its last ROUTE from any of them. Routes are
+ * never shown by LIST, LOOKUP or LOOKUPALL. Without the option, the three
+ * get `ERR|ROUTES_DISABLED|<name>` (`ERR|ROUTES_DISABLED` for ROUTES).
+ *
  * Every `ERR` for these commands is the seed Tower's text, byte for byte
  * (errors.ts), and changes nothing. A REGISTER or DEREGISTER with too few or
  * too many fields, or a name, address or port Gatehouse does not accept,
@@ -41,7 +56,10 @@
  * have the wrong form gets the seed's syntax text. Lookups, LIST and PING
  * are never signed.
  *
- * `LOOKUPALL`, the signed form and those named refusals are Gatehouse's;
+ * ROUTE and UNROUTE are signed, allowed and rate-limited like REGISTER;
+ * beyond the route cap a new declaration gets `ERR|ROUTES_FULL|<name>`.
+ *
+ * `LOOKUPALL`, the route commands, the signed form and those named refusals are Gatehouse's;
  * every other reply has the seed Tower's exact form, so seed clients keep
  * working. Replies add no newline; one trailing "\n" or "\r\n" on a request
  * is tolerated because `echo` adds one. Datagrams over
@@ -56,7 +74,9 @@
  * This module is the Tower's public face; each concept lives in a part under
  * src/tower/, lowest first: the protocol as values (protocol.ts, and its
  * `ERR` texts in errors.ts), signing (signing.ts), the in-memory
- * {@link TowerState} (state.ts), admission of changes ({@link TowerGuard},
+ * {@link TowerState} (state.ts) with its declared routes
+ * ({@link TowerRoutes}, routes.ts, their wire form in route_protocol.ts),
+ * admission of changes ({@link TowerGuard},
  * guard.ts), and the UDP ends ({@link startTowerServer} in server.ts,
  * {@link TowerClient} in client.ts, which matches replies to requests by
  * matching.ts), which receive their socket factory ({@link BindUdp}) from
@@ -76,17 +96,23 @@ export {
   parseRequest,
 } from "./tower/protocol.ts";
 export type { ListEntry, TowerReply, TowerRequest } from "./tower/protocol.ts";
+export type { RouteListing, RouteReply, RouteRequest } from "./tower/route_protocol.ts";
 export {
   DEREGISTER_SYNTAX,
   REGISTER_SYNTAX,
   REGISTRY_FULL,
+  ROUTE_SYNTAX,
+  ROUTES_SYNTAX,
   UNKNOWN_COMMAND,
+  UNROUTE_SYNTAX,
 } from "./tower/errors.ts";
 export type { TowerErrorReason, TowerErrorReply } from "./tower/errors.ts";
 export { SIGNATURE_WINDOW_MS, signTowerRequest } from "./tower/signing.ts";
 export type { TowerSignature } from "./tower/signing.ts";
 export { TowerState } from "./tower/state.ts";
 export type { TowerStateOptions } from "./tower/state.ts";
+export { declaredRouteOf, DEFAULT_MAX_ROUTES, TowerRoutes } from "./tower/routes.ts";
+export type { RouteDeclaration, TowerRoutesOptions } from "./tower/routes.ts";
 export { DEFAULT_MAX_ENTRIES, TowerGuard } from "./tower/guard.ts";
 export type { TowerGuardOptions, TowerRateLimit } from "./tower/guard.ts";
 export { handleRequest, respond, startTowerServer } from "./tower/server.ts";

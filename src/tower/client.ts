@@ -1,8 +1,8 @@
 /**
  * The Tower's UDP client: one socket, many requests in flight, each reply
  * given to the one request that can have received it (matching.ts), retries
- * on silence, and REGISTER and DEREGISTER signed when it holds the shared
- * secret.
+ * on silence, and the changes (REGISTER, DEREGISTER, ROUTE, UNROUTE) signed
+ * when it holds the shared secret.
  *
  * @module
  */
@@ -14,12 +14,13 @@ import { answersAlike, canAnswer, conflicts, soleRequestLine } from "./matching.
 import {
   formatReply,
   formatRequest,
+  MAX_DATAGRAM_BYTES,
   parseReply,
   parseRequest,
   type TowerReply,
   type TowerRequest,
 } from "./protocol.ts";
-import { assertTowerSecret, signTowerRequest } from "./signing.ts";
+import { assertTowerSecret, isSignedKind, signTowerRequest } from "./signing.ts";
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
@@ -58,7 +59,7 @@ export interface TowerClientOptions {
   /** Send again this many times before giving up. Default 1. */
   retries?: number;
   /**
-   * Sign REGISTER and DEREGISTER with this shared secret
+   * Sign REGISTER, DEREGISTER, ROUTE and UNROUTE with this shared secret
    * ({@link signTowerRequest}); each datagram, retries included, gets a fresh
    * timestamp and nonce. Must not be empty. Default: send them unsigned.
    */
@@ -97,9 +98,10 @@ interface Owed {
  *   command`, `ERR|registry full`, `ERR|REGISTER syntax: name|ip|port`). So
  *   two requests that one reply could answer differently are never in
  *   flight together: the later one is sent when the earlier is answered or
- *   gives up. In effect one REGISTER or DEREGISTER at a time and no
- *   LOOKUPALL meanwhile, and no LOOKUP, LOOKUPALL or DEREGISTER of one
- *   service together; lookups of different services all go at once.
+ *   gives up. In effect one change (REGISTER, DEREGISTER, ROUTE, UNROUTE)
+ *   at a time and no LOOKUPALL or ROUTES meanwhile, and no LOOKUP,
+ *   LOOKUPALL, DEREGISTER or UNROUTE of one service together; lookups of
+ *   different services all go at once.
  * - A reply goes to the request in flight that can have received it. Late
  *   answers to a finished request's earlier datagrams (it was sent again)
  *   are expected for `timeoutMs` after it finished, and dropped. A reply
@@ -110,7 +112,8 @@ interface Owed {
  * - Only datagrams from the Tower's port are considered. The source address
  *   is not compared, because a Tower bound to a wildcard address may answer
  *   from another of its addresses.
- * - With a `secret`, REGISTER and DEREGISTER are signed on every send.
+ * - With a `secret`, REGISTER, DEREGISTER, ROUTE and UNROUTE are signed on
+ *   every send.
  *
  * @example
  * ```ts
@@ -278,10 +281,15 @@ export class TowerClient {
     const { kind } = pending.request;
     try {
       // A retry is a new datagram: a reused nonce would be refused as a replay.
-      const line = this.#secret !== undefined && (kind === "REGISTER" || kind === "DEREGISTER")
+      const line = this.#secret !== undefined && isSignedKind(kind)
         ? signTowerRequest(this.#secret, pending.line, Math.floor(this.#now()))
         : pending.line;
-      this.#socket.send(encoder.encode(line), this.port, this.host);
+      const bytes = encoder.encode(line);
+      // A Tower drops a longer datagram unanswered: say so rather than wait for nothing.
+      if (bytes.byteLength > MAX_DATAGRAM_BYTES) {
+        throw new Error(`${bytes.byteLength} bytes, over the ${MAX_DATAGRAM_BYTES} a Tower reads`);
+      }
+      this.#socket.send(bytes, this.port, this.host);
     } catch (err) {
       this.#finish(pending, new Error(`cannot send to Tower at ${this.address}: ${String(err)}`));
       return;

@@ -3,7 +3,9 @@
  * are the seed Tower's texts, byte for byte (`ERR|unknown command`,
  * `ERR|REGISTER syntax: name|ip|port`, `ERR|registry full`, ...); Gatehouse's
  * own reasons (`FORBIDDEN`, `UNAUTHORIZED`, `STALE`, `REPLAY`,
- * `RATE_LIMITED`) are only for what the seed does not have. Pure values.
+ * `RATE_LIMITED`, and for declared routes `ROUTES_DISABLED`, `ROUTES_FULL`
+ * and the route syntax texts) are only for what the seed does not have.
+ * Pure values.
  *
  * @module
  */
@@ -56,6 +58,49 @@ export const REGISTER_SYNTAX = "REGISTER syntax: name|ip|port";
 export const DEREGISTER_SYNTAX = "DEREGISTER syntax: name|ip|port";
 
 /**
+ * Gatehouse's reply to a ROUTE it cannot read (the route-declaration
+ * extension, docs/tower-routes.md): `ERR|ROUTE syntax: service|[host]/prefix[|{rules}]`.
+ *
+ * @example
+ * ```ts
+ * import { ROUTE_SYNTAX, syntaxError } from "./errors.ts";
+ * syntaxError("ROUTE").reason === ROUTE_SYNTAX; // true
+ * ```
+ */
+export const ROUTE_SYNTAX = "ROUTE syntax: service|[host]/prefix[|{rules}]";
+
+/**
+ * Gatehouse's reply to an UNROUTE it cannot read: `ERR|UNROUTE syntax: service|[host]/prefix`.
+ *
+ * @example
+ * ```ts
+ * import { UNROUTE_SYNTAX, syntaxError } from "./errors.ts";
+ * syntaxError("UNROUTE").reason === UNROUTE_SYNTAX; // true
+ * ```
+ */
+export const UNROUTE_SYNTAX = "UNROUTE syntax: service|[host]/prefix";
+
+/**
+ * Gatehouse's reply to a ROUTES whose page is not a number: `ERR|ROUTES syntax: ROUTES[|page]`.
+ *
+ * @example
+ * ```ts
+ * import { errorReply, ROUTES_SYNTAX } from "./errors.ts";
+ * errorReply(ROUTES_SYNTAX); // { kind: "ERR", reason: "ROUTES syntax: ROUTES[|page]" }
+ * ```
+ */
+export const ROUTES_SYNTAX = "ROUTES syntax: ROUTES[|page]";
+
+/** The syntax texts that hold a "|", read whole. */
+const SYNTAX_TEXTS: ReadonlySet<string> = new Set([
+  REGISTER_SYNTAX,
+  DEREGISTER_SYNTAX,
+  ROUTE_SYNTAX,
+  UNROUTE_SYNTAX,
+  ROUTES_SYNTAX,
+]);
+
+/**
  * An `ERR` reply: `ERR|<reason>` or `ERR|<reason>|<name>`. `reason` is one of
  * {@link TowerErrorReason} from Gatehouse, but any text from another Tower.
  *
@@ -87,11 +132,16 @@ export type TowerErrorReason =
   | typeof REGISTRY_FULL
   | typeof REGISTER_SYNTAX
   | typeof DEREGISTER_SYNTAX
+  | typeof ROUTE_SYNTAX
+  | typeof UNROUTE_SYNTAX
+  | typeof ROUTES_SYNTAX
   | "FORBIDDEN"
   | "UNAUTHORIZED"
   | "STALE"
   | "REPLAY"
-  | "RATE_LIMITED";
+  | "RATE_LIMITED"
+  | "ROUTES_DISABLED"
+  | "ROUTES_FULL";
 
 /**
  * An `ERR` reply; `name` only when given, as {@link parseErrorReply} makes it.
@@ -108,7 +158,8 @@ export function errorReply(reason: TowerErrorReason, name?: string): TowerErrorR
 }
 
 /**
- * The seed's reply to a REGISTER or DEREGISTER whose fields it cannot read.
+ * The reply to a REGISTER or DEREGISTER whose fields it cannot read (the
+ * seed's text), or to a ROUTE or UNROUTE (Gatehouse's).
  *
  * @example
  * ```ts
@@ -116,8 +167,19 @@ export function errorReply(reason: TowerErrorReason, name?: string): TowerErrorR
  * syntaxError("REGISTER"); // { kind: "ERR", reason: "REGISTER syntax: name|ip|port" }
  * ```
  */
-export function syntaxError(command: "REGISTER" | "DEREGISTER"): TowerErrorReply {
-  return errorReply(command === "REGISTER" ? REGISTER_SYNTAX : DEREGISTER_SYNTAX);
+export function syntaxError(
+  command: "REGISTER" | "DEREGISTER" | "ROUTE" | "UNROUTE",
+): TowerErrorReply {
+  switch (command) {
+    case "REGISTER":
+      return errorReply(REGISTER_SYNTAX);
+    case "DEREGISTER":
+      return errorReply(DEREGISTER_SYNTAX);
+    case "ROUTE":
+      return errorReply(ROUTE_SYNTAX);
+    case "UNROUTE":
+      return errorReply(UNROUTE_SYNTAX);
+  }
 }
 
 /** The seed copies at most this many characters of a name into a reply (`%.127s`). */
@@ -155,7 +217,7 @@ export function notFound(name: string): TowerErrorReply {
  * ```
  */
 export function parseErrorReply(text: string): TowerErrorReply | undefined {
-  if (text === REGISTER_SYNTAX || text === DEREGISTER_SYNTAX) return { kind: "ERR", reason: text };
+  if (SYNTAX_TEXTS.has(text)) return { kind: "ERR", reason: text };
   const fields = text.split("|");
   // Lenient on purpose: another Tower's reason may be any text, and reading
   // it as an ERR (not as noise) is what lets a client fall back.

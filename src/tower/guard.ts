@@ -1,7 +1,8 @@
 /**
- * Admission of REGISTER and DEREGISTER: the per-sender rate limit, the
- * signature check with its nonce cache, and the entry cap, kept in bounded
- * memory whatever senders claim to be. Lookups never meet it.
+ * Admission of the requests that change a Tower (REGISTER, DEREGISTER, and
+ * the declared routes' ROUTE and UNROUTE): the per-sender rate limit, the
+ * signature check with its nonce cache, and the entry and route caps, kept
+ * in bounded memory whatever senders claim to be. Lookups never meet it.
  *
  * @module
  */
@@ -15,11 +16,13 @@ import {
 import type { TowerRequest } from "./protocol.ts";
 import {
   assertTowerSecret,
+  isSignedKind,
   macMatches,
   SIGNATURE_WINDOW_MS,
   type TowerSignature,
 } from "./signing.ts";
 import type { TowerState } from "./state.ts";
+import { DEFAULT_MAX_ROUTES } from "./routes.ts";
 
 /**
  * Default cap on entries a Tower server accepts over UDP.
@@ -61,19 +64,26 @@ export interface TowerRateLimit {
  */
 export interface TowerGuardOptions {
   /**
-   * Require REGISTER and DEREGISTER to be signed with this secret (see
+   * Require REGISTER, DEREGISTER, ROUTE and UNROUTE to be signed with this secret (see
    * {@link signTowerRequest}). Default: no signature needed; a signed request
    * is then accepted with its signature ignored, so clients can start
    * signing before the Tower requires it.
    */
   secret?: string;
-  /** Per-sender limit on REGISTER and DEREGISTER. Default: none. */
+  /** Per-sender limit on REGISTER, DEREGISTER, ROUTE and UNROUTE. Default: none. */
   rateLimit?: TowerRateLimit;
   /**
    * Most entries a REGISTER may create; refreshing an existing entry always
    * works. 0 means no cap. Default {@link DEFAULT_MAX_ENTRIES}.
    */
   maxEntries?: number;
+  /**
+   * Most route declarations ROUTEs may create (refreshes always work);
+   * beyond it: `ERR|ROUTES_FULL|<name>`. 0 means no cap. Their own cap,
+   * apart from `maxEntries`: a declaration holds up to 1 KiB, a replica
+   * some 50 bytes. Default {@link DEFAULT_MAX_ROUTES}.
+   */
+  maxRoutes?: number;
   /** Clock in milliseconds. Default `Date.now`. */
   now?: () => number;
   /** Senders whose buckets are remembered; the least recently seen goes first. Default 10000. */
@@ -166,14 +176,15 @@ function positiveInteger(value: unknown): value is number {
 }
 
 /**
- * The checks a REGISTER or DEREGISTER passes before it changes a
+ * The checks a REGISTER, DEREGISTER, ROUTE or UNROUTE passes before it changes a
  * {@link TowerState}, in this order: per-sender rate limit
  * (`ERR|RATE_LIMITED|<name>`), signature when a secret is set
  * (`ERR|UNAUTHORIZED|<name>` for a missing or wrong one, `ERR|STALE|<name>`
  * for a timestamp more than {@link SIGNATURE_WINDOW_MS} off,
  * `ERR|REPLAY|<name>` for a nonce seen within the window), then the entry cap
  * for a REGISTER that would add an entry (`ERR|registry full`, the seed's
- * text). Lookups are never checked. Memory is bounded: at most `maxSenders`
+ * text) and the route cap for a ROUTE that would add a declaration
+ * (`ERR|ROUTES_FULL|<name>`). Lookups are never checked. Memory is bounded: at most `maxSenders`
  * buckets and `maxNonces` nonces.
  *
  * The constructor throws a TypeError for invalid options.
@@ -197,6 +208,7 @@ function positiveInteger(value: unknown): value is number {
 export class TowerGuard {
   readonly #secret: string | undefined;
   readonly #maxEntries: number;
+  readonly #maxRoutes: number;
   readonly #now: () => number;
   readonly #buckets: SenderBuckets | undefined;
   readonly #nonces: NonceCache | undefined;
@@ -207,6 +219,10 @@ export class TowerGuard {
     const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
     if (!(maxEntries === 0 || maxEntries === Infinity || positiveInteger(maxEntries))) {
       throw new TypeError(`maxEntries must be a positive integer, or 0 for no cap: ${maxEntries}`);
+    }
+    const maxRoutes = options.maxRoutes ?? DEFAULT_MAX_ROUTES;
+    if (!(maxRoutes === 0 || maxRoutes === Infinity || positiveInteger(maxRoutes))) {
+      throw new TypeError(`maxRoutes must be a positive integer, or 0 for no cap: ${maxRoutes}`);
     }
     const maxSenders = options.maxSenders ?? 10_000;
     const maxNonces = options.maxNonces ?? 100_000;
@@ -228,11 +244,12 @@ export class TowerGuard {
     }
     this.#secret = secret;
     this.#maxEntries = maxEntries === 0 ? Infinity : maxEntries;
+    this.#maxRoutes = maxRoutes === 0 ? Infinity : maxRoutes;
     this.#now = options.now ?? Date.now;
     if (secret !== undefined) this.#nonces = new NonceCache(maxNonces);
   }
 
-  /** True when REGISTER and DEREGISTER must be signed. */
+  /** True when REGISTER, DEREGISTER, ROUTE and UNROUTE must be signed. */
   get requiresSignature(): boolean {
     return this.#secret !== undefined;
   }
@@ -249,30 +266,39 @@ export class TowerGuard {
 
   /**
    * The refusal for a request from `senderIp`, or undefined to let it
-   * through. Only REGISTER and DEREGISTER are checked. Takes a rate-limit
-   * token and, once a signature is verified, uses up its nonce (whatever
-   * the outcome after that): each signed request acts at most once.
+   * through. Only REGISTER, DEREGISTER, ROUTE and UNROUTE are checked.
+   * Takes a rate-limit token and, once a signature is verified, uses up its
+   * nonce (whatever the outcome after that): each signed request acts at
+   * most once. `sender` (`ip:port`) is who declares a ROUTE, for its cap.
    */
   admit(
     state: TowerState,
     request: TowerRequest,
     signature: TowerSignature | undefined,
     senderIp: string,
+    sender: string = senderIp,
   ): TowerErrorReply | undefined {
-    if (request.kind !== "REGISTER" && request.kind !== "DEREGISTER") return undefined;
+    if (!isSignedKind(request.kind)) return undefined;
+    const name = (request as { name: string }).name;
     const now = this.#now();
     if (this.#buckets !== undefined && !this.#buckets.take(senderIp, now)) {
-      return errorReply("RATE_LIMITED", request.name);
+      return errorReply("RATE_LIMITED", name);
     }
     if (this.#secret !== undefined) {
       const refusal = this.#verify(this.#secret, signature, now);
-      if (refusal !== undefined) return errorReply(refusal, request.name);
+      if (refusal !== undefined) return errorReply(refusal, name);
     }
     if (
       request.kind === "REGISTER" &&
       !state.hasRoomFor(request.name, request.host, request.port, this.#maxEntries)
     ) {
       return errorReply(REGISTRY_FULL);
+    }
+    if (
+      request.kind === "ROUTE" &&
+      !state.routes.hasRoomFor(request.name, request.route, sender, this.#maxRoutes)
+    ) {
+      return errorReply("ROUTES_FULL", request.name);
     }
     return undefined;
   }

@@ -10,10 +10,17 @@
  * @module
  */
 
-import { DEREGISTER_SYNTAX, REGISTER_SYNTAX, REGISTRY_FULL } from "./errors.ts";
+import {
+  DEREGISTER_SYNTAX,
+  REGISTER_SYNTAX,
+  REGISTRY_FULL,
+  ROUTE_SYNTAX,
+  ROUTES_SYNTAX,
+  UNROUTE_SYNTAX,
+} from "./errors.ts";
 import type { TowerReply, TowerRequest } from "./protocol.ts";
 
-/** Named ERR reasons only a REGISTER or DEREGISTER is answered with ("FULL": older Gatehouse). */
+/** Named ERR reasons only a change is answered with ("FULL": older Gatehouse). */
 const CHANGE_REFUSALS: ReadonlySet<string> = new Set([
   "FORBIDDEN",
   "UNAUTHORIZED",
@@ -21,10 +28,24 @@ const CHANGE_REFUSALS: ReadonlySet<string> = new Set([
   "REPLAY",
   "RATE_LIMITED",
   "FULL",
+  "ROUTES_FULL",
 ]);
 
+/** REGISTER, DEREGISTER, ROUTE and UNROUTE: the requests that change a Tower. */
 function isChange(request: TowerRequest): boolean {
-  return request.kind === "REGISTER" || request.kind === "DEREGISTER";
+  const { kind } = request;
+  return kind === "REGISTER" || kind === "DEREGISTER" || kind === "ROUTE" || kind === "UNROUTE";
+}
+
+/** Gatehouse's queries a Tower without them answers with an ERR naming nothing. */
+function isExtendedQuery(request: TowerRequest): boolean {
+  return request.kind === "LOOKUPALL" || request.kind === "ROUTES";
+}
+
+/** The requests `ERR|NOT_FOUND|<name>` answers. */
+function mayBeNotFound(request: TowerRequest): boolean {
+  const { kind } = request;
+  return kind === "LOOKUP" || kind === "LOOKUPALL" || kind === "DEREGISTER" || kind === "UNROUTE";
 }
 
 function nameOf(request: TowerRequest): string | undefined {
@@ -33,12 +54,13 @@ function nameOf(request: TowerRequest): string | undefined {
 
 /**
  * Could `reply` be the Tower's answer to `request`? OK replies and named
- * ERRs must name the request's command and service. An ERR that names
- * nothing can answer only what both the seed and Gatehouse may answer that
- * way: `registry full` and the REGISTER syntax text a REGISTER, the
- * DEREGISTER syntax text a DEREGISTER, any other text (`unknown command`,
- * another Tower's words) a REGISTER, DEREGISTER or LOOKUPALL (which a seed
- * does not know). LOOKUP, LIST and PING always get replies that name them.
+ * ERRs must name the request's command and service (a ROUTES reply its
+ * page). An ERR that names nothing can answer only what both the seed and
+ * Gatehouse may answer that way: `registry full` and the REGISTER syntax
+ * text a REGISTER, each other syntax text its own command, `ROUTES_DISABLED`
+ * a ROUTES, any other text (`unknown command`, another Tower's words) a
+ * change or a LOOKUPALL or ROUTES (which a seed does not know). LOOKUP,
+ * LIST and PING always get replies that name them.
  *
  * @example
  * ```ts
@@ -53,6 +75,12 @@ export function canAnswer(request: TowerRequest, reply: TowerReply): boolean {
       return request.kind === "REGISTER" && request.name === reply.name;
     case "DEREGISTERED":
       return request.kind === "DEREGISTER" && request.name === reply.name;
+    case "ROUTED":
+      return request.kind === "ROUTE" && request.name === reply.name;
+    case "UNROUTED":
+      return request.kind === "UNROUTE" && request.name === reply.name;
+    case "ROUTES":
+      return request.kind === "ROUTES" && request.page === reply.page;
     case "LOOKUP":
     case "LOOKUPALL":
       return request.kind === reply.kind && request.name === reply.name;
@@ -66,15 +94,27 @@ export function canAnswer(request: TowerRequest, reply: TowerReply): boolean {
   const { reason } = reply;
   if (reply.name !== undefined) {
     if (nameOf(request) !== reply.name) return false;
-    // A LOOKUP and a REGISTER of one service may be in flight together.
-    return reason === "NOT_FOUND" ? request.kind !== "REGISTER" : isChange(request);
+    // A LOOKUP and a REGISTER (or ROUTE) of one service may be in flight together.
+    return reason === "NOT_FOUND" ? mayBeNotFound(request) : isChange(request);
   }
-  // A NOT_FOUND without a valid name answers a name no request carries.
-  if (reason === "NOT_FOUND") return false;
+  switch (reason) {
+    case "NOT_FOUND": // Without a valid name, it answers a name no request carries.
+      return false;
+    case REGISTER_SYNTAX:
+    case REGISTRY_FULL:
+      return request.kind === "REGISTER";
+    case DEREGISTER_SYNTAX:
+      return request.kind === "DEREGISTER";
+    case ROUTE_SYNTAX:
+      return request.kind === "ROUTE";
+    case UNROUTE_SYNTAX:
+      return request.kind === "UNROUTE";
+    case ROUTES_SYNTAX:
+    case "ROUTES_DISABLED":
+      return request.kind === "ROUTES";
+  }
   if (CHANGE_REFUSALS.has(reason)) return isChange(request);
-  if (reason === REGISTER_SYNTAX || reason === REGISTRY_FULL) return request.kind === "REGISTER";
-  if (reason === DEREGISTER_SYNTAX) return request.kind === "DEREGISTER";
-  return isChange(request) || request.kind === "LOOKUPALL";
+  return isChange(request) || isExtendedQuery(request);
 }
 
 /**
@@ -98,6 +138,8 @@ export function soleRequestLine(reply: TowerReply): string | undefined {
       return "LIST";
     case "PONG":
       return "PING";
+    case "ROUTES":
+      return `ROUTES|${reply.page}`;
     default:
       return undefined;
   }
@@ -106,8 +148,8 @@ export function soleRequestLine(reply: TowerReply): string | undefined {
 /**
  * Would `a` and `b`, both able to receive `reply`, have received the same
  * answer, so that giving it to either is right? Identical requests do;
- * so do any two LOOKUPALLs for an ERR that names nothing: that is a Tower
- * without LOOKUPALL, which answers every LOOKUPALL alike.
+ * so do any two LOOKUPALLs (or two ROUTES) for an ERR that names nothing:
+ * that is a Tower without the command, which answers every one alike.
  *
  * @example
  * ```ts
@@ -118,26 +160,38 @@ export function soleRequestLine(reply: TowerReply): string | undefined {
  */
 export function answersAlike(reply: TowerReply, a: TowerRequest, b: TowerRequest): boolean {
   if (sameRequest(a, b)) return true;
-  return reply.kind === "ERR" && reply.name === undefined && a.kind === "LOOKUPALL" &&
-    b.kind === "LOOKUPALL";
+  return reply.kind === "ERR" && reply.name === undefined && isExtendedQuery(a) &&
+    a.kind === b.kind;
 }
 
 function sameRequest(a: TowerRequest, b: TowerRequest): boolean {
   if (a.kind !== b.kind || nameOf(a) !== nameOf(b)) return false;
-  if (a.kind === "REGISTER" || a.kind === "DEREGISTER") {
-    const other = b as typeof a;
-    return a.host === other.host && a.port === other.port;
+  switch (a.kind) {
+    case "REGISTER":
+    case "DEREGISTER": {
+      const other = b as typeof a;
+      return a.host === other.host && a.port === other.port;
+    }
+    case "ROUTE":
+      return a.route === (b as typeof a).route && a.rules === (b as typeof a).rules;
+    case "UNROUTE":
+      return a.route === (b as typeof a).route;
+    case "ROUTES":
+      return a.page === (b as typeof a).page;
+    default:
+      return true;
   }
-  return true;
 }
 
 /**
  * Could one reply answer both `a` and `b` (and differently)? The client
  * never has two such requests in flight, so each reply has one owner. In
- * practice: one REGISTER or DEREGISTER at a time, and none while a
- * LOOKUPALL is out (both may get an unnamed ERR); a LOOKUP, LOOKUPALL or
- * DEREGISTER of one service not together (`ERR|NOT_FOUND|<name>`). Lookups
- * of different services, and a REGISTER with a LOOKUP, go together.
+ * practice: one change (REGISTER, DEREGISTER, ROUTE, UNROUTE) at a time,
+ * and none while a LOOKUPALL or ROUTES is out, nor a LOOKUPALL and a ROUTES
+ * together (each may get an unnamed ERR); a LOOKUP, LOOKUPALL, DEREGISTER or
+ * UNROUTE of one service not together (`ERR|NOT_FOUND|<name>`). Lookups of
+ * different services, pages of ROUTES, and a REGISTER with a LOOKUP, go
+ * together.
  *
  * @example
  * ```ts
@@ -152,11 +206,11 @@ function sameRequest(a: TowerRequest, b: TowerRequest): boolean {
 export function conflicts(a: TowerRequest, b: TowerRequest): boolean {
   if (sameRequest(a, b)) return false;
   const changes = (isChange(a) ? 1 : 0) + (isChange(b) ? 1 : 0);
-  const lookupAlls = (a.kind === "LOOKUPALL" ? 1 : 0) + (b.kind === "LOOKUPALL" ? 1 : 0);
-  // Unnamed ERRs: any two of REGISTER, DEREGISTER and LOOKUPALL but two LOOKUPALLs.
-  if (changes === 2 || (changes === 1 && lookupAlls === 1)) return true;
+  const queries = (isExtendedQuery(a) ? 1 : 0) + (isExtendedQuery(b) ? 1 : 0);
+  // Unnamed ERRs: any two of a change, LOOKUPALL and ROUTES but two of one query.
+  if (changes + queries === 2 && !(queries === 2 && a.kind === b.kind)) return true;
   const name = nameOf(a);
   if (name === undefined || name !== nameOf(b)) return false;
-  // ERR|NOT_FOUND|<name>: a LOOKUP, LOOKUPALL or DEREGISTER (two REGISTERs are caught above).
-  return a.kind !== "REGISTER" && b.kind !== "REGISTER";
+  // ERR|NOT_FOUND|<name>: a LOOKUP, LOOKUPALL, DEREGISTER or UNROUTE (two changes are caught above).
+  return mayBeNotFound(a) && mayBeNotFound(b);
 }

@@ -23,6 +23,14 @@ import {
   parsePort,
   readHostPort,
 } from "../net/address.ts";
+import {
+  formatRouteReply,
+  formatRouteRequest,
+  parseRouteRequest,
+  parseRoutesReply,
+  type RouteReply,
+  type RouteRequest,
+} from "./route_protocol.ts";
 
 /**
  * The Tower's well-known UDP port.
@@ -85,7 +93,8 @@ export type TowerRequest =
   | { kind: "LOOKUP"; name: string }
   | { kind: "LOOKUPALL"; name: string }
   | { kind: "LIST" }
-  | { kind: "PING" };
+  | { kind: "PING" }
+  | RouteRequest;
 
 /**
  * One line of a `LIST` reply.
@@ -120,6 +129,7 @@ export type TowerReply =
   | { kind: "LOOKUPALL"; name: string; replicas: readonly Replica[] }
   | { kind: "LIST"; entries: ListEntry[] }
   | { kind: "PONG" }
+  | RouteReply
   | TowerErrorReply;
 
 /**
@@ -199,6 +209,10 @@ export function parseRequestFields(fields: string[]): TowerRequest | TowerErrorR
     case "LIST":
     case "PING":
       return fields.length === 1 ? { kind: command } : errorReply(UNKNOWN_COMMAND);
+    case "ROUTE":
+    case "UNROUTE":
+    case "ROUTES":
+      return parseRouteRequest(fields);
     default:
       return errorReply(UNKNOWN_COMMAND);
   }
@@ -241,6 +255,8 @@ export function formatRequest(request: TowerRequest): string {
     case "LIST":
     case "PING":
       return request.kind;
+    default:
+      return formatRouteRequest(request);
   }
 }
 
@@ -300,6 +316,8 @@ export function formatReply(reply: TowerReply): string {
       return "OK|PONG|tower";
     case "ERR":
       return reply.name === undefined ? `ERR|${reply.reason}` : `ERR|${reply.reason}|${reply.name}`;
+    default:
+      return formatRouteReply(reply);
   }
 }
 
@@ -352,6 +370,8 @@ function parseListEntry(item: string): ListEntry | undefined {
  */
 export function parseReply(line: string): TowerReply | undefined {
   const text = stripLineEnd(line);
+  // Its entries are lines of their own (a rule may hold "|").
+  if (text.startsWith("OK|ROUTES|")) return parseRoutesReply(text);
   const fields = text.split("|");
   if (fields[0] === "ERR") return fields.length < 2 ? undefined : parseErrorReply(text.slice(4));
   if (fields[0] !== "OK" || fields.length < 2) return undefined;
@@ -359,6 +379,8 @@ export function parseReply(line: string): TowerReply | undefined {
   switch (fields[1]) {
     case "REGISTERED":
     case "DEREGISTERED":
+    case "ROUTED":
+    case "UNROUTED":
       return fields.length === 3 && isValidServiceName(name)
         ? { kind: fields[1], name }
         : undefined;

@@ -10,14 +10,16 @@ import type { Runtime, UdpSocket } from "../runtime/types.ts";
 import { TowerGuard, type TowerRateLimit } from "./guard.ts";
 import { errorReply } from "./errors.ts";
 import { formatReply, MAX_DATAGRAM_BYTES, type TowerReply, type TowerRequest } from "./protocol.ts";
-import { readRequest } from "./signing.ts";
+import { isSignedKind, readRequest } from "./signing.ts";
 import { TowerState } from "./state.ts";
+import { formatHostPort } from "../net/address.ts";
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
 /**
- * Apply one request to the state and return the reply.
+ * Apply one request to the state and return the reply. `sender` (the
+ * datagram's `ip:port`) declares a ROUTE or UNROUTE; default "local".
  *
  * @example
  * ```ts
@@ -30,7 +32,11 @@ const encoder = new TextEncoder();
  * state.close();
  * ```
  */
-export function handleRequest(state: TowerState, request: TowerRequest): TowerReply {
+export function handleRequest(
+  state: TowerState,
+  request: TowerRequest,
+  sender = "local",
+): TowerReply {
   switch (request.kind) {
     case "REGISTER":
       state.register(request.name, request.host, request.port, request.weight);
@@ -55,6 +61,15 @@ export function handleRequest(state: TowerState, request: TowerRequest): TowerRe
       return { kind: "LIST", entries: state.list() };
     case "PING":
       return { kind: "PONG" };
+    case "ROUTE":
+      state.routes.declare(request.name, request.route, request.rules, sender);
+      return { kind: "ROUTED", name: request.name };
+    case "UNROUTE":
+      return state.routes.withdraw(request.name, request.route, sender)
+        ? { kind: "UNROUTED", name: request.name }
+        : errorReply("NOT_FOUND", request.name);
+    case "ROUTES":
+      return state.routes.page(request.page);
   }
 }
 
@@ -68,12 +83,20 @@ export function handleRequest(state: TowerState, request: TowerRequest): TowerRe
  * ```
  */
 export interface RespondOptions {
-  /** False answers REGISTER and DEREGISTER with `ERR|FORBIDDEN|<name>`. Default true. */
+  /** False answers REGISTER, DEREGISTER, ROUTE and UNROUTE with `ERR|FORBIDDEN|<name>`. Default true. */
   mayChange?: boolean;
-  /** Rate limit, signature and entry cap for REGISTER and DEREGISTER. Default: none. */
+  /** Rate limit, signature and caps for REGISTER, DEREGISTER, ROUTE and UNROUTE. Default: none. */
   guard?: TowerGuard;
   /** The sender's IP address, for the guard's per-sender rate limit. */
   senderIp?: string;
+  /** The sender's UDP port: with `senderIp`, who declares a ROUTE. */
+  senderPort?: number;
+  /**
+   * True takes ROUTE, UNROUTE and ROUTES (declared routes); otherwise they
+   * get `ERR|ROUTES_DISABLED|<name>` (`ERR|ROUTES_DISABLED` for ROUTES) and
+   * change nothing. Default false.
+   */
+  routes?: boolean;
 }
 
 /**
@@ -81,9 +104,10 @@ export interface RespondOptions {
  * socket. Undefined means "send nothing" (oversized datagram).
  *
  * Checks run in this order, and the first refusal is the reply: size, parse,
- * `mayChange` (`ERR|FORBIDDEN|<name>`), then the `guard`'s rate limit,
- * signature and entry cap (see {@link TowerGuard}). Only REGISTER and
- * DEREGISTER meet the last three. Never throws unless the state does.
+ * `routes` for ROUTE, UNROUTE and ROUTES (`ERR|ROUTES_DISABLED`), `mayChange`
+ * (`ERR|FORBIDDEN|<name>`), then the `guard`'s rate limit, signature and
+ * caps (see {@link TowerGuard}). Only REGISTER, DEREGISTER, ROUTE and
+ * UNROUTE meet the last four. Never throws unless the state does.
  *
  * @example
  * ```ts
@@ -106,12 +130,30 @@ export function respond(
   // Non-ASCII bytes decode to characters no validator accepts, so they end as ERR.
   const { request, signature } = readRequest(decoder.decode(bytes));
   if (request.kind === "ERR") return formatReply(request);
-  if (request.kind === "REGISTER" || request.kind === "DEREGISTER") {
-    if (options?.mayChange === false) return formatReply(errorReply("FORBIDDEN", request.name));
-    const refusal = options?.guard?.admit(state, request, signature, options.senderIp ?? "");
+  const ip = options?.senderIp;
+  const sender = ip === undefined ? "local" : formatHostPort(ip, options?.senderPort ?? 0);
+  if (request.kind === "ROUTES" || request.kind === "ROUTE" || request.kind === "UNROUTE") {
+    if (options?.routes !== true) {
+      return formatReply(
+        request.kind === "ROUTES"
+          ? errorReply("ROUTES_DISABLED")
+          : errorReply("ROUTES_DISABLED", request.name),
+      );
+    }
+  }
+  if (isSignedKind(request.kind)) {
+    const { name } = request as { name: string };
+    if (options?.mayChange === false) return formatReply(errorReply("FORBIDDEN", name));
+    const refusal = options?.guard?.admit(
+      state,
+      request,
+      signature,
+      options.senderIp ?? "",
+      sender,
+    );
     if (refusal !== undefined) return formatReply(refusal);
   }
-  return formatReply(handleRequest(state, request));
+  return formatReply(handleRequest(state, request, sender));
 }
 
 /**
@@ -173,6 +215,17 @@ export interface TowerServerOptions {
    * `ERR|registry full`. 0 means no cap. Default {@link DEFAULT_MAX_ENTRIES}.
    */
   maxEntries?: number;
+  /**
+   * Take route declarations (ROUTE, UNROUTE, ROUTES; docs/tower-routes.md).
+   * Default false: they get `ERR|ROUTES_DISABLED`.
+   */
+  routes?: boolean;
+  /**
+   * Most route declarations ROUTEs may create (refreshes always work);
+   * beyond it: `ERR|ROUTES_FULL|<name>`. 0 means no cap. Default
+   * {@link DEFAULT_MAX_ROUTES}.
+   */
+  maxRoutes?: number;
 }
 
 /**
@@ -219,8 +272,10 @@ export async function startTowerServer(options: TowerServerOptions): Promise<Tow
     secret: options.secret,
     rateLimit: options.rateLimit,
     maxEntries: options.maxEntries,
+    maxRoutes: options.maxRoutes,
     now: options.now,
   });
+  const routes = options.routes === true;
   const ownsState = options.state === undefined;
   const state = options.state ?? new TowerState({ now: options.now });
   let socket: UdpSocket | undefined;
@@ -229,7 +284,13 @@ export async function startTowerServer(options: TowerServerOptions): Promise<Tow
       // A datagram is untrusted input: nothing in it may take the server down.
       try {
         const mayChange = mayRegister === undefined || mayRegister(datagram.host);
-        const reply = respond(state, datagram.data, { mayChange, guard, senderIp: datagram.host });
+        const reply = respond(state, datagram.data, {
+          mayChange,
+          guard,
+          senderIp: datagram.host,
+          senderPort: datagram.port,
+          routes,
+        });
         if (reply !== undefined && socket !== undefined) {
           socket.send(encoder.encode(reply), datagram.port, datagram.host);
         }

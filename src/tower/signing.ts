@@ -1,5 +1,6 @@
 /**
- * Signed REGISTER and DEREGISTER (docs/tower-signing.md): the signature's
+ * Signed REGISTER, DEREGISTER, ROUTE and UNROUTE (docs/tower-signing.md,
+ * docs/tower-routes.md): the signature's
  * wire form, signing a line, and checking a MAC against the shared secret.
  * Which nonces a Tower has already seen is the guard's to remember.
  *
@@ -40,7 +41,7 @@ const MAC_HEX = /^[0-9A-Fa-f]{64}$/;
 const encoder = new TextEncoder();
 
 /**
- * The signature fields of a signed REGISTER or DEREGISTER.
+ * The signature fields of a signed REGISTER, DEREGISTER, ROUTE or UNROUTE.
  *
  * @example
  * ```ts
@@ -77,11 +78,13 @@ export interface SignedRequest {
 
 /**
  * Parse a request line that may be signed. Plain lines go through
- * {@link parseRequest} unchanged; a 7-field REGISTER or DEREGISTER (8 for a
- * REGISTER with a weight) has its first four (five) fields parsed the same way and its signature fields checked for
- * form (not for validity: that needs the secret). A signed line with fields
- * of the wrong form is a REGISTER (DEREGISTER) the Tower cannot read, so it
- * gets the seed's syntax error like any other.
+ * {@link parseRequest} unchanged; a signed one (a 7-field REGISTER or
+ * DEREGISTER, 8 for a REGISTER with a weight; a 6-field UNROUTE; a ROUTE of
+ * 6 fields or more ending in 64 hex digits) has its request fields parsed
+ * the same way and its signature fields checked for form (not for
+ * validity: that needs the secret). A signed line with fields of the wrong
+ * form is a request the Tower cannot read, so it gets the syntax error
+ * like any other.
  *
  * @example
  * ```ts
@@ -93,16 +96,10 @@ export interface SignedRequest {
 export function readRequest(line: string): SignedRequest {
   const text = stripLineEnd(line);
   const fields = text.split("|");
-  // Signed: the request's fields (a weighted REGISTER has five), then time, nonce and MAC.
-  const weighted = fields.length === 8 && fields[0] === "REGISTER";
-  if (
-    !weighted &&
-    (fields.length !== 7 || (fields[0] !== "REGISTER" && fields[0] !== "DEREGISTER"))
-  ) {
-    return { request: parseRequestFields(fields) };
-  }
-  const command = fields[0] as "REGISTER" | "DEREGISTER";
-  const request = parseRequestFields(fields.slice(0, weighted ? 5 : 4));
+  const kept = signedFieldCount(fields);
+  if (kept === undefined) return { request: parseRequestFields(fields) };
+  const command = fields[0] as SignedCommand;
+  const request = parseRequestFields(fields.slice(0, kept));
   if (request.kind === "ERR") return { request };
   const [timeText, nonce, mac] = fields.slice(-3);
   const timestampMs = Number(timeText);
@@ -121,6 +118,46 @@ export function readRequest(line: string): SignedRequest {
       signedText: text.slice(0, text.lastIndexOf("|")),
     },
   };
+}
+
+/** The commands a Tower with a secret wants signed: the ones that change it. */
+type SignedCommand = "REGISTER" | "DEREGISTER" | "ROUTE" | "UNROUTE";
+
+/**
+ * True for the requests a Tower with a secret wants signed: REGISTER,
+ * DEREGISTER, ROUTE and UNROUTE.
+ *
+ * @example
+ * ```ts
+ * import { isSignedKind } from "./signing.ts";
+ * isSignedKind("ROUTE");  // true
+ * isSignedKind("ROUTES"); // false: a query, open like LIST
+ * ```
+ */
+export function isSignedKind(kind: string): kind is SignedCommand {
+  return kind === "REGISTER" || kind === "DEREGISTER" || kind === "ROUTE" || kind === "UNROUTE";
+}
+
+/**
+ * How many leading fields are the request when `fields` is a signed line
+ * (its last three are then time, nonce and MAC); undefined when it is not.
+ * A ROUTE's rules are the rest of its line, so it is signed when it ends in
+ * something MAC-shaped (a JSON object ends in "}").
+ */
+function signedFieldCount(fields: string[]): number | undefined {
+  const n = fields.length;
+  switch (fields[0]) {
+    case "REGISTER": // A weighted REGISTER has five fields of its own.
+      return n === 7 || n === 8 ? n - 3 : undefined;
+    case "DEREGISTER":
+      return n === 7 ? 4 : undefined;
+    case "UNROUTE":
+      return n === 6 ? 3 : undefined;
+    case "ROUTE":
+      return n >= 6 && MAC_HEX.test(fields[n - 1]) ? n - 3 : undefined;
+    default:
+      return undefined;
+  }
 }
 
 /**
@@ -146,7 +183,7 @@ function hmacHex(secret: string, text: string): string {
 }
 
 /**
- * Sign a REGISTER or DEREGISTER line for a Tower that has a shared secret:
+ * Sign a REGISTER, DEREGISTER, ROUTE or UNROUTE line for a Tower that has a shared secret:
  * appends `|<nowMs>|<nonce>|<hmac>`, where hmac is the lowercase hex
  * HMAC-SHA256, keyed with the secret's UTF-8 bytes, of everything before it.
  * A fresh random nonce (32 hex digits) is used unless one is given; a nonce
@@ -154,7 +191,7 @@ function hmacHex(secret: string, text: string): string {
  * refuses a nonce it has already seen (`ERR|REPLAY|<name>`).
  *
  * Throws a TypeError for an empty secret, a line that is not a valid
- * REGISTER or DEREGISTER, a time that is not a non-negative integer, or a
+ * REGISTER, DEREGISTER, ROUTE or UNROUTE, a time that is not a non-negative integer, or a
  * nonce outside 8–64 characters of `[A-Za-z0-9_-]`.
  *
  * @example
@@ -172,8 +209,8 @@ export function signTowerRequest(
 ): string {
   assertTowerSecret(secret);
   const request = parseRequest(line);
-  if (request.kind !== "REGISTER" && request.kind !== "DEREGISTER") {
-    throw new TypeError(`only REGISTER and DEREGISTER are signed, not: ${line}`);
+  if (request.kind === "ERR" || !isSignedKind(request.kind)) {
+    throw new TypeError(`only REGISTER, DEREGISTER, ROUTE and UNROUTE are signed, not: ${line}`);
   }
   if (!Number.isSafeInteger(nowMs) || nowMs < 0) {
     throw new TypeError(`signing time must be a non-negative integer of ms: ${nowMs}`);

@@ -10,6 +10,7 @@ import { clearInterval, setInterval } from "node:timers";
 import type { Replica } from "../registry/types.ts";
 import { isValidHost, isValidPort, isValidServiceName } from "../net/address.ts";
 import { DEFAULT_TTL_MS, type ListEntry } from "./protocol.ts";
+import { TowerRoutes } from "./routes.ts";
 
 /**
  * Options for {@link TowerState}.
@@ -76,6 +77,11 @@ const NO_REPLICAS: readonly Replica[] = Object.freeze([]);
 export class TowerState {
   /** Entry lifetime in milliseconds. */
   readonly ttlMs: number;
+  /**
+   * The routes services declared (ROUTE datagrams), apart from the
+   * replicas: nothing here shows them, and they have their own cap.
+   */
+  readonly routes: TowerRoutes;
   /** Told of every entry that goes: deregistered, or expired (when it is dropped). */
   onRemoved: ((name: string, replica: Replica) => void) | null = null;
   readonly #now: () => number;
@@ -90,6 +96,7 @@ export class TowerState {
   constructor(options: TowerStateOptions = {}) {
     this.#now = options.now ?? Date.now;
     this.ttlMs = options.ttlMs ?? DEFAULT_TTL_MS;
+    this.routes = new TowerRoutes({ now: this.#now, ttlMs: this.ttlMs });
     const every = options.sweepIntervalMs ?? 5_000;
     if (every > 0) {
       this.#sweeper = setInterval(() => this.sweep(), every);
@@ -305,10 +312,11 @@ export class TowerState {
     return before - this.#held;
   }
 
-  /** Stop the background sweep. The state stays usable (lazy expiry only). */
+  /** Stop the background sweep (and the routes' timer). The state stays usable (lazy expiry only). */
   close(): void {
     if (this.#sweeper !== undefined) clearInterval(this.#sweeper);
     this.#sweeper = undefined;
+    this.routes.close();
   }
 
   /** Every live entry with its service's name, in registration order. */
