@@ -72,12 +72,12 @@
  * replica goes first, and serving one moves it to the back.
  *
  * This module is the Tower's public face; each concept lives in a part under
- * src/tower/, lowest first: the protocol as values (protocol.ts, and its
- * `ERR` texts in errors.ts), signing (signing.ts), the in-memory
- * {@link TowerState} (state.ts) with its declared routes
- * ({@link TowerRoutes}, routes.ts, their wire form in route_protocol.ts),
- * admission of changes ({@link TowerGuard},
- * guard.ts), and the UDP ends ({@link startTowerServer} in server.ts,
+ * src/tower/, lowest first: the protocol as values (protocol.ts, its
+ * counted lists in counted.ts, its `ERR` texts in errors.ts), signing
+ * (signing.ts), the in-memory {@link TowerState} (state.ts) with its
+ * declared routes ({@link TowerRoutes}, routes.ts, expiring by
+ * expiry_timer.ts; their wire form in route_protocol.ts), admission of
+ * changes ({@link TowerGuard}, guard.ts), and the UDP ends ({@link startTowerServer} in server.ts,
  * {@link TowerClient} in client.ts, which matches replies to requests by
  * matching.ts), which receive their socket factory ({@link BindUdp}) from
  * the runtime layer.
@@ -111,7 +111,8 @@ export { SIGNATURE_WINDOW_MS, signTowerRequest } from "./tower/signing.ts";
 export type { TowerSignature } from "./tower/signing.ts";
 export { TowerState } from "./tower/state.ts";
 export type { TowerStateOptions } from "./tower/state.ts";
-export { declaredRouteOf, DEFAULT_MAX_ROUTES, TowerRoutes } from "./tower/routes.ts";
+export { DEFAULT_MAX_ROUTES, TowerRoutes } from "./tower/routes.ts";
+export { declaredRouteOf } from "./tower/route_protocol.ts";
 export type { RouteDeclaration, TowerRoutesOptions } from "./tower/routes.ts";
 export { DEFAULT_MAX_ENTRIES, TowerGuard } from "./tower/guard.ts";
 export type { TowerGuardOptions, TowerRateLimit } from "./tower/guard.ts";

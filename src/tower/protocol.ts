@@ -23,6 +23,7 @@ import {
   parsePort,
   readHostPort,
 } from "../net/address.ts";
+import { formatCounted, parseCounted } from "./counted.ts";
 import {
   formatRouteReply,
   formatRouteRequest,
@@ -261,25 +262,6 @@ export function formatRequest(request: TowerRequest): string {
 }
 
 /**
- * `prefix|<n>|item,item,...` keeping only the items that fit in
- * {@link MAX_REPLY_BYTES}; `n` counts the items actually included.
- */
-function formatCounted(prefix: string, items: string[]): string {
-  let body = "";
-  let count = 0;
-  // Reserve room for "|<n>|": at most 7 characters for any count that fits.
-  let room = MAX_REPLY_BYTES - prefix.length - 7;
-  for (const item of items) {
-    const cost = item.length + (count === 0 ? 0 : 1);
-    if (cost > room) break;
-    body = count === 0 ? item : `${body},${item}`;
-    room -= cost;
-    count++;
-  }
-  return `${prefix}|${count}|${body}`;
-}
-
-/**
  * The wire form of a reply (no trailing newline).
  *
  * @example
@@ -300,6 +282,7 @@ export function formatReply(reply: TowerReply): string {
     case "LOOKUPALL":
       // A weight other than 1 follows its replica as "/N" (only a weighted REGISTER makes one).
       return formatCounted(
+        MAX_REPLY_BYTES,
         `OK|LOOKUPALL|${reply.name}`,
         reply.replicas.map((r) =>
           r.weight === undefined || r.weight === 1
@@ -309,6 +292,7 @@ export function formatReply(reply: TowerReply): string {
       );
     case "LIST":
       return formatCounted(
+        MAX_REPLY_BYTES,
         "OK|LIST",
         reply.entries.map((e) => `${e.name}:${formatHostPort(e.host, e.port)}:${e.ttlLeft}`),
       );
@@ -319,25 +303,6 @@ export function formatReply(reply: TowerReply): string {
     default:
       return formatRouteReply(reply);
   }
-}
-
-/** Parse the `n` and item list of a counted reply; undefined when inconsistent. */
-function parseCounted<T>(
-  countText: string,
-  body: string,
-  parseItem: (item: string) => T | undefined,
-): T[] | undefined {
-  if (!/^(?:0|[1-9][0-9]*)$/.test(countText)) return undefined;
-  const count = Number(countText);
-  const items = body === "" ? [] : body.split(",");
-  if (items.length !== count) return undefined;
-  const out: T[] = [];
-  for (const item of items) {
-    const parsed = parseItem(item);
-    if (parsed === undefined) return undefined;
-    out.push(parsed);
-  }
-  return out;
 }
 
 function parseListEntry(item: string): ListEntry | undefined {

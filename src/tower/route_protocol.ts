@@ -21,7 +21,10 @@ import {
   UNKNOWN_COMMAND,
 } from "./errors.ts";
 import { isValidServiceName } from "../net/address.ts";
-import { parseRouteTarget } from "../routing/declared.ts";
+import { parseRouteTarget, routeSpec } from "../routing/declared.ts";
+import type { DeclaredRoute } from "../registry/types.ts";
+
+const encoder = new TextEncoder();
 
 /**
  * A route-declaration request. `route` is the route's one written form
@@ -288,4 +291,50 @@ export function parseRoutesReply(text: string): RouteReply | undefined {
  */
 export function isRouteOnlyReason(reason: string): boolean {
   return reason === "ROUTES_DISABLED" || reason === "ROUTES_FULL";
+}
+
+/**
+ * A declared route as a registry hands it to the ingress, its origin the
+ * Tower and its first live declarer. Shared by the embedded registry and a
+ * remote Tower's poller (registry/tower/route_poller.ts).
+ *
+ * @example
+ * ```ts
+ * import { declaredRouteOf } from "./route_protocol.ts";
+ * declaredRouteOf({ order: 3, name: "api", route: "/api", sender: "10.0.0.7:41000" });
+ * // { spec: { prefix: "/api", service: "api" }, origin: "tower 10.0.0.7:41000", order: 3 }
+ * ```
+ */
+export function declaredRouteOf(listing: RouteListing): DeclaredRoute {
+  const rules = listing.rules === undefined ? undefined : JSON.parse(listing.rules);
+  return Object.freeze({
+    spec: Object.freeze(routeSpec(parseRouteTarget(listing.route), listing.name, rules)),
+    origin: `tower ${listing.sender}`,
+    order: listing.order,
+  });
+}
+
+/**
+ * `ROUTES` entries in pages of at most `pageBytes` bytes of entry lines
+ * (a page holds one entry at least; a ROUTE is at most 1 KiB, so any fits).
+ *
+ * @example
+ * ```ts
+ * import { paginate } from "./route_protocol.ts";
+ * paginate([{ order: 1, name: "api", route: "/api", sender: "10.0.0.7:1" }], 64_000).length; // 1
+ * ```
+ */
+export function paginate(listings: RouteListing[], pageBytes: number): RouteListing[][] {
+  const pages: RouteListing[][] = [[]];
+  let bytes = 0;
+  for (const listing of listings) {
+    const cost = encoder.encode(formatRouteListing(listing)).byteLength + 1;
+    if (bytes + cost > pageBytes && pages[pages.length - 1].length > 0) {
+      pages.push([]);
+      bytes = 0;
+    }
+    pages[pages.length - 1].push(listing);
+    bytes += cost;
+  }
+  return pages;
 }

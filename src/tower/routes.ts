@@ -10,10 +10,11 @@
  */
 
 import type { DeclaredRoute } from "../registry/types.ts";
-import { parseRouteTarget, routeSpec, type RouteTarget } from "../routing/declared.ts";
+import { parseRouteTarget, type RouteTarget } from "../routing/declared.ts";
 import { isValidServiceName } from "../net/address.ts";
 import { MAX_REPLY_BYTES } from "./protocol.ts";
-import { formatRouteListing, type RouteListing, type RouteReply } from "./route_protocol.ts";
+import { ExpiryTimer } from "./expiry_timer.ts";
+import { declaredRouteOf, paginate, type RouteListing, type RouteReply } from "./route_protocol.ts";
 
 /**
  * Default cap on route declarations a Tower accepts over UDP: 1000.
@@ -31,7 +32,6 @@ export const DEFAULT_MAX_ROUTES = 1000;
 const PAGE_BYTES = MAX_REPLY_BYTES - 100;
 
 const NO_ROUTES: readonly DeclaredRoute[] = Object.freeze([]);
-const encoder = new TextEncoder();
 
 /** One declared route and who declares it. */
 interface Entry {
@@ -121,8 +121,8 @@ export class TowerRoutes {
   #held = 0;
   /** No declaration expires before this (a lower bound). */
   #nextExpiry = Infinity;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #timerAt = Infinity;
+  /** Sweeps when the next declaration expires, so watchers hear of it then. */
+  readonly #timer: ExpiryTimer;
   #routes: readonly DeclaredRoute[] | undefined = NO_ROUTES;
   #pages: RouteListing[][] | undefined;
   /** A change the watchers have not heard of yet. */
@@ -132,6 +132,7 @@ export class TowerRoutes {
   constructor(options: TowerRoutesOptions = {}) {
     this.#now = options.now ?? Date.now;
     this.ttlMs = options.ttlMs ?? 30_000;
+    this.#timer = new ExpiryTimer(this.#now, () => this.sweep());
   }
 
   /**
@@ -260,7 +261,7 @@ export class TowerRoutes {
    */
   page(page: number): RouteReply & { kind: "ROUTES" } {
     const version = this.version; // (drops what expired, and tells)
-    if (this.#pages === undefined) this.#pages = paginate(this.#inOrder().map(listingOf));
+    this.#pages ??= paginate(this.#inOrder().map(listingOf), PAGE_BYTES);
     const pages = this.#pages;
     return { kind: "ROUTES", version, page, pages: pages.length, entries: pages[page] ?? [] };
   }
@@ -302,15 +303,13 @@ export class TowerRoutes {
       for (const expiresAt of entry.declarers.values()) next = Math.min(next, expiresAt);
     }
     this.#nextExpiry = next;
-    this.#schedule();
+    this.#timer.set(next);
     return before - this.#held;
   }
 
   /** Stop the expiry timer and forget the watchers. Lazy expiry goes on. */
   close(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#timerAt = Infinity;
+    this.#timer.stop();
     this.#listeners.clear();
   }
 
@@ -340,23 +339,7 @@ export class TowerRoutes {
   #expireBy(expiresAt: number): void {
     if (expiresAt >= this.#nextExpiry) return;
     this.#nextExpiry = expiresAt;
-    this.#schedule();
-  }
-
-  /** A timer for the next expiry, so watchers hear of it when it happens. */
-  #schedule(): void {
-    const at = this.#nextExpiry;
-    if (at === this.#timerAt) return;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#timerAt = at;
-    if (at === Infinity) return;
-    this.#timer = setTimeout(() => {
-      this.#timerAt = Infinity;
-      this.sweep();
-    }, Math.max(0, at - this.#now()) + 1);
-    // A registry must never be the reason a process stays alive.
-    (this.#timer as { unref?: () => void }).unref?.();
+    this.#timer.by(expiresAt);
   }
 
   /** The set watchers see changed: a new version, to be told ({@link #tell}). */
@@ -420,43 +403,6 @@ function listingOf(entry: Entry): RouteListing {
   return listing;
 }
 
-/**
- * A declared route as a registry hands it to the ingress, its origin the
- * Tower and its first live declarer. Shared by the embedded registry and a
- * remote Tower's poller (registry/tower/route_poller.ts).
- *
- * @example
- * ```ts
- * import { declaredRouteOf } from "./routes.ts";
- * declaredRouteOf({ order: 3, name: "api", route: "/api", sender: "10.0.0.7:41000" });
- * // { spec: { prefix: "/api", service: "api" }, origin: "tower 10.0.0.7:41000", order: 3 }
- * ```
- */
-export function declaredRouteOf(listing: RouteListing): DeclaredRoute {
-  const rules = listing.rules === undefined ? undefined : JSON.parse(listing.rules);
-  return Object.freeze({
-    spec: Object.freeze(routeSpec(parseRouteTarget(listing.route), listing.name, rules)),
-    origin: `tower ${listing.sender}`,
-    order: listing.order,
-  });
-}
-
 function declaredRoute(entry: Entry): DeclaredRoute {
   return declaredRouteOf(listingOf(entry));
-}
-
-/** Entries in pages of at most {@link PAGE_BYTES} (a ROUTE is at most 1 KiB, so one always fits). */
-function paginate(listings: RouteListing[]): RouteListing[][] {
-  const pages: RouteListing[][] = [[]];
-  let bytes = 0;
-  for (const listing of listings) {
-    const cost = encoder.encode(formatRouteListing(listing)).byteLength + 1;
-    if (bytes + cost > PAGE_BYTES && pages[pages.length - 1].length > 0) {
-      pages.push([]);
-      bytes = 0;
-    }
-    pages[pages.length - 1].push(listing);
-    bytes += cost;
-  }
-  return pages;
 }
