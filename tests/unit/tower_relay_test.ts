@@ -2,12 +2,14 @@
  * The `--procs` relay of the Tower's state (src/app/procs/relay.ts): the
  * primary's state keeps no registration time of its own, so replicas that
  * come and go leave nothing behind, and a starting worker still gets each
- * live entry's exact age. Runs unchanged under `deno test` and `bun test`.
+ * live entry's exact age; declared routes go the same way. Runs unchanged
+ * under `deno test` and `bun test`.
  */
 
 import { afterEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { RelayedTowerState, WorkerTowerState } from "../../src/app/procs/relay.ts";
+import { respond } from "../../src/tower/server.ts";
 import { Clock, opened } from "../helpers/tower_fixtures.ts";
 
 afterEach(() => {
@@ -90,5 +92,76 @@ describe("RelayedTowerState", () => {
     opened.push(worker.state);
     assert.equal(worker.apply(lines[0]), true);
     assert.deepEqual(worker.state.replicas("web"), [{ host: "10.0.0.7", port: 8080, weight: 3 }]);
+  });
+});
+
+describe("relayed declared routes", () => {
+  it("a worker holds the primary's routes: same order, origin, rules and expiry", () => {
+    const clock = new Clock();
+    const lines: string[] = [];
+    const relay = relayed(clock, lines);
+    const ask = (line: string, port: number) =>
+      respond(relay, line, { routes: true, senderIp: "10.0.0.7", senderPort: port });
+    assert.equal(ask("ROUTE|web|/", 41000), "OK|ROUTED|web");
+    clock.advance(1_000);
+    assert.equal(ask('ROUTE|api|Shop.example.com/api|{"x":"a|b"}', 41001), "OK|ROUTED|api");
+    assert.equal(ask("ROUTE|api|shop.example.com/api", 41002), "OK|ROUTED|api");
+    assert.deepEqual(lines, [
+      "A|1|0|10.0.0.7:41000|web|/\n",
+      'A|2|0|10.0.0.7:41001|api|shop.example.com/api|{"x":"a|b"}\n',
+      "A|2|0|10.0.0.7:41002|api|shop.example.com/api\n",
+    ]);
+    clock.advance(500);
+    // A worker started now gets the snapshot: every declaration, with its age.
+    assert.equal(
+      relay.snapshot(),
+      "A|1|1500|10.0.0.7:41000|web|/\n" +
+        "A|2|500|10.0.0.7:41001|api|shop.example.com/api\n" +
+        "A|2|500|10.0.0.7:41002|api|shop.example.com/api\n",
+    );
+    const worker = new WorkerTowerState({ now: clock.now, sweepIntervalMs: 0 });
+    opened.push(worker.state);
+    for (const line of relay.snapshot().trim().split("\n")) assert.equal(worker.apply(line), true);
+    assert.deepEqual(worker.state.routes.routes(), relay.routes.routes());
+    // The second ROUTE came without rules: the route has none now, on both sides.
+    assert.deepEqual(relay.routes.routes()[1].spec, {
+      host: "shop.example.com",
+      prefix: "/api",
+      service: "api",
+    });
+
+    // An UNROUTE from the route's first declarer moves its origin, everywhere.
+    lines.length = 0;
+    assert.equal(ask("UNROUTE|api|shop.example.com/api", 41001), "OK|UNROUTED|api");
+    assert.deepEqual(lines, ["W|10.0.0.7:41001|api|shop.example.com/api\n"]);
+    assert.equal(worker.apply(lines[0]), true);
+    assert.equal(worker.state.routes.routes()[1].origin, "tower 10.0.0.7:41002");
+    assert.deepEqual(worker.state.routes.routes(), relay.routes.routes());
+
+    // web was declared 1.5 s before the snapshot: it expires on both sides at once.
+    clock.advance(28_499);
+    assert.equal(worker.state.routes.routes().length, 2);
+    clock.advance(1);
+    assert.deepEqual(worker.state.routes.routes().map((r) => r.spec.service), ["api"]);
+    assert.deepEqual(worker.state.routes.routes(), relay.routes.routes());
+  });
+
+  it("a worker ignores route lines it cannot read, and replicas stay as they were", () => {
+    const worker = new WorkerTowerState({ sweepIntervalMs: 0 });
+    opened.push(worker.state);
+    for (
+      const line of [
+        "A|0|0|10.0.0.7:1|api|/api",
+        "A|1|x|10.0.0.7:1|api|/api",
+        "A|1|0|10.0.0.7:1|a b|/api",
+        "A|1|0|10.0.0.7:1|api|api",
+        "A|1|0|10.0.0.7:1|api|/api|[1]",
+        "W|10.0.0.7:1|api",
+      ]
+    ) {
+      assert.equal(worker.apply(line), false, line);
+    }
+    assert.deepEqual(worker.state.routes.routes(), []);
+    assert.deepEqual(worker.state.list(), []);
   });
 });

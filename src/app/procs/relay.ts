@@ -1,15 +1,18 @@
 /**
  * `--procs N`: how the primary keeps its workers' Tower states in step. It
- * writes every REGISTER and DEREGISTER its Tower accepts to each worker's
- * stdin as one line, after a snapshot of the live entries when the worker
- * starts. A relayed REGISTER carries the entry's age, so TTLs expire at the
- * same moment everywhere.
+ * writes every REGISTER and DEREGISTER its Tower accepts, and every ROUTE
+ * and UNROUTE (declared routes), to each worker's stdin as one line, after
+ * a snapshot of the live entries and declarations when the worker starts.
+ * A relayed REGISTER or ROUTE carries its age, so TTLs expire at the same
+ * moment everywhere, and a ROUTE the route's order on the primary, so every
+ * process settles a conflict between two routes alike.
  *
  * @module
  */
 
 import process from "node:process";
-import { TowerState, type TowerStateOptions } from "../../tower.ts";
+import { type RouteDeclaration, TowerState, type TowerStateOptions } from "../../tower.ts";
+import { readRules } from "../../tower/route_protocol.ts";
 
 /**
  * A REGISTER line: `R|name|host|port|ageMs[|weight]` (the entry was
@@ -47,6 +50,37 @@ export function deregisterLine(name: string, host: string, port: number): string
 }
 
 /**
+ * A ROUTE line: `A|order|ageMs|sender|name|route[|rules]` (the route's
+ * order on the primary; the declaration refreshed `ageMs` ago; its rules,
+ * compact JSON, are the rest of the line). No field before the rules holds
+ * "|", and JSON holds no newline.
+ *
+ * @example
+ * ```ts
+ * routeLine({ order: 3, name: "api", route: "/api", sender: "10.0.0.7:41000", ageMs: 0 });
+ * // "A|3|0|10.0.0.7:41000|api|/api\n"
+ * ```
+ */
+export function routeLine(d: RouteDeclaration): string {
+  const age = Math.max(0, Math.round(d.ageMs));
+  const rules = d.rules === undefined ? "" : `|${d.rules}`;
+  return `A|${d.order}|${age}|${d.sender}|${d.name}|${d.route}${rules}\n`;
+}
+
+/**
+ * An UNROUTE line: `W|sender|name|route` (the worker withdraws as the
+ * primary did: the sender's declaration, or the route when it is none).
+ *
+ * @example
+ * ```ts
+ * unrouteLine("api", "/api", "10.0.0.7:41000"); // "W|10.0.0.7:41000|api|/api\n"
+ * ```
+ */
+export function unrouteLine(name: string, route: string, sender: string): string {
+  return `W|${sender}|${name}|${route}\n`;
+}
+
+/**
  * The primary's Tower state: a {@link TowerState} that also tells `onChange`
  * every REGISTER (new or heartbeat) and DEREGISTER it accepts, and can list
  * its live entries with their exact age for a starting worker. It keeps
@@ -69,6 +103,9 @@ export class RelayedTowerState extends TowerState {
   constructor(onChange: ((line: string) => void) | null = null, options: TowerStateOptions = {}) {
     super(options);
     this.onChange = onChange;
+    this.routes.onDeclared = (d) => this.onChange?.(routeLine(d));
+    this.routes.onWithdrawn = (name, route, sender) =>
+      this.onChange?.(unrouteLine(name, route, sender));
   }
 
   override register(name: string, host: string, port: number, weight = 1): boolean {
@@ -83,10 +120,14 @@ export class RelayedTowerState extends TowerState {
     return removed;
   }
 
-  /** Every live entry as REGISTER lines with its age (what a new worker is sent first). */
+  /**
+   * Every live entry as REGISTER lines with its age, then every live route
+   * declaration as ROUTE lines (what a new worker is sent first).
+   */
   snapshot(): string {
     let out = "";
     for (const e of this.ages()) out += registerLine(e.name, e.host, e.port, e.ageMs, e.weight);
+    for (const d of this.routes.declarations()) out += routeLine(d);
     return out;
   }
 }
@@ -131,6 +172,18 @@ export class WorkerTowerState {
       }
       if (f[0] === "D" && f.length === 4) {
         this.state.deregister(f[1], f[2], port);
+        return true;
+      }
+      if (f[0] === "A" && f.length >= 6) {
+        const [, order, age, sender, name, route] = f;
+        if (!/^[1-9][0-9]*$/.test(order) || !/^[0-9]+$/.test(age)) return false;
+        const rules = f.length > 6 ? readRules(f.slice(6).join("|")) : undefined;
+        const at = { order: Number(order), ageMs: Number(age) };
+        this.state.routes.declare(name, route, rules, sender, at);
+        return true;
+      }
+      if (f[0] === "W" && f.length === 4) {
+        this.state.routes.withdraw(f[2], f[3], f[1]);
         return true;
       }
     } catch {
