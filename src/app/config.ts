@@ -35,6 +35,10 @@ export interface TowerSecurity {
   rate: { perSecond: number; burst: number } | null;
   /** Most entries the Tower holds (0: no cap). */
   maxEntries: number;
+  /** Services may declare routes with ROUTE (`--tower-routes`, `gatehouse tower --routes`). */
+  routes: boolean;
+  /** Most route declarations the Tower holds, apart from `maxEntries` (0: no cap). */
+  maxRoutes: number;
 }
 
 /** Everything an ingress needs to run. */

@@ -45,7 +45,9 @@ export interface EmbeddedOptions {
  * import { openRegistry } from "./registry.ts";
  * import { CidrList } from "../net/cidr.ts";
  * import { currentRuntime } from "../runtime/current.ts";
- * const security = { allow: CidrList.parse(""), secret: null, rate: null, maxEntries: 0 };
+ * const security = {
+ *   allow: CidrList.parse(""), secret: null, rate: null, maxEntries: 0, routes: true, maxRoutes: 0,
+ * };
  * const { registry, tower } = await openRegistry(
  *   { kind: "embedded", listen: { host: "127.0.0.1", port: 0 } },
  *   { security, lookupCacheMs: 0, runtime: currentRuntime(), log: console.error },
@@ -82,6 +84,7 @@ export async function openRegistry(
       try {
         const remote = await RemoteTowerRegistry.connect(choice.address, {
           bindUdp: runtime.bindUdp,
+          log,
         });
         // Seed semantics (ask per request) unless --lookup-cache; a silent Tower does not fail
         // every request: its last answer is used for a minute.

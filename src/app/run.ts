@@ -36,6 +36,7 @@ function onStop(runtime: Runtime, stop: () => void): void {
  * import { currentRuntime } from "../runtime/current.ts";
  * await runTower({ host: "127.0.0.1", port: 7772 }, {
  *   allow: CidrList.parse(""), secret: null, rate: null, maxEntries: 10_000,
+ *   routes: false, maxRoutes: 1_000,
  * }, currentRuntime());
  * ```
  */

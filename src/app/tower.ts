@@ -24,6 +24,7 @@ import { StartupError } from "./errors.ts";
  * import { currentRuntime } from "../runtime/current.ts";
  * const tower = await startTower({ host: "127.0.0.1", port: 0 }, {
  *   allow: CidrList.parse(""), secret: null, rate: null, maxEntries: 10_000,
+ *   routes: true, maxRoutes: 1_000,
  * }, currentRuntime());
  * tower.close();
  * ```
@@ -45,6 +46,8 @@ export async function startTower(
       secret: security.secret ?? undefined,
       rateLimit: security.rate ?? undefined,
       maxEntries: security.maxEntries,
+      routes: security.routes,
+      maxRoutes: security.maxRoutes,
     });
   } catch (e) {
     throw new StartupError(

@@ -226,9 +226,13 @@ export function ingressConfig(
     throw new UsageError("--tls-cert and --tls-key go together");
   }
   if (registry.kind !== "embedded") {
-    const local = ["tower-allow", "tower-rate", "tower-max-entries"].find((f) =>
-      v[f] !== undefined
-    );
+    const local = [
+      "tower-allow",
+      "tower-rate",
+      "tower-max-entries",
+      "tower-routes",
+      "tower-max-routes",
+    ].find((f) => v[f] !== undefined);
     if (local !== undefined) throw new UsageError(`--${local} applies to the embedded Tower only`);
   }
   const d = (flag: string, def: string) => readFlag(`--${flag}`, s(flag) ?? def, parseDuration);
@@ -281,9 +285,10 @@ const TOWER_PORT_TEXT = String(DEFAULT_TOWER_PORT);
 export const USAGE =
   `usage: gatehouse [flags]            run the ingress (embedded Tower unless --tower)
        gatehouse tower [--listen HOST:PORT] [--allow CIDR,...] [--secret S] [--rate N[:B]]
-                       [--max-entries N]
+                       [--max-entries N] [--routes] [--max-routes N]
                                           run a standalone Tower (default 127.0.0.1:${TOWER_PORT_TEXT})
-       gatehouse register --registry URL --service NAME --addr HOST:PORT [-- COMMAND ARGS...]
+       gatehouse register --registry URL --service NAME --addr HOST:PORT [--route [HOST]/PREFIX]
+                          [-- COMMAND ARGS...]
                                           register a replica and heartbeat it (see register --help)
        gatehouse demo [--listen PORT]     ingress + embedded Tower + a demo backend ("frontend")
 
@@ -336,6 +341,8 @@ flags:
   --tower-secret SECRET       REGISTER/DEREGISTER must be HMAC-signed (or env GATEHOUSE_TOWER_SECRET)
   --tower-rate N[:BURST]      REGISTER/DEREGISTER per second per source (default: unlimited)
   --tower-max-entries N       most Tower entries (default 10000, 0 = no cap)
+  --tower-routes              services may declare routes with the Tower (ROUTE; default off)
+  --tower-max-routes N        most route declarations the Tower holds (default 1000, 0 = no cap)
   --access-log                log each request to stderr
   --debug-errors              error bodies say which replicas failed and why (development only)
   --procs N                   processes sharing the listening port (default 1)

@@ -6,7 +6,7 @@
  */
 
 import type { HostPort } from "../net/address.ts";
-import { DEFAULT_MAX_ENTRIES, DEFAULT_TOWER_PORT } from "../tower.ts";
+import { DEFAULT_MAX_ENTRIES, DEFAULT_MAX_ROUTES, DEFAULT_TOWER_PORT } from "../tower.ts";
 import type { TowerSecurity } from "../app/config.ts";
 import { type FlagSpec, type FlagValues, parseFlags } from "./flags.ts";
 import {
@@ -21,18 +21,20 @@ import {
 /** The environment variable that may hold the Tower secret instead of a flag. */
 export const TOWER_SECRET_ENV = "GATEHOUSE_TOWER_SECRET";
 
-/** The security flags, without their prefix. */
+/** The security flags (and whether routes may be declared), without their prefix. */
 export const TOWER_SECURITY_FLAGS: Record<string, FlagSpec> = {
   allow: { type: "string" },
   secret: { type: "string" },
   rate: { type: "string" },
   "max-entries": { type: "string" },
+  routes: { type: "boolean" },
+  "max-routes": { type: "string" },
 };
 
 /**
  * The Tower's registration rules from flags named `--<prefix>allow`,
- * `--<prefix>secret` (or {@link TOWER_SECRET_ENV}), `--<prefix>rate` and
- * `--<prefix>max-entries`.
+ * `--<prefix>secret` (or {@link TOWER_SECRET_ENV}), `--<prefix>rate`,
+ * `--<prefix>max-entries`, `--<prefix>routes` and `--<prefix>max-routes`.
  *
  * @example
  * ```ts
@@ -56,6 +58,12 @@ export function towerSecurityOf(
       `--${prefix}max-entries`,
       s("max-entries") ?? String(DEFAULT_MAX_ENTRIES),
       (t) => parseCount(t, 0, 10_000_000),
+    ),
+    routes: values[`${prefix}routes`] === true,
+    maxRoutes: readFlag(
+      `--${prefix}max-routes`,
+      s("max-routes") ?? String(DEFAULT_MAX_ROUTES),
+      (t) => parseCount(t, 0, 1_000_000),
     ),
   };
 }

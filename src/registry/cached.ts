@@ -9,7 +9,7 @@
  * @module
  */
 
-import { isAnswer, type Registry, type Replica } from "./types.ts";
+import { type DeclaredRoute, isAnswer, type Registry, type Replica } from "./types.ts";
 
 interface Entry {
   replicas: readonly Replica[];
@@ -45,10 +45,14 @@ export class CachedRegistry implements Registry {
   readonly #stale = new Set<string>();
   readonly #now: () => number;
 
+  /** The inner registry's declared routes, passed through untouched (present when it has them). */
+  readonly watchRoutes?: (listener: (routes: readonly DeclaredRoute[]) => void) => void;
+
   constructor(inner: Registry, options: CachedRegistryOptions) {
     this.#inner = inner;
     this.#opts = options;
     this.#now = options.now ?? Date.now;
+    if (inner.watchRoutes !== undefined) this.watchRoutes = (l) => inner.watchRoutes!(l);
   }
 
   resolve(service: string): readonly Replica[] | Promise<readonly Replica[]> {

@@ -82,7 +82,13 @@ describe("parseCommandLine: defaults", () => {
       procs: 1,
       via: "gatehouse",
     });
-    assert.deepEqual(towerSecurity, { secret: null, rate: null, maxEntries: 10000 });
+    assert.deepEqual(towerSecurity, {
+      secret: null,
+      rate: null,
+      maxEntries: 10000,
+      routes: false,
+      maxRoutes: 1000,
+    });
     assert.deepEqual(routes.map((r) => r.source), ["/:web"]);
     assert.equal(trustedProxies.empty, true);
     assert.equal(allow.empty, true);
@@ -676,7 +682,13 @@ describe("parseCommandLine: Tower security", () => {
     const t = parseCommandLine(["tower", "--secret", "s", "--rate", "5", "--max-entries", "7"]);
     assert.ok(t.kind === "tower");
     const { allow, ...security } = t.tower.security;
-    assert.deepEqual(security, { secret: "s", rate: { perSecond: 5, burst: 10 }, maxEntries: 7 });
+    assert.deepEqual(security, {
+      secret: "s",
+      rate: { perSecond: 5, burst: 10 },
+      maxEntries: 7,
+      routes: false,
+      maxRoutes: 1000,
+    });
     assert.equal(allow.empty, true);
     // An empty secret is no secret, from the flag or from the environment.
     const empty = parseCommandLine([...ROUTE, "--tower-secret", ""], () => "");
@@ -695,5 +707,26 @@ describe("parseCommandLine: Tower security", () => {
       [...ROUTE, "--tower", "h", "--tower-rate", "5"],
       "--tower-rate applies to the embedded Tower only",
     );
+    usage(
+      [...ROUTE, "--registry", "etcd://127.0.0.1", "--tower-routes"],
+      "--tower-routes applies to the embedded Tower only",
+    );
+    usage(
+      [...ROUTE, "--tower", "h", "--tower-max-routes", "5"],
+      "--tower-max-routes applies to the embedded Tower only",
+    );
+  });
+
+  it("takes declared routes with --tower-routes (gatehouse tower --routes), capped by their own flag", () => {
+    const c = ingress([...ROUTE, "--tower-routes", "--tower-max-routes", "50"]);
+    assert.equal(c.towerSecurity.routes, true);
+    assert.equal(c.towerSecurity.maxRoutes, 50);
+    const t = parseCommandLine(["tower", "--routes", "--max-routes", "0"]);
+    assert.ok(t.kind === "tower");
+    assert.equal(t.tower.security.routes, true);
+    assert.equal(t.tower.security.maxRoutes, 0);
+    usage([...ROUTE, "--tower-max-routes", "x"], /^--tower-max-routes: "x"/);
+    usage(["tower", "--max-routes", "2000000"], /^--max-routes: "2000000"/);
+    usage(["tower", "--routes=yes"], /routes/);
   });
 });

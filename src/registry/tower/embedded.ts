@@ -6,7 +6,7 @@
  */
 
 import { TowerState } from "../../tower.ts";
-import type { Registry, Replica } from "../types.ts";
+import type { DeclaredRoute, Registry, Replica } from "../types.ts";
 
 /**
  * A {@link Registry} over an in-process {@link TowerState}. Share the state
@@ -61,6 +61,15 @@ export class EmbeddedTowerRegistry implements Registry {
   /** Deregistrations and expiries of the state, as they happen. */
   watchRemovals(listener: (service: string, replica: Replica) => void): void {
     this.state.onRemoved = listener;
+  }
+
+  /**
+   * The routes services declared with the Tower (ROUTE datagrams, or a
+   * `--procs` primary's relay): the whole set at once, then again after
+   * every change, an expiry told when it happens.
+   */
+  watchRoutes(listener: (routes: readonly DeclaredRoute[]) => void): void {
+    this.state.routes.watch(listener);
   }
 
   /** Close the state if this registry created it. */

@@ -11,7 +11,8 @@ import { builtin } from "../../runtime/builtin.ts";
 import { bindUdp as nodeBindUdp } from "../../runtime/udp.ts";
 import { type BindUdp, formatReply, TowerClient, type TowerReply } from "../../tower.ts";
 import { type HostPort, isIP, isValidServiceName } from "../../net/address.ts";
-import type { Registry, Replica } from "../types.ts";
+import type { DeclaredRoute, Registry, Replica } from "../types.ts";
+import { TowerRoutePoller } from "./route_poller.ts";
 
 /**
  * Options for {@link RemoteTowerRegistry.connect}.
@@ -29,6 +30,10 @@ export interface RemoteTowerOptions {
   retries?: number;
   /** UDP bind function; defaults to the `node:dgram` one from runtime/udp.ts. */
   bindUdp?: BindUdp;
+  /** Where the declared routes' troubles are reported (see {@link TowerRoutePoller}). */
+  log?: (line: string) => void;
+  /** Between two reads of the declared routes. Default 1 s. */
+  routesIntervalMs?: number;
 }
 
 /**
@@ -88,10 +93,14 @@ export async function openTowerClient(
  */
 export class RemoteTowerRegistry implements Registry {
   readonly #client: TowerClient;
+  readonly #options: RemoteTowerOptions;
   #legacy = false;
+  #poller: Promise<TowerRoutePoller | undefined> | undefined;
+  #closed = false;
 
-  private constructor(client: TowerClient) {
+  private constructor(client: TowerClient, options: RemoteTowerOptions) {
     this.#client = client;
+    this.#options = options;
   }
 
   /**
@@ -102,7 +111,7 @@ export class RemoteTowerRegistry implements Registry {
     address: HostPort,
     options: RemoteTowerOptions = {},
   ): Promise<RemoteTowerRegistry> {
-    return new RemoteTowerRegistry(await openTowerClient(address, options));
+    return new RemoteTowerRegistry(await openTowerClient(address, options), options);
   }
 
   /** The Tower's resolved `ip:port` (IPv6 bracketed). */
@@ -139,9 +148,34 @@ export class RemoteTowerRegistry implements Registry {
     throw this.#unexpected(reply, "LOOKUP", service);
   }
 
-  /** Close the socket; resolves in flight reject. */
+  /**
+   * The routes services declared with the Tower, read with `ROUTES` every
+   * second on a socket of their own (the first watcher opens it): the whole
+   * set once first read, then after every change. A Tower that does not
+   * serve them gives the empty set (logged once).
+   */
+  watchRoutes(listener: (routes: readonly DeclaredRoute[]) => void): void {
+    const log = this.#options.log ?? (() => {});
+    this.#poller ??= TowerRoutePoller.open(this.#client.host, this.#client.port, {
+      bindUdp: this.#options.bindUdp ?? nodeBindUdp,
+      intervalMs: this.#options.routesIntervalMs,
+      timeoutMs: this.#options.timeoutMs,
+      log,
+    }).then((poller) => {
+      if (this.#closed) poller.close();
+      return this.#closed ? undefined : poller;
+    }, (err) => {
+      log(`cannot read declared routes from the Tower at ${this.address}: ${messageOf(err)}`);
+      return undefined;
+    });
+    void this.#poller.then((poller) => poller?.watch(listener));
+  }
+
+  /** Close the sockets; resolves in flight reject. */
   close(): void {
+    this.#closed = true;
     this.#client.close();
+    void this.#poller?.then((poller) => poller?.close());
   }
 
   #unexpected(reply: TowerReply, command: string, service: string): Error {
