@@ -21,6 +21,7 @@ import { TowerRefusedError, TowerRegistrar } from "../registry/tower/registrar.t
 import type { Registrar, Registration, Replica } from "../registry/types.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { builtin } from "../runtime/builtin.ts";
+import type { RouteTarget } from "../routing/declared.ts";
 
 /** What the sidecar registers, where, and what it wraps. */
 export interface RegisterOptions {
@@ -36,6 +37,8 @@ export interface RegisterOptions {
   command: string[] | null;
   /** The secret REGISTER/DEREGISTER are signed with (a Tower run with --tower-secret), or null. */
   secret: string | null;
+  /** The routes it declares for the service while registered (`--route`). */
+  routes: RouteTarget[];
 }
 
 /**
@@ -202,12 +205,13 @@ async function registerUntilStopped(
   registrar: Registrar,
   service: string,
   replica: Replica,
+  routes: readonly RouteTarget[],
   stop: Promise<unknown>,
   warn: (line: string) => void,
 ): Promise<Registration | undefined> {
   let delay = 1000;
   while (true) {
-    const attempt = registrar.register(service, replica);
+    const attempt = registrar.register(service, replica, routes);
     const outcome = await Promise.race([
       attempt.then((registration) => ({ registration }), (error: unknown) => ({ error })),
       stop.then(() => ({ stopped: true })),
@@ -229,7 +233,8 @@ async function registerUntilStopped(
  * Run the sidecar to the end and resolve with the exit code: 0
  * after a signal (no command), the command's status (with a command; 128+N
  * when a signal ended it), 127 when the command cannot start. Prints
- * `gatehouse: registered <service> <addr> in <registry>` on stdout once
+ * `gatehouse: registered <service> <addr> in <registry>` (and
+ * ` with routes <route> ...` when it declares some) on stdout once
  * registered and `gatehouse: deregistered <service> <addr> from <registry>`
  * after; warnings go to stderr.
  *
@@ -250,6 +255,7 @@ async function registerUntilStopped(
  *   ttlMs: 30_000,
  *   command: null,
  *   secret: null,
+ *   routes: [],
  * }, runtime);
  * runtime.exit(code);
  * ```
@@ -304,7 +310,14 @@ export async function runRegister(options: RegisterOptions, runtime: Runtime): P
 
     let registration: Registration | undefined;
     try {
-      registration = await registerUntilStopped(registrar, service, replica, stop, warn);
+      registration = await registerUntilStopped(
+        registrar,
+        service,
+        replica,
+        options.routes,
+        stop,
+        warn,
+      );
     } catch (err) {
       if (child?.running()) {
         child.kill("SIGTERM");
@@ -313,7 +326,10 @@ export async function runRegister(options: RegisterOptions, runtime: Runtime): P
       throw err;
     }
     if (registration === undefined) return await finishChild();
-    console.log(`gatehouse: registered ${service} ${addr} in ${registryText}`);
+    const routes = options.routes.length === 0
+      ? ""
+      : ` with routes ${options.routes.map((r) => r.text).join(" ")}`;
+    console.log(`gatehouse: registered ${service} ${addr} in ${registryText}${routes}`);
 
     await stop;
     try {

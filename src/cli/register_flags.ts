@@ -1,13 +1,15 @@
 /**
  * `gatehouse register`'s flags: which registry, which service, which
- * address, how long a heartbeat lasts, and the command to wrap.
+ * address, the routes it declares, how long a heartbeat lasts, and the
+ * command to wrap.
  *
  * @module
  */
 
 import { isValidServiceName, isWildcard, readHostPort } from "../net/address.ts";
 import { DEFAULT_TTL_MS } from "../tower.ts";
-import { DEFAULT_ETCD_TTL_MS } from "../registry/etcd/keys.ts";
+import { DEFAULT_ETCD_TTL_MS, ROUTES_SEGMENT } from "../registry/etcd/keys.ts";
+import { parseRouteTarget, type RouteTarget } from "../routing/declared.ts";
 import { parseFlags, UsageError } from "./flags.ts";
 import { parseRegistryUrl } from "./registry_url.ts";
 import type { RegistryUrl } from "../app/config.ts";
@@ -23,10 +25,13 @@ export class RegisterUsageError extends UsageError {
   override name = "RegisterUsageError";
 }
 
+/** The most `--route` flags: one registration's keys go in one etcd transaction. */
+const MAX_ROUTES = 64;
+
 /** `gatehouse register --help`. */
 export const REGISTER_USAGE =
   `usage: gatehouse register --registry URL --service NAME --addr HOST:PORT [--ttl DUR]
-                         [--weight N] [-- COMMAND [ARGS...]]
+                         [--weight N] [--route [HOST]/PREFIX ...] [-- COMMAND [ARGS...]]
 
 Registers one replica and keeps it registered; deregisters it on SIGTERM/SIGINT
 or, with a COMMAND, when the command exits (exiting with the command's status).
@@ -44,6 +49,12 @@ With a COMMAND, registration waits until HOST:PORT accepts TCP connections.
   --weight N         its share of traffic against the service's other replicas,
                      1-1000 (default 1). etcd: "weight" in the value. Tower: the
                      REGISTER extension (a seed Tower refuses it).
+  --route [HOST]/PREFIX
+                     declare a route to the service while this replica lives
+                     (repeatable, at most ${MAX_ROUTES}; the --route syntax of the
+                     ingress without :SERVICE, e.g. /api, /img*, shop.example.com/).
+                     etcd: a key under PREFIX/routes/ on the replica's lease.
+                     Tower: ROUTE beside each REGISTER (a Tower run with --routes).
 DUR: 500ms, 10s, 2m, or a bare number of seconds.`;
 
 /**
@@ -91,6 +102,7 @@ export function parseRegisterArgs(
       addr: { type: "string" },
       ttl: { type: "string" },
       weight: { type: "string" },
+      route: { type: "string", multiple: true },
       help: { type: "boolean", short: "h" },
     });
   } catch (err) {
@@ -112,6 +124,13 @@ export function parseRegisterArgs(
       `--service: "${service}" is not a service name (1-63 of A-Z a-z 0-9 . _ -)`,
     );
   }
+  if (registry.kind === "etcd" && service === ROUTES_SEGMENT) {
+    throw new RegisterUsageError(
+      `--service: "${ROUTES_SEGMENT}" cannot be a service name in etcd: ` +
+        `${registry.prefix}/${ROUTES_SEGMENT}/ holds declared routes`,
+    );
+  }
+  const routes = routesOf((values.route as string[] | undefined) ?? []);
   const addrText = need("addr");
   const replica = readHostPort(addrText);
   if (replica === undefined) {
@@ -158,5 +177,28 @@ export function parseRegisterArgs(
     ttlMs,
     command,
     secret,
+    routes,
   };
+}
+
+/** The `--route` values, each once, in the `--route` syntax without `:SERVICE`. */
+function routesOf(values: string[]): RouteTarget[] {
+  if (values.length > MAX_ROUTES) {
+    throw new RegisterUsageError(`--route: at most ${MAX_ROUTES}, not ${values.length}`);
+  }
+  const seen = new Map<string, string>();
+  return values.map((value) => {
+    let target: RouteTarget;
+    try {
+      target = parseRouteTarget(value);
+    } catch (err) {
+      throw new RegisterUsageError(`--route: ${(err as Error).message}`);
+    }
+    const twin = seen.get(target.text);
+    if (twin !== undefined) {
+      throw new RegisterUsageError(`--route: "${value}" is the same route as "${twin}"`);
+    }
+    seen.set(target.text, value);
+    return target;
+  });
 }

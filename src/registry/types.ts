@@ -5,6 +5,7 @@
  */
 
 import { formatHostPort, isValidHost, isValidPort, isValidServiceName } from "../net/address.ts";
+import type { RouteTarget } from "../routing/declared.ts";
 
 /** One live replica of a service. */
 export interface Replica {
@@ -117,7 +118,16 @@ export interface Registration {
  * ```
  */
 export interface Registrar {
-  register(service: string, replica: Replica): Promise<Registration>;
+  /**
+   * Announce `replica` of `service`, and the `routes` it declares for the
+   * service (withdrawn with it); keep them alive until the registration is
+   * closed.
+   */
+  register(
+    service: string,
+    replica: Replica,
+    routes?: readonly RouteTarget[],
+  ): Promise<Registration>;
   close(): void | Promise<void>;
 }
 

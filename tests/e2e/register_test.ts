@@ -10,17 +10,11 @@
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { connect, createServer } from "node:net";
 import { createSocket } from "node:dgram";
 import process from "node:process";
-import { Buffer } from "node:buffer";
-import {
-  type Gatehouse,
-  gatehouseCommand,
-  REPO_ROOT,
-  startGatehouse,
-} from "../helpers/gatehouse.ts";
+import { type Gatehouse, REPO_ROOT, startGatehouse } from "../helpers/gatehouse.ts";
+import { exitCode, type Sidecar, sidecars, startSidecar } from "../helpers/sidecar.ts";
 import { towerRequest } from "../helpers/tower.ts";
 import { type EtcdCluster, startEtcdCluster } from "../helpers/etcd.ts";
 
@@ -32,112 +26,6 @@ const isBun = typeof (process.versions as Record<string, string | undefined>).bu
 function runScript(script: string): string[] {
   const path = `${REPO_ROOT}tests/helpers/${script}`;
   return [process.execPath, ...(isBun ? ["run", path] : ["run", "-A", path])];
-}
-
-/** A sidecar process and what it printed. */
-interface Sidecar {
-  proc: ChildProcess;
-  lines: string[];
-  readonly stderr: string;
-  exited: Promise<number | null>;
-  /** Resolves with the first stdout line matching `re` (rejects after `timeoutMs`). */
-  line(re: RegExp, timeoutMs?: number): Promise<string>;
-  signal(signal: NodeJS.Signals): void;
-  kill(): Promise<void>;
-}
-
-const sidecars = new Set<Sidecar>();
-
-function startSidecar(args: string[]): Sidecar {
-  const { cmd, prefix } = gatehouseCommand();
-  const proc = spawn(cmd, [...prefix, "register", ...args], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, NO_COLOR: "1" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const lines: string[] = [];
-  const waiters = new Set<() => void>();
-  let stderr = "";
-  let partial = "";
-  proc.stdout!.on("data", (chunk: Buffer) => {
-    partial += chunk.toString("utf8");
-    let nl: number;
-    while ((nl = partial.indexOf("\n")) >= 0) {
-      lines.push(partial.slice(0, nl));
-      partial = partial.slice(nl + 1);
-    }
-    for (const wake of waiters) wake();
-  });
-  proc.stderr!.on("data", (chunk: Buffer) => {
-    stderr += chunk.toString("utf8");
-  });
-  let done = false;
-  const exited = new Promise<number | null>((resolve) => {
-    proc.once("exit", (code) => {
-      done = true;
-      for (const wake of waiters) wake();
-      resolve(code);
-    });
-  });
-  const sidecar: Sidecar = {
-    proc,
-    lines,
-    get stderr() {
-      return stderr;
-    },
-    exited,
-    line(re, timeoutMs = 30_000) {
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          const found = lines.find((l) => re.test(l));
-          if (found !== undefined) {
-            finish();
-            resolve(found);
-          } else if (done) {
-            finish();
-            reject(new Error(`sidecar exited without printing ${re}\n${describe()}`));
-          }
-        };
-        const timer = setTimeout(() => {
-          finish();
-          reject(new Error(`no ${re} within ${timeoutMs} ms\n${describe()}`));
-        }, timeoutMs);
-        const finish = () => {
-          clearTimeout(timer);
-          waiters.delete(check);
-        };
-        waiters.add(check);
-        check();
-      });
-    },
-    signal(signal) {
-      if (!done && proc.pid !== undefined) process.kill(proc.pid, signal);
-    },
-    async kill() {
-      sidecars.delete(sidecar);
-      if (!done) proc.kill("SIGKILL");
-      await exited;
-    },
-  };
-  const describe = () => `stdout: ${JSON.stringify(lines)}\nstderr: ${stderr}`;
-  sidecars.add(sidecar);
-  return sidecar;
-}
-
-/** Waits for the exit code, killing the process after `timeoutMs`. */
-async function exitCode(sidecar: Sidecar, timeoutMs = 30_000): Promise<number | null> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<"late">((
-    resolve,
-  ) => (timer = setTimeout(() => resolve("late"), timeoutMs)));
-  const result = await Promise.race([sidecar.exited, late]);
-  clearTimeout(timer);
-  if (result === "late") {
-    await sidecar.kill();
-    throw new Error(`sidecar still running ${timeoutMs} ms later\nstderr: ${sidecar.stderr}`);
-  }
-  sidecars.delete(sidecar);
-  return result;
 }
 
 /** A port nothing listens on right now. */

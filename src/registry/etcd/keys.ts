@@ -18,11 +18,25 @@
  * `etcdctl put /gatehouse/api/10.0.0.7:8081 ""` work too. `[v6]:port` is the
  * IPv6 form in keys.
  *
+ * Routes services declare live under `<prefix>/routes/` (any name after it),
+ * one route a key, its value a JSON object in the config file's route keys;
+ * so "routes" is no service name in etcd:
+ *
+ * ```
+ * key:   <prefix>/routes/<name>                e.g. /gatehouse/routes/api
+ * value: {"prefix":"/api","service":"api"}     (with "host" and any route rules)
+ * ```
+ *
+ * `gatehouse register --route` writes one per route under
+ * `<prefix>/routes/<service>/<host:port>/<route, URI-encoded>`, bound to the
+ * replica's lease.
+ *
  * @module
  */
 
 import { formatHostPort, isValidHost, isValidPort, readHostPort } from "../../net/address.ts";
 import type { Replica } from "../types.ts";
+import { routeSpec, type RouteTarget } from "../../routing/declared.ts";
 
 /**
  * The client port etcd listens on unless told otherwise.
@@ -165,7 +179,78 @@ export function splitReplicaKey(
   const rest = key.slice(head.length);
   const slash = rest.indexOf("/");
   if (slash <= 0) return undefined;
-  return { service: rest.slice(0, slash), address: rest.slice(slash + 1) };
+  const service = rest.slice(0, slash);
+  // Declared routes live there, never replicas.
+  if (service === ROUTES_SEGMENT) return undefined;
+  return { service, address: rest.slice(slash + 1) };
+}
+
+/**
+ * The name under the prefix that holds declared routes, and so no service's
+ * name in etcd: "routes".
+ *
+ * @example
+ * ```ts
+ * import { ROUTES_SEGMENT } from "./keys.ts";
+ * const key = `/gatehouse/${ROUTES_SEGMENT}/api`; // a declared route's key
+ * ```
+ */
+export const ROUTES_SEGMENT = "routes";
+
+/**
+ * True for a key under `<prefix>/routes/`: a declared route (`prefix`
+ * normalised, see {@link normalizePrefix}).
+ *
+ * @example
+ * ```ts
+ * import { isRouteKey } from "./keys.ts";
+ * isRouteKey("/gatehouse", "/gatehouse/routes/api");          // true
+ * isRouteKey("/gatehouse", "/gatehouse/api/10.0.0.7:8081");   // false
+ * ```
+ */
+export function isRouteKey(prefix: string, key: string): boolean {
+  return key.startsWith(`${prefix}/${ROUTES_SEGMENT}/`);
+}
+
+/**
+ * The key `gatehouse register --route` declares `target` for `replica` of
+ * `service` under: one per replica and route, so each replica's lease
+ * takes only its own declarations with it.
+ *
+ * @example
+ * ```ts
+ * import { declaredRouteKey } from "./keys.ts";
+ * import { parseRouteTarget } from "../../routing/declared.ts";
+ * declaredRouteKey("/gatehouse", "api", { host: "10.0.0.7", port: 8081 }, parseRouteTarget("/api"));
+ * // "/gatehouse/routes/api/10.0.0.7:8081/%2Fapi"
+ * ```
+ */
+export function declaredRouteKey(
+  prefix: string,
+  service: string,
+  replica: Replica,
+  target: RouteTarget,
+): string {
+  const replicaPart = formatHostPort(replica.host, replica.port);
+  return `${normalizePrefix(prefix)}/${ROUTES_SEGMENT}/${service}/${replicaPart}/${
+    encodeURIComponent(target.text)
+  }`;
+}
+
+/**
+ * The value of a declared route's key: its spec in the config file's
+ * route keys.
+ *
+ * @example
+ * ```ts
+ * import { declaredRouteValue } from "./keys.ts";
+ * import { parseRouteTarget } from "../../routing/declared.ts";
+ * declaredRouteValue("api", parseRouteTarget("shop.example.com/api"));
+ * // '{"host":"shop.example.com","prefix":"/api","service":"api"}'
+ * ```
+ */
+export function declaredRouteValue(service: string, target: RouteTarget): string {
+  return JSON.stringify(routeSpec(target, service));
 }
 
 /**

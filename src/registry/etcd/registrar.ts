@@ -1,7 +1,8 @@
 /**
- * The writing side of the etcd registry: a replica's key, bound to a lease
- * that is granted, kept alive every TTL/3 and revoked when the replica
- * leaves (the key layout is in keys.ts).
+ * The writing side of the etcd registry: a replica's key, and the keys of
+ * the routes it declares, bound to a lease that is granted, kept alive
+ * every TTL/3 and revoked when the replica leaves (the key layout is in
+ * keys.ts).
  *
  * @module
  */
@@ -9,13 +10,17 @@
 import { messageOf } from "../../error_message.ts";
 import { checkRegistration, type Registrar, type Registration, type Replica } from "../types.ts";
 import {
+  declaredRouteKey,
+  declaredRouteValue,
   DEFAULT_ETCD_TTL_MS,
   type EtcdTarget,
   replicaKey,
   replicaValue,
   resolveTarget,
+  ROUTES_SEGMENT,
 } from "./keys.ts";
-import { b64, type EtcdError, Members } from "./gateway.ts";
+import type { RouteTarget } from "../../routing/declared.ts";
+import { b64, EtcdError, Members } from "./gateway.ts";
 
 /**
  * Options for {@link EtcdRegistrar}.
@@ -53,19 +58,23 @@ export interface EtcdRegistrarOptions extends Partial<EtcdTarget> {
 export interface EtcdRegistration extends Registration {
   /** The replica's key. */
   readonly key: string;
+  /** The keys of the routes it declares (under `<prefix>/routes/`), on the same lease. */
+  readonly routeKeys: readonly string[];
   /** The lease the key is bound to now (a decimal string). */
   readonly leaseId: string;
 }
 
 /**
- * A key bound to a lease kept alive every TTL/3. If the lease is found
- * expired (say, after a long partition), a new lease is granted and the key
- * written again.
+ * A replica's key, and its routes' keys, bound to a lease kept alive every
+ * TTL/3. If the lease is found expired (say, after a long partition), a
+ * new lease is granted and the keys written again.
  */
 class LeaseRegistration implements EtcdRegistration {
   /** The replica's key. */
   readonly key: string;
   readonly #value: string;
+  /** The routes' keys and values. */
+  readonly #routes: readonly { key: string; value: string }[];
   readonly #forget: (registration: LeaseRegistration) => void;
   readonly #members: Members;
   readonly #ttlSeconds: number;
@@ -81,6 +90,7 @@ class LeaseRegistration implements EtcdRegistration {
     members: Members,
     key: string,
     replica: Replica,
+    routes: readonly { key: string; value: string }[],
     ttlSeconds: number,
     requestTimeoutMs: number,
     log: (line: string) => void,
@@ -89,6 +99,7 @@ class LeaseRegistration implements EtcdRegistration {
     this.#members = members;
     this.key = key;
     this.#value = replicaValue(replica);
+    this.#routes = routes;
     this.#ttlSeconds = ttlSeconds;
     this.#requestTimeoutMs = requestTimeoutMs;
     this.#log = log;
@@ -97,6 +108,10 @@ class LeaseRegistration implements EtcdRegistration {
   /** The lease the key is bound to (a decimal string). */
   get leaseId(): string {
     return this.#lease;
+  }
+
+  get routeKeys(): readonly string[] {
+    return this.#routes.map((r) => r.key);
   }
 
   /** Grant a lease, write the key, start the keepalives. */
@@ -137,12 +152,13 @@ class LeaseRegistration implements EtcdRegistration {
       rounds,
     );
     this.#lease = String(grant.ID);
+    const lease = this.#lease;
     try {
-      await this.#members.call(
-        "/v3/kv/put",
-        { key: b64(this.key), value: b64(this.#value), lease: this.#lease },
-        rounds,
-      );
+      // One transaction: the replica and its routes appear together, in one watch event.
+      const puts = [{ key: this.key, value: this.#value }, ...this.#routes].map((kv) => ({
+        request_put: { key: b64(kv.key), value: b64(kv.value), lease },
+      }));
+      await this.#members.call("/v3/kv/txn", { success: puts }, rounds);
     } catch (err) {
       // Do not leave the lease to run out on its own.
       await this.#members.call("/v3/lease/revoke", { ID: this.#lease }).catch(() => {});
@@ -182,8 +198,8 @@ class LeaseRegistration implements EtcdRegistration {
 /**
  * The writing side of the etcd registry: each registration is a lease (TTL
  * 10 s by default) and a key `<prefix>/<service>/<host:port>` with value
- * `{"host","port"}`, kept alive every TTL/3. Requests fail over between the
- * members.
+ * `{"host","port"}`, with a key under `<prefix>/routes/` for each route it
+ * declares, kept alive every TTL/3. Requests fail over between the members.
  *
  * @example
  * ```ts
@@ -220,12 +236,26 @@ export class EtcdRegistrar implements Registrar {
   }
 
   /**
-   * Grant a lease, write the replica's key, and keep the lease alive until
-   * the registration is closed. Rejects on a service name or host that
-   * cannot be a key, or when no member answers.
+   * Grant a lease, write the replica's key (and a key for each of `routes`,
+   * declared for `service`), and keep the lease alive until the
+   * registration is closed, which takes them all away. Rejects on a service
+   * name or host that cannot be a key ("routes" included: declared routes
+   * live there), or when no member answers.
    */
-  async register(service: string, replica: Replica): Promise<EtcdRegistration> {
+  async register(
+    service: string,
+    replica: Replica,
+    routes: readonly RouteTarget[] = [],
+  ): Promise<EtcdRegistration> {
     checkRegistration(service, replica);
+    if (service === ROUTES_SEGMENT) {
+      // An answer, not an outage (INVALID_ARGUMENT): a sidecar does not retry it.
+      throw new EtcdError(
+        `"${ROUTES_SEGMENT}" cannot be a service name in etcd: ` +
+          `${this.prefix}/${ROUTES_SEGMENT}/ holds declared routes`,
+        3,
+      );
+    }
     if (this.#closing.signal.aborted) throw new Error("etcd registrar is closed");
     const key = replicaKey(this.prefix, service, replica);
     const registration = new LeaseRegistration(
@@ -233,6 +263,10 @@ export class EtcdRegistrar implements Registrar {
       this.#members,
       key,
       replica,
+      routes.map((target) => ({
+        key: declaredRouteKey(this.prefix, service, replica, target),
+        value: declaredRouteValue(service, target),
+      })),
       this.#ttlSeconds,
       this.#requestTimeoutMs,
       this.#log,

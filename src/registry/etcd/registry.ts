@@ -8,19 +8,21 @@
  */
 
 import { messageOf } from "../../error_message.ts";
-import type { Registry, Replica } from "../types.ts";
-import { type EtcdTarget, resolveTarget } from "./keys.ts";
+import type { DeclaredRoute, Registry, Replica } from "../types.ts";
+import { type EtcdTarget, isRouteKey, resolveTarget } from "./keys.ts";
 import { type KeyValue, ReplicaView } from "./view.ts";
+import { RouteView } from "./routes.ts";
+import { readWatchLine } from "./watch_line.ts";
 import {
   abortableSleep,
   Aborted,
   b64,
   failureText,
-  type Json,
   linkedController,
   Members,
   post,
   prefixEnd,
+  unb64,
 } from "./gateway.ts";
 
 /**
@@ -45,7 +47,7 @@ export interface EtcdRegistryOptions extends Partial<EtcdTarget> {
   idleTimeoutMs?: number;
   /** Timeout of each unary request (range, probe). Default 3000 ms. */
   requestTimeoutMs?: number;
-  /** Where reconnects and resyncs are reported (one line each). Default: silent. */
+  /** Where reconnects, resyncs and unreadable routes are reported (one line each). Default: silent. */
   log?: (line: string) => void;
 }
 
@@ -70,18 +72,14 @@ export interface EtcdRegistryStats {
   events: number;
 }
 
-interface WatchEvent {
-  type?: "PUT" | "DELETE";
-  kv?: KeyValue;
-}
-
 /** How one watch stream ended. */
 type WatchEnd =
   | { kind: "compacted"; revision: number }
   | { kind: "failed"; reason: string; created: boolean };
 
 /**
- * A {@link Registry} over etcd that answers from a watched local view.
+ * A {@link Registry} over etcd that answers from a watched local view (and
+ * keeps the routes declared under `<prefix>/routes/` from the same reads).
  *
  * `connect` reads every key under the prefix, then keeps one watch stream
  * open from the revision after that read. PUT and DELETE events update the
@@ -111,6 +109,8 @@ export class EtcdRegistry implements Registry {
   readonly #log: (line: string) => void;
   readonly #closing = new AbortController();
   readonly #view: ReplicaView;
+  readonly #routes: RouteView;
+  readonly #routeListeners = new Set<(routes: readonly DeclaredRoute[]) => void>();
   readonly #stats: EtcdRegistryStats = { ranges: 0, watches: 0, reconnects: 0, events: 0 };
   #revision = 0;
   #compactedAt = 0;
@@ -122,6 +122,7 @@ export class EtcdRegistry implements Registry {
     this.#view = new ReplicaView(target.prefix);
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 3000;
     this.#log = options.log ?? (() => {});
+    this.#routes = new RouteView(this.#log);
     this.#members = new Members(
       target.endpoints,
       options.requestTimeoutMs ?? 3000,
@@ -167,6 +168,15 @@ export class EtcdRegistry implements Registry {
     return this.#view.known();
   }
 
+  /**
+   * The routes declared under `<prefix>/routes/`: the whole set at once
+   * (read at connect), then after every change the watch brings.
+   */
+  watchRoutes(listener: (routes: readonly DeclaredRoute[]) => void): void {
+    this.#routeListeners.add(listener);
+    listener(this.#routes.routes());
+  }
+
   /** The member the watch stream is open on, or undefined between streams. */
   get watchingEndpoint(): string | undefined {
     return this.#watching;
@@ -195,8 +205,23 @@ export class EtcdRegistry implements Registry {
     const answer = await this.#members.call("/v3/kv/range", body, rounds);
     this.#stats.ranges++;
     this.#view.clear();
-    for (const kv of (answer.kvs ?? []) as KeyValue[]) this.#view.put(kv);
+    this.#routes.clear();
+    for (const kv of (answer.kvs ?? []) as KeyValue[]) this.#apply("PUT", kv);
     this.#revision = Number(answer.header?.revision ?? 0);
+    this.#tellRoutes();
+  }
+
+  /** A key's PUT or DELETE, to the replicas or the declared routes. */
+  #apply(type: "PUT" | "DELETE" | undefined, kv: KeyValue): void {
+    const view = isRouteKey(this.#prefix, unb64(kv.key)) ? this.#routes : this.#view;
+    if (type === "DELETE") view.delete(kv);
+    else view.put(kv);
+  }
+
+  #tellRoutes(): void {
+    if (!this.#routes.changed()) return;
+    const routes = this.#routes.routes();
+    for (const listener of this.#routeListeners) listener(routes);
   }
 
   async #watchLoop(): Promise<void> {
@@ -333,30 +358,11 @@ export class EtcdRegistry implements Registry {
   #onWatchLine(
     line: string,
   ): "created" | "progress" | "events" | "compacted" | { failed: string } {
-    let message: Json;
-    try {
-      message = JSON.parse(line);
-    } catch {
-      return { failed: `unreadable watch line: ${line.slice(0, 200)}` };
-    }
-    if (message.error !== undefined) {
-      const error = message.error;
-      return { failed: `watch error: ${typeof error === "object" ? error.message : error}` };
-    }
-    const result = message.result ?? {};
-    if (result.canceled) {
-      const compacted = Number(result.compact_revision ?? 0);
-      if (compacted > 0) {
-        this.#compactedAt = compacted;
-        return "compacted";
-      }
-      return { failed: `watch canceled: ${result.cancel_reason || "no reason given"}` };
-    }
-    if (result.created) return "created";
-    const events = (result.events ?? []) as WatchEvent[];
-    // Progress notifications carry a header revision too, but etcd 3.4 may
-    // send one ahead of events still queued, so only events move the revision.
-    if (events.length === 0) return "progress";
+    const read = readWatchLine(line);
+    if (read.kind === "failed") return { failed: read.reason };
+    if (read.kind === "compacted") this.#compactedAt = read.revision;
+    if (read.kind !== "events") return read.kind;
+    const events = read.events;
     // A revision is never split across responses, so anything at or below
     // the last applied revision is a replay and is skipped.
     const floor = this.#revision;
@@ -364,11 +370,11 @@ export class EtcdRegistry implements Registry {
       const kv = event.kv ?? {};
       const revision = Number(kv.mod_revision ?? 0);
       if (revision <= floor) continue;
-      if (event.type === "DELETE") this.#view.delete(kv);
-      else this.#view.put(kv);
+      this.#apply(event.type, kv);
       this.#stats.events++;
       if (revision > this.#revision) this.#revision = revision;
     }
+    this.#tellRoutes();
     return "events";
   }
 

@@ -42,6 +42,8 @@ export interface KeyValue {
   key?: string;
   value?: string;
   mod_revision?: string;
+  /** The revision the key was created at (a declared route's order). */
+  create_revision?: string;
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * The writing side of the Tower: a replica REGISTERs, repeats it as its
  * heartbeat (the Tower forgets an entry 30 s after the last one), and
- * DEREGISTERs when it stops.
+ * DEREGISTERs when it stops; the routes it declares go the same way, with
+ * ROUTE after each REGISTER and UNROUTE before the DEREGISTER.
  *
  * @module
  */
@@ -14,10 +15,14 @@ import {
   formatReply,
   REGISTER_SYNTAX,
   REGISTRY_FULL,
+  ROUTE_SYNTAX,
   TowerClient,
   type TowerReply,
+  type TowerRequest,
   UNKNOWN_COMMAND,
+  UNROUTE_SYNTAX,
 } from "../../tower.ts";
+import type { RouteTarget } from "../../routing/declared.ts";
 import { formatHostPort, type HostPort } from "../../net/address.ts";
 import { checkRegistration, type Registrar, type Registration, type Replica } from "../types.ts";
 import { openTowerClient } from "./remote.ts";
@@ -57,11 +62,26 @@ const MEANINGS = new Map<string, string>([
   ["UNAUTHORIZED", "the Tower wants it signed with its secret (GATEHOUSE_TOWER_SECRET)"],
   ["STALE", "this clock and the Tower's differ by more than 30 s"],
   ["RATE_LIMITED", "too many registrations from this host for the Tower's rate limit"],
+  [
+    "ROUTES_DISABLED",
+    "the Tower takes no declared routes: run it with --routes (gatehouse tower), or an " +
+    "ingress with --tower-routes",
+  ],
+  ["ROUTES_FULL", "the Tower holds as many route declarations as its --max-routes allows"],
+  [ROUTE_SYNTAX, "the Tower cannot read this route"],
+  [UNROUTE_SYNTAX, "the Tower cannot read this route"],
 ]);
 
-/** `"<reply>"`, and what it means when that is known. */
-function describeReply(reply: TowerReply): string {
-  const meaning = reply.kind === "ERR" ? MEANINGS.get(reply.reason) : undefined;
+/** What an unknown command means for a route: a Tower from before declared routes. */
+const ROUTE_UNKNOWN =
+  "a seed Tower, or a Gatehouse Tower older than declared routes: they need a Gatehouse " +
+  "Tower run with --routes";
+
+/** `"<reply>"`, and what it means (for `command`) when that is known. */
+function describeReply(reply: TowerReply, command?: string): string {
+  let meaning = reply.kind === "ERR" ? MEANINGS.get(reply.reason) : undefined;
+  const routing = command === "ROUTE" || command === "UNROUTE";
+  if (routing && reply.kind === "ERR" && reply.reason === UNKNOWN_COMMAND) meaning = ROUTE_UNKNOWN;
   return `"${formatReply(reply)}"${meaning === undefined ? "" : ` (${meaning})`}`;
 }
 
@@ -146,17 +166,24 @@ export class TowerRegistrar implements Registrar {
   }
 
   /**
-   * REGISTER `replica` as `service` and repeat it every interval until the
-   * registration is closed. Rejects with a {@link TowerRefusedError} when the
-   * Tower refuses (its reply is in the message), with another Error when it
-   * stays silent.
+   * REGISTER `replica` as `service`, then ROUTE each of `routes` for it, and
+   * repeat them every interval until the registration is closed (UNROUTE,
+   * then DEREGISTER). Rejects with a {@link TowerRefusedError} when the
+   * Tower refuses (its reply is in the message; a replica registered before
+   * a refused ROUTE is deregistered), with another Error when it stays
+   * silent.
    */
-  async register(service: string, replica: Replica): Promise<Registration> {
+  async register(
+    service: string,
+    replica: Replica,
+    routes: readonly RouteTarget[] = [],
+  ): Promise<Registration> {
     checkRegistration(service, replica);
     const registration = new TowerRegistration(
       this.#client,
       service,
       replica,
+      routes,
       this.#intervalMs,
       this.#log,
       (r) => this.#live.delete(r),
@@ -175,11 +202,12 @@ export class TowerRegistrar implements Registrar {
   }
 }
 
-/** One replica kept registered by heartbeats. */
+/** One replica, and the routes it declares, kept registered by heartbeats. */
 class TowerRegistration implements Registration {
   readonly #client: TowerClient;
   readonly #service: string;
   readonly #replica: Replica;
+  readonly #routes: readonly RouteTarget[];
   readonly #intervalMs: number;
   readonly #log: (line: string) => void;
   readonly #forget: (registration: TowerRegistration) => void;
@@ -191,6 +219,7 @@ class TowerRegistration implements Registration {
     client: TowerClient,
     service: string,
     replica: Replica,
+    routes: readonly RouteTarget[],
     intervalMs: number,
     log: (line: string) => void,
     forget: (registration: TowerRegistration) => void,
@@ -198,6 +227,7 @@ class TowerRegistration implements Registration {
     this.#client = client;
     this.#service = service;
     this.#replica = replica;
+    this.#routes = routes;
     this.#intervalMs = intervalMs;
     this.#log = log;
     this.#forget = forget;
@@ -209,34 +239,81 @@ class TowerRegistration implements Registration {
 
   async start(): Promise<void> {
     await this.#register();
+    try {
+      await this.#declare();
+    } catch (err) {
+      // A replica without the routes it came to declare would only half work: not at all, then.
+      await this.#deregister().catch(() => {});
+      throw err;
+    }
     this.#schedule();
   }
 
-  /** Stop the heartbeats and DEREGISTER. NOT_FOUND (already expired) is fine. */
+  /**
+   * Stop the heartbeats, UNROUTE each route, then DEREGISTER. NOT_FOUND
+   * (already expired) is fine. Every one is tried; the first failure is
+   * thrown after.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#timer);
     await this.#beat;
     this.#forget(this);
+    const failures: unknown[] = [];
+    for (const target of this.#routes) {
+      await this.#end({ kind: "UNROUTE", name: this.#service, route: target.text })
+        .catch((err) => failures.push(err));
+    }
+    await this.#deregister().catch((err) => failures.push(err));
+    if (failures.length > 0) throw failures[0];
+  }
+
+  #deregister(): Promise<void> {
     const { host, port } = this.#replica;
+    return this.#end({ kind: "DEREGISTER", name: this.#service, host, port });
+  }
+
+  /** Send an UNROUTE or DEREGISTER; NOT_FOUND (expired meanwhile) is done too. */
+  async #end(request: TowerRequest & { kind: "UNROUTE" | "DEREGISTER" }): Promise<void> {
+    const what = request.kind === "UNROUTE"
+      ? `${request.kind} ${this.#service} ${request.route}`
+      : `${request.kind} ${this.#label}`;
     let reply;
     try {
-      reply = await this.#client.send({ kind: "DEREGISTER", name: this.#service, host, port });
+      reply = await this.#client.send(request);
     } catch (err) {
       throw new Error(
-        `cannot DEREGISTER ${this.#label} at the Tower ${this.#client.address} ` +
-          `(it expires by itself): ${messageOf(err)}`,
+        `cannot ${what} at the Tower ${this.#client.address} (it expires by itself): ${
+          messageOf(err)
+        }`,
         { cause: err },
       );
     }
-    if (reply.kind === "DEREGISTERED") return;
+    if (reply.kind === "DEREGISTERED" || reply.kind === "UNROUTED") return;
     if (reply.kind === "ERR" && reply.reason === "NOT_FOUND") return;
     throw new Error(
-      `the Tower ${this.#client.address} answered DEREGISTER ${this.#label} with ${
-        describeReply(reply)
+      `the Tower ${this.#client.address} answered ${what} with ${
+        describeReply(reply, request.kind)
       }`,
     );
+  }
+
+  /** ROUTE each declared route; a refusal is a {@link TowerRefusedError}. */
+  async #declare(): Promise<void> {
+    for (const target of this.#routes) {
+      const reply = await this.#client.send({
+        kind: "ROUTE",
+        name: this.#service,
+        route: target.text,
+      });
+      if (reply.kind !== "ROUTED") {
+        throw new TowerRefusedError(
+          `the Tower ${this.#client.address} answered ROUTE ${this.#service} ${target.text} ` +
+            `with ${describeReply(reply, "ROUTE")}`,
+        );
+      }
+    }
   }
 
   async #register(): Promise<void> {
@@ -260,6 +337,7 @@ class TowerRegistration implements Registration {
     if (this.#closed) return;
     this.#timer = setTimeout(() => {
       this.#beat = this.#register()
+        .then(() => this.#declare())
         .catch((err) => {
           if (!this.#closed) this.#log(`heartbeat for ${this.#label} failed: ${messageOf(err)}`);
         })
