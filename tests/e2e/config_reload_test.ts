@@ -218,6 +218,63 @@ describe("config file: start and reload", () => {
   });
 });
 
+describe("config file: --procs and service settings", () => {
+  it("under --procs 2 the primary reloads and the worker follows", async () => {
+    const file = join(dir, "procs.yaml");
+    await writeFile(file, yaml({ "/x": "a" }));
+    const gh = await start(file, ["--procs", "2"]);
+    await writeAtomically(file, yaml({ "/x": "b" }));
+    // Both processes log the new generation: the primary for the file, the worker following it.
+    await stderrMatching(
+      gh,
+      /config generation 2: the file changed[^]*config generation 2: the primary reloaded/,
+    );
+    // Fresh connections land on either process (SO_REUSEPORT): every one routes by the new table.
+    for (let i = 0; i < 30; i++) assert.equal(await who(gh.httpPort, "/x"), "b", `request ${i}`);
+    gh.signal("SIGHUP");
+    await stderrMatching(
+      gh,
+      /config generation 3: SIGHUP[^]*config generation 3: the primary reloaded/,
+    );
+  });
+
+  it("gives a service its own settings, changed by a reload", async () => {
+    // Service a's replica fails its health checks; b has none: only a's replica is taken out.
+    const file = join(dir, "services.yaml");
+    const sick = await startEchoBackend("sick", {
+      respond: (req, res) => {
+        if (req.url !== "/healthz") return false;
+        res.writeHead(503).end();
+        return true;
+      },
+    });
+    try {
+      const text = (service: string) =>
+        yaml(
+          { "/x": "a", "/y": "b" },
+          `services:\n  ${service}: { health-path: /healthz, health-interval: 200ms }`,
+        );
+      await writeFile(file, text("a"));
+      const gh = await start(file);
+      await register(gh.towerPort!, "a", sick.port);
+      await register(gh.towerPort!, "b", sick.port);
+      await stderrMatching(gh, new RegExp(`replica a 127\\.0\\.0\\.1:${sick.port} unhealthy`));
+      assert.equal(gh.stderr.includes(`replica b 127.0.0.1:${sick.port} unhealthy`), false);
+      // Requests to a reach its healthy replica only; b's replicas are all routed.
+      for (let i = 0; i < 6; i++) assert.equal(await who(gh.httpPort, "/x"), "a");
+      const seen = new Set<string>();
+      for (let i = 0; i < 12; i++) seen.add(await who(gh.httpPort, "/y"));
+      assert.deepEqual([...seen].sort(), ["b", "sick"]);
+      // The reload moves the checks to b.
+      await writeAtomically(file, text("b"));
+      await stderrMatching(gh, /config generation 2: .*service settings changed/);
+      await stderrMatching(gh, new RegExp(`replica b 127\\.0\\.0\\.1:${sick.port} unhealthy`));
+    } finally {
+      await sick.close();
+    }
+  });
+});
+
 describe("config file: gatehouse check", () => {
   it("prints listeners, services and routes, and exits 0", async () => {
     const file = join(dir, "check.yaml");
@@ -235,11 +292,11 @@ describe("config file: gatehouse check", () => {
     );
     const r = await runGatehouse(["check", "--config", file]);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /listeners:\n  http:\/\/127\.0\.0\.1:8080\n/);
-    assert.match(r.stdout, /  api: lb round-robin, retries 2, .*health GET \/healthz every 5s/);
+    assert.match(r.stdout, /listeners:\n {2}http:\/\/127\.0\.0\.1:8080\n/);
+    assert.match(r.stdout, / {2}api: lb round-robin, retries 2, .*health GET \/healthz every 5s/);
     assert.match(
       r.stdout,
-      /  shop\.example\.com\/api -> api \(\S*check\.yaml:6\)\n  \/ -> web \(\S*check\.yaml:7\)/,
+      / {2}shop\.example\.com\/api -> api \(\S*check\.yaml:6\)\n {2}\/ -> web \(\S*check\.yaml:7\)/,
     );
   });
 
