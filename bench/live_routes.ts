@@ -56,7 +56,7 @@ function summary(name: string, ms: number[]): string {
 }
 
 /** A started binary whose stderr is read line by line. */
-async function start(args: string[]) {
+function start(args: string[]) {
   const child = new Deno.Command(BIN, { args, stdout: "piped", stderr: "piped" }).spawn();
   const waiters: Array<{ re: RegExp; resolve: (line: string) => void }> = [];
   const seen: string[] = [];
@@ -98,7 +98,7 @@ async function benchReload(): Promise<number[]> {
   const dir = await Deno.makeTempDir();
   const file = `${dir}/gatehouse.yaml`;
   await Deno.writeTextFile(file, thousandRoutes(0));
-  const gh = await start(["--config", file, "--listen", "127.0.0.1:0"]);
+  const gh = start(["--config", file, "--listen", "127.0.0.1:0"]);
   await gh.line(/listening on/);
   const times: number[] = [];
   try {
