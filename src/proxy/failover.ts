@@ -302,7 +302,7 @@ export class Upstream implements StallListener, HedgeOwner {
 
   /** The budget allows retries at all (not `--retry-budget 0:0`). */
   #budgetHasRoom(): boolean {
-    const p = this.#ctx.replicas.policy;
+    const p = this.#report.service!.policy;
     return p.retryBudgetPercent > 0 || p.retryBudgetMin > 0;
   }
 
