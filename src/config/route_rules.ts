@@ -326,6 +326,10 @@ function redirect(v: unknown, tlsPort: number | null, problem: Problem): HttpsRe
   if (tlsPort === null) {
     problem("redirect-https", "needs a listener with tls: to redirect to, and none is configured");
   }
+  if (tlsPort === 0) {
+    // A free port is picked when the listener opens: no Location could name it.
+    problem("redirect-https", "needs the TLS listener on a fixed port (it is on port 0)");
+  }
   return Object.freeze({ status, port: tlsPort! });
 }
 

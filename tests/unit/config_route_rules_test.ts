@@ -321,6 +321,10 @@ describe("parseRouteRules: answers the ingress gives itself", () => {
       mistake({ "redirect-https": true }, null),
       /^redirect-https: needs a listener with tls: to redirect to/,
     );
+    assert.match(
+      mistake({ "redirect-https": 301 }, 0),
+      /^redirect-https: needs the TLS listener on a fixed port \(it is on port 0\)$/,
+    );
   });
 
   it("reads respond, with an empty body and a text content type by default", () => {
