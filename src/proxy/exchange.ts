@@ -176,13 +176,8 @@ export class Exchange implements UpstreamListener, ResponseSink {
     this.#timers.begin(req.expectContinue && req.minor === 1 && !this.#body.done, stall);
     this.#response.begin(req.method, req.minor, req.upgrade, plan?.responseEdits ?? null);
     const key = balanceKey(service.balance, scan, this.#down.clientInfo());
-    this.#upstream.pick(
-      route.service,
-      plan?.retries ?? service.retries,
-      service.balance,
-      key,
-      plan,
-    );
+    const retries = plan?.retries ?? service.retries;
+    this.#upstream.pick(route.service, retries, service.balance, key, plan);
   }
 
   // --- pick replica, connect (failover.ts) --------------------------------------------
