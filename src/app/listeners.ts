@@ -120,11 +120,11 @@ export class ListenerSet {
     }
     const closed = [...keep.values()];
     this.#listeners = next;
-    for (const l of closed) this.#drain(l);
     const parts = [
       ...opened.map((l) => `opened ${l.url}`),
       ...closed.map((l) => `closed ${l.url} (draining ${l.open.size} connections)`),
     ];
+    for (const l of closed) this.#drain(l);
     return parts.join("; ");
   }
 

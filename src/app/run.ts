@@ -207,14 +207,17 @@ async function runWorker(
   onStop(runtime, stop);
   // SIGHUP reaches the primary, which reloads and passes the text on: a worker only follows.
   runtime.onSignal("SIGHUP", () => {});
-  let running = source?.text ?? null;
+  // The first config line is what the primary runs when this worker starts: usually the
+  // text this worker read itself. Every later one is a reload of the primary's, SIGHUP too.
+  let first = true;
   let applying = Promise.resolve();
   followRelay({
     apply(line: string) {
       const text = configText(line);
       if (text === null) return relayed?.apply(line) ?? false;
-      if (source === null || text === running) return true;
-      running = text;
+      const startText = first && text === source?.text;
+      first = false;
+      if (source === null || startText) return true;
       // In order, one at a time, as the primary applied them.
       applying = applying.then(() =>
         ingress.reload(source.build(text), "the primary reloaded").then(

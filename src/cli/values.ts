@@ -10,6 +10,7 @@
 import { AddressError, type AddressRules, type HostPort, parseAddress } from "../net/address.ts";
 import { CidrList } from "../net/cidr.ts";
 import { UsageError } from "./flags.ts";
+import { ConfigError } from "../config/errors.ts";
 import { type BalancePolicy, parseBalancePolicy } from "../replicas/balance.ts";
 import { parseStatuses } from "../replicas/health.ts";
 import { messageOf } from "../error_message.ts";
@@ -28,7 +29,8 @@ export class ValueError extends Error {
 
 /**
  * `parse(text)` for the flag `flag`: a {@link ValueError} becomes a
- * {@link UsageError} reading `--flag: "text" <why>`.
+ * {@link UsageError} reading `--flag: "text" <why>` (a ConfigError when
+ * `flag` names a config file's key instead: `gatehouse.yaml:7: grace`).
  *
  * @example
  * ```ts
@@ -41,9 +43,9 @@ export function readFlag<T>(flag: string, text: string, parse: (text: string) =>
     return parse(text);
   } catch (e) {
     if (!(e instanceof ValueError)) throw e;
-    throw new UsageError(
-      e.namesValue ? `${flag}: ${e.message}` : `${flag}: "${text}" ${e.message}`,
-    );
+    const message = e.namesValue ? `${flag}: ${e.message}` : `${flag}: "${text}" ${e.message}`;
+    // A label that is no flag names a place in a config file ("gatehouse.yaml:7: grace").
+    throw flag.startsWith("-") ? new UsageError(message) : new ConfigError(message);
   }
 }
 

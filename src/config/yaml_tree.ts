@@ -108,7 +108,8 @@ export class YamlTree {
   problemAt(path: string): Problem {
     return (key: string, message: string): never => {
       const at = key === "" ? path : path === "" ? key : `${path}.${key}`;
-      throw new ConfigError(`${this.file}:${this.lineOf(at)}: ${at}: ${message}`);
+      const where = at === "" ? "" : `${at}: `;
+      throw new ConfigError(`${this.file}:${this.lineOf(at)}: ${where}${message}`);
     };
   }
 }
