@@ -90,6 +90,28 @@ export function parseCount(text: string, min: number, max: number): number {
   return Number(text);
 }
 
+const SIZE_UNITS: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+
+/**
+ * A size in bytes: a whole number, or one with `k`, `m` or `g` after it
+ * (powers of 1024), at most 2^53 - 1.
+ *
+ * @example
+ * ```ts
+ * import { parseSize } from "./values.ts";
+ * parseSize("512k"); // 524288
+ * parseSize("1m");   // 1048576
+ * ```
+ */
+export function parseSize(text: string): number {
+  const m = /^(\d+)([kmg]?)$/i.exec(text.trim());
+  const bytes = m ? Number(m[1]) * SIZE_UNITS[m[2].toLowerCase()] : NaN;
+  if (!Number.isSafeInteger(bytes)) {
+    throw new ValueError("is not a size in bytes (a whole number, or like 512k, 10m, 1g)");
+  }
+  return bytes;
+}
+
 /** A rate of events per second with a burst. */
 export interface Rate {
   perSecond: number;
