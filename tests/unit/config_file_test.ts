@@ -61,7 +61,7 @@ describe("config file: settings", () => {
     mistake("route: /a:a\n", "g.yaml:1: route: is not a setting");
     mistake("config: other.yaml\n", "g.yaml:1: config: is not a setting");
     mistake("- a\n- b\n", /g\.yaml:1: the file must be a mapping/);
-    mistake("grace: 1s\ngrace: 2s\n", /g\.yaml:2: Map keys must be unique/);
+    mistake("grace: 1s\ngrace: 2s\n", /g\.yaml:2: duplicated mapping key/);
   });
 });
 
