@@ -9,9 +9,7 @@ import type { HostPort } from "../net/address.ts";
 import type { CidrList } from "../net/cidr.ts";
 import type { Route } from "../routing/router.ts";
 import type { DnsRegistryOptions } from "../registry/dns/registry.ts";
-import type { ReplicaPolicy } from "../replicas/state.ts";
-import type { BalancePolicy } from "../replicas/balance.ts";
-import type { HealthPolicy } from "../replicas/health.ts";
+import type { ServiceSettings } from "../replicas/settings.ts";
 
 /** A registry in another process, as a `--registry` URL names it. */
 export type RegistryUrl =
@@ -41,18 +39,28 @@ export interface TowerSecurity {
   maxRoutes: number;
 }
 
+/** Where clients connect: an address, and a certificate for HTTPS. */
+export interface ListenerConfig {
+  listen: HostPort;
+  /** PEM certificate and key paths, or null for plain HTTP. */
+  tls: { certPath: string; keyPath: string } | null;
+}
+
 /** Everything an ingress needs to run. */
 export interface IngressConfig {
-  listen: HostPort;
+  /** Where clients connect (`--listen` and `--tls-*`, or the file's `listeners:`). */
+  listeners: ListenerConfig[];
+  /** The static routes: the `--route` flags', then the config file's. */
   routes: Route[];
+  /** The config file's path (`--config`), or null. */
+  configFile: string | null;
   registry: RegistryChoice;
   /** Most concurrent client connections (flag `--workers`); over it, 503. */
   connectionCap: number;
-  /** Connect attempts per request, each to a distinct replica. */
-  retries: number;
-  /** How a service's replicas are picked (`--lb`). */
-  balance: BalancePolicy;
-  tls: { certPath: string; keyPath: string } | null;
+  /** Every service's settings but those of `services` (the flags and the file's top level). */
+  serviceDefaults: ServiceSettings;
+  /** Services with settings of their own (the file's `services:`). */
+  services: ReadonlyMap<string, ServiceSettings>;
   maxHeaderSize: number;
   headerTimeoutMs: number;
   keepaliveTimeoutMs: number;
@@ -85,10 +93,6 @@ export interface IngressConfig {
   lookupCacheMs: number;
   /** Rules for the embedded Tower. */
   towerSecurity: TowerSecurity;
-  /** How replicas are judged: ejection, stall detection, retry budget. */
-  replicaPolicy: ReplicaPolicy;
-  /** Active health checks (`--health-path` and the other `--health-*` flags), or null: off. */
-  health: HealthPolicy | null;
   /** Log one line per request to stderr. */
   accessLog: boolean;
   /** Error bodies carry a failure's details (replicas, their errors), for development. */

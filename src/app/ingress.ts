@@ -1,35 +1,46 @@
 /**
- * Starting and stopping a whole ingress: the registry, the listener, the
- * connection cap and graceful shutdown.
+ * Starting, reloading and stopping a whole ingress: the registry, the
+ * configuration snapshot (config/keeper.ts), the replicas' book, the
+ * listeners (listeners.ts) and graceful shutdown.
  *
  * @module
  */
 
-import type { Runtime, Socket, SocketHandler } from "../runtime/types.ts";
-import { RouteTable } from "../routing/router.ts";
-import { ConfigSnapshot, LiveConfig } from "../config/snapshot.ts";
+import type { Runtime } from "../runtime/types.ts";
+import { ConfigKeeper, type StaticConfig } from "../config/keeper.ts";
+import { formatHostPort } from "../net/address.ts";
+import { ListenerSet } from "./listeners.ts";
 import { ConnectionPool } from "../proxy/pool.ts";
 import { DeadlineClock } from "../proxy/deadlines.ts";
-import { ClientConnection } from "../proxy/connection.ts";
 import type { ProxyContext } from "../proxy/context.ts";
-import { errorResponse } from "../proxy/errors.ts";
 import { randomRequestIdSource } from "../proxy/request_id.ts";
 import type { TowerServer } from "../tower.ts";
-import { messageOf } from "../error_message.ts";
 import type { IngressConfig } from "./config.ts";
-import { StartupError } from "./errors.ts";
 import { ReplicaBook } from "../replicas/book.ts";
 import { checkReplica, probeReplica } from "../replicas/probe.ts";
 import { type EmbeddedOptions, openRegistry } from "./registry.ts";
 
 /** A running ingress. */
 export interface Ingress {
-  /** The bound HTTP(S) port. */
+  /** The first listener's bound port. */
   readonly port: number;
+  /** Every listener's bound port, in the order of the config's listeners. */
+  readonly ports: number[];
+  /** "http://HOST:PORT" of each listener. */
+  readonly urls: string[];
   /** The embedded Tower, when there is one. */
   readonly tower: TowerServer | null;
   /** Open client connections right now. */
   readonly connections: number;
+  /** The configuration snapshot now and its generation. */
+  readonly keeper: ConfigKeeper;
+  /**
+   * Apply a reloaded configuration: listeners opened and drained, then the
+   * routes and service settings swapped in at once. Returns the new
+   * generation; throws (changing nothing) when a listener cannot open.
+   * Settings a reload cannot change are named in one log line.
+   */
+  reload(next: IngressConfig, why: string): Promise<number>;
   /**
    * Stop accepting, let in-flight requests finish (at most `graceMs`), then
    * close everything. Resolves when done.
@@ -39,14 +50,15 @@ export interface Ingress {
 
 /** How this process takes part in a `--procs` group (all optional; defaults: alone). */
 export interface IngressOptions {
-  /** Listen with SO_REUSEPORT, so other processes can share the port. */
+  /** Listen with SO_REUSEPORT, so other processes can share the ports. */
   reusePort?: boolean;
+  /** The ports to bind, listener for listener, over the config's (a worker's shared ports). */
+  ports?: readonly number[];
+  /** Reloads leave the listeners as they are (a `--procs` group shares them). */
+  fixedListeners?: boolean;
   /** The embedded Tower's state and whether this process serves it (see {@link EmbeddedOptions}). */
   embedded?: EmbeddedOptions;
 }
-
-/** The handler for a connection refused over the cap: answer 503 and close. */
-const refused: SocketHandler = { onData() {}, onDrain() {}, onEnd() {}, onClose() {} };
 
 /**
  * Start the ingress described by `config`.
@@ -75,20 +87,6 @@ export async function startIngress(
     embedded: options.embedded,
   });
 
-  let tls: { cert: string; key: string } | undefined;
-  if (config.tls) {
-    try {
-      tls = {
-        cert: await runtime.readTextFile(config.tls.certPath),
-        key: await runtime.readTextFile(config.tls.keyPath),
-      };
-    } catch (e) {
-      tower?.close();
-      await registry.close();
-      throw new StartupError(`cannot read the TLS certificate or key: ${messageOf(e)}`);
-    }
-  }
-
   if (
     config.upstreamReceiveBufferGiven && config.upstreamReceiveBuffer > 0 &&
     !runtime.receiveBufferApplies
@@ -111,7 +109,8 @@ export async function startIngress(
     },
   };
   clock.add(poolSweeper);
-  const replicas = new ReplicaBook(config.replicaPolicy, {
+  const keeper = new ConfigKeeper(staticOf(config), log);
+  const replicas = new ReplicaBook(config.serviceDefaults.replicaPolicy, {
     clock,
     precise: Date.now,
     log,
@@ -119,7 +118,13 @@ export async function startIngress(
     probe: (host, port, timeoutMs) => probeReplica(runtime, host, port, timeoutMs),
     check: (host, port, p) =>
       checkReplica(runtime, host, port, p.method, p.path, p.host, p.timeoutMs),
-  }, config.health);
+  }, config.serviceDefaults.health);
+  replicas.configure(config.serviceDefaults, config.services);
+  keeper.live.onSwap((next, previous) => {
+    if (next.services !== previous.services || next.defaults !== previous.defaults) {
+      replicas.configure(next.defaults, next.services);
+    }
+  });
   // Returns from ejection, stall probes and health checks are looked at every 100 ms.
   const replicaSweeper = {
     deadline: clock.now + 100,
@@ -131,32 +136,27 @@ export async function startIngress(
   clock.add(replicaSweeper);
   // Health checks start when a replica appears, where the registry holds every service.
   const known = registry.known?.bind(registry);
-  if (config.health !== null && known !== undefined) {
-    replicas.catchUp(known());
+  if (known !== undefined) {
+    // Read every second only while some service has checks (a reload may turn them on).
+    if (replicas.checking) replicas.catchUp(known());
     clock.add({
       deadline: clock.now + 1000,
       expire(now: number) {
-        replicas.catchUp(known());
+        if (replicas.checking) replicas.catchUp(known());
         this.deadline = now + 1000;
       },
     });
   }
+  registry.watchRoutes?.((routes) => keeper.declared(registrySource(config.registry), routes));
   registry.watchRemovals?.((service, replica) => replicas.removed(service, replica));
   const ctx: ProxyContext = {
     runtime,
-    config: new LiveConfig(
-      new ConfigSnapshot(1, new RouteTable(config.routes), new Map(), {
-        balance: config.balance,
-        retries: config.retries,
-        replicaPolicy: config.replicaPolicy,
-        health: config.health,
-      }),
-    ),
+    config: keeper.live,
     registry,
     pool,
     replicas,
     clock,
-    proto: config.tls ? "https" : "http",
+    proto: "http",
     trustedProxies: config.trustedProxies,
     via: config.via,
     requestIds: randomRequestIdSource(),
@@ -182,69 +182,56 @@ export async function startIngress(
     accessLog: config.accessLog ? log : null,
   };
 
-  const open = new Set<ClientConnection>();
-  let onEmpty: (() => void) | null = null;
-  const gone = (c: ClientConnection) => {
-    open.delete(c);
-    if (open.size === 0) onEmpty?.();
-  };
-  const accept = (socket: Socket): SocketHandler => {
-    if (ctx.draining) {
-      socket.write(errorResponse({ kind: "ShuttingDown" }, true, false, ctx.requestIds.nextText()));
-      socket.end();
-      return refused;
-    }
-    if (open.size >= config.connectionCap) {
-      // Over the cap: answer and close; the slot count only ever holds open connections.
-      const id = ctx.requestIds.nextText();
-      socket.write(errorResponse({ kind: "TooManyConnections" }, true, false, id));
-      socket.end();
-      return refused;
-    }
-    const conn = new ClientConnection(socket, ctx, gone);
-    open.add(conn);
-    return conn;
-  };
-
   runtime.startHeapPolicy();
-  let listener;
+  const listeners = new ListenerSet({
+    runtime,
+    base: ctx,
+    cap: config.connectionCap,
+    reusePort: options.reusePort ?? false,
+    log,
+  });
   try {
-    listener = await runtime.listen({
-      hostname: config.listen.host,
-      port: config.listen.port,
-      reusePort: options.reusePort,
-      tls,
-    }, accept);
+    await listeners.apply(config.listeners, options.ports);
   } catch (e) {
     tower?.close();
     await registry.close();
     clock.close();
-    throw new StartupError(
-      `cannot listen on ${config.listen.host}:${config.listen.port}: ${messageOf(e)}`,
-    );
+    throw e;
   }
 
+  let current = config;
   let stopping: Promise<void> | null = null;
   return {
-    port: listener.port,
+    get port() {
+      return listeners.ports[0];
+    },
+    get ports() {
+      return listeners.ports;
+    },
+    get urls() {
+      return listeners.urls;
+    },
     tower,
+    keeper,
     get connections() {
-      return open.size;
+      return listeners.connections;
+    },
+    async reload(next: IngressConfig, why: string) {
+      const fixed = unreloadable(current, next);
+      if (fixed.length > 0) log(`reload: ${fixed.join(", ")} changed; that takes a restart`);
+      // Listeners first: one that cannot open refuses the reload before anything changed.
+      const opened = options.fixedListeners ? "" : await listeners.apply(next.listeners, undefined);
+      if (options.fixedListeners && keyOfListeners(next) !== keyOfListeners(current)) {
+        log("reload: listeners changed; under --procs that takes a restart");
+      }
+      const generation = keeper.reload(staticOf(next), why);
+      if (opened !== "") log(`reload: ${opened}`);
+      current = next;
+      return generation;
     },
     shutdown(graceMs: number) {
       stopping ??= (async () => {
-        ctx.draining = true;
-        listener.close();
-        for (const c of [...open]) c.drain();
-        if (open.size > 0) {
-          let timer: ReturnType<typeof setTimeout> | undefined;
-          await new Promise<void>((resolve) => {
-            onEmpty = resolve;
-            timer = setTimeout(resolve, graceMs);
-          });
-          clearTimeout(timer);
-        }
-        for (const c of [...open]) c.socket.close();
+        await listeners.shutdown(graceMs);
         pool.close();
         clock.close();
         tower?.close();
@@ -253,4 +240,66 @@ export async function startIngress(
       return stopping;
     },
   };
+}
+
+/** The part of a config that goes into snapshots. */
+function staticOf(config: IngressConfig): StaticConfig {
+  const tls = config.listeners.find((l) => l.tls !== null);
+  return {
+    routes: config.routes,
+    serviceDefaults: config.serviceDefaults,
+    services: config.services,
+    tlsPort: tls === undefined ? null : tls.listen.port,
+  };
+}
+
+function keyOfListeners(config: IngressConfig): string {
+  return JSON.stringify(config.listeners);
+}
+
+/** What a reload cannot change (named so the log says it takes a restart). */
+const FIXED: readonly (keyof IngressConfig)[] = [
+  "registry",
+  "towerSecurity",
+  "procs",
+  "connectionCap",
+  "maxHeaderSize",
+  "headerTimeoutMs",
+  "keepaliveTimeoutMs",
+  "connectTimeoutMs",
+  "upstreamTimeoutMs",
+  "bodyTimeoutMs",
+  "upstreamReadTimeoutMs",
+  "sendTimeoutMs",
+  "upstreamSendTimeoutMs",
+  "tryTimeoutMs",
+  "upstreamReceiveBuffer",
+  "tunnelIdleTimeoutMs",
+  "graceMs",
+  "poolSize",
+  "poolIdleTimeoutMs",
+  "trustedProxies",
+  "via",
+  "lookupCacheMs",
+  "accessLog",
+  "debugErrors",
+];
+
+/** The settings that differ between `a` and `b` and need a restart. */
+function unreloadable(a: IngressConfig, b: IngressConfig): string[] {
+  return FIXED.filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
+}
+
+/** A registry's name in log lines about the routes it declares. */
+function registrySource(r: IngressConfig["registry"]): string {
+  switch (r.kind) {
+    case "embedded":
+      return "the embedded Tower";
+    case "tower":
+      return `the Tower at ${formatHostPort(r.address.host, r.address.port)}`;
+    case "etcd":
+      return `etcd ${r.url}`;
+    case "dns":
+      return `DNS ${r.url}`;
+  }
 }

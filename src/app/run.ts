@@ -16,7 +16,8 @@ import { startIngress } from "./ingress.ts";
 import { startTower } from "./tower.ts";
 import { startDemoBackend } from "./demo.ts";
 import { followRelay, RelayedTowerState, WorkerTowerState } from "./procs/relay.ts";
-import { Supervisor, WORKER_READY, workerPort } from "./procs/supervisor.ts";
+import { Supervisor, WORKER_READY, workerPorts } from "./procs/supervisor.ts";
+import { Reloader } from "./reload.ts";
 import { messageOf } from "../error_message.ts";
 
 /** Where the stop-on-signal handlers go. */
@@ -53,10 +54,20 @@ export async function runTower(
   console.log(`gatehouse: tower on udp ${formatHostPort(tower.hostname, tower.port)}`);
 }
 
+/** How a running ingress reads its config file again (null: it has none). */
+export interface ConfigSource {
+  /** The file's text at start. */
+  text: string;
+  /** The configuration a new text gives (the same flags over it); throws when invalid. */
+  build(text: string): IngressConfig;
+}
+
 /**
  * Run the ingress `config` describes (with the demo backend when `demo`):
  * a `--procs` worker when this process was started as one, else the
- * primary, which starts the other processes.
+ * primary, which starts the other processes. With a config file
+ * (`source`), the primary reloads it on SIGHUP and when it changes, and
+ * passes each text it applied on to the workers.
  *
  * @example
  * ```ts
@@ -71,10 +82,13 @@ export async function runIngress(
   config: IngressConfig,
   demo: boolean,
   runtime: Runtime,
+  source: ConfigSource | null = null,
 ): Promise<void> {
   const log = (line: string) => console.error(`gatehouse: ${line}`);
-  const sharedPort = workerPort(runtime.env);
-  if (sharedPort !== undefined) return await runWorker(config, sharedPort, runtime, log);
+  const sharedPorts = workerPorts(runtime.env);
+  if (sharedPorts !== undefined) {
+    return await runWorker(config, sharedPorts, runtime, log, source);
+  }
   const procs = config.procs;
   // With --procs, the workers route against copies of this Tower's state, kept in step.
   const relay = procs > 1 && config.registry.kind === "embedded" ? new RelayedTowerState() : null;
@@ -82,15 +96,29 @@ export async function runIngress(
     config,
     runtime,
     log,
-    procs > 1 ? { reusePort: true, embedded: { state: relay ?? undefined } } : {},
+    procs > 1
+      ? { reusePort: true, fixedListeners: true, embedded: { state: relay ?? undefined } }
+      : {},
   );
+  const reloader = source === null ? null : new Reloader({
+    runtime,
+    path: config.configFile!,
+    text: source.text,
+    apply: async (text, why) => {
+      const generation = await ingress.reload(source.build(text), why);
+      supervisor?.send(configLine(text));
+      return generation;
+    },
+    log,
+  });
   const supervisor = procs > 1
     ? new Supervisor({
       count: procs - 1,
       command: runtime.selfCommand(),
       args: [...runtime.args],
-      port: ingress.port,
+      ports: ingress.ports,
       relay,
+      greeting: () => reloader === null ? "" : configLine(reloader.text),
       log,
     })
     : null;
@@ -98,12 +126,17 @@ export async function runIngress(
   const stop = async () => {
     if (stopping) return;
     stopping = true;
+    reloader?.close();
     log(`shutting down (grace ${config.graceMs} ms)`);
     await Promise.all([ingress.shutdown(config.graceMs), supervisor?.stop(config.graceMs)]);
     relay?.close();
     runtime.exit(0);
   };
   onStop(runtime, stop);
+  if (reloader !== null) {
+    runtime.onSignal("SIGHUP", () => void reloader.reload("SIGHUP", true));
+    reloader.watch();
+  }
   if (supervisor !== null) {
     try {
       await supervisor.start();
@@ -129,30 +162,41 @@ export async function runIngress(
     setInterval(() => tower.state.register("frontend", "127.0.0.1", backend.port), 10_000);
     console.log(`gatehouse: demo backend "frontend" on http://127.0.0.1:${backend.port}`);
   }
-  const scheme = config.tls ? "https" : "http";
-  console.log(
-    `gatehouse: listening on ${scheme}://${formatHostPort(config.listen.host, ingress.port)}`,
-  );
+  for (const url of ingress.urls) console.log(`gatehouse: listening on ${url}`);
+}
+
+/** A config text as one relay line (the primary's reloads, passed to the workers). */
+function configLine(text: string): string {
+  return `C|${btoa(String.fromCharCode(...new TextEncoder().encode(text)))}\n`;
+}
+
+/** The text of a {@link configLine}, or null when `line` is not one. */
+function configText(line: string): string | null {
+  if (!line.startsWith("C|")) return null;
+  const bytes = Uint8Array.from(atob(line.slice(2).trim()), (c) => c.charCodeAt(0));
+  return new TextDecoder().decode(bytes);
 }
 
 /**
- * A `--procs` worker: the same ingress on the shared port, routing against a
- * Tower state the primary keeps in step over stdin. It ends on SIGTERM/SIGINT
- * or when stdin ends (the primary is gone).
+ * A `--procs` worker: the same ingress on the shared ports, routing against
+ * a Tower state the primary keeps in step over stdin, and applying the
+ * config texts the primary reloaded. It ends on SIGTERM/SIGINT or when stdin
+ * ends (the primary is gone).
  */
 async function runWorker(
   config: IngressConfig,
-  port: number,
+  ports: readonly number[],
   runtime: Runtime,
   log: (line: string) => void,
+  source: ConfigSource | null,
 ): Promise<void> {
   const relayed = config.registry.kind === "embedded" ? new WorkerTowerState() : null;
-  const ingress = await startIngress(
-    { ...config, listen: { ...config.listen, port } },
-    runtime,
-    log,
-    { reusePort: true, embedded: { state: relayed?.state, serve: false } },
-  );
+  const ingress = await startIngress(config, runtime, log, {
+    reusePort: true,
+    ports,
+    fixedListeners: true,
+    embedded: { state: relayed?.state, serve: false },
+  });
   let stopping = false;
   const stop = async () => {
     if (stopping) return;
@@ -162,6 +206,28 @@ async function runWorker(
     runtime.exit(0);
   };
   onStop(runtime, stop);
-  followRelay(relayed ?? { apply: () => false }, stop);
+  // SIGHUP reaches the primary, which reloads and passes the text on: a worker only follows.
+  runtime.onSignal("SIGHUP", () => {});
+  // The first config line is what the primary runs when this worker starts: usually the
+  // text this worker read itself. Every later one is a reload of the primary's, SIGHUP too.
+  let first = true;
+  let applying = Promise.resolve();
+  followRelay({
+    apply(line: string) {
+      const text = configText(line);
+      if (text === null) return relayed?.apply(line) ?? false;
+      const startText = first && text === source?.text;
+      first = false;
+      if (source === null || startText) return true;
+      // In order, one at a time, as the primary applied them.
+      applying = applying.then(() =>
+        ingress.reload(source.build(text), "the primary reloaded").then(
+          () => {},
+          (e) => log(`reload refused, the running config stays: ${messageOf(e)}`),
+        )
+      );
+      return true;
+    },
+  }, stop);
   console.log(WORKER_READY);
 }

@@ -6,38 +6,19 @@
  * @module
  */
 
-import type { IngressConfig, RegistryChoice } from "../app/config.ts";
-import { parseRoute, type Route, RouteTable } from "../routing/router.ts";
+import type { IngressConfig } from "../app/config.ts";
 import { DEFAULT_TOWER_PORT } from "../tower.ts";
-import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
-import { parseRegistryUrl, parseTowerAddress } from "./registry_url.ts";
-import { parseTowerListen, TOWER_SECURITY_FLAGS, towerSecurityOf } from "./tower_flags.ts";
-import { DEFAULT_POLICY } from "../replicas/policy.ts";
-import { LEAST_OUTSTANDING } from "../replicas/balance.ts";
-import { HEALTH_DEFAULTS, type HealthPolicy } from "../replicas/health.ts";
-import type { ReplicaPolicy } from "../replicas/state.ts";
-import {
-  parseAddressValue,
-  parseBalance,
-  parseCidrList,
-  parseCount,
-  parseDuration,
-  parseHealthPath,
-  parseHostHeader,
-  parseMethod,
-  parseOnOff,
-  parseReceiveBuffer,
-  parseRetryBudget,
-  parseStatusList,
-  parseVia,
-  readFlag,
-} from "./values.ts";
-
-/** The `--health-*` flags, each `--health-<name>`. */
-const HEALTH_FLAGS = ["path", "method", "interval", "timeout", "rise", "fall", "status", "host"];
+import { type FlagSpec, parseFlags } from "./flags.ts";
+import { TOWER_SECURITY_FLAGS } from "./tower_flags.ts";
+import { messageOf } from "../error_message.ts";
+import { ConfigError } from "../config/errors.ts";
+import { type ConfigFile, type FileKeys, readConfigFile } from "../config/file.ts";
+import { buildIngressConfig, HEALTH_KEYS, SERVICE_KEYS } from "../config/ingress_config.ts";
+import { flagSettings } from "../config/settings.ts";
 
 /** The ingress's flags. */
 export const INGRESS_FLAGS: Record<string, FlagSpec> = {
+  config: { type: "string" },
   listen: { type: "string" },
   route: { type: "string", multiple: true },
   tower: { type: "string" },
@@ -68,7 +49,7 @@ export const INGRESS_FLAGS: Record<string, FlagSpec> = {
   "retry-budget": { type: "string" },
   hedge: { type: "string" },
   "slow-start": { type: "string" },
-  ...Object.fromEntries(HEALTH_FLAGS.map((name) => [`health-${name}`, { type: "string" }])),
+  ...Object.fromEntries(HEALTH_KEYS.map((name) => [`health-${name}`, { type: "string" }])),
   "upstream-rcvbuf": { type: "string" },
   "idle-timeout": { type: "string" },
   grace: { type: "string" },
@@ -86,196 +67,72 @@ export const INGRESS_FLAGS: Record<string, FlagSpec> = {
   version: { type: "boolean" },
 };
 
-/** How replicas are judged, from the outlier, stall and retry-budget flags. */
-function replicaPolicyOf(s: (name: string) => string | undefined): ReplicaPolicy {
-  const dflt = DEFAULT_POLICY;
-  const n = (flag: string, def: number, max: number) =>
-    readFlag(`--${flag}`, s(flag) ?? String(def), (t) => parseCount(t, 0, max));
-  const d = (flag: string, def: number) =>
-    s(flag) === undefined ? def : readFlag(`--${flag}`, s(flag)!, parseDuration);
-  const budget = s("retry-budget");
-  const { percent, min } = budget === undefined
-    ? { percent: dflt.retryBudgetPercent, min: dflt.retryBudgetMin }
-    : readFlag("--retry-budget", budget, parseRetryBudget);
-  const policy: ReplicaPolicy = {
-    gatewayFailures: n("outlier-gateway-failures", dflt.gatewayFailures, 1000),
-    serverErrors: n("outlier-5xx", dflt.serverErrors, 1000),
-    baseEjectionMs: d("ejection-time", dflt.baseEjectionMs),
-    maxEjectionMs: d("max-ejection-time", dflt.maxEjectionMs),
-    maxEjectedPercent: n("max-ejected", dflt.maxEjectedPercent, 100),
-    stallWindowMs: d("stall-window", dflt.stallWindowMs),
-    slowStartMs: d("slow-start", dflt.slowStartMs),
-    retryBudgetPercent: percent,
-    retryBudgetMin: min,
-    hedge: s("hedge") === undefined ? dflt.hedge : readFlag("--hedge", s("hedge")!, parseOnOff),
-  };
-  if (policy.maxEjectionMs < policy.baseEjectionMs) {
-    throw new UsageError("--max-ejection-time must be at least --ejection-time");
-  }
-  return policy;
-}
+/** What a config file may hold: every setting flag, `services:` keys. */
+const FILE_KEYS: FileKeys = {
+  settings: new Set(
+    Object.keys(INGRESS_FLAGS).filter((k) => !["route", "config", "help", "version"].includes(k)),
+  ),
+  switches: new Set(
+    Object.entries(INGRESS_FLAGS).filter(([, f]) => f.type === "boolean").map(([k]) => k),
+  ),
+  service: new Set(SERVICE_KEYS),
+};
 
-/** Active health checks from the `--health-*` flags: on with `--health-path`, else null. */
-function healthOf(s: (name: string) => string | undefined): HealthPolicy | null {
-  const path = s("health-path");
-  if (path === undefined) {
-    const stray = HEALTH_FLAGS.find((name) => s(`health-${name}`) !== undefined);
-    if (stray !== undefined) throw new UsageError(`--health-${stray} needs --health-path`);
-    return null;
-  }
-  const dflt = HEALTH_DEFAULTS;
-  const d = (name: string, def: number) =>
-    s(name) === undefined ? def : readFlag(`--${name}`, s(name)!, parseDuration);
-  const n = (name: string, def: number) =>
-    s(name) === undefined ? def : readFlag(`--${name}`, s(name)!, (t) => parseCount(t, 1, 100));
-  const health: HealthPolicy = {
-    path: readFlag("--health-path", path, parseHealthPath),
-    method: s("health-method") === undefined
-      ? dflt.method
-      : readFlag("--health-method", s("health-method")!, parseMethod),
-    intervalMs: d("health-interval", dflt.intervalMs),
-    timeoutMs: d("health-timeout", dflt.timeoutMs),
-    rise: n("health-rise", dflt.rise),
-    fall: n("health-fall", dflt.fall),
-    statuses: s("health-status") === undefined
-      ? dflt.statuses
-      : readFlag("--health-status", s("health-status")!, parseStatusList),
-    host: s("health-host") === undefined
-      ? dflt.host
-      : readFlag("--health-host", s("health-host")!, parseHostHeader),
-  };
-  if (health.intervalMs <= 0 || health.timeoutMs <= 0) {
-    throw new UsageError("--health-interval and --health-timeout must be more than 0");
-  }
-  return health;
-}
-
-/** The ingress's listener: `[HOST:]PORT`, host 0.0.0.0 by default, port 0 picks a free one. */
-function parseListen(text: string) {
-  return parseAddressValue(text, { defaultHost: "0.0.0.0", zeroPort: true });
-}
-
-function routesOf(specs: readonly string[], demo: boolean): Route[] {
-  const routes = specs.map((spec) => {
-    try {
-      return parseRoute(spec);
-    } catch (e) {
-      throw new UsageError(`--route: ${(e as Error).message}`);
-    }
-  });
-  if (demo && routes.length === 0) routes.push(parseRoute("/:frontend"));
-  try {
-    new RouteTable(routes);
-  } catch (e) {
-    throw new UsageError(`--route: ${(e as Error).message}`);
-  }
-  if (routes.length === 0) {
-    throw new UsageError("no routes: add at least one --route [HOST]/PREFIX:SERVICE");
-  }
-  return routes;
-}
-
-function registryOf(s: (name: string) => string | undefined): RegistryChoice {
-  const given = ["tower", "tower-listen", "registry"].filter((f) => s(f) !== undefined);
-  if (given.length > 1) {
-    throw new UsageError(`--${given.join(" and --")} exclude each other: pick one registry`);
-  }
-  const url = s("registry");
-  if (url !== undefined) {
-    try {
-      return parseRegistryUrl(url);
-    } catch (e) {
-      throw new UsageError(`--registry: ${(e as Error).message}`);
-    }
-  }
-  const tower = s("tower");
-  if (tower !== undefined) {
-    try {
-      return { kind: "tower", address: parseTowerAddress(tower) };
-    } catch (e) {
-      throw new UsageError(`--tower: ${(e as Error).message}`);
-    }
-  }
-  const listen = s("tower-listen") ?? "127.0.0.1";
-  return { kind: "embedded", listen: readFlag("--tower-listen", listen, parseTowerListen) };
-}
+/** Reads a file whole (the runtime's, at start; a test's own). */
+export type ReadFile = (path: string) => string;
 
 /**
- * Read the ingress's flags (`demo`: with the demo's default route).
- * Returns null for `--help`.
+ * The config file `path` read and checked for shape (see
+ * src/config/file.ts). A file that cannot be read is a ConfigError.
+ *
+ * @example
+ * ```ts
+ * import { configFileOf } from "./ingress_flags.ts";
+ * configFileOf("g.yaml", () => "routes: [/:web]").routes.length; // 1
+ * ```
+ */
+export function configFileOf(path: string, read: ReadFile): ConfigFile {
+  let text: string;
+  try {
+    text = read(path);
+  } catch (e) {
+    throw new ConfigError(`cannot read the config file ${path}: ${messageOf(e)}`);
+  }
+  return readConfigFile(path, text, FILE_KEYS);
+}
+
+const noFiles: ReadFile = () => {
+  throw new Error("no file reading here");
+};
+
+/**
+ * Read the ingress's flags (`demo`: with the demo's default route) and the
+ * config file `--config` names, read with `read`. Returns null for `--help`.
  *
  * @example
  * ```ts
  * import { ingressConfig } from "./ingress_flags.ts";
- * ingressConfig(["--listen", "9090", "--route", "/:web"], false, () => undefined)?.listen;
- * // { host: "0.0.0.0", port: 9090 }
+ * ingressConfig(["--listen", "9090", "--route", "/:web"], false, () => undefined)?.listeners;
+ * // [{ listen: { host: "0.0.0.0", port: 9090 }, tls: null }]
  * ```
  */
 export function ingressConfig(
   args: readonly string[],
   demo: boolean,
   env: (name: string) => string | undefined,
+  read: ReadFile = noFiles,
 ): IngressConfig | null {
   const v = parseFlags(args, INGRESS_FLAGS);
   if (v.help) return null;
-  const s = (name: string) => v[name] as string | undefined;
-  const routes = routesOf((v.route as string[] | undefined) ?? [], demo);
-  const registry = registryOf(s);
-  const certPath = s("tls-cert"), keyPath = s("tls-key");
-  if ((certPath === undefined) !== (keyPath === undefined)) {
-    throw new UsageError("--tls-cert and --tls-key go together");
-  }
-  if (registry.kind !== "embedded") {
-    const local = [
-      "tower-allow",
-      "tower-rate",
-      "tower-max-entries",
-      "tower-routes",
-      "tower-max-routes",
-    ].find((f) => v[f] !== undefined);
-    if (local !== undefined) throw new UsageError(`--${local} applies to the embedded Tower only`);
-  }
-  const d = (flag: string, def: string) => readFlag(`--${flag}`, s(flag) ?? def, parseDuration);
-  const n = (flag: string, def: string, min: number, max: number) =>
-    readFlag(`--${flag}`, s(flag) ?? def, (t) => parseCount(t, min, max));
-  return {
-    listen: readFlag("--listen", s("listen") ?? "9090", parseListen),
-    routes,
-    registry,
-    connectionCap: n("workers", "10000", 1, 1_000_000),
-    retries: n("retries", "3", 1, 100),
-    balance: s("lb") === undefined ? LEAST_OUTSTANDING : readFlag("--lb", s("lb")!, parseBalance),
-    tls: certPath !== undefined ? { certPath, keyPath: keyPath! } : null,
-    maxHeaderSize: n("max-header-size", "32768", 1024, 1024 * 1024),
-    headerTimeoutMs: d("header-timeout", "10s"),
-    keepaliveTimeoutMs: d("keepalive-timeout", "60s"),
-    connectTimeoutMs: d("connect-timeout", "3s"),
-    upstreamTimeoutMs: d("upstream-timeout", "60s"),
-    bodyTimeoutMs: d("body-timeout", "60s"),
-    upstreamReadTimeoutMs: d("upstream-read-timeout", "60s"),
-    sendTimeoutMs: d("send-timeout", "60s"),
-    upstreamSendTimeoutMs: d("upstream-send-timeout", "60s"),
-    tryTimeoutMs: d("try-timeout", "0"),
-    replicaPolicy: replicaPolicyOf(s),
-    health: healthOf(s),
-    upstreamReceiveBuffer: readFlag(
-      "--upstream-rcvbuf",
-      s("upstream-rcvbuf") ?? "131072",
-      parseReceiveBuffer,
-    ),
-    upstreamReceiveBufferGiven: s("upstream-rcvbuf") !== undefined,
-    tunnelIdleTimeoutMs: d("idle-timeout", "30s"),
-    graceMs: d("grace", "10s"),
-    poolSize: n("pool-size", "1024", 0, 100_000),
-    poolIdleTimeoutMs: d("pool-idle-timeout", "4s"),
-    trustedProxies: readFlag("--trusted-proxies", s("trusted-proxies") ?? "", parseCidrList),
-    via: readFlag("--via", s("via") ?? "gatehouse", parseVia),
-    towerSecurity: towerSecurityOf("tower-", v, env),
-    lookupCacheMs: d("lookup-cache", "0"),
-    accessLog: v["access-log"] === true,
-    debugErrors: v["debug-errors"] === true,
-    procs: n("procs", "1", 1, 64),
-  };
+  const path = v.config as string | undefined;
+  const file = path === undefined ? null : configFileOf(path, read);
+  return buildIngressConfig(
+    flagSettings(v),
+    (v.route as string[] | undefined) ?? [],
+    file,
+    demo,
+    env,
+  );
 }
 
 /** The Tower port, for the usage text. */
@@ -291,8 +148,12 @@ export const USAGE =
                           [-- COMMAND ARGS...]
                                           register a replica and heartbeat it (see register --help)
        gatehouse demo [--listen PORT]     ingress + embedded Tower + a demo backend ("frontend")
+       gatehouse check --config FILE [flags]
+                                          validate a configuration; print its listeners, services, routes
 
 flags:
+  --config FILE               read settings, listeners, services and routes from a YAML (or JSON)
+                              file, and reload it when it changes or on SIGHUP; flags override it
   --listen [HOST:]PORT        where clients connect (default 0.0.0.0:9090)
   --route [HOST]/PREFIX:SVC   route requests to a service (repeatable); PREFIX* = string prefix
   --tower HOST[:PORT]         use a remote Tower (default port ${TOWER_PORT_TEXT}) instead of the embedded one

@@ -13,6 +13,8 @@ import { StartupError } from "../app/errors.ts";
 import { messageOf } from "../error_message.ts";
 import { VERSION } from "../version.ts";
 import { UsageError } from "./flags.ts";
+import { ConfigError } from "../config/errors.ts";
+import { describeConfig } from "./check.ts";
 import { parseCommandLine } from "./command_line.ts";
 
 /**
@@ -32,7 +34,7 @@ export async function main(runtime: Runtime): Promise<void> {
     return runtime.exit(code);
   };
   try {
-    const command = parseCommandLine(runtime.args, runtime.env);
+    const command = parseCommandLine(runtime.args, runtime.env, runtime.readTextFileSync);
     switch (command.kind) {
       case "help":
         console.log(command.usage);
@@ -44,12 +46,16 @@ export async function main(runtime: Runtime): Promise<void> {
         return await runTower(command.tower.listen, command.tower.security, runtime);
       case "ingress":
       case "demo":
-        return await runIngress(command.config, command.kind === "demo", runtime);
+        return await runIngress(command.config, command.kind === "demo", runtime, command.source);
+      case "check":
+        console.log(describeConfig(command.config));
+        return;
       case "register":
         // The sidecar's exit code is the wrapped command's.
         return runtime.exit(await runRegister(command.options, runtime));
     }
   } catch (e) {
+    if (e instanceof ConfigError) fail(2, e.message);
     if (e instanceof UsageError) fail(2, `${e.message} (see --help)`);
     if (e instanceof StartupError) fail(1, e.message);
     fail(1, `fatal: ${messageOf(e)}`);

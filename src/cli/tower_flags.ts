@@ -6,9 +6,10 @@
  */
 
 import type { HostPort } from "../net/address.ts";
+import { flagSettings, type Settings } from "../config/settings.ts";
 import { DEFAULT_MAX_ENTRIES, DEFAULT_MAX_ROUTES, DEFAULT_TOWER_PORT } from "../tower.ts";
 import type { TowerSecurity } from "../app/config.ts";
-import { type FlagSpec, type FlagValues, parseFlags } from "./flags.ts";
+import { type FlagSpec, parseFlags } from "./flags.ts";
 import {
   parseAddressValue,
   parseCidrList,
@@ -39,29 +40,31 @@ export const TOWER_SECURITY_FLAGS: Record<string, FlagSpec> = {
  * @example
  * ```ts
  * import { towerSecurityOf } from "./tower_flags.ts";
- * towerSecurityOf("tower-", { "tower-rate": "5" }, () => undefined).rate;
+ * import { flagSettings } from "../config/settings.ts";
+ * towerSecurityOf("tower-", flagSettings({ "tower-rate": "5" }), () => undefined).rate;
  * // { perSecond: 5, burst: 10 }
  * ```
  */
 export function towerSecurityOf(
   prefix: string,
-  values: FlagValues,
+  settings: Settings,
   env: (name: string) => string | undefined,
 ): TowerSecurity {
-  const s = (name: string) => values[`${prefix}${name}`] as string | undefined;
+  const s = (name: string) => settings.get(`${prefix}${name}`);
+  const label = (name: string) => settings.label(`${prefix}${name}`);
   const rate = s("rate");
   return {
-    allow: readFlag(`--${prefix}allow`, s("allow") ?? "", parseCidrList),
+    allow: readFlag(label("allow"), s("allow") ?? "", parseCidrList),
     secret: secretOf(s("secret"), env(TOWER_SECRET_ENV)),
-    rate: rate === undefined ? null : readFlag(`--${prefix}rate`, rate, parseRate),
+    rate: rate === undefined ? null : readFlag(label("rate"), rate, parseRate),
     maxEntries: readFlag(
-      `--${prefix}max-entries`,
+      label("max-entries"),
       s("max-entries") ?? String(DEFAULT_MAX_ENTRIES),
       (t) => parseCount(t, 0, 10_000_000),
     ),
-    routes: values[`${prefix}routes`] === true,
+    routes: s("routes") === "true",
     maxRoutes: readFlag(
-      `--${prefix}max-routes`,
+      label("max-routes"),
       s("max-routes") ?? String(DEFAULT_MAX_ROUTES),
       (t) => parseCount(t, 0, 1_000_000),
     ),
@@ -114,6 +117,6 @@ export function towerCommand(
   if (values.help) return null;
   return {
     listen: readFlag("--listen", (values.listen as string) ?? "127.0.0.1", parseTowerListen),
-    security: towerSecurityOf("", values, env),
+    security: towerSecurityOf("", flagSettings(values), env),
   };
 }

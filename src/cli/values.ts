@@ -10,6 +10,7 @@
 import { AddressError, type AddressRules, type HostPort, parseAddress } from "../net/address.ts";
 import { CidrList } from "../net/cidr.ts";
 import { UsageError } from "./flags.ts";
+import { ConfigError } from "../config/errors.ts";
 import { type BalancePolicy, parseBalancePolicy } from "../replicas/balance.ts";
 import { parseStatuses } from "../replicas/health.ts";
 import { messageOf } from "../error_message.ts";
@@ -28,7 +29,8 @@ export class ValueError extends Error {
 
 /**
  * `parse(text)` for the flag `flag`: a {@link ValueError} becomes a
- * {@link UsageError} reading `--flag: "text" <why>`.
+ * {@link UsageError} reading `--flag: "text" <why>` (a ConfigError when
+ * `flag` names a config file's key instead: `gatehouse.yaml:7: grace`).
  *
  * @example
  * ```ts
@@ -41,9 +43,9 @@ export function readFlag<T>(flag: string, text: string, parse: (text: string) =>
     return parse(text);
   } catch (e) {
     if (!(e instanceof ValueError)) throw e;
-    throw new UsageError(
-      e.namesValue ? `${flag}: ${e.message}` : `${flag}: "${text}" ${e.message}`,
-    );
+    const message = e.namesValue ? `${flag}: ${e.message}` : `${flag}: "${text}" ${e.message}`;
+    // A label that is no flag names a place in a config file ("gatehouse.yaml:7: grace").
+    throw flag.startsWith("-") ? new UsageError(message) : new ConfigError(message);
   }
 }
 
@@ -86,6 +88,28 @@ export function parseCount(text: string, min: number, max: number): number {
     throw new ValueError(`must be a whole number from ${min} to ${max}`);
   }
   return Number(text);
+}
+
+const SIZE_UNITS: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+
+/**
+ * A size in bytes: a whole number, or one with `k`, `m` or `g` after it
+ * (powers of 1024), at most 2^53 - 1.
+ *
+ * @example
+ * ```ts
+ * import { parseSize } from "./values.ts";
+ * parseSize("512k"); // 524288
+ * parseSize("1m");   // 1048576
+ * ```
+ */
+export function parseSize(text: string): number {
+  const m = /^(\d+)([kmg]?)$/i.exec(text.trim());
+  const bytes = m ? Number(m[1]) * SIZE_UNITS[m[2].toLowerCase()] : NaN;
+  if (!Number.isSafeInteger(bytes)) {
+    throw new ValueError("is not a size in bytes (a whole number, or like 512k, 10m, 1g)");
+  }
+  return bytes;
 }
 
 /** A rate of events per second with a burst. */

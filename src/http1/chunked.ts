@@ -59,6 +59,20 @@ export class ChunkedScanner {
   #remaining = 0;
   #digits = 0;
   #lineLength = 0;
+  /** Most data bytes the body may have (-1: any number), and the sizes declared so far. */
+  readonly #maxData: number;
+  #declared = 0;
+  #overLimit = false;
+
+  /** `maxData`: a body whose chunks declare more data than this is refused (-1: no limit). */
+  constructor(maxData = -1) {
+    this.#maxData = maxData;
+  }
+
+  /** The scan stopped at a chunk whose size took the data over the limit. */
+  get overLimit(): boolean {
+    return this.#overLimit;
+  }
 
   /** True once the whole body has been seen. */
   get done(): boolean {
@@ -111,6 +125,12 @@ export class ChunkedScanner {
           break;
         case S.SizeLf:
           if (b !== 0x0a) return { consumed: i - start, done: false, error: "bare CR in chunk" };
+          // Refused on the size line, before any byte of the chunk that goes over.
+          this.#declared += this.#remaining;
+          if (this.#maxData >= 0 && this.#declared > this.#maxData) {
+            this.#overLimit = true;
+            return { consumed: i - start, done: false, error: "body too large" };
+          }
           i++;
           this.#digits = 0;
           this.#lineLength = 0;

@@ -23,15 +23,31 @@ export function encodeHead(text: string, highBytes: boolean): Uint8Array {
   return out;
 }
 
-/** Reason phrases for the statuses Gatehouse itself produces. */
+/**
+ * Reason phrases for the statuses Gatehouse itself produces (its errors, and
+ * the common ones a route's fixed response or redirect may use).
+ */
 export const STATUS_TEXT: Record<number, string> = {
   200: "OK",
+  201: "Created",
+  202: "Accepted",
+  204: "No Content",
+  301: "Moved Permanently",
+  302: "Found",
+  303: "See Other",
+  307: "Temporary Redirect",
+  308: "Permanent Redirect",
   400: "Bad Request",
   404: "Not Found",
+  401: "Unauthorized",
+  403: "Forbidden",
   405: "Method Not Allowed",
   408: "Request Timeout",
+  410: "Gone",
   413: "Content Too Large",
+  429: "Too Many Requests",
   431: "Request Header Fields Too Large",
+  451: "Unavailable For Legal Reasons",
   500: "Internal Server Error",
   501: "Not Implemented",
   502: "Bad Gateway",

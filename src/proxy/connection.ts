@@ -224,21 +224,46 @@ export class ClientConnection implements SocketHandler, Expiring, Downstream {
     const id = this.requestId.text;
     const failure = failureLogLine(error, id, method || "-", target || "-");
     if (failure !== null) ctx.log(failure);
+    const mustClose = close || this.#closeAfter || ctx.draining;
+    const response = errorResponse(error, mustClose, method === "HEAD", id, ctx.debugErrors);
+    this.#reply(response, STATUS[error.kind], mustClose, method, target);
+  }
+
+  answer(
+    response: Uint8Array,
+    status: number,
+    close: boolean,
+    method: string,
+    target: string,
+  ): void {
+    this.#current = null;
+    if (this.#state === Wait.Closed) return;
+    this.#reply(response, status, close, method, target);
+  }
+
+  /** Send a response the ingress made, log it, then close or read the next request. */
+  #reply(
+    response: Uint8Array,
+    status: number,
+    close: boolean,
+    method: string,
+    target: string,
+  ): void {
+    const ctx = this.#ctx;
     if (ctx.accessLog !== null) {
       ctx.accessLog(accessLogLine(
         this.socket.remoteAddress,
         method || "-",
         target || "-",
-        STATUS[error.kind],
+        status,
         "-",
         "-",
-        id,
+        this.requestId.text,
         ctx.config.current.generation,
       ));
     }
-    const mustClose = close || this.#closeAfter || ctx.draining;
-    this.socket.write(errorResponse(error, mustClose, method === "HEAD", id, ctx.debugErrors));
-    if (mustClose) {
+    this.socket.write(response);
+    if (close) {
       this.#state = Wait.Closed;
       this.socket.end();
     } else {

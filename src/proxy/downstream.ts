@@ -44,6 +44,18 @@ export interface Downstream {
   exchangeDone(close: boolean): void;
   /** Answer the request with an error; `close`: end the connection after it. */
   fail(error: ProxyError, close: boolean, method: string, target: string): void;
+  /**
+   * Answer the request with a response the ingress made itself (a route's
+   * fixed response or redirect), whose status is `status`; `close`: it says
+   * `Connection: close` and the connection ends after it.
+   */
+  answer(
+    response: Uint8Array,
+    status: number,
+    close: boolean,
+    method: string,
+    target: string,
+  ): void;
   /** The backend switched protocols: pipe both sockets from now on. */
   tunnel(backend: Socket, backendLeftover: Uint8Array): void;
   /** End the connection at once (a response already went out in part). */

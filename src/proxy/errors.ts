@@ -22,6 +22,8 @@ export type ProxyError =
   | { kind: "HeadTooLarge" }
   | { kind: "HeadTimeout" }
   | { kind: "BodyTimeout" }
+  /** The request body is over its route's `max-body`. */
+  | { kind: "BodyTooLarge" }
   | { kind: "NoRoute"; host: string; path: string }
   | { kind: "NoReplicas"; service: string }
   | { kind: "RegistryFailed"; service: string; reason: string }
@@ -38,6 +40,7 @@ export const STATUS: Record<ProxyError["kind"], number> = {
   HeadTooLarge: 431,
   HeadTimeout: 408,
   BodyTimeout: 408,
+  BodyTooLarge: 413,
   NoRoute: 404,
   NoReplicas: 503,
   RegistryFailed: 503,
@@ -78,6 +81,8 @@ function clientText(e: ProxyError): string {
       return "request timeout: the request head did not arrive in time";
     case "BodyTimeout":
       return "request timeout: the request body stalled";
+    case "BodyTooLarge":
+      return "content too large: the request body is longer than this route accepts";
     case "NoRoute":
       return `no route for "${e.host}${e.path}"`;
     case "NoReplicas":

@@ -5,6 +5,9 @@
  *                  (request_head.ts)
  *   route          host + longest prefix on the current configuration
  *                  snapshot (config/snapshot.ts), kept to the request's end
+ *   request rules  the route's own: a redirect, a fixed answer, a body
+ *                  limit, its target and header changes, its limits
+ *                  (request_rules.ts; skipped for a route without rules)
  *   forward head   the head the backend will get (forwarding headers)
  *   pick replica   the registry's live replicas -> a failover plan
  *   connect        a pooled connection or a new one; fail over to the next
@@ -47,6 +50,8 @@ import { RequestBody } from "./request_body.ts";
 import { ResponseRelay, type ResponseSink } from "./response.ts";
 import { accessLogLine } from "./access_log.ts";
 import { newIncomingRequest, readRequest } from "./request_head.ts";
+import { answerByRule, type RoutePlan, RuleAnswer, RulePlans } from "./request_rules.ts";
+import { NO_RULES } from "../routing/rules.ts";
 import { Stall, TransferTimers } from "./transfer_timers.ts";
 import { Outcome } from "../replicas/state.ts";
 import { balanceKey } from "./balance_key.ts";
@@ -83,6 +88,8 @@ export class Exchange implements UpstreamListener, ResponseSink {
   /** The generation of the configuration snapshot that routed the request. */
   #generation = 0;
   readonly #head = new ForwardHead();
+  /** The plans of the routes with rules (see request_rules.ts). */
+  readonly #plans: RulePlans;
 
   readonly #upstream: Upstream;
   readonly #body: RequestBody;
@@ -92,6 +99,7 @@ export class Exchange implements UpstreamListener, ResponseSink {
   constructor(down: Downstream, ctx: ProxyContext) {
     this.#down = down;
     this.#ctx = ctx;
+    this.#plans = RulePlans.of(ctx);
     this.#upstream = new Upstream(this, ctx);
     this.#response = new ResponseRelay(this, down.requestId);
     this.#timers = new TransferTimers(ctx.stallLimits, ctx.clock, this);
@@ -150,13 +158,26 @@ export class Exchange implements UpstreamListener, ResponseSink {
     this.#route = route;
     const service = snap.service(route.service);
 
+    // request rules: one identity check for a route without any.
+    let plan: RoutePlan | null = null;
+    if (route.rules !== NO_RULES) {
+      plan = this.#plans.plan(route);
+      const answer = plan.answer(req, this.#ctx.proto);
+      if (answer !== RuleAnswer.Forward) {
+        this.#ended();
+        return answerByRule(plan, answer, req, this.#down, this.#ctx.draining);
+      }
+    }
+
     // forward head: built now, while the scan is this request's; retries resend it.
-    this.#head.build(scan, req, this.#down.clientInfo(), this.#down.requestId);
-    this.#body.begin(req.framing);
-    this.#timers.begin(req.expectContinue && req.minor === 1 && !this.#body.done);
-    this.#response.begin(req.method, req.minor, req.upgrade);
+    this.#head.build(scan, req, this.#down.clientInfo(), this.#down.requestId, plan);
+    this.#body.begin(req.framing, plan === null ? -1 : plan.maxBody);
+    const stall = plan === null ? this.#ctx.stallLimits : plan.stall;
+    this.#timers.begin(req.expectContinue && req.minor === 1 && !this.#body.done, stall);
+    this.#response.begin(req.method, req.minor, req.upgrade, plan?.responseEdits ?? null);
     const key = balanceKey(service.balance, scan, this.#down.clientInfo());
-    this.#upstream.pick(route.service, service.retries, service.balance, key);
+    const retries = plan?.retries ?? service.retries;
+    this.#upstream.pick(route.service, retries, service.balance, key, plan);
   }
 
   // --- pick replica, connect (failover.ts) --------------------------------------------
@@ -251,7 +272,10 @@ export class Exchange implements UpstreamListener, ResponseSink {
     this.#ended();
     this.#upstream.close();
     if (this.#response.started) return this.#down.close();
-    this.#fail({ kind: "BadRequest", reason }, true);
+    this.#fail(
+      this.#body.tooLarge ? { kind: "BodyTooLarge" } : { kind: "BadRequest", reason },
+      true,
+    );
   }
 
   /** The client half-closed: a body it has not finished never will be. */
@@ -279,7 +303,7 @@ export class Exchange implements UpstreamListener, ResponseSink {
         this.#upstream.close();
         return this.#upstream.broke("stopped reading the request body", false);
       case Stall.FirstByte: {
-        if (this.#timers.firstByteWaited(now) < this.#ctx.stallLimits.upstreamTimeoutMs) {
+        if (this.#timers.firstByteWaited(now) < this.#timers.limits.upstreamTimeoutMs) {
           return this.#tryTimedOut();
         }
         const replica = this.#upstream.replica;

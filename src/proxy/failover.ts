@@ -16,10 +16,11 @@
  */
 
 import { isAnswer, type Replica } from "../registry/types.ts";
-import type { Socket } from "../runtime/types.ts";
+import type { ConnectOptions, Socket } from "../runtime/types.ts";
 import { messageOf } from "../error_message.ts";
 import { formatHostPort } from "../net/address.ts";
 import type { ProxyContext } from "./context.ts";
+import type { StallLimits } from "./transfer_timers.ts";
 import { FailoverPlan } from "../replicas/pick.ts";
 import { Outcome, type ReplicaState, type StallListener } from "../replicas/state.ts";
 import { retryDelayMs } from "../replicas/policy.ts";
@@ -49,6 +50,12 @@ export interface UpstreamListener extends BackendListener {
   hedgeWon(): void;
   /** Every attempt failed (`upstream.errors` says why). */
   upstreamFailed(): void;
+}
+
+/** A route's own connect options and timeouts (request_rules.ts). */
+export interface UpstreamLimits {
+  readonly connect: ConnectOptions;
+  readonly stall: StallLimits;
 }
 
 /**
@@ -89,11 +96,15 @@ export class Upstream implements StallListener, HedgeOwner {
   #balance: BalancePolicy = LEAST_OUTSTANDING;
   /** Until when a retry may wait for room in the budget (0: it has not waited). */
   #budgetDeadline = 0;
+  /** How this request's connects are made, and how long a try may wait to be answered. */
+  #connectOptions: ConnectOptions;
+  #timeoutMs = 0;
 
   constructor(listener: UpstreamListener, ctx: ProxyContext) {
     this.#listener = listener;
     this.#ctx = ctx;
     this.#report = new TryReport(ctx, this);
+    this.#connectOptions = ctx.upstreamConnect;
   }
 
   /** Forget the last request's attempts. */
@@ -130,11 +141,21 @@ export class Upstream implements StallListener, HedgeOwner {
    * Pick: ask the registry where `service`'s live replicas are now, then
    * connect to the first of them that accepts, at most `retries` of them,
    * in the order `balance` puts them; `key` is what a hashing policy hashes
-   * ("" for none).
+   * ("" for none); `limits`: the route's connect options and timeouts, when
+   * it has its own.
    */
-  pick(service: string, retries: number, balance = LEAST_OUTSTANDING, key = ""): void {
+  pick(
+    service: string,
+    retries: number,
+    balance = LEAST_OUTSTANDING,
+    key = "",
+    limits: UpstreamLimits | null = null,
+  ): void {
     this.#key = key;
     this.#balance = balance;
+    const ctx = this.#ctx;
+    this.#connectOptions = limits === null ? ctx.upstreamConnect : limits.connect;
+    this.#timeoutMs = (limits === null ? ctx.stallLimits : limits.stall).upstreamTimeoutMs;
     this.#report.begin(service);
     let replicas: readonly Replica[] | Promise<readonly Replica[]>;
     try {
@@ -218,7 +239,8 @@ export class Upstream implements StallListener, HedgeOwner {
     if (!report.mayRetry("")) return;
     this.#hedged = true;
     const replica = this.#plan.next(now)!;
-    this.#hedge = new Hedge(this, this.#ctx, replica, this.#plan.state!);
+    const ctx = this.#ctx, state = this.#plan.state!;
+    this.#hedge = new Hedge(this, ctx, replica, state, this.#connectOptions, this.#timeoutMs);
     this.#hedge.start();
   }
 
@@ -280,7 +302,7 @@ export class Upstream implements StallListener, HedgeOwner {
 
   /** The budget allows retries at all (not `--retry-budget 0:0`). */
   #budgetHasRoom(): boolean {
-    const p = this.#ctx.replicas.policy;
+    const p = this.#report.service!.policy;
     return p.retryBudgetPercent > 0 || p.retryBudgetMin > 0;
   }
 
@@ -382,7 +404,7 @@ export class Upstream implements StallListener, HedgeOwner {
     // A new link for each connect: its answer counts while it is still `link`.
     const link = new BackendLink(this.#listener);
     this.link = link;
-    ctx.runtime.connect(replica.host, replica.port, link, ctx.upstreamConnect).then(
+    ctx.runtime.connect(replica.host, replica.port, link, this.#connectOptions).then(
       (socket) => this.#connected(link, socket),
       (e) => this.#refused(link, replica, e),
     );

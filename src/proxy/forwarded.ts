@@ -26,6 +26,8 @@ import type { Socket } from "../runtime/types.ts";
 import type { RequestId } from "./request_id.ts";
 import type { IncomingRequest } from "./request_head.ts";
 import { KeptBuffer } from "./kept_buffer.ts";
+import type { HeadEdits } from "./header_edits.ts";
+import type { Target } from "../routing/path.ts";
 
 /** What the ingress knows about the client side of a request. */
 export interface ClientInfo {
@@ -280,6 +282,18 @@ function valueLength(f: Int32Array, i: number): number {
   return f[i * FIELD_STRIDE + 3] - f[i * FIELD_STRIDE + 2];
 }
 
+/**
+ * A route's changes to the head a backend gets (request_rules.ts): the
+ * target in place of the one received, and field edits made after the
+ * ingress's own fields are written.
+ */
+export interface RequestRewrite {
+  /** The request-target to send for `url` (a path, not "*"). */
+  target(url: Target): string;
+  /** Edits to the finished head, or null. */
+  readonly edits: HeadEdits | null;
+}
+
 const NO_HEAD = new Uint8Array(0);
 /** Heads up to this size are built in a buffer the forward head keeps. */
 const MAX_KEPT_HEAD = 16 * 1024;
@@ -312,20 +326,27 @@ export class ForwardHead {
   /** The head to send (empty when none is built). */
   bytes: Uint8Array = NO_HEAD;
 
-  /** Build the head for the request read into `req` from `scan`. */
-  build(scan: HeadScan, req: IncomingRequest, info: ClientInfo, id: RequestId | null): void {
+  /** Build the head for the request read into `req` from `scan`, changed by `rewrite` if given. */
+  build(
+    scan: HeadScan,
+    req: IncomingRequest,
+    info: ClientInfo,
+    id: RequestId | null,
+    rewrite: RequestRewrite | null = null,
+  ): void {
     const { url } = req;
     this.bytes = upstreamHeadBytes(
       scan,
       req.tokens,
       req.method,
-      url.path === "*" ? "*" : url.path + url.query,
+      url.path === "*" ? "*" : rewrite === null ? url.path + url.query : rewrite.target(url),
       req.host,
       info,
       req.upgrade,
       id,
       this.#space,
     );
+    if (rewrite?.edits) this.bytes = rewrite.edits.apply(this.bytes);
   }
 
   /** The request is over: hold none of its head. */

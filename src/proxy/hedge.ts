@@ -13,7 +13,7 @@
 
 import type { Replica } from "../registry/types.ts";
 import { replicaAddress } from "../registry/types.ts";
-import type { Socket } from "../runtime/types.ts";
+import type { ConnectOptions, Socket } from "../runtime/types.ts";
 import { messageOf } from "../error_message.ts";
 import type { ProxyContext } from "./context.ts";
 import { BackendLink, type BackendListener } from "./backend_link.ts";
@@ -57,7 +57,20 @@ export class Hedge implements BackendListener, StallListener {
   /** Its pooled connection turned out closed, and a fresh one was made. */
   #staleRetried = false;
 
-  constructor(owner: HedgeOwner, ctx: ProxyContext, replica: Replica, state: ReplicaState) {
+  /** How its connection is made, and how long it may wait for an answer (its request's). */
+  readonly #connectOptions: ConnectOptions;
+  readonly #timeoutMs: number;
+
+  constructor(
+    owner: HedgeOwner,
+    ctx: ProxyContext,
+    replica: Replica,
+    state: ReplicaState,
+    connect: ConnectOptions = ctx.upstreamConnect,
+    timeoutMs: number = ctx.stallLimits.upstreamTimeoutMs,
+  ) {
+    this.#connectOptions = connect;
+    this.#timeoutMs = timeoutMs;
     this.#owner = owner;
     this.#ctx = ctx;
     this.replica = replica;
@@ -70,7 +83,7 @@ export class Hedge implements BackendListener, StallListener {
     const ctx = this.#ctx;
     ctx.replicas.tryStarted(this.state, this, this.startedAt);
     // The hedge answers within the upstream timeout (when there is one), as any try must.
-    const timeoutMs = ctx.stallLimits.upstreamTimeoutMs;
+    const timeoutMs = this.#timeoutMs;
     if (timeoutMs > 0) {
       this.#timer = setTimeout(() => this.#fail("did not answer in time"), timeoutMs);
     }
@@ -88,7 +101,7 @@ export class Hedge implements BackendListener, StallListener {
   #connect(): void {
     const ctx = this.#ctx;
     const link = this.link = new BackendLink(this);
-    ctx.runtime.connect(this.replica.host, this.replica.port, link, ctx.upstreamConnect).then(
+    ctx.runtime.connect(this.replica.host, this.replica.port, link, this.#connectOptions).then(
       (socket) => {
         if (this.link !== link) return socket.close();
         link.attach(socket);

@@ -56,11 +56,15 @@ export class RequestBody {
     this.#timers = timers;
   }
 
-  /** Start over for a request framed by `framing`. */
-  begin(framing: Framing): void {
+  /**
+   * Start over for a request framed by `framing`; a chunked body with more
+   * than `maxBytes` of data is refused (-1: no limit; a length is checked
+   * before, by the route's rules).
+   */
+  begin(framing: Framing, maxBytes = -1): void {
     this.#clientEnded = false;
     this.#left = framing.kind === "length" ? framing.length : 0;
-    this.#scanner = framing.kind === "chunked" ? new ChunkedScanner() : null;
+    this.#scanner = framing.kind === "chunked" ? new ChunkedScanner(maxBytes) : null;
     this.#done = framing.kind === "none";
     this.#replay = null;
     this.#replayBytes = 0;
@@ -71,6 +75,11 @@ export class RequestBody {
   /** The whole body has been passed on (true at once for a request without one). */
   get done(): boolean {
     return this.#done;
+  }
+
+  /** The body was refused for going over its limit (see {@link begin}). */
+  get tooLarge(): boolean {
+    return this.#scanner?.overLimit ?? false;
   }
 
   /** Every body byte sent so far is kept, so another replica can be sent all of it. */

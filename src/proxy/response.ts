@@ -16,6 +16,7 @@ import type { HeadSpace } from "../http1/head_writer.ts";
 import type { Socket } from "../runtime/types.ts";
 import { downstreamHeadBytes } from "./response_head.ts";
 import type { RequestId } from "./request_id.ts";
+import type { HeadEdits } from "./header_edits.ts";
 
 const EMPTY = new Uint8Array(0);
 const MAX_RESPONSE_HEAD = 64 * 1024;
@@ -78,6 +79,7 @@ export class ResponseRelay {
   readonly #id: RequestId;
   #method = "";
   #minor = 1;
+  #edits: HeadEdits | null = null;
   #upgrade: string | null = null;
   /** Response bytes held until a whole head is there. */
   #buf: Uint8Array = EMPTY;
@@ -104,8 +106,17 @@ export class ResponseRelay {
     this.#id = id;
   }
 
-  /** Start over for a request with this method, client HTTP minor version and Upgrade. */
-  begin(method: string, minor: number, upgrade: string | null): void {
+  /**
+   * Start over for a request with this method, client HTTP minor version and
+   * Upgrade; `edits`: its route's edits to the final head, or null.
+   */
+  begin(
+    method: string,
+    minor: number,
+    upgrade: string | null,
+    edits: HeadEdits | null = null,
+  ): void {
+    this.#edits = edits;
     this.#method = method;
     this.#minor = minor;
     this.#upgrade = upgrade;
@@ -127,7 +138,8 @@ export class ResponseRelay {
 
   /** The client's head for the backend's 101 in `scan` (see {@link ResponseSink.upgraded}). */
   upgradeHead(scan: HeadScan, tokens: ConnectionTokens): Uint8Array {
-    return downstreamHeadBytes(scan, tokens, "upgrade", this.#upgrade, this.#id);
+    const head = downstreamHeadBytes(scan, tokens, "upgrade", this.#upgrade, this.#id);
+    return this.#edits === null ? head : this.#edits.apply(head);
   }
 
   /** Some response byte has arrived (a retry would no longer be safe). */
@@ -258,20 +270,20 @@ export class ResponseRelay {
     end = 0,
   ): void {
     const sink = this.#sink;
-    sink.client.write(
-      downstreamHeadBytes(
-        scan,
-        tokens,
-        connection,
-        null,
-        this.#id,
-        this.#dechunk,
-        body,
-        start,
-        end,
-        sink.replyHead,
-      ),
+    const head = downstreamHeadBytes(
+      scan,
+      tokens,
+      connection,
+      null,
+      this.#id,
+      this.#dechunk,
+      body,
+      start,
+      end,
+      sink.replyHead,
     );
+    // A route's edits copy the head (and the body bytes joined to it) once more.
+    sink.client.write(this.#edits === null ? head : this.#edits.apply(head));
   }
 
   /** Forward response body bytes chunk[from..]. */

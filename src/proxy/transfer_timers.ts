@@ -63,7 +63,10 @@ export interface StallLimits {
  * ```
  */
 export class TransferTimers {
-  readonly #limits: StallLimits;
+  /** The limits of requests without their own. */
+  readonly #base: StallLimits;
+  /** The current request's limits. */
+  #limits: StallLimits;
   readonly #clock: { readonly now: number };
   readonly #owner: { deadline(at: number): void };
   #up: Stall = Stall.None;
@@ -81,15 +84,24 @@ export class TransferTimers {
     clock: { readonly now: number },
     owner: { deadline(at: number): void },
   ) {
-    this.#limits = limits;
+    this.#base = this.#limits = limits;
     this.#clock = clock;
     this.#owner = owner;
   }
 
-  /** A request begins: nothing is waited for yet. `expectContinue`: its client waits for a 100. */
-  begin(expectContinue: boolean): void {
+  /**
+   * A request begins: nothing is waited for yet. `expectContinue`: its
+   * client waits for a 100; `limits`: its own (a route's), else the base ones.
+   */
+  begin(expectContinue: boolean, limits: StallLimits = this.#base): void {
+    this.#limits = limits;
     this.reset();
     this.#awaitingContinue = expectContinue;
+  }
+
+  /** The current request's limits. */
+  get limits(): StallLimits {
+    return this.#limits;
   }
 
   /** Neither lane waits (while another connection is made, say). */

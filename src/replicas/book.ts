@@ -71,21 +71,73 @@ export interface BookHooks {
  * ```
  */
 export class ReplicaBook {
-  readonly policy: ReplicaPolicy;
+  /** Every service's policy but those with their own (see {@link configure}). */
+  policy: ReplicaPolicy;
   readonly hooks: BookHooks;
-  /** Active health checks, when on. */
-  readonly health: HealthChecker | null;
+  /** Every service's health checks but those with their own, when on. */
+  health: HealthChecker | null;
+  /** Services with settings of their own. */
+  #own = new Map<string, { policy: ReplicaPolicy; checker: HealthChecker | null }>();
   readonly #services = new Map<string, ServiceReplicas>();
 
   constructor(policy: ReplicaPolicy, hooks: BookHooks, health: HealthPolicy | null = null) {
     this.policy = policy;
     this.hooks = hooks;
-    this.health = health === null ? null : new HealthChecker(health, {
+    this.health = this.#checker(health, new Map());
+  }
+
+  /** A checker for `policy` (one per distinct policy: `made` keeps those made this time). */
+  #checker(
+    policy: HealthPolicy | null,
+    made: Map<HealthPolicy, HealthChecker>,
+  ): HealthChecker | null {
+    if (policy === null) return null;
+    let checker = made.get(policy);
+    if (checker !== undefined) return checker;
+    const hooks = this.hooks;
+    checker = new HealthChecker(policy, {
       check: (state, p) => hooks.check?.(state.host, state.port, p) ?? Promise.resolve(0),
       changed: (state, healthy, why) => this.#healthChanged(state, healthy, why),
       passed: (state) => this.#checkPassed(state),
       now: () => hooks.clock.now,
     });
+    made.set(policy, checker);
+    return checker;
+  }
+
+  /**
+   * New settings (a reload): `defaults` for every service but those in
+   * `services`. Each service's judging changes now; what its replicas went
+   * through (ejections, health) stays.
+   */
+  configure(
+    defaults: { replicaPolicy: ReplicaPolicy; health: HealthPolicy | null },
+    services: ReadonlyMap<string, { replicaPolicy: ReplicaPolicy; health: HealthPolicy | null }>,
+  ): void {
+    const made = new Map<HealthPolicy, HealthChecker>();
+    this.policy = defaults.replicaPolicy;
+    this.health = this.#checker(defaults.health, made);
+    this.#own = new Map();
+    for (const [name, s] of services) {
+      this.#own.set(name, { policy: s.replicaPolicy, checker: this.#checker(s.health, made) });
+    }
+    for (const service of this.#services.values()) {
+      const { policy, checker } = this.judging(service.name);
+      service.policy = policy;
+      service.checker = checker;
+    }
+  }
+
+  /** How `service` is judged now: its own settings, else every service's. */
+  judging(service: string): { policy: ReplicaPolicy; checker: HealthChecker | null } {
+    return this.#own.get(service) ?? { policy: this.policy, checker: this.health };
+  }
+
+  /** Any service has health checks. */
+  get checking(): boolean {
+    if (this.health !== null) return true;
+    for (const own of this.#own.values()) if (own.checker !== null) return true;
+    return false;
   }
 
   #healthChanged(state: ReplicaState, healthy: boolean, why: string): void {
@@ -161,7 +213,7 @@ export class ReplicaBook {
       state.lastError = error;
       state.lastErrorAt = now;
     }
-    const p = this.policy;
+    const p = this.service(state.service).policy;
     if (outcome !== Outcome.ServerError) {
       state.gatewayFailures++;
       if (p.gatewayFailures > 0 && state.gatewayFailures >= p.gatewayFailures) {
@@ -192,7 +244,8 @@ export class ReplicaBook {
     if (state.ejected(now)) return true;
     this.#comeBack(state, now);
     const service = this.service(state.service);
-    const limit = maxEjected(this.policy, service.size);
+    const p = service.policy;
+    const limit = maxEjected(p, service.size);
     if (service.ejectedCount(now) >= limit) {
       this.hooks.log(
         `replica ${state.service} ${state.address} not ejected (${reason}): ` +
@@ -200,8 +253,8 @@ export class ReplicaBook {
       );
       return false;
     }
-    state.ejections = decayedEjections(this.policy, state.ejections, state.returnedAt, now) + 1;
-    const ms = ejectionMs(this.policy, state.ejections);
+    state.ejections = decayedEjections(p, state.ejections, state.returnedAt, now) + 1;
+    const ms = ejectionMs(p, state.ejections);
     state.ejectedUntil = now + ms;
     state.reason = reason;
     state.gatewayFailures = 0;
@@ -223,10 +276,10 @@ export class ReplicaBook {
    */
   sweep(): void {
     const now = this.hooks.clock.now;
-    const window = this.policy.stallWindowMs;
     for (const service of this.#services.values()) {
+      const window = service.policy.stallWindowMs;
       let anyIn = false;
-      const slowAfter = this.policy.hedge && service.requests > 0
+      const slowAfter = service.policy.hedge && service.requests > 0
         ? slowAbove(service.states(), now, service.panicking)
         : Infinity;
       for (const s of service.states()) {
@@ -239,7 +292,7 @@ export class ReplicaBook {
           }
         }
         this.#comeBack(s, now);
-        if (s.listed && s.routable(now, this.health !== null)) anyIn = true;
+        if (s.listed && s.routable(now, service.checker !== null)) anyIn = true;
         if (window > 0 && s.active > 0 && !s.probing && s.ejectedUntil === 0) {
           const quietSince = Math.max(s.lastByteAt, s.busySince);
           if (now - quietSince >= window / 2 && service.lastAnswerAt > quietSince) {
@@ -247,7 +300,7 @@ export class ReplicaBook {
           }
         }
       }
-      this.health?.sweep(service.states(), now);
+      service.checker?.sweep(service.states(), now);
       if (anyIn && service.panicking) {
         service.panicking = false;
         this.hooks.log(`service ${service.name}: a replica is back; panic over`);
@@ -321,6 +374,6 @@ export class ReplicaBook {
 
   /** Whether a retry may start for `service` now (the retry budget). */
   mayRetry(service: ServiceReplicas): boolean {
-    return retryAllowed(this.policy, service.requests, service.retries);
+    return retryAllowed(service.policy, service.requests, service.retries);
   }
 }

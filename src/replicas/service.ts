@@ -9,7 +9,8 @@
  */
 
 import { type Replica, replicaAddress } from "../registry/types.ts";
-import { ReplicaState } from "./state.ts";
+import { type ReplicaPolicy, ReplicaState } from "./state.ts";
+import type { HealthChecker } from "./health.ts";
 
 /** What a service's replicas need from the book that keeps them. */
 export interface ServiceOwner {
@@ -18,9 +19,8 @@ export interface ServiceOwner {
     log(line: string): void;
     dropIdle(address: string): void;
   };
-  readonly policy: { readonly slowStartMs: number };
-  /** Active health checks run (non-null) or not. */
-  readonly health: unknown;
+  /** The service's policy and checker, from its settings now. */
+  judging(service: string): { policy: ReplicaPolicy; checker: HealthChecker | null };
 }
 
 /** A registry answer read before: its replicas' states, and how many distinct ones. */
@@ -66,11 +66,19 @@ export class ServiceReplicas {
   grouped = false;
   weighted = false;
 
+  /** How its replicas are judged: its own settings', else every service's (see ReplicaBook.configure). */
+  policy: ReplicaPolicy;
+  /** Its active health checks, or null: off. */
+  checker: HealthChecker | null;
+
   readonly #book: ServiceOwner;
 
   constructor(name: string, book: ServiceOwner) {
     this.name = name;
     this.#book = book;
+    const { policy, checker } = book.judging(name);
+    this.policy = policy;
+    this.checker = checker;
   }
 
   /** The state of `replica` (made on first sight). */
@@ -159,12 +167,12 @@ export class ServiceReplicas {
 
   /** Health checks run: picking takes healthy replicas only. */
   get checked(): boolean {
-    return this.#book.health !== null;
+    return this.checker !== null;
   }
 
   /** The slow-start window (0: none). */
   get slowStartMs(): number {
-    return this.#book.policy.slowStartMs;
+    return this.policy.slowStartMs;
   }
 
   /** Every listed replica is ejected (or not healthy): say so once, and route to all (panic). */

@@ -56,28 +56,49 @@ export function parseRoute(spec: string): Route {
   const colon = spec.lastIndexOf(":");
   if (colon < 0) throw new Error(`invalid route "${spec}": expected [HOST]/PREFIX:SERVICE`);
   const service = spec.slice(colon + 1);
-  const left = spec.slice(0, colon);
   if (!isValidServiceName(service)) {
     throw new Error(`invalid route "${spec}": service name must be 1-63 of [A-Za-z0-9._-]`);
   }
-  const slash = left.indexOf("/");
-  if (slash < 0) throw new Error(`invalid route "${spec}": the path prefix must start with "/"`);
-  const host = left.slice(0, slash).toLowerCase();
-  if (host !== "" && !HOST_RE.test(host)) {
-    throw new Error(`invalid route "${spec}": "${host}" is not a host name`);
+  let where: RoutePattern;
+  try {
+    where = parseRoutePattern(spec.slice(0, colon));
+  } catch (e) {
+    throw new Error(`invalid route "${spec}": ${(e as Error).message}`);
   }
-  let prefix = left.slice(slash);
+  return { ...where, service, source: spec, origin: "--route", rules: NO_RULES };
+}
+
+/** Which requests a route matches: its host and path prefix. */
+export interface RoutePattern {
+  host: string;
+  prefix: string;
+  stringPrefix: boolean;
+}
+
+/**
+ * Read `[HOST]/PREFIX` (a route without its service). Throws an Error
+ * saying what is wrong.
+ *
+ * @example
+ * ```ts
+ * parseRoutePattern("shop.example.com/img*"); // host "shop.example.com", prefix "/img", stringPrefix true
+ * ```
+ */
+export function parseRoutePattern(text: string): RoutePattern {
+  const slash = text.indexOf("/");
+  if (slash < 0) throw new Error(`the path prefix must start with "/"`);
+  const host = text.slice(0, slash).toLowerCase();
+  if (host !== "" && !HOST_RE.test(host)) throw new Error(`"${host}" is not a host name`);
+  let prefix = text.slice(slash);
   const stringPrefix = prefix.endsWith("*");
   if (stringPrefix) prefix = prefix.slice(0, -1);
-  if (/[\s?#*]/.test(prefix)) {
-    throw new Error(`invalid route "${spec}": the prefix may not contain spaces, "?", "#" or "*"`);
-  }
+  if (/[\s?#*]/.test(prefix)) throw new Error(`the prefix may not contain spaces, "?", "#" or "*"`);
   // Requests are matched on normalized paths, so the prefix is normalized the same way.
   const trailing = prefix.endsWith("/");
   prefix = normalizePath(prefix);
   if (stringPrefix && trailing && !prefix.endsWith("/")) prefix += "/";
   if (!stringPrefix && prefix.length > 1 && prefix.endsWith("/")) prefix = prefix.slice(0, -1);
-  return { host, prefix, stringPrefix, service, source: spec, origin: "--route", rules: NO_RULES };
+  return { host, prefix, stringPrefix };
 }
 
 /** The key two routes share when they match the same requests: host, prefix and its kind. */

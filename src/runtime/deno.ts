@@ -319,6 +319,22 @@ export const denoRuntime: Runtime = {
     return Deno.readTextFile(path);
   },
 
+  readTextFileSync(path) {
+    return Deno.readTextFileSync(path);
+  },
+
+  watchFolder(path, onChange) {
+    const watcher = Deno.watchFs(path, { recursive: false });
+    (async () => {
+      try {
+        for await (const _ of watcher) onChange();
+      } catch {
+        // Closed, or the folder went away: nothing more to hear.
+      }
+    })();
+    return { close: () => watcher.close() };
+  },
+
   env(name) {
     return Deno.env.get(name);
   },

@@ -151,9 +151,17 @@ export interface Runtime {
     onMessage: (datagram: Datagram) => void,
   ): Promise<UdpSocket>;
   /** Run `fn` when the process receives the signal. */
-  onSignal(signal: "SIGTERM" | "SIGINT", fn: () => void): void;
+  onSignal(signal: "SIGTERM" | "SIGINT" | "SIGHUP", fn: () => void): void;
   /** Read a whole text file. */
   readTextFile(path: string): Promise<string>;
+  /** Read a whole text file now (start-up only: it blocks). */
+  readTextFileSync(path: string): string;
+  /**
+   * Call `onChange` when anything in the folder `path` changes (a file
+   * written, renamed, a symlink swapped). Events may come in bursts; the
+   * caller debounces. Throws when the folder cannot be watched.
+   */
+  watchFolder(path: string, onChange: () => void): { close(): void };
   /** Environment variable, or undefined. */
   env(name: string): string | undefined;
   /** Exit the process. */

@@ -41,13 +41,28 @@ describe("parseCommandLine: defaults", () => {
     const c = ingress(ROUTE);
     const { routes, trustedProxies, towerSecurity: { allow, ...towerSecurity }, ...rest } = c;
     assert.deepEqual(rest, {
-      listen: { host: "0.0.0.0", port: 9090 },
+      listeners: [{ listen: { host: "0.0.0.0", port: 9090 }, tls: null }],
+      configFile: null,
+      services: new Map(),
       registry: { kind: "embedded", listen: { host: "127.0.0.1", port: 7772 } },
       connectionCap: 10000,
-      retries: 3,
-      balance: { kind: "least-outstanding" },
-      health: null,
-      tls: null,
+      serviceDefaults: {
+        retries: 3,
+        balance: { kind: "least-outstanding" },
+        health: null,
+        replicaPolicy: {
+          gatewayFailures: 5,
+          serverErrors: 5,
+          baseEjectionMs: 30_000,
+          maxEjectionMs: 300_000,
+          maxEjectedPercent: 50,
+          stallWindowMs: 1_000,
+          retryBudgetPercent: 20,
+          retryBudgetMin: 3,
+          hedge: true,
+          slowStartMs: 0,
+        },
+      },
       lookupCacheMs: 0,
       maxHeaderSize: 32768,
       headerTimeoutMs: 10_000,
@@ -61,18 +76,6 @@ describe("parseCommandLine: defaults", () => {
       sendTimeoutMs: 60_000,
       upstreamSendTimeoutMs: 60_000,
       tryTimeoutMs: 0,
-      replicaPolicy: {
-        gatewayFailures: 5,
-        serverErrors: 5,
-        baseEjectionMs: 30_000,
-        maxEjectionMs: 300_000,
-        maxEjectedPercent: 50,
-        stallWindowMs: 1_000,
-        retryBudgetPercent: 20,
-        retryBudgetMin: 3,
-        hedge: true,
-        slowStartMs: 0,
-      },
       tunnelIdleTimeoutMs: 30_000,
       graceMs: 10_000,
       poolSize: 1024,
@@ -113,7 +116,7 @@ describe("parseCommandLine: the seed's flags", () => {
       "--workers",
       "64",
     ]);
-    assert.deepEqual(c.listen, { host: "0.0.0.0", port: 8080 });
+    assert.deepEqual(c.listeners[0].listen, { host: "0.0.0.0", port: 8080 });
     assert.deepEqual(c.registry, { kind: "tower", address: { host: "10.0.0.5", port: 7772 } });
     assert.deepEqual(c.routes.map((r) => [r.prefix, r.service]), [
       ["/api", "api-service"],
@@ -124,12 +127,12 @@ describe("parseCommandLine: the seed's flags", () => {
 
   it("accepts --tls-cert and --tls-key together", () => {
     const c = ingress([...ROUTE, "--tls-cert", "cert.pem", "--tls-key", "key.pem"]);
-    assert.deepEqual(c.tls, { certPath: "cert.pem", keyPath: "key.pem" });
+    assert.deepEqual(c.listeners[0].tls, { certPath: "cert.pem", keyPath: "key.pem" });
   });
 
   it("accepts the --flag=value form", () => {
     const c = ingress(["--route=/:web", "--listen=127.0.0.1:81"]);
-    assert.deepEqual(c.listen, { host: "127.0.0.1", port: 81 });
+    assert.deepEqual(c.listeners[0].listen, { host: "127.0.0.1", port: 81 });
   });
 });
 
@@ -178,9 +181,9 @@ describe("parseCommandLine: the other flags", () => {
       "edge-1",
       "--debug-errors",
     ]);
-    assert.deepEqual(c.listen, { host: "::1", port: 8443 });
+    assert.deepEqual(c.listeners[0].listen, { host: "::1", port: 8443 });
     assert.deepEqual(c.registry, { kind: "embedded", listen: { host: "0.0.0.0", port: 7000 } });
-    assert.equal(c.retries, 5);
+    assert.equal(c.serviceDefaults.retries, 5);
     assert.equal(c.maxHeaderSize, 8192);
     assert.equal(c.headerTimeoutMs, 2000);
     assert.equal(c.keepaliveTimeoutMs, 90_000);
@@ -233,7 +236,7 @@ describe("parseCommandLine: the other flags", () => {
     assert.equal(ingress([...ROUTE, "--workers", "1"]).connectionCap, 1);
     assert.equal(ingress([...ROUTE, "--workers", "1000000"]).connectionCap, 1_000_000);
     assert.equal(ingress([...ROUTE, "--procs", "64"]).procs, 64);
-    assert.equal(ingress([...ROUTE, "--retries", "100"]).retries, 100);
+    assert.equal(ingress([...ROUTE, "--retries", "100"]).serviceDefaults.retries, 100);
     assert.equal(ingress([...ROUTE, "--max-header-size", "1024"]).maxHeaderSize, 1024);
     assert.equal(ingress([...ROUTE, "--max-header-size", "1048576"]).maxHeaderSize, 1048576);
     assert.equal(ingress([...ROUTE, "--pool-size", "100000"]).poolSize, 100_000);
@@ -300,7 +303,7 @@ describe("parseCommandLine: commands", () => {
   it("runs the demo with a default route to the frontend", () => {
     const cmd: Command = parseCommandLine(["demo", "--listen", "8080"]);
     if (cmd.kind !== "demo") assert.fail(`got ${cmd.kind}`);
-    assert.deepEqual(cmd.config.listen, { host: "0.0.0.0", port: 8080 });
+    assert.deepEqual(cmd.config.listeners[0].listen, { host: "0.0.0.0", port: 8080 });
     assert.deepEqual(cmd.config.routes.map((r) => [r.prefix, r.service]), [["/", "frontend"]]);
     assert.deepEqual(parseCommandLine(["demo", "--help"]), { kind: "help", usage: USAGE });
   });
@@ -518,7 +521,7 @@ describe("parseCommandLine: usage errors", () => {
       "--slow-start",
       "5s",
     ]);
-    assert.deepEqual(c.replicaPolicy, {
+    assert.deepEqual(c.serviceDefaults.replicaPolicy, {
       gatewayFailures: 3,
       serverErrors: 0,
       baseEjectionMs: 10_000,
@@ -530,12 +533,14 @@ describe("parseCommandLine: usage errors", () => {
       hedge: false,
       slowStartMs: 5_000,
     });
-    assert.equal(ingress([...ROUTE, "--hedge", "on"]).replicaPolicy.hedge, true);
+    assert.equal(ingress([...ROUTE, "--hedge", "on"]).serviceDefaults.replicaPolicy.hedge, true);
   });
 
   it("reads --lb and explains a bad one", () => {
-    assert.deepEqual(ingress([...ROUTE, "--lb", "round-robin"]).balance, { kind: "round-robin" });
-    assert.deepEqual(ingress([...ROUTE, "--lb", "client-ip"]).balance, {
+    assert.deepEqual(ingress([...ROUTE, "--lb", "round-robin"]).serviceDefaults.balance, {
+      kind: "round-robin",
+    });
+    assert.deepEqual(ingress([...ROUTE, "--lb", "client-ip"]).serviceDefaults.balance, {
       kind: "hash",
       on: { kind: "client" },
     });
@@ -550,7 +555,7 @@ describe("parseCommandLine: usage errors", () => {
   });
 
   it("reads the health check flags, with defaults for those not given", () => {
-    assert.deepEqual(ingress([...ROUTE, "--health-path", "/healthz"]).health, {
+    assert.deepEqual(ingress([...ROUTE, "--health-path", "/healthz"]).serviceDefaults.health, {
       path: "/healthz",
       method: "GET",
       intervalMs: 5_000,
@@ -579,7 +584,7 @@ describe("parseCommandLine: usage errors", () => {
       "--health-host",
       "api.internal",
     ]);
-    assert.deepEqual(c.health, {
+    assert.deepEqual(c.serviceDefaults.health, {
       path: "/ready?deep=1",
       method: "HEAD",
       intervalMs: 10_000,

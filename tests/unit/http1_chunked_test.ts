@@ -279,3 +279,46 @@ describe("ChunkedScanner: framing errors", () => {
     assert.equal(scan("1;a=\tb\r\nx\r\n0\r\nT:\tv\r\n\r\n").done, true);
   });
 });
+
+describe("ChunkedScanner: a data limit", () => {
+  it("passes a body whose chunks add up to the limit", () => {
+    const b = bytes("3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n");
+    const scanner = new ChunkedScanner(5);
+    const r = scanner.scan(b, 0, b.length);
+    assert.deepEqual(r, { consumed: b.length, done: true });
+    assert.equal(scanner.overLimit, false);
+  });
+
+  it("refuses on the size line of the chunk that goes over, before its data", () => {
+    const b = bytes("3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n");
+    const scanner = new ChunkedScanner(5);
+    const r = scanner.scan(b, 0, b.length);
+    assert.equal(r.error, "body too large");
+    assert.equal(r.done, false);
+    // Only the first chunk and the size digits of the second belong to what was accepted.
+    assert.ok(r.consumed <= "3\r\nabc\r\n3\r".length, `consumed ${r.consumed}`);
+    assert.equal(scanner.overLimit, true);
+  });
+
+  it("counts data, not the framing around it, across pieces", () => {
+    const b = bytes("1;ext=1\r\na\r\n1\r\nb\r\n0\r\nTrailer: x\r\n\r\n");
+    const scanner = new ChunkedScanner(2);
+    let consumed = 0;
+    for (let i = 0; i < b.length; i++) {
+      const r = scanner.scan(b, i, i + 1);
+      assert.equal(r.error, undefined);
+      consumed += r.consumed;
+    }
+    assert.equal(consumed, b.length);
+    assert.equal(scanner.done, true);
+  });
+
+  it("has no limit by default, and a limit of 0 takes only an empty body", () => {
+    const big = bytes("fffffff\r\n");
+    assert.equal(new ChunkedScanner().scan(big, 0, big.length).error, undefined);
+    const empty = bytes("0\r\n\r\n");
+    assert.equal(new ChunkedScanner(0).scan(empty, 0, empty.length).done, true);
+    const one = bytes("1\r\nx\r\n0\r\n\r\n");
+    assert.equal(new ChunkedScanner(0).scan(one, 0, one.length).error, "body too large");
+  });
+});

@@ -35,6 +35,12 @@ const CASES: Array<[ProxyError, number, string, string | null]> = [
   ],
   [{ kind: "BodyTimeout" }, 408, "request timeout: the request body stalled\n", null],
   [
+    { kind: "BodyTooLarge" },
+    413,
+    "content too large: the request body is longer than this route accepts\n",
+    null,
+  ],
+  [
     { kind: "NoRoute", host: "example.com", path: "/x" },
     404,
     'no route for "example.com/x"\n',

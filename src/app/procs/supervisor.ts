@@ -24,24 +24,26 @@ import type { SelfCommand } from "../../runtime/types.ts";
 import { parsePort } from "../../net/address.ts";
 import type { RelayedTowerState } from "./relay.ts";
 
-/** Environment variable that makes a process a worker; its value is the port to share. */
+/** Environment variable that makes a process a worker; its value is the ports to share ("9090,9443"). */
 export const WORKER_PORT_ENV = "GATEHOUSE_WORKER_PORT";
 
 /** The line a worker prints on stdout once it is accepting connections. */
 export const WORKER_READY = "gatehouse: worker ready";
 
 /**
- * The port a worker must share, when this process is a worker.
+ * The ports a worker must share, listener for listener, when this process is a worker.
  *
  * @example
  * ```ts
- * import { workerPort } from "./supervisor.ts";
- * workerPort(() => "9090"); // 9090
+ * import { workerPorts } from "./supervisor.ts";
+ * workerPorts(() => "9090,9443"); // [9090, 9443]
  * ```
  */
-export function workerPort(env: (name: string) => string | undefined): number | undefined {
+export function workerPorts(env: (name: string) => string | undefined): number[] | undefined {
   const text = env(WORKER_PORT_ENV);
-  return text === undefined ? undefined : parsePort(text);
+  if (text === undefined) return undefined;
+  const ports = text.split(",").map((t) => parsePort(t));
+  return ports.every((p) => p !== undefined) ? ports as number[] : undefined;
 }
 
 /** Options for {@link Supervisor}. */
@@ -52,8 +54,10 @@ export interface SupervisorOptions {
   command: SelfCommand;
   /** The program's own arguments, passed on unchanged. */
   args: string[];
-  /** The bound port the workers share. */
-  port: number;
+  /** The bound ports the workers share. */
+  ports: readonly number[];
+  /** Lines every new worker is sent after the Tower's snapshot (the config it must run). */
+  greeting?: () => string;
   /** The primary's Tower state, when workers route against relayed copies of it. */
   relay: RelayedTowerState | null;
   /** Log lines (stderr). */
@@ -82,7 +86,7 @@ interface Slot {
  *   count: 1,
  *   command: runtime.selfCommand(),
  *   args: [...runtime.args],
- *   port: 9090,
+ *   ports: [9090],
  *   relay: new RelayedTowerState(),
  *   log: console.error,
  * });
@@ -116,6 +120,11 @@ export class Supervisor {
     await Promise.all(ready);
   }
 
+  /** Send `line` to every worker (a config text the primary applied). */
+  send(line: string): void {
+    this.#broadcast(line);
+  }
+
   #broadcast(line: string): void {
     for (const slot of this.#slots) {
       const stdin = slot.child?.stdin;
@@ -124,10 +133,10 @@ export class Supervisor {
   }
 
   #spawn(slot: Slot): Promise<void> {
-    const { command, args, port, relay } = this.#opts;
+    const { command, args, ports, relay } = this.#opts;
     const { spawn } = builtin<typeof import("node:child_process")>("node:child_process");
     const child = spawn(command.cmd, [...command.args, ...args], {
-      env: { ...process.env, [WORKER_PORT_ENV]: String(port) },
+      env: { ...process.env, [WORKER_PORT_ENV]: ports.join(",") },
       stdio: ["pipe", "pipe", "inherit"],
     });
     slot.child = child;
@@ -139,6 +148,8 @@ export class Supervisor {
       const snapshot = relay.snapshot();
       if (snapshot !== "") child.stdin!.write(snapshot);
     }
+    const greeting = this.#opts.greeting?.() ?? "";
+    if (greeting !== "") child.stdin!.write(greeting);
     return new Promise<void>((resolve, reject) => {
       let settled = false;
       let out = "";

@@ -17,6 +17,7 @@ import type {
   SocketHandler,
 } from "../types.ts";
 import { startHeapCeiling } from "./heap.ts";
+import { builtin } from "../builtin.ts";
 import { bunBindUdp } from "./udp.ts";
 import { RECEIVE_BUFFER_APPLIES, setReceiveBuffer } from "./receive_buffer.ts";
 import { BunTcpSocket, socketHandlers } from "./socket.ts";
@@ -116,6 +117,17 @@ export const bunRuntime: Runtime = {
   async readTextFile(path) {
     const fs = await import("node:fs/promises");
     return fs.readFile(path, "utf8");
+  },
+
+  readTextFileSync(path) {
+    return builtin<typeof import("node:fs")>("node:fs").readFileSync(path, "utf8");
+  },
+
+  watchFolder(path, onChange) {
+    const watcher = builtin<typeof import("node:fs")>("node:fs").watch(path, () => onChange());
+    // A folder that goes away ends the watch; the caller's next reload says why.
+    watcher.on("error", () => {});
+    return { close: () => watcher.close() };
   },
 
   env(name) {
