@@ -266,7 +266,10 @@ export function buildIngressConfig(
       throw new UsageError(`${s.label(local)} applies to the embedded Tower only`);
     }
   }
-  if (routes.length === 0 && file === null) {
+  // Services may declare every route in etcd, a remote Tower or the embedded one with --tower-routes.
+  const declares = registry.kind === "etcd" || registry.kind === "tower" ||
+    (registry.kind === "embedded" && s.get("tower-routes") === "true");
+  if (routes.length === 0 && file === null && !declares) {
     throw new UsageError("no routes: add at least one --route [HOST]/PREFIX:SERVICE");
   }
   const serviceDefaults = serviceSettingsOf(s);

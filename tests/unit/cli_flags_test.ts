@@ -354,6 +354,14 @@ describe("parseCommandLine: usage errors", () => {
   it("requires a route", () => {
     usage([], "no routes: add at least one --route [HOST]/PREFIX:SERVICE");
     usage(["--listen", "80"], "no routes: add at least one --route [HOST]/PREFIX:SERVICE");
+    usage(
+      ["--registry", "dns://127.0.0.1:53"],
+      "no routes: add at least one --route [HOST]/PREFIX:SERVICE",
+    );
+    // Where services can declare routes, none need be given.
+    assert.deepEqual(ingress(["--tower-routes"]).routes, []);
+    assert.deepEqual(ingress(["--registry", "etcd://127.0.0.1"]).routes, []);
+    assert.deepEqual(ingress(["--tower", "127.0.0.1"]).routes, []);
   });
 
   it("explains a bad route", () => {

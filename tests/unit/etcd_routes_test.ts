@@ -70,6 +70,26 @@ describe("RouteView", () => {
     assert.equal(view.routes(), view.routes());
   });
 
+  it("hands out a route declared alike under several keys once, the earliest", () => {
+    const view = new RouteView(() => {});
+    const spec = '{"prefix":"/api","service":"api"}';
+    view.put(kv("/gh/routes/api/127.0.0.1:8082/%2Fapi", spec, 8));
+    view.put(kv("/gh/routes/api/127.0.0.1:8081/%2Fapi", spec, 5));
+    view.put(kv("/gh/routes/other", '{"prefix":"/api","service":"api-v2"}', 6));
+    view.changed();
+    assert.deepEqual(view.routes().map((r) => `${r.order} ${r.origin}`), [
+      "5 etcd /gh/routes/api/127.0.0.1:8081/%2Fapi",
+      "6 etcd /gh/routes/other",
+    ]);
+    // The first replica leaves: the route stays, declared by the other.
+    view.delete({ key: b64("/gh/routes/api/127.0.0.1:8081/%2Fapi") });
+    assert.equal(view.changed(), true);
+    assert.deepEqual(view.routes().map((r) => `${r.order} ${r.origin}`), [
+      "6 etcd /gh/routes/other",
+      "8 etcd /gh/routes/api/127.0.0.1:8082/%2Fapi",
+    ]);
+  });
+
   it("tells a change once, and a rewrite of the same value (or a reread) is none", () => {
     const view = new RouteView(() => {});
     assert.equal(view.changed(), false);

@@ -18,7 +18,8 @@ interface Held {
 
 /**
  * The declared routes under one prefix, by key. A value that is no JSON
- * object is left out, and logged once (again only when it changes).
+ * object is left out, and logged once (again only when it changes); the
+ * same route under several keys is handed out once.
  *
  * @example
  * ```ts
@@ -96,12 +97,27 @@ export class RouteView {
     return true;
   }
 
-  /** Every route, in the order their keys were created: the same array until they change. */
+  /**
+   * Every route, in the order their keys were created, a route declared
+   * alike under several keys once (the earliest: each replica of a service
+   * declares its routes under a key of its own). The same array until they
+   * change.
+   */
   routes(): readonly DeclaredRoute[] {
+    if (this.#routes !== undefined) return this.#routes;
     // Keys written in one transaction share their revision: then by key.
-    this.#routes ??= Object.freeze(
-      [...this.#held].sort(byFirst).map(([, h]) => h.route).sort((a, b) => a.order - b.order),
+    const inOrder = [...this.#held].sort(byFirst).sort((a, b) =>
+      a[1].route.order - b[1].route.order
     );
+    const seen = new Set<string>();
+    const routes: DeclaredRoute[] = [];
+    for (const [, held] of inOrder) {
+      const spec = JSON.stringify(held.route.spec);
+      if (seen.has(spec)) continue;
+      seen.add(spec);
+      routes.push(held.route);
+    }
+    this.#routes = Object.freeze(routes);
     return this.#routes;
   }
 }
