@@ -69,7 +69,9 @@ export async function openRegistry(
   const { runtime, log } = options;
   switch (choice.kind) {
     case "embedded": {
-      const embedded = new EmbeddedTowerRegistry(options.embedded?.state);
+      const embedded = new EmbeddedTowerRegistry(options.embedded?.state, {
+        routes: options.security.routes,
+      });
       if (options.embedded?.serve === false) return { registry: embedded, tower: null };
       try {
         const tower = await startTower(choice.listen, options.security, runtime, embedded.state);

@@ -93,8 +93,12 @@ export class ConfigKeeper {
     }
   }
 
-  /** The routes `source` (a registry) declares now, whole. */
+  /**
+   * The routes `source` (a registry) declares now, whole. The same set
+   * again (a registry's first read of none, say) changes nothing.
+   */
   declared(source: string, routes: readonly DeclaredRoute[]): void {
+    if (sameDeclarations(this.#declared.get(source) ?? [], routes)) return;
     this.#declared.set(source, routes);
     this.#swap(`routes declared in ${source} changed`);
   }
@@ -154,6 +158,13 @@ export class ConfigKeeper {
     }
     return new ConfigSnapshot(generation, new RouteTable(routes), s.services, s.serviceDefaults);
   }
+}
+
+/** Whether two declared sets are the same routes, from the same origins, in the same order. */
+function sameDeclarations(a: readonly DeclaredRoute[], b: readonly DeclaredRoute[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  return a.every((d, i) => JSON.stringify(d) === JSON.stringify(b[i]));
 }
 
 /** A snapshot's service settings as text, to tell a change. */

@@ -94,6 +94,18 @@ describe("ConfigKeeper", () => {
     assert.equal(lines.filter((l) => l.includes("left out")).length, 4);
   });
 
+  it("takes the same declared set again (a registry's first read of none) as no change", () => {
+    const { keeper, lines } = keeperWith(config("/a:a"));
+    keeper.declared("tower", []);
+    assert.equal(keeper.live.current.generation, 1);
+    keeper.declared("etcd", [declared("/e", "e", 1)]);
+    keeper.declared("etcd", [declared("/e", "e", 1)]);
+    assert.equal(keeper.live.current.generation, 2);
+    keeper.declared("etcd", [declared("/e", "e", 2)]);
+    assert.equal(keeper.live.current.generation, 3);
+    assert.equal(lines.length, 2, lines.join("\n"));
+  });
+
   it("keeps each registry's declarations apart", () => {
     const { keeper, serviceOf } = keeperWith(config());
     keeper.declared("etcd", [declared("/e", "e", 1)]);

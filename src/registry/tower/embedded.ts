@@ -36,12 +36,23 @@ export class EmbeddedTowerRegistry implements Registry {
   readonly #ownsState: boolean;
 
   /**
-   * Wrap `state`, or a new one (owned, and closed by {@link close}) when
-   * none is given. A state passed in stays the caller's to close.
+   * The routes services declared with the Tower (ROUTE datagrams, or a
+   * `--procs` primary's relay): the whole set at once, then again after
+   * every change, an expiry told when it happens. Present only when the
+   * Tower takes routes (`routes`): otherwise it carries none.
    */
-  constructor(state?: TowerState) {
+  readonly watchRoutes?: (listener: (routes: readonly DeclaredRoute[]) => void) => void;
+
+  /**
+   * Wrap `state`, or a new one (owned, and closed by {@link close}) when
+   * none is given. A state passed in stays the caller's to close. With
+   * `routes`, the Tower takes declared routes (`--tower-routes`) and this
+   * registry hands them on.
+   */
+  constructor(state?: TowerState, options: { routes?: boolean } = {}) {
     this.#ownsState = state === undefined;
     this.state = state ?? new TowerState();
+    if (options.routes === true) this.watchRoutes = (l) => this.state.routes.watch(l);
   }
 
   /**
@@ -61,15 +72,6 @@ export class EmbeddedTowerRegistry implements Registry {
   /** Deregistrations and expiries of the state, as they happen. */
   watchRemovals(listener: (service: string, replica: Replica) => void): void {
     this.state.onRemoved = listener;
-  }
-
-  /**
-   * The routes services declared with the Tower (ROUTE datagrams, or a
-   * `--procs` primary's relay): the whole set at once, then again after
-   * every change, an expiry told when it happens.
-   */
-  watchRoutes(listener: (routes: readonly DeclaredRoute[]) => void): void {
-    this.state.routes.watch(listener);
   }
 
   /** Close the state if this registry created it. */
