@@ -217,15 +217,18 @@ export async function startIngress(
       return listeners.connections;
     },
     async reload(next: IngressConfig, why: string) {
-      const fixed = unreloadable(current, next);
-      if (fixed.length > 0) log(`reload: ${fixed.join(", ")} changed; that takes a restart`);
+      // One log line says it all: why, the listeners opened and closed, what waits for a restart.
+      const notes = [why];
       // Listeners first: one that cannot open refuses the reload before anything changed.
-      const opened = options.fixedListeners ? "" : await listeners.apply(next.listeners, undefined);
-      if (options.fixedListeners && keyOfListeners(next) !== keyOfListeners(current)) {
-        log("reload: listeners changed; under --procs that takes a restart");
+      if (!options.fixedListeners) {
+        const changed = await listeners.apply(next.listeners, undefined);
+        if (changed !== "") notes.push(changed);
+      } else if (keyOfListeners(next) !== keyOfListeners(current)) {
+        notes.push("listeners changed, which under --procs takes a restart");
       }
-      const generation = keeper.reload(staticOf(next), why);
-      if (opened !== "") log(`reload: ${opened}`);
+      const fixed = unreloadable(current, next);
+      if (fixed.length > 0) notes.push(`${fixed.join(", ")} changed, which takes a restart`);
+      const generation = keeper.reload(staticOf(next), notes.join("; "));
       current = next;
       return generation;
     },
@@ -257,37 +260,39 @@ function keyOfListeners(config: IngressConfig): string {
   return JSON.stringify(config.listeners);
 }
 
-/** What a reload cannot change (named so the log says it takes a restart). */
-const FIXED: readonly (keyof IngressConfig)[] = [
-  "registry",
-  "towerSecurity",
-  "procs",
-  "connectionCap",
-  "maxHeaderSize",
-  "headerTimeoutMs",
-  "keepaliveTimeoutMs",
-  "connectTimeoutMs",
-  "upstreamTimeoutMs",
-  "bodyTimeoutMs",
-  "upstreamReadTimeoutMs",
-  "sendTimeoutMs",
-  "upstreamSendTimeoutMs",
-  "tryTimeoutMs",
-  "upstreamReceiveBuffer",
-  "tunnelIdleTimeoutMs",
-  "graceMs",
-  "poolSize",
-  "poolIdleTimeoutMs",
-  "trustedProxies",
-  "via",
-  "lookupCacheMs",
-  "accessLog",
-  "debugErrors",
-];
+/** What a reload cannot change, with the setting's name (the log says it takes a restart). */
+const FIXED: Partial<Record<keyof IngressConfig, string>> = {
+  registry: "the registry",
+  towerSecurity: "the tower-* settings",
+  procs: "procs",
+  connectionCap: "workers",
+  maxHeaderSize: "max-header-size",
+  headerTimeoutMs: "header-timeout",
+  keepaliveTimeoutMs: "keepalive-timeout",
+  connectTimeoutMs: "connect-timeout",
+  upstreamTimeoutMs: "upstream-timeout",
+  bodyTimeoutMs: "body-timeout",
+  upstreamReadTimeoutMs: "upstream-read-timeout",
+  sendTimeoutMs: "send-timeout",
+  upstreamSendTimeoutMs: "upstream-send-timeout",
+  tryTimeoutMs: "try-timeout",
+  upstreamReceiveBuffer: "upstream-rcvbuf",
+  tunnelIdleTimeoutMs: "idle-timeout",
+  graceMs: "grace",
+  poolSize: "pool-size",
+  poolIdleTimeoutMs: "pool-idle-timeout",
+  trustedProxies: "trusted-proxies",
+  via: "via",
+  lookupCacheMs: "lookup-cache",
+  accessLog: "access-log",
+  debugErrors: "debug-errors",
+};
 
-/** The settings that differ between `a` and `b` and need a restart. */
+/** The settings that differ between `a` and `b` and need a restart, by name. */
 function unreloadable(a: IngressConfig, b: IngressConfig): string[] {
-  return FIXED.filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
+  return (Object.entries(FIXED) as [keyof IngressConfig, string][])
+    .filter(([k]) => JSON.stringify(a[k]) !== JSON.stringify(b[k]))
+    .map(([, name]) => name);
 }
 
 /** A registry's name in log lines about the routes it declares. */
