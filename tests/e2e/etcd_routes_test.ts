@@ -15,35 +15,12 @@ import type { DeclaredRoute } from "../../src/registry/types.ts";
 import { type EtcdCluster, startEtcdCluster } from "../helpers/etcd.ts";
 import { type Gatehouse, startGatehouse, stderrMatching } from "../helpers/gatehouse.ts";
 import { type EchoBackend, sleep, startEchoBackend } from "../helpers/backends.ts";
-import { echoOf, type HttpResponse, request } from "../helpers/http.ts";
+import { echoOf, getOrNull, request, statusBecomes } from "../helpers/http.ts";
 import { exitCode, sidecars, startSidecar } from "../helpers/sidecar.ts";
 
 /** Ports 23400-23410: this file's one-member etcd. */
 const BASE_PORT = 23400;
 const PREFIX = "/declared";
-
-/** GET `path` on a fresh connection; null when nothing answered in time. */
-function get(port: number, path: string): Promise<HttpResponse | null> {
-  return request(port, { path }, { timeoutMs: 5_000, responseTimeoutMs: 5_000 }).catch(() => null);
-}
-
-/** Poll GET `path` until its status is `status`; the time it took (ms). */
-async function statusBecomes(
-  port: number,
-  path: string,
-  status: number,
-  withinMs: number,
-): Promise<number> {
-  const start = performance.now();
-  let last = "no answer";
-  while (performance.now() - start <= withinMs) {
-    const res = await get(port, path);
-    if (res?.status === status) return performance.now() - start;
-    last = res === null ? "no answer" : `${res.status} ${res.text.slice(0, 80)}`;
-    await sleep(5);
-  }
-  throw new Error(`GET ${path} not ${status} within ${withinMs} ms (last: ${last})`);
-}
 
 /** Poll until `condition` holds. */
 async function waitFor(condition: () => boolean, withinMs: number, what: () => string) {
@@ -142,10 +119,10 @@ describe("routes declared in etcd", () => {
 
   it("an ingress routes a route PUT into etcd at once, and answers 404 once it is deleted", async () => {
     const key = `${PREFIX}/routes/api`;
-    assert.equal((await get(ingress.httpPort, "/api/users"))?.status, 404);
+    assert.equal((await getOrNull(ingress.httpPort, "/api/users"))?.status, 404);
     await cluster.put(key, '{"prefix":"/api","service":"api","strip-prefix":true}');
     const routable = await statusBecomes(ingress.httpPort, "/api/users", 200, 2_000);
-    const res = await get(ingress.httpPort, "/api/users");
+    const res = await getOrNull(ingress.httpPort, "/api/users");
     assert.equal(echoOf(res!).backend, "api");
     assert.equal(echoOf(res!).url, "/users");
     await cluster.del(key);
@@ -204,7 +181,7 @@ describe("routes declared in etcd", () => {
       assert.equal(echoOf(shop).backend, "app");
       // Twice the lease TTL: only keepalives keep the routes.
       await sleep(6_500);
-      assert.equal((await get(ingress.httpPort, "/app/x"))?.status, 200, "the route expired");
+      assert.equal((await getOrNull(ingress.httpPort, "/app/x"))?.status, 200, "the route expired");
 
       sidecar.signal("SIGTERM");
       assert.equal(await exitCode(sidecar), 0, sidecar.stderr);

@@ -6,46 +6,12 @@
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { echoOf, HttpConnection, request } from "../helpers/http.ts";
 import { type Stack, startStack } from "../helpers/stack.ts";
-
-function makeCert(dir: string): Promise<{ cert: string; key: string }> {
-  const cert = join(dir, "cert.pem");
-  const key = join(dir, "key.pem");
-  const args = [
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-subj",
-    "/CN=localhost",
-    "-days",
-    "1",
-    "-keyout",
-    key,
-    "-out",
-    cert,
-  ];
-  return new Promise((resolve, reject) => {
-    execFile("openssl", args, (err, _stdout, stderr) => {
-      if (err) {
-        const missing = (err as { code?: unknown }).code === "ENOENT";
-        reject(
-          new Error(
-            missing
-              ? "openssl is not installed: install it (Debian: apt-get install openssl) to run the TLS tests"
-              : `openssl failed: ${err.message}\n${stderr}`,
-          ),
-        );
-      } else resolve({ cert, key });
-    });
-  });
-}
+import { makeCert } from "../helpers/certs.ts";
 
 describe("TLS", () => {
   let dir: string;

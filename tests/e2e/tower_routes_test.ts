@@ -18,34 +18,11 @@ import {
   startGatehouse,
   stderrMatching,
 } from "../helpers/gatehouse.ts";
-import { echoOf, type HttpResponse, request } from "../helpers/http.ts";
+import { echoOf, getOrNull, type HttpResponse, statusBecomes } from "../helpers/http.ts";
 import { register, towerRequest } from "../helpers/tower.ts";
 import { exitCode, sidecars, startSidecar } from "../helpers/sidecar.ts";
 import { TowerClient } from "../../src/tower/client.ts";
 import { bindUdp } from "../../src/runtime/udp.ts";
-
-/** GET `path` on a fresh connection; null when nothing answered in time. */
-function get(port: number, path: string, timeoutMs = 5_000): Promise<HttpResponse | null> {
-  return request(port, { path }, { timeoutMs, responseTimeoutMs: timeoutMs }).catch(() => null);
-}
-
-/** Poll GET `path` until its status is `status`; the time it took (ms). */
-async function statusBecomes(
-  port: number,
-  path: string,
-  status: number,
-  withinMs: number,
-): Promise<number> {
-  const start = Date.now();
-  let last = "no answer";
-  while (Date.now() - start <= withinMs) {
-    const res = await get(port, path);
-    if (res?.status === status) return Date.now() - start;
-    last = res === null ? "no answer" : `${res.status} ${res.text.slice(0, 80)}`;
-    await sleep(50);
-  }
-  throw new Error(`GET ${path} not ${status} within ${withinMs} ms (last: ${last})`);
-}
 
 describe("routes declared with an ingress's embedded Tower (--tower-routes)", () => {
   let gh: Gatehouse;
@@ -65,9 +42,9 @@ describe("routes declared with an ingress's embedded Tower (--tower-routes)", ()
   });
 
   it("routes a ROUTE's prefix at once, with its rules; an UNROUTE takes it away (404)", async () => {
-    assert.equal((await get(gh.httpPort, "/api/users"))?.status, 404);
+    assert.equal((await getOrNull(gh.httpPort, "/api/users"))?.status, 404);
     assert.equal(await towerRequest(gh.towerPort!, "ROUTE|api|/api"), "OK|ROUTED|api");
-    const res = await get(gh.httpPort, "/api/users");
+    const res = await getOrNull(gh.httpPort, "/api/users");
     assert.equal(res?.status, 200, res?.text);
     assert.equal(echoOf(res!).backend, "api");
     assert.equal(echoOf(res!).url, "/api/users");
@@ -77,10 +54,10 @@ describe("routes declared with an ingress's embedded Tower (--tower-routes)", ()
       await towerRequest(gh.towerPort!, 'ROUTE|api|/api|{"strip-prefix":true}'),
       "OK|ROUTED|api",
     );
-    assert.equal(echoOf((await get(gh.httpPort, "/api/users"))!).url, "/users");
+    assert.equal(echoOf((await getOrNull(gh.httpPort, "/api/users"))!).url, "/users");
 
     assert.equal(await towerRequest(gh.towerPort!, "UNROUTE|api|/api"), "OK|UNROUTED|api");
-    const gone = await get(gh.httpPort, "/api/users");
+    const gone = await getOrNull(gh.httpPort, "/api/users");
     assert.equal(gone?.status, 404, gone?.text);
     await stderrMatching(gh, /config generation \d+: routes declared in .*; removed \/api/);
   });
@@ -129,14 +106,14 @@ describe("routes declared with an ingress's embedded Tower (--tower-routes)", ()
           "with routes /app /static*",
       );
       for (const path of ["/app/x", "/statics.css"]) {
-        const res = await get(gh.httpPort, path);
+        const res = await getOrNull(gh.httpPort, path);
         assert.equal(res?.status, 200, `${path}: ${res?.text}`);
         assert.equal(echoOf(res!).backend, "app");
       }
       sidecar.signal("SIGTERM");
       assert.equal(await exitCode(sidecar), 0, sidecar.stderr);
-      assert.equal((await get(gh.httpPort, "/app/x"))?.status, 404);
-      assert.equal((await get(gh.httpPort, "/statics.css"))?.status, 404);
+      assert.equal((await getOrNull(gh.httpPort, "/app/x"))?.status, 404);
+      assert.equal((await getOrNull(gh.httpPort, "/statics.css"))?.status, 404);
       assert.equal(await towerRequest(gh.towerPort!, "LOOKUP|app"), "ERR|NOT_FOUND|app");
     } finally {
       await app.close();
@@ -146,9 +123,9 @@ describe("routes declared with an ingress's embedded Tower (--tower-routes)", ()
   it("forgets a route 30 s after its last ROUTE", async () => {
     assert.equal(await towerRequest(gh.towerPort!, "ROUTE|api|/brief"), "OK|ROUTED|api");
     const declared = Date.now();
-    assert.equal((await get(gh.httpPort, "/brief"))?.status, 200);
+    assert.equal((await getOrNull(gh.httpPort, "/brief"))?.status, 200);
     await sleep(28_000);
-    assert.equal((await get(gh.httpPort, "/brief"))?.status, 200, "expired early");
+    assert.equal((await getOrNull(gh.httpPort, "/brief"))?.status, 200, "expired early");
     // The expiry is told when it happens, not at the next lookup.
     await statusBecomes(gh.httpPort, "/brief", 404, 5_000);
     const after = Date.now() - declared;
@@ -183,7 +160,7 @@ describe("a Tower that must refuse a ROUTE", () => {
       "ERR|ROUTES_DISABLED|api",
     );
     assert.equal(await towerRequest(plain.towerPort!, "ROUTES"), "ERR|ROUTES_DISABLED");
-    assert.equal((await get(plain.httpPort, "/api"))?.status, 404);
+    assert.equal((await getOrNull(plain.httpPort, "/api"))?.status, 404);
   });
 
   it("gatehouse register --route against it exits 1, saying why, and leaves no replica", async () => {
@@ -209,7 +186,7 @@ describe("a Tower that must refuse a ROUTE", () => {
     await register(guarded.towerPort!, "api", api.port).catch(() => {});
     assert.equal(await towerRequest(guarded.towerPort!, "ROUTE|api|/api"), "ERR|UNAUTHORIZED|api");
     assert.equal(await towerRequest(guarded.towerPort!, "ROUTES"), await routesOf(guarded));
-    assert.equal((await get(guarded.httpPort, "/api"))?.status, 404);
+    assert.equal((await getOrNull(guarded.httpPort, "/api"))?.status, 404);
     const client = await TowerClient.open("127.0.0.1", guarded.towerPort!, {
       bindUdp,
       secret: "s3cret",
@@ -220,14 +197,14 @@ describe("a Tower that must refuse a ROUTE", () => {
         { kind: "REGISTERED", name: "api" },
       );
       assert.deepEqual(await client.send("ROUTE|api|/api"), { kind: "ROUTED", name: "api" });
-      assert.equal((await get(guarded.httpPort, "/api"))?.status, 200);
+      assert.equal((await getOrNull(guarded.httpPort, "/api"))?.status, 200);
       assert.equal(
         await towerRequest(guarded.towerPort!, "UNROUTE|api|/api"),
         "ERR|UNAUTHORIZED|api",
       );
-      assert.equal((await get(guarded.httpPort, "/api"))?.status, 200);
+      assert.equal((await getOrNull(guarded.httpPort, "/api"))?.status, 200);
       assert.deepEqual(await client.send("UNROUTE|api|/api"), { kind: "UNROUTED", name: "api" });
-      assert.equal((await get(guarded.httpPort, "/api"))?.status, 404);
+      assert.equal((await getOrNull(guarded.httpPort, "/api"))?.status, 404);
     } finally {
       client.close();
     }
@@ -292,7 +269,7 @@ describe("an ingress using a remote Tower", () => {
     );
     await sleep(2_500);
     assert.equal(blind.stderr.match(/serves no declared routes/g)?.length, 1, blind.stderr);
-    assert.equal((await get(blind.httpPort, "/api"))?.status, 404);
+    assert.equal((await getOrNull(blind.httpPort, "/api"))?.status, 404);
   });
 });
 
@@ -315,7 +292,9 @@ describe("--procs 2 with --tower-routes", () => {
   async function workerAnswers(path: string, n: number): Promise<HttpResponse[]> {
     gh.signal("SIGSTOP");
     try {
-      const all = await Promise.all(Array.from({ length: n }, () => get(gh.httpPort, path, 1_500)));
+      const all = await Promise.all(
+        Array.from({ length: n }, () => getOrNull(gh.httpPort, path, 1_500)),
+      );
       return all.filter((r) => r !== null) as HttpResponse[];
     } finally {
       gh.signal("SIGCONT");

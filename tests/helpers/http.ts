@@ -462,3 +462,49 @@ export function echoOf(res: HttpResponse): EchoView {
     );
   }
 }
+
+/**
+ * GET `path` on a fresh connection; null when nothing answered within
+ * `timeoutMs` (a refused or reset connection too).
+ *
+ * @example
+ * ```ts
+ * import { getOrNull } from "./http.ts";
+ * (await getOrNull(8080, "/api"))?.status;
+ * ```
+ */
+export function getOrNull(
+  port: number,
+  path: string,
+  timeoutMs = 5_000,
+): Promise<HttpResponse | null> {
+  return request(port, { path }, { timeoutMs, responseTimeoutMs: timeoutMs }).catch(() => null);
+}
+
+/**
+ * Poll GET `path` (every `pollMs`) until its status is `status`; resolves
+ * with the time it took in ms, rejects after `withinMs` naming the last answer.
+ *
+ * @example
+ * ```ts
+ * import { statusBecomes } from "./http.ts";
+ * await statusBecomes(8080, "/api", 404, 5_000); // the route was withdrawn
+ * ```
+ */
+export async function statusBecomes(
+  port: number,
+  path: string,
+  status: number,
+  withinMs: number,
+  pollMs = 20,
+): Promise<number> {
+  const start = performance.now();
+  let last = "no answer";
+  while (performance.now() - start <= withinMs) {
+    const res = await getOrNull(port, path);
+    if (res?.status === status) return performance.now() - start;
+    last = res === null ? "no answer" : `${res.status} ${res.text.slice(0, 80)}`;
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+  throw new Error(`GET ${path} not ${status} within ${withinMs} ms (last: ${last})`);
+}
