@@ -14,6 +14,8 @@ import { ConnectionPool } from "../proxy/pool.ts";
 import { DeadlineClock } from "../proxy/deadlines.ts";
 import type { ProxyContext } from "../proxy/context.ts";
 import { randomRequestIdSource } from "../proxy/request_id.ts";
+import { observers } from "../proxy/observe.ts";
+import { accessLog } from "../proxy/access_log.ts";
 import type { TowerServer } from "../tower.ts";
 import type { IngressConfig } from "./config.ts";
 import { ReplicaBook } from "../replicas/book.ts";
@@ -179,7 +181,7 @@ export async function startIngress(
     tunnelIdleTimeoutMs: config.tunnelIdleTimeoutMs,
     draining: false,
     log,
-    accessLog: config.accessLog ? log : null,
+    observe: observers(config.accessLog ? [accessLog(log)] : []),
   };
 
   runtime.startHeapPolicy();

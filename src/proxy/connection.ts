@@ -20,7 +20,7 @@ import { KeptBuffer } from "./kept_buffer.ts";
 import { type ClientInfo, clientInfoOf } from "./forwarded.ts";
 import { Exchange } from "./exchange.ts";
 import type { Downstream } from "./downstream.ts";
-import { accessLogLine } from "./access_log.ts";
+import { newRequestRecord, type RequestRecord, startRecord } from "./observe.ts";
 import { startTunnel } from "./tunnel.ts";
 import { SerialLoop } from "../serial_loop.ts";
 import { RequestId } from "./request_id.ts";
@@ -64,6 +64,7 @@ export class ClientConnection implements SocketHandler, Expiring, Downstream {
   readonly input = new ClientInput();
   /** The id of the request in progress (or being answered with an error). */
   readonly requestId = new RequestId();
+  readonly record: RequestRecord = newRequestRecord();
   #state = Wait.Head;
   /** The exchange of the request in progress, or null. */
   #current: Exchange | null = null;
@@ -218,7 +219,10 @@ export class ClientConnection implements SocketHandler, Expiring, Downstream {
   fail(error: ProxyError, close = true, method = "", target = ""): void {
     const ctx = this.#ctx;
     // No request was started (its head was bad or late): the answer still gets an id.
-    if (this.#current === null) ctx.requestIds.next(this.requestId);
+    if (this.#current === null) {
+      ctx.requestIds.next(this.requestId);
+      if (ctx.observe !== null) startRecord(this.record, "", ctx.config.current.generation);
+    }
     this.#current = null;
     if (this.#state === Wait.Closed) return;
     const id = this.requestId.text;
@@ -226,7 +230,7 @@ export class ClientConnection implements SocketHandler, Expiring, Downstream {
     if (failure !== null) ctx.log(failure);
     const mustClose = close || this.#closeAfter || ctx.draining;
     const response = errorResponse(error, mustClose, method === "HEAD", id, ctx.debugErrors);
-    this.#reply(response, STATUS[error.kind], mustClose, method, target);
+    this.#reply(response, STATUS[error.kind], mustClose, method, target, error.kind);
   }
 
   answer(
@@ -238,7 +242,7 @@ export class ClientConnection implements SocketHandler, Expiring, Downstream {
   ): void {
     this.#current = null;
     if (this.#state === Wait.Closed) return;
-    this.#reply(response, status, close, method, target);
+    this.#reply(response, status, close, method, target, "");
   }
 
   /** Send a response the ingress made, log it, then close or read the next request. */
@@ -248,19 +252,21 @@ export class ClientConnection implements SocketHandler, Expiring, Downstream {
     close: boolean,
     method: string,
     target: string,
+    error: string,
   ): void {
     const ctx = this.#ctx;
-    if (ctx.accessLog !== null) {
-      ctx.accessLog(accessLogLine(
-        this.socket.remoteAddress,
-        method || "-",
-        target || "-",
-        status,
-        "-",
-        "-",
-        this.requestId.text,
-        ctx.config.current.generation,
-      ));
+    const observe = ctx.observe;
+    if (observe !== null) {
+      const r = this.record;
+      r.durationMs = Date.now() - r.startedAt;
+      r.client = this.socket.remoteAddress;
+      r.method = method;
+      r.target = target;
+      r.status = status;
+      r.bytesOut = response.length;
+      r.requestId = this.requestId.text;
+      r.error = error;
+      observe.request(r);
     }
     this.socket.write(response);
     if (close) {

@@ -16,6 +16,7 @@ import type { DeadlineClock } from "./deadlines.ts";
 import type { StallLimits } from "./transfer_timers.ts";
 import type { ReplicaBook } from "../replicas/book.ts";
 import type { RequestIdSource } from "./request_id.ts";
+import type { RequestObserver } from "./observe.ts";
 
 /** Everything a connection needs, shared by all connections of a listener. */
 export interface ProxyContext {
@@ -49,6 +50,6 @@ export interface ProxyContext {
   draining: boolean;
   /** Called for events worth a log line. */
   log(line: string): void;
-  /** Called with one line per request when access logging is on. */
-  accessLog: ((line: string) => void) | null;
+  /** Hears every finished request (access log, metrics), or null: nobody listens. */
+  observe: RequestObserver | null;
 }

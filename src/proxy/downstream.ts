@@ -12,6 +12,7 @@ import type { ClientInput } from "./client_input.ts";
 import type { ClientInfo } from "./forwarded.ts";
 import type { ProxyError } from "./errors.ts";
 import type { RequestId } from "./request_id.ts";
+import type { RequestRecord } from "./observe.ts";
 
 /**
  * The client connection, as an exchange sees it.
@@ -26,6 +27,8 @@ import type { RequestId } from "./request_id.ts";
 export interface Downstream {
   /** The client's socket. */
   readonly socket: Socket;
+  /** What the current request was, filled as it ends, for the observers (observe.ts). */
+  readonly record: RequestRecord;
   /** Unconsumed client bytes: the request body comes from here. */
   readonly input: ClientInput;
   /** Where response heads are built. */

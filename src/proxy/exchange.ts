@@ -48,7 +48,8 @@ import type { ProxyError } from "./errors.ts";
 import type { BackendLink } from "./backend_link.ts";
 import { RequestBody } from "./request_body.ts";
 import { ResponseRelay, type ResponseSink } from "./response.ts";
-import { accessLogLine } from "./access_log.ts";
+import { type RequestObserver, type RequestRecord, startRecord } from "./observe.ts";
+import { replicaAddress } from "../registry/types.ts";
 import { newIncomingRequest, readRequest } from "./request_head.ts";
 import { answerByRule, type RoutePlan, RuleAnswer, RulePlans } from "./request_rules.ts";
 import { NO_RULES } from "../routing/rules.ts";
@@ -85,8 +86,6 @@ export class Exchange implements UpstreamListener, ResponseSink {
   /** The request-target as sent (for logs and messages). */
   #target = "";
   #route: Route | null = null;
-  /** The generation of the configuration snapshot that routed the request. */
-  #generation = 0;
   readonly #head = new ForwardHead();
   /** The plans of the routes with rules (see request_rules.ts). */
   readonly #plans: RulePlans;
@@ -150,8 +149,8 @@ export class Exchange implements UpstreamListener, ResponseSink {
 
     // route: on the snapshot current now; the request keeps it to its end.
     const snap = this.#ctx.config.current;
-    this.#generation = snap.generation;
     const route = snap.table.match(host, url.path === "*" ? "/" : url.path);
+    if (this.#ctx.observe !== null) this.#observeStart(host, snap.generation, route);
     if (route === undefined) {
       return this.#fail({ kind: "NoRoute", host, path: url.path }, req.framing.kind !== "none");
     }
@@ -440,24 +439,42 @@ export class Exchange implements UpstreamListener, ResponseSink {
 
   // --- finish -------------------------------------------------------------------------
 
+  get #record(): RequestRecord {
+    return this.#down.record;
+  }
+
+  /** Observed: the request begins, routed (or not) on `generation`. */
+  #observeStart(host: string, generation: number, route: Route | undefined): void {
+    const r = this.#record;
+    startRecord(r, host, generation);
+    if (route !== undefined) {
+      r.route = route.source;
+      r.service = route.service;
+    }
+  }
+
+  /** Observed: the response went through; the observers hear the whole request. */
+  #observeEnd(observe: RequestObserver): void {
+    const r = this.#record;
+    const replica = this.#upstream.replica;
+    r.durationMs = Date.now() - r.startedAt;
+    r.client = this.#down.socket.remoteAddress;
+    r.method = this.#method;
+    r.target = this.#target;
+    r.status = this.#response.status;
+    r.upstream = replica === null ? "" : replicaAddress(replica);
+    r.tries = this.#upstream.attempts;
+    r.requestId = this.#down.requestId.text;
+    r.error = "";
+    observe.request(r);
+  }
+
   #finish(): void {
     if (!this.#active) return;
     this.#active = false;
     const ctx = this.#ctx;
     const response = this.#response;
-    if (ctx.accessLog !== null) {
-      const r = this.#upstream.replica;
-      ctx.accessLog(accessLogLine(
-        this.#down.socket.remoteAddress,
-        this.#method,
-        this.#target,
-        response.status,
-        this.#route!.service,
-        r ? `${r.host}:${r.port}` : "-",
-        this.#down.requestId.text,
-        this.#generation,
-      ));
-    }
+    if (ctx.observe !== null) this.#observeEnd(ctx.observe);
     // The connection goes back to the pool (unless its replica was ejected meanwhile), then
     // the request stops counting as in flight.
     this.#upstream.finish(response.reusable && this.#body.done);
@@ -468,6 +485,7 @@ export class Exchange implements UpstreamListener, ResponseSink {
   }
 
   #fail(error: ProxyError, close: boolean): void {
+    if (this.#ctx.observe !== null) this.#record.tries = this.#upstream.attempts;
     this.#ended();
     this.#letGo();
     this.#down.fail(error, close, this.#method, this.#target);

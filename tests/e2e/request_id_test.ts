@@ -220,7 +220,7 @@ describe("request ids and error answers", () => {
     );
   });
 
-  it("writes the id and the config's generation at the end of the access log line, proxied or answered by the ingress", async () => {
+  it("writes the service, the id and the config's generation in the access log line, proxied or answered by the ingress", async () => {
     const ok = await request(stack.port, { path: "/rec/logged" });
     const okId = requestIdOf(ok);
     await stderrMatching(
@@ -234,7 +234,7 @@ describe("request ids and error answers", () => {
     const none = await request(stack.port, { path: "/none/logged" });
     await stderrMatching(
       stack.gh,
-      new RegExp(`127\\.0\\.0\\.1 "GET /none/logged" 503 - - ${re(requestIdOf(none))} g1\n`),
+      new RegExp(`127\\.0\\.0\\.1 "GET /none/logged" 503 none - ${re(requestIdOf(none))} g1\n`),
     );
   });
 });
