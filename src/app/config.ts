@@ -46,6 +46,13 @@ export interface ListenerConfig {
   tls: { certPath: string; keyPath: string } | null;
 }
 
+/** The admin listener (`--admin`): metrics, the admin API, probes, the dashboard. */
+export interface AdminConfig {
+  listen: HostPort;
+  /** Bearer token every admin path but the probes needs, or null (loopback only). */
+  token: string | null;
+}
+
 /** Everything an ingress needs to run. */
 export interface IngressConfig {
   /** Where clients connect (`--listen` and `--tls-*`, or the file's `listeners:`). */
@@ -84,6 +91,10 @@ export interface IngressConfig {
   /** An upgraded tunnel idle this long is closed. */
   tunnelIdleTimeoutMs: number;
   graceMs: number;
+  /** On SIGTERM, how long /readyz fails before the listeners close (`--shutdown-delay`). */
+  shutdownDelayMs: number;
+  /** The admin listener, or null: off. */
+  admin: AdminConfig | null;
   poolSize: number;
   poolIdleTimeoutMs: number;
   trustedProxies: CidrList;

@@ -36,6 +36,10 @@ export interface Ingress {
   readonly connections: number;
   /** The configuration snapshot now and its generation. */
   readonly keeper: ConfigKeeper;
+  /** What this process knows of each service's replicas. */
+  readonly replicas: ReplicaBook;
+  /** The configuration running now (the last applied reload's). */
+  readonly config: IngressConfig;
   /**
    * Apply a reloaded configuration: listeners opened and drained, then the
    * routes and service settings swapped in at once. Returns the new
@@ -215,6 +219,10 @@ export async function startIngress(
     },
     tower,
     keeper,
+    replicas,
+    get config() {
+      return current;
+    },
     get connections() {
       return listeners.connections;
     },
@@ -281,6 +289,8 @@ const FIXED: Partial<Record<keyof IngressConfig, string>> = {
   upstreamReceiveBuffer: "upstream-rcvbuf",
   tunnelIdleTimeoutMs: "idle-timeout",
   graceMs: "grace",
+  shutdownDelayMs: "shutdown-delay",
+  admin: "admin",
   poolSize: "pool-size",
   poolIdleTimeoutMs: "pool-idle-timeout",
   trustedProxies: "trusted-proxies",

@@ -18,6 +18,7 @@ import { startDemoBackend } from "./demo.ts";
 import { followRelay, RelayedTowerState, WorkerTowerState } from "./procs/relay.ts";
 import { Supervisor, WORKER_READY, workerPorts } from "./procs/supervisor.ts";
 import { Reloader } from "./reload.ts";
+import { type Admin, startAdmin } from "../admin/admin.ts";
 import { messageOf } from "../error_message.ts";
 
 /** Where the stop-on-signal handlers go. */
@@ -123,12 +124,21 @@ export async function runIngress(
     })
     : null;
   let stopping = false;
+  const view = { ingress, ready: true };
+  let admin: Admin | null = null;
   const stop = async () => {
     if (stopping) return;
     stopping = true;
+    // Not ready first, so an orchestrator stops sending traffic before the listeners close.
+    view.ready = false;
     reloader?.close();
+    if (config.shutdownDelayMs > 0) {
+      log(`shutting down: not ready; listeners close in ${config.shutdownDelayMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, config.shutdownDelayMs));
+    }
     log(`shutting down (grace ${config.graceMs} ms)`);
     await Promise.all([ingress.shutdown(config.graceMs), supervisor?.stop(config.graceMs)]);
+    admin?.close();
     relay?.close();
     runtime.exit(0);
   };
@@ -147,6 +157,18 @@ export async function runIngress(
       await ingress.shutdown(0);
       throw new StartupError(`cannot start the --procs workers: ${messageOf(e)}`);
     }
+  }
+  if (config.admin !== null) {
+    try {
+      admin = await startAdmin(config.admin, runtime, log, view);
+    } catch (e) {
+      stopping = true;
+      await Promise.all([ingress.shutdown(0), supervisor?.stop(0)]);
+      const where = formatHostPort(config.admin.listen.host, config.admin.listen.port);
+      throw new StartupError(`cannot listen for admin on ${where}: ${messageOf(e)}`);
+    }
+    const where = formatHostPort(config.admin.listen.host, admin.port);
+    console.log(`gatehouse: admin on http://${where}`);
   }
   if (ingress.tower) {
     console.log(

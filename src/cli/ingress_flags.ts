@@ -53,6 +53,9 @@ export const INGRESS_FLAGS: Record<string, FlagSpec> = {
   "upstream-rcvbuf": { type: "string" },
   "idle-timeout": { type: "string" },
   grace: { type: "string" },
+  "shutdown-delay": { type: "string" },
+  admin: { type: "string" },
+  "admin-token": { type: "string" },
   "pool-size": { type: "string" },
   "pool-idle-timeout": { type: "string" },
   "trusted-proxies": { type: "string" },
@@ -194,6 +197,10 @@ flags:
   --upstream-rcvbuf BYTES     receive buffer of backend connections (default 131072, 0 = kernel's)
   --idle-timeout DUR          idle time before an upgraded tunnel is closed (default 30s)
   --grace DUR                 how long shutdown waits for in-flight requests (default 10s)
+  --shutdown-delay DUR        on SIGTERM, /readyz fails this long before the listeners close (default 0)
+  --admin [HOST:]PORT         admin listener: /metrics, /api/..., /healthz, /readyz, the dashboard at /
+                              (default off; host 127.0.0.1; beyond loopback it needs a token)
+  --admin-token TOKEN         bearer token for the admin listener (or env GATEHOUSE_ADMIN_TOKEN)
   --pool-size N               idle backend connections kept per replica (default 1024)
   --pool-idle-timeout DUR     idle backend connections older than this are closed (default 4s)
   --trusted-proxies CIDR,...  peers whose X-Real-IP / X-Forwarded-* / X-Request-Id are kept

@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { IngressConfig, ListenerConfig, RegistryChoice } from "../app/config.ts";
+import type { AdminConfig, IngressConfig, ListenerConfig, RegistryChoice } from "../app/config.ts";
 import { parseRoute, type Route, RouteTable } from "../routing/router.ts";
 import { UsageError } from "../cli/flags.ts";
 import { parseRegistryUrl, parseTowerAddress } from "../cli/registry_url.ts";
@@ -33,6 +33,7 @@ import {
   parseStatusList,
   parseVia,
   readFlag,
+  secretOf,
 } from "../cli/values.ts";
 import { ConfigError } from "./errors.ts";
 import type { ConfigFile } from "./file.ts";
@@ -203,6 +204,38 @@ function registryOf(s: Settings): RegistryChoice {
   return { kind: "embedded", listen: readFlag(s.label("tower-listen"), listen, parseTowerListen) };
 }
 
+/** Environment variable for the admin token (`--admin-token` wins). */
+export const ADMIN_TOKEN_ENV = "GATEHOUSE_ADMIN_TOKEN";
+
+/** True for an address only this machine reaches. */
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** The admin listener: `--admin [HOST:]PORT` (loopback by default), its token, or null. */
+function adminOf(s: Settings, env: (name: string) => string | undefined): AdminConfig | null {
+  const text = s.get("admin");
+  if (text === undefined || text === "off") {
+    if (s.get("admin-token") !== undefined) {
+      throw new UsageError(`${s.label("admin-token")} needs an admin listener (admin)`);
+    }
+    return null;
+  }
+  const listen = readFlag(
+    s.label("admin"),
+    text,
+    (t) => parseAddressValue(t, { defaultHost: "127.0.0.1", zeroPort: true }),
+  );
+  const token = secretOf(s.get("admin-token"), env(ADMIN_TOKEN_ENV));
+  if (token === null && !isLoopback(listen.host)) {
+    throw new UsageError(
+      `${s.label("admin")}: ${listen.host} is reachable beyond this machine; ` +
+        `set an admin token (admin-token or ${ADMIN_TOKEN_ENV}) or bind to 127.0.0.1`,
+    );
+  }
+  return { listen, token };
+}
+
 /** The static routes: `--route` flags first, then the file's. */
 function routesOf(
   specs: readonly string[],
@@ -307,6 +340,8 @@ export function buildIngressConfig(
     upstreamReceiveBufferGiven: s.get("upstream-rcvbuf") !== undefined,
     tunnelIdleTimeoutMs: d("idle-timeout", "30s"),
     graceMs: d("grace", "10s"),
+    shutdownDelayMs: d("shutdown-delay", "0"),
+    admin: adminOf(s, env),
     poolSize: n("pool-size", "1024", 0, 100_000),
     poolIdleTimeoutMs: d("pool-idle-timeout", "4s"),
     trustedProxies: readFlag(
