@@ -78,6 +78,8 @@ describe("parseCommandLine: defaults", () => {
       tryTimeoutMs: 0,
       tunnelIdleTimeoutMs: 30_000,
       graceMs: 10_000,
+      shutdownDelayMs: 0,
+      admin: null,
       poolSize: 1024,
       poolIdleTimeoutMs: 4_000,
       accessLog: false,
