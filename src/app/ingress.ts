@@ -14,7 +14,7 @@ import { ConnectionPool } from "../proxy/pool.ts";
 import { DeadlineClock } from "../proxy/deadlines.ts";
 import type { ProxyContext } from "../proxy/context.ts";
 import { randomRequestIdSource } from "../proxy/request_id.ts";
-import { observers } from "../proxy/observe.ts";
+import { observers, type RequestObserver } from "../proxy/observe.ts";
 import { accessLog } from "../proxy/access_log.ts";
 import type { TowerServer } from "../tower.ts";
 import type { IngressConfig } from "./config.ts";
@@ -64,6 +64,8 @@ export interface IngressOptions {
   fixedListeners?: boolean;
   /** The embedded Tower's state and whether this process serves it (see {@link EmbeddedOptions}). */
   embedded?: EmbeddedOptions;
+  /** More observers of finished requests (metrics, the dashboard's rates), beside the access log. */
+  observers?: readonly RequestObserver[];
 }
 
 /**
@@ -185,7 +187,10 @@ export async function startIngress(
     tunnelIdleTimeoutMs: config.tunnelIdleTimeoutMs,
     draining: false,
     log,
-    observe: observers(config.accessLog ? [accessLog(log)] : []),
+    observe: observers([
+      ...(config.accessLog ? [accessLog(log)] : []),
+      ...(options.observers ?? []),
+    ]),
   };
 
   runtime.startHeapPolicy();
