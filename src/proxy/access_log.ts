@@ -1,11 +1,23 @@
 /**
  * The access log: one line per request, whoever answered it (a replica, or
- * the ingress itself), as an observer of finished requests (observe.ts).
+ * the ingress itself), as an observer of finished requests (observe.ts), in
+ * one of four formats: `classic` (Gatehouse's own, below), `json`
+ * (access_log_json.ts), `common` and `combined` (nginx's and Apache's,
+ * access_log_clf.ts). Where the lines go is the caller's (stderr, or a file:
+ * app/log_file.ts).
  *
  * @module
  */
 
 import type { RequestObserver, RequestRecord } from "./observe.ts";
+import { jsonLine } from "./access_log_json.ts";
+import { combinedLine, commonLine } from "./access_log_clf.ts";
+
+/** The formats `--access-log-format` takes. */
+export const ACCESS_LOG_FORMATS = ["classic", "json", "common", "combined"] as const;
+
+/** One of {@link ACCESS_LOG_FORMATS}. */
+export type AccessLogFormat = typeof ACCESS_LOG_FORMATS[number];
 
 /**
  * `peer "METHOD target" status service replica request-id gN`, `-` for
@@ -28,15 +40,28 @@ export function accessLogLine(r: Readonly<RequestRecord>): string {
   } ${r.requestId} g${r.generation}`;
 }
 
+const LINES: Record<AccessLogFormat, (r: Readonly<RequestRecord>) => string> = {
+  classic: accessLogLine,
+  json: jsonLine,
+  common: (r) => commonLine(r),
+  combined: (r) => combinedLine(r),
+};
+
 /**
- * The access log writing {@link accessLogLine}s with `write`.
+ * The access log writing each request's line in `format` (default
+ * `classic`: {@link accessLogLine}) with `write`, without its newline.
+ * Only `combined` has the request's Referer and User-Agent read.
  *
  * @example
  * ```ts
  * import { accessLog } from "./access_log.ts";
- * const observer = accessLog((line) => console.error(`gatehouse: ${line}`));
+ * const observer = accessLog((line) => console.error(`gatehouse: ${line}`), "json");
  * ```
  */
-export function accessLog(write: (line: string) => void): RequestObserver {
-  return { request: (r) => write(accessLogLine(r)) };
+export function accessLog(
+  write: (line: string) => void,
+  format: AccessLogFormat = "classic",
+): RequestObserver {
+  const line = LINES[format];
+  return { request: (r) => write(line(r)), readsHeaders: format === "combined" };
 }
