@@ -323,6 +323,11 @@ export const denoRuntime: Runtime = {
     return Deno.readTextFileSync(path);
   },
 
+  async openAppend(path) {
+    const file = await Deno.open(path, { append: true, create: true, mode: 0o644 });
+    return { write: (data) => file.write(data), close: () => file.close() };
+  },
+
   watchFolder(path, onChange) {
     const watcher = Deno.watchFs(path, { recursive: false });
     (async () => {
