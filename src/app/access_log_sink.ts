@@ -1,0 +1,61 @@
+/**
+ * Where the access log's lines go, as the configuration says: nowhere (no
+ * access log), stderr with the process's other lines (as `--access-log`
+ * always did), or a file of their own (`--access-log-file`, log_file.ts).
+ *
+ * @module
+ */
+
+import type { Runtime } from "../runtime/types.ts";
+import type { RequestObserver } from "../proxy/observe.ts";
+import { accessLog } from "../proxy/access_log.ts";
+import type { IngressConfig } from "./config.ts";
+import { LogFile } from "./log_file.ts";
+
+/** A running access log's output. */
+export interface AccessLogSink {
+  /** The observer that writes the lines, or null: no access log. */
+  readonly observer: RequestObserver | null;
+  /** Open the file again (SIGUSR1, after logrotate moved it); nothing without a file. */
+  reopen(): void;
+  /** Write what waits and close the file (shutdown). */
+  close(): Promise<void>;
+}
+
+/**
+ * The access log `config` asks for; `log` writes a line to stderr (the
+ * lines themselves without a file, and what goes wrong with one).
+ *
+ * @example
+ * ```ts
+ * import { startAccessLog } from "./access_log_sink.ts";
+ * import { currentRuntime } from "../runtime/current.ts";
+ * const sink = startAccessLog(
+ *   { accessLog: true, accessLogFormat: "json", accessLogFile: "access.log" },
+ *   currentRuntime(),
+ *   console.error,
+ * );
+ * await sink.close();
+ * ```
+ */
+export function startAccessLog(
+  config: Pick<IngressConfig, "accessLog" | "accessLogFormat" | "accessLogFile">,
+  runtime: Runtime,
+  log: (line: string) => void,
+): AccessLogSink {
+  if (!config.accessLog) return { observer: null, reopen() {}, close: () => Promise.resolve() };
+  const path = config.accessLogFile;
+  if (path === null) {
+    return {
+      observer: accessLog(log, config.accessLogFormat),
+      reopen() {},
+      close: () => Promise.resolve(),
+    };
+  }
+  const file = new LogFile(path, (p) => runtime.openAppend(p), log);
+  return {
+    observer: accessLog((line) => file.append(line), config.accessLogFormat),
+    reopen: () => file.reopen(),
+    close: () => file.close(),
+  };
+}
