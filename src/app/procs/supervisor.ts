@@ -129,8 +129,12 @@ export class Supervisor {
   /** Pass `signal` on to every running worker (SIGUSR1: reopen the access log file). */
   signal(signal: "SIGUSR1"): void {
     for (const slot of this.#slots) {
+      const pid = slot.child?.pid;
+      // process.kill, not child.kill: Deno's ChildProcess.kill also closes the child's pipes,
+      // and a worker whose stdin ends shuts down.
+      if (pid === undefined) continue;
       try {
-        slot.child?.kill(signal);
+        process.kill(pid, signal);
       } catch { /* gone */ }
     }
   }
