@@ -24,7 +24,8 @@ export interface AccessLogSink {
 
 /**
  * The access log `config` asks for; `log` writes a line to stderr (the
- * lines themselves without a file, and what goes wrong with one).
+ * lines themselves without a file, and what goes wrong with one). Closing
+ * waits at most `closeWaitMs` for the file's last lines.
  *
  * @example
  * ```ts
@@ -42,6 +43,7 @@ export function startAccessLog(
   config: Pick<IngressConfig, "accessLog" | "accessLogFormat" | "accessLogFile">,
   runtime: Runtime,
   log: (line: string) => void,
+  closeWaitMs = 5_000,
 ): AccessLogSink {
   if (!config.accessLog) return { observer: null, reopen() {}, close: () => Promise.resolve() };
   const path = config.accessLogFile;
@@ -56,6 +58,15 @@ export function startAccessLog(
   return {
     observer: accessLog((line) => file.append(line), config.accessLogFormat),
     reopen: () => file.reopen(),
-    close: () => file.close(),
+    close: () => closeWithin(file, closeWaitMs, log),
   };
+}
+
+/** Close `file`, waiting at most `ms`: a disk that hangs must not keep the process from exiting. */
+async function closeWithin(file: LogFile, ms: number, log: (line: string) => void): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(true), ms));
+  const isLate = await Promise.race([file.close().then(() => false), late]);
+  clearTimeout(timer);
+  if (isLate) log(`access log ${file.path}: its last lines were not written within ${ms} ms`);
 }
