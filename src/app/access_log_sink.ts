@@ -8,7 +8,7 @@
 
 import type { Runtime } from "../runtime/types.ts";
 import type { RequestObserver } from "../proxy/observe.ts";
-import { accessLog } from "../proxy/access_log.ts";
+import { accessLog, accessLogTo } from "../proxy/access_log.ts";
 import type { IngressConfig } from "./config.ts";
 import { LogFile } from "./log_file.ts";
 
@@ -56,7 +56,8 @@ export function startAccessLog(
   }
   const file = new LogFile(path, (p) => runtime.openAppend(p), log);
   return {
-    observer: accessLog((line) => file.append(line), config.accessLogFormat),
+    // Lines are written straight into the file's batch.
+    observer: accessLogTo(file, config.accessLogFormat),
     reopen: () => file.reopen(),
     close: () => closeWithin(file, closeWaitMs, log),
   };

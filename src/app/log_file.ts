@@ -1,9 +1,11 @@
 /**
- * A log file that lines are appended to in batches: collected in memory and
- * written when a batch fills or every ~100 ms, each write whole lines at the
- * file's end (O_APPEND), so several processes can share one file without
- * their lines mixing. Never a write per line, and never a write that waits
- * on the event loop: the runtime writes off it, one batch at a time.
+ * A log file that lines are appended to in batches: written as bytes
+ * straight into the batch (a {@link LineSink}: no string per line), and
+ * the batch written when it fills or every ~100 ms, each write whole lines
+ * at the file's end (O_APPEND), so several processes can share one file
+ * without their lines mixing. Never a write per line, and never a write
+ * that waits on the event loop: the runtime writes off it, one batch at a
+ * time, while the next batch fills in another array.
  *
  * It is opened again on request (SIGUSR1, after logrotate moved it away),
  * and flushed and closed on shutdown. A file that cannot be opened or
@@ -16,6 +18,8 @@
 
 import type { AppendFile } from "../runtime/types.ts";
 import { messageOf } from "../error_message.ts";
+import type { LineSink } from "../proxy/access_log.ts";
+import { LineBuffer } from "../proxy/log_line.ts";
 
 /** How a {@link LogFile} batches (all optional). */
 export interface LogFileOptions {
@@ -31,7 +35,6 @@ export interface LogFileOptions {
 }
 
 const NEWLINE = 0x0a;
-const encoder = new TextEncoder();
 
 /**
  * Lines appended to the file at `path`, in batches.
@@ -47,7 +50,7 @@ const encoder = new TextEncoder();
  * await file.close(); // what waits is written first
  * ```
  */
-export class LogFile {
+export class LogFile implements LineSink {
   /** The file's path, as given. */
   readonly path: string;
   readonly #open: (path: string) => Promise<AppendFile>;
@@ -56,9 +59,13 @@ export class LogFile {
   readonly #flushMs: number;
   readonly #maxPending: number;
   #file: AppendFile | null = null;
-  /** Lines waiting for the next write, and their size with newlines (in UTF-16 units). */
-  #lines: string[] = [];
-  #pending = 0;
+  /** The batch: whole lines waiting for the next write, then the line being written. */
+  readonly buffer: LineBuffer;
+  /** Where the line being written began, and how many whole lines are before it. */
+  #lineStart = 0;
+  #lines = 0;
+  /** An array a finished write gave back, for the batch after next. */
+  #spare: Uint8Array | null = null;
   #timer: ReturnType<typeof setTimeout> | null = null;
   /** The timer fired (or a close asks) while lines wait: write them whatever their size. */
   #due = false;
@@ -88,6 +95,7 @@ export class LogFile {
     this.#batchBytes = options.batchBytes ?? 64 * 1024;
     this.#flushMs = options.flushMs ?? 100;
     this.#maxPending = options.maxPendingBytes ?? 4 * 1024 * 1024;
+    this.buffer = new LineBuffer(this.#arraySize);
     // Opened at once: the file appears, and a path that cannot be is said, at start.
     this.#kick();
   }
@@ -97,17 +105,33 @@ export class LogFile {
     return this.#dropped;
   }
 
-  /** Add `line` (without its newline) to the next batch. */
+  /** Add `line` (without its newline) to the batch, as UTF-8. */
   append(line: string): void {
-    if (this.#closed) return;
-    const size = line.length + 1;
-    if (this.#pending + size > this.#maxPending) {
+    this.buffer.text(line);
+    this.lineWritten();
+  }
+
+  /** The line written into {@link buffer} is whole: it joins the batch (or is dropped). */
+  lineWritten(): void {
+    const buffer = this.buffer;
+    if (this.#closed) {
+      buffer.length = this.#lineStart;
+      return;
+    }
+    if (buffer.length + 1 > this.#maxPending) {
+      buffer.length = this.#lineStart;
       return this.#failed(1, "the writes fall behind");
     }
-    this.#lines.push(line);
-    this.#pending += size;
-    if (this.#pending >= this.#batchBytes) this.#kick();
+    buffer.byte(NEWLINE);
+    this.#lineStart = buffer.length;
+    this.#lines++;
+    if (buffer.length >= this.#batchBytes) this.#kick();
     else this.#timer ??= setTimeout(this.#tick, this.#flushMs);
+  }
+
+  /** A batch's array: a full batch and a long line fit. */
+  get #arraySize(): number {
+    return this.#batchBytes + 16 * 1024;
   }
 
   /** Open the file again before the next write (after it was moved away); the next lines go there. */
@@ -124,7 +148,7 @@ export class LogFile {
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
     this.#due = true;
-    while (this.#running !== null || this.#lines.length > 0) {
+    while (this.#running !== null || this.#lines > 0) {
       this.#kick();
       await this.#running;
     }
@@ -144,8 +168,8 @@ export class LogFile {
     this.#running ??= this.#run().finally(() => {
       this.#running = null;
       if (this.#closed) return;
-      const waiting = this.#lines.length > 0;
-      if (this.#reopen || (waiting && (this.#due || this.#pending >= this.#batchBytes))) {
+      const waiting = this.#lines > 0;
+      if (this.#reopen || (waiting && (this.#due || this.buffer.length >= this.#batchBytes))) {
         this.#kick();
       } else if (waiting) {
         // Lines that came during the last write and fill no batch wait for the timer.
@@ -158,14 +182,21 @@ export class LogFile {
   async #run(): Promise<void> {
     while (true) {
       while (this.#reopen) await this.#reopenNow();
-      if (this.#lines.length === 0) return;
-      if (!this.#due && this.#pending < this.#batchBytes) return;
-      const lines = this.#lines;
-      this.#lines = [];
-      this.#pending = 0;
+      if (this.#lines === 0) return;
+      if (!this.#due && this.buffer.length < this.#batchBytes) return;
       this.#due = false;
-      lines.push("");
-      await this.#write(encoder.encode(lines.join("\n")));
+      // The batch's lines go; the next batch fills another array meanwhile.
+      const buffer = this.buffer;
+      const array = buffer.bytes;
+      const data = array.subarray(0, buffer.length);
+      buffer.bytes = this.#spare ?? new Uint8Array(this.#arraySize);
+      buffer.length = 0;
+      this.#spare = null;
+      this.#lineStart = 0;
+      this.#lines = 0;
+      await this.#write(data);
+      // Kept for a later batch unless a long line made it large.
+      if (array.length <= this.#arraySize) this.#spare = array;
     }
   }
 

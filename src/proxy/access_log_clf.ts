@@ -8,17 +8,18 @@
  *
  * As in nginx: the time is the local time with its offset, an unknown text
  * is `-`, and in the quoted texts `"`, `\`, control bytes and bytes from 0x7f
- * up are written `\xHH`.
+ * up are written `\xHH`. (A Referer or User-Agent sent empty is `"-"` here,
+ * `""` in nginx's line.) Lines are written as bytes into a
+ * {@link LineBuffer} (log_line.ts).
  *
  * @module
  */
 
 import type { RequestRecord } from "./observe.ts";
+import { asciiBytes, LineBuffer } from "./log_line.ts";
 
-/** What nginx escapes in a variable (escape=default): anything but " " to "~" less `"`, `\`. */
-const ESCAPE = /[^ !#-[\]-~]/;
-const HEX = "0123456789ABCDEF";
-const encoder = new TextEncoder();
+/** A buffer for the lines asked for as text (stderr, tests). */
+const scratch = new LineBuffer();
 
 /**
  * `s` as nginx writes a variable into a log line: `"`, `\`, bytes below 0x20
@@ -32,25 +33,9 @@ const encoder = new TextEncoder();
  * ```
  */
 export function nginxEscaped(s: string): string {
-  if (!ESCAPE.test(s)) return s;
-  let out = "";
-  let from = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0x20 && c < 0x7f && c !== 0x22 && c !== 0x5c) continue;
-    out += s.slice(from, i);
-    from = i + 1;
-    if (c <= 0xff) {
-      out += `\\x${HEX[c >> 4]}${HEX[c & 15]}`;
-      continue;
-    }
-    // A surrogate pair is one character: both halves go to the encoder together.
-    const wide = c >= 0xd800 && c < 0xdc00 && i + 1 < s.length;
-    const bytes = encoder.encode(s.slice(i, wide ? i + 2 : i + 1));
-    if (wide) from = ++i + 1;
-    for (const b of bytes) out += `\\x${HEX[b >> 4]}${HEX[b & 15]}`;
-  }
-  return out + s.slice(from);
+  scratch.length = 0;
+  scratch.nginxText(s);
+  return scratch.toText();
 }
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
@@ -74,10 +59,11 @@ function localTime(second: number, offsetMinutes: number): string {
   }`;
 }
 
-// Many requests share a second: its text is made once.
+// Many requests share a second: its text is made once, and its bytes.
 let cachedSecond = NaN;
 let cachedOffset = NaN;
 let cachedText = "";
+let cachedBytes: Uint8Array = new Uint8Array(0);
 
 /**
  * `ms` (since the epoch) as nginx's `$time_local`, in this process's time
@@ -98,18 +84,91 @@ export function clfTime(ms: number, offsetMinutes?: number): string {
   cachedSecond = second;
   cachedOffset = offset;
   cachedText = localTime(second, offset);
+  cachedBytes = asciiBytes(cachedText);
   return cachedText;
 }
 
+const DASHES = asciiBytes(" - - [");
+const REQUEST = asciiBytes('] "');
+const STATUS = asciiBytes('" ');
+const NONE = asciiBytes('"-"');
+
 /** A quoted text of a line: escaped, `-` when empty. */
-function quoted(s: string): string {
-  return s === "" ? "-" : nginxEscaped(s);
+function quoted(s: string, out: LineBuffer): void {
+  if (s === "") return out.raw(NONE);
+  out.byte(0x22);
+  out.nginxText(s);
+  out.byte(0x22);
 }
 
 /**
- * One request in nginx's (and Apache's) common format:
- * `client - - [time] "request line" status body-bytes`; the time is when
- * its head was read.
+ * One request in nginx's (and Apache's) common format, written into `out`
+ * (no newline): `client - - [time] "request line" status body-bytes`; the
+ * time is when its head was read, in this process's time zone (or at
+ * `offsetMinutes` east of UTC).
+ *
+ * @example
+ * ```ts
+ * import { writeCommonLine } from "./access_log_clf.ts";
+ * import { LineBuffer } from "./log_line.ts";
+ * import { newRequestRecord } from "./observe.ts";
+ * const out = new LineBuffer();
+ * writeCommonLine({ ...newRequestRecord(), client: "10.0.0.9", status: 400 }, out, 0);
+ * out.toText(); // '10.0.0.9 - - [01/Jan/1970:00:00:00 +0000] "-" 400 0'
+ * ```
+ */
+export function writeCommonLine(
+  r: Readonly<RequestRecord>,
+  out: LineBuffer,
+  offsetMinutes?: number,
+): void {
+  out.text(r.client);
+  out.raw(DASHES);
+  clfTime(r.startedAt, offsetMinutes);
+  out.raw(cachedBytes);
+  out.raw(REQUEST);
+  if (r.method === "") out.byte(0x2d);
+  else {
+    out.nginxText(r.method);
+    out.byte(0x20);
+    out.nginxText(r.target);
+    out.byte(0x20);
+    out.nginxText(r.protocol);
+  }
+  out.raw(STATUS);
+  out.int(r.status);
+  out.byte(0x20);
+  out.int(r.bodyBytesOut);
+}
+
+/**
+ * {@link writeCommonLine} and the request's Referer and User-Agent, quoted
+ * (`"-"` for none): nginx's `combined`.
+ *
+ * @example
+ * ```ts
+ * import { writeCombinedLine } from "./access_log_clf.ts";
+ * import { LineBuffer } from "./log_line.ts";
+ * import { newRequestRecord } from "./observe.ts";
+ * const out = new LineBuffer();
+ * writeCombinedLine({ ...newRequestRecord(), method: "GET", userAgent: "curl" }, out);
+ * out.toText().endsWith('"-" "curl"'); // true
+ * ```
+ */
+export function writeCombinedLine(
+  r: Readonly<RequestRecord>,
+  out: LineBuffer,
+  offsetMinutes?: number,
+): void {
+  writeCommonLine(r, out, offsetMinutes);
+  out.byte(0x20);
+  quoted(r.referer, out);
+  out.byte(0x20);
+  quoted(r.userAgent, out);
+}
+
+/**
+ * {@link writeCommonLine}'s line as text.
  *
  * @example
  * ```ts
@@ -123,15 +182,13 @@ function quoted(s: string): string {
  * ```
  */
 export function commonLine(r: Readonly<RequestRecord>, offsetMinutes?: number): string {
-  const request = r.method === "" ? "-" : nginxEscaped(`${r.method} ${r.target} ${r.protocol}`);
-  return `${r.client} - - [${
-    clfTime(r.startedAt, offsetMinutes)
-  }] "${request}" ${r.status} ${r.bodyBytesOut}`;
+  scratch.length = 0;
+  writeCommonLine(r, scratch, offsetMinutes);
+  return scratch.toText();
 }
 
 /**
- * {@link commonLine} and the request's Referer and User-Agent, quoted:
- * nginx's `combined`.
+ * {@link writeCombinedLine}'s line as text.
  *
  * @example
  * ```ts
@@ -142,5 +199,7 @@ export function commonLine(r: Readonly<RequestRecord>, offsetMinutes?: number): 
  * ```
  */
 export function combinedLine(r: Readonly<RequestRecord>, offsetMinutes?: number): string {
-  return `${commonLine(r, offsetMinutes)} "${quoted(r.referer)}" "${quoted(r.userAgent)}"`;
+  scratch.length = 0;
+  writeCombinedLine(r, scratch, offsetMinutes);
+  return scratch.toText();
 }

@@ -6,15 +6,16 @@
  * Strings are escaped so that every line is printable ASCII: a request's
  * texts are its bytes one character each (latin1), so a byte outside
  * printable ASCII becomes `\u00XX` and the bytes can be read back exactly.
+ * Lines are written as bytes into a {@link LineBuffer} (log_line.ts).
  *
  * @module
  */
 
 import type { RequestRecord } from "./observe.ts";
+import { asciiBytes, LineBuffer } from "./log_line.ts";
 
-/** What JSON escapes, and all else outside printable ASCII: anything but " " to "~" less `"`, `\`. */
-const ESCAPE = /[^ !#-[\]-~]/;
-const HEX = "0123456789abcdef";
+/** A buffer for the lines asked for as text (stderr, tests). */
+const scratch = new LineBuffer();
 
 /**
  * `s` as a JSON string literal, printable ASCII only.
@@ -27,23 +28,9 @@ const HEX = "0123456789abcdef";
  * ```
  */
 export function jsonString(s: string): string {
-  // Most texts need nothing: one scan, no copy.
-  if (!ESCAPE.test(s)) return `"${s}"`;
-  let out = '"';
-  let from = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0x20 && c < 0x7f && c !== 0x22 && c !== 0x5c) continue;
-    out += s.slice(from, i);
-    from = i + 1;
-    if (c === 0x22) out += '\\"';
-    else if (c === 0x5c) out += "\\\\";
-    else if (c === 0x0a) out += "\\n";
-    else if (c === 0x0d) out += "\\r";
-    else if (c === 0x09) out += "\\t";
-    else out += `\\u${HEX[c >> 12]}${HEX[(c >> 8) & 15]}${HEX[(c >> 4) & 15]}${HEX[c & 15]}`;
-  }
-  return out + s.slice(from) + '"';
+  scratch.length = 0;
+  scratch.jsonString(s);
+  return scratch.toText();
 }
 
 /** The three digits of each millisecond, made once. */
@@ -52,9 +39,20 @@ const MILLIS: readonly string[] = Array.from(
   (_, i) => String(i).padStart(3, "0"),
 );
 
-// Many requests share a second: its text ("2026-12-05T03:38:19.") is made once.
+// Many requests share a second: its text ("2026-12-05T03:38:19.") is made once, and its bytes.
 let cachedSecond = NaN;
 let cachedPrefix = "";
+let cachedBytes: Uint8Array = new Uint8Array(0);
+
+function second(ms: number): number {
+  const s = Math.floor(ms / 1000);
+  if (s !== cachedSecond) {
+    cachedSecond = s;
+    cachedPrefix = new Date(s * 1000).toISOString().slice(0, 20);
+    cachedBytes = asciiBytes(cachedPrefix);
+  }
+  return s;
+}
 
 /**
  * `ms` (since the epoch) as RFC 3339 in UTC with milliseconds.
@@ -66,20 +64,96 @@ let cachedPrefix = "";
  * ```
  */
 export function rfc3339(ms: number): string {
-  const second = Math.floor(ms / 1000);
-  if (second !== cachedSecond) {
-    cachedSecond = second;
-    cachedPrefix = new Date(second * 1000).toISOString().slice(0, 20);
+  const s = second(ms);
+  return `${cachedPrefix}${MILLIS[Math.floor(ms - s * 1000)]}Z`;
+}
+
+/** `ms` as {@link rfc3339} writes it, into `out`. */
+function writeTime(ms: number, out: LineBuffer): void {
+  const s = second(ms);
+  out.raw(cachedBytes);
+  const m = Math.floor(ms - s * 1000);
+  out.byte(0x30 + ((m / 100) | 0));
+  out.byte(0x30 + (((m / 10) | 0) % 10));
+  out.byte(0x30 + (m % 10));
+  out.byte(0x5a);
+}
+
+const TIME = asciiBytes('{"time":"');
+const CLIENT = asciiBytes('","client":');
+const METHOD = asciiBytes(',"method":');
+const HOST = asciiBytes(',"host":');
+const PATH = asciiBytes(',"path":');
+const STATUS = asciiBytes(',"status":');
+const BYTES_IN = asciiBytes(',"bytes_in":');
+const BYTES_OUT = asciiBytes(',"bytes_out":');
+const DURATION = asciiBytes(',"duration_ms":');
+const UPSTREAM = asciiBytes(',"upstream":');
+const TRIES = asciiBytes(',"tries":');
+const ROUTE = asciiBytes(',"route":');
+const SERVICE = asciiBytes(',"service":');
+const GENERATION = asciiBytes(',"generation":');
+const REQUEST_ID = asciiBytes(',"request_id":');
+const ERROR = asciiBytes(',"error":');
+
+/**
+ * One request as a JSON object, written into `out` (no newline): time
+ * (when its head was read), client, method, host, path (the request-target
+ * as sent), status, bytes_in, bytes_out, duration_ms, upstream, tries,
+ * route, service, generation, request_id, and error when the ingress
+ * answered with one. Texts that are unknown are "" (upstream when the
+ * ingress answered).
+ *
+ * @example
+ * ```ts
+ * import { writeJsonLine } from "./access_log_json.ts";
+ * import { LineBuffer } from "./log_line.ts";
+ * import { newRequestRecord } from "./observe.ts";
+ * const out = new LineBuffer();
+ * writeJsonLine({ ...newRequestRecord(), method: "GET", status: 200 }, out);
+ * JSON.parse(out.toText()).status; // 200
+ * ```
+ */
+export function writeJsonLine(r: Readonly<RequestRecord>, out: LineBuffer): void {
+  out.raw(TIME);
+  writeTime(r.startedAt, out);
+  out.raw(CLIENT);
+  out.jsonString(r.client);
+  out.raw(METHOD);
+  out.jsonString(r.method);
+  out.raw(HOST);
+  out.jsonString(r.host);
+  out.raw(PATH);
+  out.jsonString(r.target);
+  out.raw(STATUS);
+  out.int(r.status);
+  out.raw(BYTES_IN);
+  out.int(r.bytesIn);
+  out.raw(BYTES_OUT);
+  out.int(r.bytesOut);
+  out.raw(DURATION);
+  out.int(r.durationMs);
+  out.raw(UPSTREAM);
+  out.jsonString(r.upstream);
+  out.raw(TRIES);
+  out.int(r.tries);
+  out.raw(ROUTE);
+  out.jsonString(r.route);
+  out.raw(SERVICE);
+  out.jsonString(r.service);
+  out.raw(GENERATION);
+  out.int(r.generation);
+  out.raw(REQUEST_ID);
+  out.jsonString(r.requestId);
+  if (r.error !== "") {
+    out.raw(ERROR);
+    out.jsonString(r.error);
   }
-  return `${cachedPrefix}${MILLIS[Math.floor(ms - second * 1000)]}Z`;
+  out.byte(0x7d);
 }
 
 /**
- * One request as a JSON object on one line: time (when its head was read),
- * client, method, host, path (the request-target as sent), status,
- * bytes_in, bytes_out, duration_ms, upstream, tries, route, service,
- * generation, request_id, and error when the ingress answered with one.
- * Texts that are unknown are "" (upstream when the ingress answered).
+ * {@link writeJsonLine}'s line as text.
  *
  * @example
  * ```ts
@@ -90,14 +164,7 @@ export function rfc3339(ms: number): string {
  * ```
  */
 export function jsonLine(r: Readonly<RequestRecord>): string {
-  const line = `{"time":"${rfc3339(r.startedAt)}","client":${jsonString(r.client)},"method":${
-    jsonString(r.method)
-  },"host":${jsonString(r.host)},"path":${
-    jsonString(r.target)
-  },"status":${r.status},"bytes_in":${r.bytesIn},"bytes_out":${r.bytesOut},"duration_ms":${r.durationMs},"upstream":${
-    jsonString(r.upstream)
-  },"tries":${r.tries},"route":${jsonString(r.route)},"service":${
-    jsonString(r.service)
-  },"generation":${r.generation},"request_id":${jsonString(r.requestId)}`;
-  return r.error === "" ? `${line}}` : `${line},"error":${jsonString(r.error)}}`;
+  scratch.length = 0;
+  writeJsonLine(r, scratch);
+  return scratch.toText();
 }

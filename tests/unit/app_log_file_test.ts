@@ -140,6 +140,33 @@ describe("LogFile: batches", () => {
   });
 });
 
+describe("LogFile: lines written into its batch", () => {
+  it("takes lines written as bytes into its buffer, a line longer than its array too", async () => {
+    const { files, log } = start({ batchBytes: 64 });
+    await sleep(5);
+    const long = "y".repeat(100_000);
+    for (const text of ["short", long, "after"]) {
+      log.buffer.jsonString(text);
+      log.lineWritten();
+    }
+    for (let i = 0; i < 20; i++) log.append(`more-${i}`);
+    await log.close();
+    const lines = files.opened[0].text.split("\n");
+    assert.equal(lines.pop(), "");
+    assert.deepEqual(lines.slice(0, 3).map((l) => JSON.parse(l)), ["short", long, "after"]);
+    assert.deepEqual(lines.slice(3), Array.from({ length: 20 }, (_, i) => `more-${i}`));
+  });
+
+  it("drops a line written after close", async () => {
+    const { files, log } = start();
+    await log.close();
+    log.buffer.text("late");
+    log.lineWritten();
+    assert.equal(log.buffer.length, 0);
+    assert.equal(files.writes.length, 0);
+  });
+});
+
 describe("LogFile: reopening (SIGUSR1)", () => {
   it("sends the lines after a reopen to a new file, and loses none", async () => {
     const { files, log } = start();
