@@ -60,6 +60,7 @@ import {
   p99PairOrder,
   type ProxyId,
   REFERENCE_PROXY,
+  referenceOf,
   type Scenario,
   SCENARIOS,
 } from "./lib/scenarios.ts";
@@ -307,12 +308,14 @@ async function main(): Promise<number> {
         results.records,
         results.options.proxies,
         results.scenarios,
-        REFERENCE_PROXY,
+        referenceOf(results.options.proxies),
         new Map(Object.entries(results.startFailures ?? {}) as [ProxyId, string][]),
         results.options.foreignLimit,
       );
     }
-    console.log(formatTable(results.cells, results.scenarios));
+    console.log(
+      formatTable(results.cells, results.scenarios, referenceOf(results.options.proxies)),
+    );
     results.p99 = p99Comparison(
       results.records ?? [],
       results.options.proxies,
@@ -370,11 +373,13 @@ async function main(): Promise<number> {
     const machine = await collectMachineFacts(tools, REPO_ROOT);
     const scenarios = SCENARIOS.filter((s) => opts.scenarios.includes(s.id));
     const p99Runs = comparesP99(opts.proxies, opts.scenarios) ? 2 * opts.p99Pairs : 0;
-    const cells = roundOrder(opts.proxies, (p) => p === REFERENCE_PROXY).flat().length *
+    // nginx, or the logging nginx in the access log comparison.
+    const reference = referenceOf(opts.proxies);
+    const cells = roundOrder(opts.proxies, (p) => p === reference).flat().length *
         scenarios.length * opts.runs + p99Runs;
     log(
       `${opts.proxies.join(", ")} x ${scenarios.length} scenarios x ${opts.runs} round(s) ` +
-        `of ${opts.durationS} s runs, ${REFERENCE_PROXY} before each other proxy, ` +
+        `of ${opts.durationS} s runs, ${reference} before each other proxy, ` +
         `${p99Runs} runs for the p99 comparison = ${cells} runs (~${
           Math.ceil(cells * (opts.durationS + opts.settleS + 1) / 60)
         } min plus warm-up)`,
@@ -416,7 +421,7 @@ async function main(): Promise<number> {
     // other proxy: the host's speed moves within a minute, so each ratio is
     // taken against the reference run next to it (see RunRecord.pair).
     const records: RunRecord[] = [];
-    const order = roundOrder(proxies, (p) => p.id === REFERENCE_PROXY);
+    const order = roundOrder(proxies, (p) => p.id === reference);
     const total = order.flat().length * scenarios.length * opts.runs;
     let done = 0;
     let pair = 0;
@@ -477,15 +482,16 @@ async function main(): Promise<number> {
       records,
       opts.proxies,
       scenarios,
-      REFERENCE_PROXY,
+      reference,
       startFailures,
       opts.foreignLimit,
     );
     const p99 = p99Comparison(records, opts.proxies, scenarios);
-    console.log(`\n${formatTable(table, scenarios)}\n`);
+    console.log(`\n${formatTable(table, scenarios, reference)}\n`);
     printCallouts(table, scenarios, opts.proxies, p99);
 
     const notes = [...startFailures].map(([id, why]) => `${id}: ${why}`);
+    if (reference !== REFERENCE_PROXY) notes.push(`Ratios in this run are to ${reference}.`);
     for (const p of proxies) {
       if (p.managed.exitCode !== undefined) {
         notes.push(`${p.id} exited with code ${p.managed.exitCode} during the run`);

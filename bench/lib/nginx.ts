@@ -36,6 +36,40 @@ export interface NginxProxyOptions extends NginxFiles {
   serverParameters?: string;
   /** More directives for the proxying location (retries, timeouts), each with its `;`. */
   proxyDirectives?: readonly string[];
+  /** Write a JSON access log line per request to this file, buffered (else no access log). */
+  accessLog?: string;
+}
+
+/**
+ * nginx's access log as an operator would set it for JSON lines: the fields
+ * Gatehouse's `--access-log-format json` writes (nginx's own time and
+ * durations), buffered 64 KiB and flushed every second.
+ *
+ * @example
+ * ```ts
+ * import { nginxJsonAccessLog } from "./nginx.ts";
+ * nginxJsonAccessLog("/tmp/p/access.log").access.includes("buffer=64k flush=1s"); // true
+ * ```
+ */
+export function nginxJsonAccessLog(path: string): { format: string; access: string } {
+  const fields = [
+    `"time":"$time_iso8601"`,
+    `"client":"$remote_addr"`,
+    `"method":"$request_method"`,
+    `"host":"$host"`,
+    `"path":"$request_uri"`,
+    `"status":$status`,
+    `"bytes_in":$request_length`,
+    `"bytes_out":$bytes_sent`,
+    `"duration_s":$request_time`,
+    `"upstream":"$upstream_addr"`,
+    `"upstream_status":"$upstream_status"`,
+    `"request_id":"$request_id"`,
+  ];
+  return {
+    format: `  log_format json_lines escape=json '{${fields.join(",")}}';`,
+    access: `    access_log ${path} json_lines buffer=64k flush=1s;`,
+  };
 }
 
 /** How the main context runs nginx. */
@@ -172,9 +206,10 @@ export function nginxProxyConfig(o: NginxProxyOptions): string {
   const params = o.serverParameters ? ` ${o.serverParameters}` : "";
   const servers = ports.map((p) => `    server 127.0.0.1:${p}${params};`).join("\n");
   const extra = (o.proxyDirectives ?? []).map((d) => `\n      ${d}`).join("");
+  const log = o.accessLog === undefined ? null : nginxJsonAccessLog(o.accessLog);
   return `${nginxMainContext(o)}
 http {
-${nginxHttpCommon(o)}
+${nginxHttpCommon(o)}${log === null ? "" : `\n${log.format}`}
   # Via as Gatehouse appends it: the version the request arrived with, the
   # pseudonym, after the client's own Via if it sent one.
   map $server_protocol $via_version {
@@ -191,7 +226,7 @@ ${servers}
     keepalive_requests 1000000;
   }
   server {
-    listen 127.0.0.1:${o.port} backlog=4096;
+    listen 127.0.0.1:${o.port} backlog=4096;${log === null ? "" : `\n${log.access}`}
     location / {
       proxy_pass http://backend;
       proxy_http_version 1.1;

@@ -5,7 +5,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { PROXY_IDS, type ProxyId, SCENARIOS } from "./scenarios.ts";
+import { DEFAULT_PROXY_IDS, PROXY_IDS, type ProxyId, SCENARIOS } from "./scenarios.ts";
 
 /** Everything that shapes one benchmark run. */
 export interface BenchOptions {
@@ -55,6 +55,8 @@ environment:
   BENCH_P99_PAIRS      extra nginx/gatehouse-bin pairs at keep-alive c50 for the p99
                        comparison (default 24; 0: none; --quick: 0)
   BENCH_PROXIES        comma list of ${PROXY_IDS.join(", ")}
+                       (default: all but the -log pair; nginx-log,gatehouse-bin-log compares
+                       a JSON access log to a file, ratios to nginx-log)
   BENCH_SCENARIOS      comma list of ${SCENARIOS.map((s) => s.id).join(", ")}
 `;
 
@@ -197,7 +199,9 @@ export function parseBenchOptions(
       : wholeNumber("BENCH_P99_PAIRS", env("BENCH_P99_PAIRS"), 24, "a whole number"),
     maxRetries: 2,
     foreignLimit: 0.10,
-    proxies: list("BENCH_PROXIES", env("BENCH_PROXIES"), PROXY_IDS),
+    proxies: (env("BENCH_PROXIES") ?? "").trim() === ""
+      ? [...DEFAULT_PROXY_IDS]
+      : list("BENCH_PROXIES", env("BENCH_PROXIES"), PROXY_IDS),
     scenarios: list("BENCH_SCENARIOS", env("BENCH_SCENARIOS"), SCENARIOS.map((s) => s.id)),
     quick,
     render,

@@ -359,19 +359,42 @@ export async function startProxy(
         PROXY_CPU,
         (files, port) => nginxProxyConfig({ ...files, port, upstreamPort: backendPort }),
       );
+    case "nginx-log":
+      return await startNginx(
+        ctx,
+        "nginx-log",
+        PROXY_CPU,
+        (files, port) =>
+          nginxProxyConfig({
+            ...files,
+            port,
+            upstreamPort: backendPort,
+            accessLog: `${files.prefix}/access.log`,
+          }),
+      );
     case "haproxy":
       return await startHaproxy(ctx, (port) => haproxyConfig({ port, upstreamPort: backendPort }));
     case "gatehouse-bin":
     case "gatehouse-deno":
     case "gatehouse-bin-1k":
+    case "gatehouse-bin-log": {
+      const variant: { program: "binary" | "deno run"; routes: number; accessLog?: string } =
+        GATEHOUSE_VARIANTS[id];
+      const log = variant.accessLog === undefined ? [] : [
+        "--access-log-format",
+        variant.accessLog,
+        "--access-log-file",
+        `${ctx.outDir}/${id}/access.log`,
+      ];
       return await startGatehouse(ctx, {
         id,
-        program: GATEHOUSE_VARIANTS[id].program,
+        program: variant.program,
         // Only /:bench is served; the others just fill the route table.
-        routes: routeFlags(GATEHOUSE_VARIANTS[id].routes),
+        routes: routeFlags(variant.routes),
         service: "bench",
         backendPorts: [backendPort],
-        extraArgs: ctx.gatehouseArgs,
+        extraArgs: [...log, ...ctx.gatehouseArgs],
       });
+    }
   }
 }

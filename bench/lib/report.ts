@@ -325,18 +325,23 @@ function notes(cell: Cell): string {
   return parts.join("; ");
 }
 
-const HEADERS = [
-  "proxy",
-  "scenario",
-  "req/s",
-  "p50",
-  "p99",
-  "MiB/s",
-  `vs ${REFERENCE_PROXY}`,
-  "proxy CPU",
-  "RSS",
-  "notes",
-];
+/** The result table's columns, with ratios to `reference`. */
+function headers(reference: string): string[] {
+  return [
+    "proxy",
+    "scenario",
+    "req/s",
+    "p50",
+    "p99",
+    "MiB/s",
+    `vs ${reference}`,
+    "proxy CPU",
+    "RSS",
+    "notes",
+  ];
+}
+
+const HEADERS = headers(REFERENCE_PROXY);
 
 /** Columns of {@link HEADERS} that hold numbers (right-aligned). */
 const NUMERIC = new Set([2, 3, 4, 5, 6, 7, 8]);
@@ -369,8 +374,12 @@ function rows(cells: readonly Cell[], scenarios: readonly Scenario[]): string[][
  * console.log(formatTable(cells, SCENARIOS));
  * ```
  */
-export function formatTable(cells: readonly Cell[], scenarios: readonly Scenario[]): string {
-  return alignedTable(HEADERS, rows(cells, scenarios), NUMERIC);
+export function formatTable(
+  cells: readonly Cell[],
+  scenarios: readonly Scenario[],
+  reference: string = REFERENCE_PROXY,
+): string {
+  return alignedTable(headers(reference), rows(cells, scenarios), NUMERIC);
 }
 
 /** Everything RESULTS.md shows. */
@@ -429,7 +438,11 @@ export function resultsMarkdown(doc: ResultsDocument): string {
     .map((l) => `${l}.\n\n`)
     .join("");
   const variants = Object.entries(GATEHOUSE_VARIANTS)
-    .map(([id, v]) => `\`${id}\` (${v.program}, ${v.routes.toLocaleString("en-US")} routes)`)
+    .map(([id, v]) =>
+      `\`${id}\` (${v.program}, ${v.routes.toLocaleString("en-US")} routes${
+        "accessLog" in v ? `, ${v.accessLog} access log to a file` : ""
+      })`
+    )
     .join(", ");
   const routes1k = GATEHOUSE_VARIANTS[ROUTE_COST.large].routes;
   const p99 = doc.p99 === undefined ? "" : p99Section(doc.p99, scenarios, options.durationS);

@@ -56,20 +56,46 @@ export const SCENARIOS: readonly Scenario[] = [
   },
 ];
 
-/** The proxies compared, in report order; `nginx` is the reference. */
+/**
+ * The proxies compared, in report order; `nginx` is the reference. The last
+ * two write an access log to a file (JSON lines), each in its own buffered
+ * way: the access log comparison, run only when asked for.
+ */
 export const PROXY_IDS = [
   "nginx",
   "haproxy",
   "gatehouse-bin",
   "gatehouse-deno",
   "gatehouse-bin-1k",
+  "nginx-log",
+  "gatehouse-bin-log",
 ] as const;
 
 /** One of {@link PROXY_IDS}. */
 export type ProxyId = typeof PROXY_IDS[number];
 
+/** What a run measures unless BENCH_PROXIES says: every proxy but the access log pair. */
+export const DEFAULT_PROXY_IDS: readonly ProxyId[] = PROXY_IDS.filter((id) => !id.endsWith("-log"));
+
 /** The proxy every ratio is taken against. */
 export const REFERENCE_PROXY: ProxyId = "nginx";
+
+/**
+ * The reference of a run over `proxies`: {@link REFERENCE_PROXY}, or
+ * `nginx-log` in a run without it (the access log comparison, where the
+ * logging nginx is the one to measure against).
+ *
+ * @example
+ * ```ts
+ * referenceOf(["nginx", "gatehouse-bin"]); // "nginx"
+ * referenceOf(["nginx-log", "gatehouse-bin-log"]); // "nginx-log"
+ * ```
+ */
+export function referenceOf(proxies: readonly ProxyId[]): ProxyId {
+  return !proxies.includes(REFERENCE_PROXY) && proxies.includes("nginx-log")
+    ? "nginx-log"
+    : REFERENCE_PROXY;
+}
 
 /** Bar colours per proxy, fixed so charts from different runs compare. */
 export const PROXY_COLORS: Record<ProxyId, string> = {
@@ -79,14 +105,23 @@ export const PROXY_COLORS: Record<ProxyId, string> = {
   "gatehouse-deno": "#9c36b5",
   // A lighter shade of gatehouse-bin's orange: the same binary, more routes.
   "gatehouse-bin-1k": "#f59f00",
+  // nginx's green and the binary's orange, darker: the same, with an access log file.
+  "nginx-log": "#1b5e20",
+  "gatehouse-bin-log": "#a63c06",
 };
 
-/** The Gatehouse variants: which program runs and how many routes it is given. */
+/**
+ * The Gatehouse variants: which program runs, how many routes it is given,
+ * and the format of the access log it writes to a file, if it does.
+ */
 export const GATEHOUSE_VARIANTS = {
   "gatehouse-bin": { program: "binary", routes: 3 },
   "gatehouse-deno": { program: "deno run", routes: 3 },
   "gatehouse-bin-1k": { program: "binary", routes: 1000 },
-} as const satisfies Partial<Record<ProxyId, { program: string; routes: number }>>;
+  "gatehouse-bin-log": { program: "binary", routes: 3, accessLog: "json" },
+} as const satisfies Partial<
+  Record<ProxyId, { program: string; routes: number; accessLog?: string }>
+>;
 
 /** A Gatehouse proxy id. */
 export type GatehouseId = keyof typeof GATEHOUSE_VARIANTS;

@@ -10,6 +10,7 @@ import type { CidrList } from "../net/cidr.ts";
 import type { Route } from "../routing/router.ts";
 import type { DnsRegistryOptions } from "../registry/dns/registry.ts";
 import type { ServiceSettings } from "../replicas/settings.ts";
+import type { AccessLogFormat } from "../proxy/access_log.ts";
 
 /** A registry in another process, as a `--registry` URL names it. */
 export type RegistryUrl =
@@ -104,8 +105,12 @@ export interface IngressConfig {
   lookupCacheMs: number;
   /** Rules for the embedded Tower. */
   towerSecurity: TowerSecurity;
-  /** Log one line per request to stderr. */
+  /** Log one line per request (`--access-log`, or implied by the two settings below). */
   accessLog: boolean;
+  /** The access log's format (`--access-log-format`; default `classic`). */
+  accessLogFormat: AccessLogFormat;
+  /** The file the access log is appended to (`--access-log-file`), or null: stderr. */
+  accessLogFile: string | null;
   /** Error bodies carry a failure's details (replicas, their errors), for development. */
   debugErrors: boolean;
   /** Processes sharing the listening port (SO_REUSEPORT). */

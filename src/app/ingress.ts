@@ -15,7 +15,7 @@ import { DeadlineClock } from "../proxy/deadlines.ts";
 import type { ProxyContext } from "../proxy/context.ts";
 import { randomRequestIdSource } from "../proxy/request_id.ts";
 import { observers, type RequestObserver } from "../proxy/observe.ts";
-import { accessLog } from "../proxy/access_log.ts";
+import { startAccessLog } from "./access_log_sink.ts";
 import type { TowerServer } from "../tower.ts";
 import type { IngressConfig } from "./config.ts";
 import { ReplicaBook } from "../replicas/book.ts";
@@ -47,6 +47,8 @@ export interface Ingress {
    * Settings a reload cannot change are named in one log line.
    */
   reload(next: IngressConfig, why: string): Promise<number>;
+  /** Open the access log file again (SIGUSR1: logrotate moved it away). */
+  reopenLogs(): void;
   /**
    * Stop accepting, let in-flight requests finish (at most `graceMs`), then
    * close everything. Resolves when done.
@@ -157,6 +159,7 @@ export async function startIngress(
   }
   registry.watchRoutes?.((routes) => keeper.declared(registrySource(config.registry), routes));
   registry.watchRemovals?.((service, replica) => replicas.removed(service, replica));
+  const accessLog = startAccessLog(config, runtime, log);
   const ctx: ProxyContext = {
     runtime,
     config: keeper.live,
@@ -188,7 +191,7 @@ export async function startIngress(
     draining: false,
     log,
     observe: observers([
-      ...(config.accessLog ? [accessLog(log)] : []),
+      ...(accessLog.observer === null ? [] : [accessLog.observer]),
       ...(options.observers ?? []),
     ]),
   };
@@ -207,6 +210,7 @@ export async function startIngress(
     tower?.close();
     await registry.close();
     clock.close();
+    await accessLog.close();
     throw e;
   }
 
@@ -247,9 +251,14 @@ export async function startIngress(
       current = next;
       return generation;
     },
+    reopenLogs() {
+      accessLog.reopen();
+    },
     shutdown(graceMs: number) {
       stopping ??= (async () => {
         await listeners.shutdown(graceMs);
+        // Every request has been observed: what the access log holds is written.
+        await accessLog.close();
         pool.close();
         clock.close();
         tower?.close();
@@ -302,6 +311,8 @@ const FIXED: Partial<Record<keyof IngressConfig, string>> = {
   via: "via",
   lookupCacheMs: "lookup-cache",
   accessLog: "access-log",
+  accessLogFormat: "access-log-format",
+  accessLogFile: "access-log-file",
   debugErrors: "debug-errors",
 };
 

@@ -143,6 +143,11 @@ export async function runIngress(
     runtime.exit(0);
   };
   onStop(runtime, stop);
+  // logrotate's postrotate: every process opens the access log file again.
+  runtime.onSignal("SIGUSR1", () => {
+    ingress.reopenLogs();
+    supervisor?.signal("SIGUSR1");
+  });
   if (reloader !== null) {
     runtime.onSignal("SIGHUP", () => void reloader.reload("SIGHUP", true));
     reloader.watch();
@@ -228,6 +233,7 @@ async function runWorker(
     runtime.exit(0);
   };
   onStop(runtime, stop);
+  runtime.onSignal("SIGUSR1", () => ingress.reopenLogs());
   // SIGHUP reaches the primary, which reloads and passes the text on: a worker only follows.
   runtime.onSignal("SIGHUP", () => {});
   // The first config line is what the primary runs when this worker starts: usually the

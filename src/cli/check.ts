@@ -53,6 +53,13 @@ export function rulesText(r: RouteRules): string {
   return parts.join(", ");
 }
 
+/** Where the access log goes, in a few words. */
+function accessLogText(c: IngressConfig): string {
+  if (!c.accessLog) return "off";
+  const where = c.accessLogFile === null ? "stderr" : `${c.accessLogFile} (reopened on SIGUSR1)`;
+  return `${c.accessLogFormat} to ${where}`;
+}
+
 /** One route as `check` prints it. */
 export function routeLine(r: Route): string {
   const where = `${r.host}${r.prefix}${r.stringPrefix ? "*" : ""}`;
@@ -79,6 +86,7 @@ export function describeConfig(config: IngressConfig): string {
     const tls = l.tls ? ` (cert ${l.tls.certPath}, key ${l.tls.keyPath})` : "";
     lines.push(`  ${scheme}://${formatHostPort(l.listen.host, l.listen.port)}${tls}`);
   }
+  lines.push(`access log: ${accessLogText(config)}`);
   lines.push("services:", `  every service: ${serviceLine(config.serviceDefaults)}`);
   for (const [name, s] of config.services) lines.push(`  ${name}: ${serviceLine(s)}`);
   lines.push(`routes (${config.routes.length}):`);

@@ -64,6 +64,8 @@ export const INGRESS_FLAGS: Record<string, FlagSpec> = {
     Object.entries(TOWER_SECURITY_FLAGS).map(([name, spec]) => [`tower-${name}`, spec]),
   ),
   "access-log": { type: "boolean" },
+  "access-log-format": { type: "string" },
+  "access-log-file": { type: "string" },
   "debug-errors": { type: "boolean" },
   procs: { type: "string" },
   help: { type: "boolean", short: "h" },
@@ -212,6 +214,8 @@ flags:
   --tower-routes              services may declare routes with the Tower (ROUTE; default off)
   --tower-max-routes N        most route declarations the Tower holds (default 1000, 0 = no cap)
   --access-log                log each request to stderr
+  --access-log-format FMT     classic (default), json, common or combined; implies --access-log
+  --access-log-file PATH      append the access log to PATH (reopened on SIGUSR1), not stderr
   --debug-errors              error bodies say which replicas failed and why (development only)
   --procs N                   processes sharing the listening port (default 1)
   --help, --version

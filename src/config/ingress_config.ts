@@ -34,7 +34,9 @@ import {
   parseVia,
   readFlag,
   secretOf,
+  ValueError,
 } from "../cli/values.ts";
+import { ACCESS_LOG_FORMATS, type AccessLogFormat } from "../proxy/access_log.ts";
 import { ConfigError } from "./errors.ts";
 import type { ConfigFile } from "./file.ts";
 import { layered, readSetting, type Settings } from "./settings.ts";
@@ -236,6 +238,34 @@ function adminOf(s: Settings, env: (name: string) => string | undefined): AdminC
   return { listen, token };
 }
 
+/** An access log format's name. */
+function parseAccessLogFormat(text: string): AccessLogFormat {
+  const format = ACCESS_LOG_FORMATS.find((f) => f === text);
+  if (format === undefined) {
+    throw new ValueError("must be classic, json, common or combined");
+  }
+  return format;
+}
+
+function parseLogPath(text: string): string {
+  if (text === "") throw new ValueError("must name a file", true);
+  return text;
+}
+
+/** The access log: on with `access-log`, or with a format or a file, which imply it. */
+function accessLogOf(
+  s: Settings,
+): Pick<IngressConfig, "accessLog" | "accessLogFormat" | "accessLogFile"> {
+  const format = readSetting(s, "access-log-format", parseAccessLogFormat, "classic");
+  const file = readSetting<string | null>(s, "access-log-file", parseLogPath, null);
+  const implied = s.get("access-log-format") !== undefined || file !== null;
+  return {
+    accessLog: implied || s.get("access-log") === "true",
+    accessLogFormat: format,
+    accessLogFile: file,
+  };
+}
+
 /** The static routes: `--route` flags first, then the file's. */
 function routesOf(
   specs: readonly string[],
@@ -352,7 +382,7 @@ export function buildIngressConfig(
     via: readFlag(s.label("via"), s.get("via") ?? "gatehouse", parseVia),
     towerSecurity: towerSecurityOf("tower-", s, env),
     lookupCacheMs: d("lookup-cache", "0"),
-    accessLog: s.get("access-log") === "true",
+    ...accessLogOf(s),
     debugErrors: s.get("debug-errors") === "true",
     procs: n("procs", "1", 1, 64),
   };

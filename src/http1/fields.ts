@@ -39,6 +39,8 @@ export const FIELD = {
   X_REQUEST_ID: 22,
   /** Starts the request body clock at the 100 Continue. */
   EXPECT: 23,
+  /** Read for the access log's combined format. */
+  REFERER: 24,
 } as const;
 
 /** Lower-case name of each {@link FIELD} id (index = id). */
@@ -67,6 +69,7 @@ export const FIELD_NAMES: readonly string[] = [
   "via",
   "x-request-id",
   "expect",
+  "referer",
 ];
 
 /** Known names by length: ids to compare against a name of that length. */

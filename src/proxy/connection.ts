@@ -20,7 +20,7 @@ import { KeptBuffer } from "./kept_buffer.ts";
 import { type ClientInfo, clientInfoOf } from "./forwarded.ts";
 import { Exchange } from "./exchange.ts";
 import type { Downstream } from "./downstream.ts";
-import { newRequestRecord, type RequestRecord, startRecord } from "./observe.ts";
+import { answerBodyLength, newRequestRecord, type RequestRecord, startRecord } from "./observe.ts";
 import { startTunnel } from "./tunnel.ts";
 import { SerialLoop } from "../serial_loop.ts";
 import { RequestId } from "./request_id.ts";
@@ -264,6 +264,7 @@ export class ClientConnection implements SocketHandler, Expiring, Downstream {
       r.target = target;
       r.status = status;
       r.bytesOut = response.length;
+      r.bodyBytesOut = answerBodyLength(response);
       r.requestId = this.requestId.text;
       r.error = error;
       observe.request(r);

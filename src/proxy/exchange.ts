@@ -48,7 +48,12 @@ import type { ProxyError } from "./errors.ts";
 import type { BackendLink } from "./backend_link.ts";
 import { RequestBody } from "./request_body.ts";
 import { ResponseRelay, type ResponseSink } from "./response.ts";
-import { type RequestObserver, type RequestRecord, startRecord } from "./observe.ts";
+import {
+  readRecordHead,
+  type RequestObserver,
+  type RequestRecord,
+  startRecord,
+} from "./observe.ts";
 import { replicaAddress } from "../registry/types.ts";
 import { newIncomingRequest, readRequest } from "./request_head.ts";
 import { answerByRule, type RoutePlan, RuleAnswer, RulePlans } from "./request_rules.ts";
@@ -150,7 +155,7 @@ export class Exchange implements UpstreamListener, ResponseSink {
     // route: on the snapshot current now; the request keeps it to its end.
     const snap = this.#ctx.config.current;
     const route = snap.table.match(host, url.path === "*" ? "/" : url.path);
-    if (this.#ctx.observe !== null) this.#observeStart(host, snap.generation, route);
+    if (this.#ctx.observe !== null) this.#observeStart(scan, host, snap.generation, route);
     if (route === undefined) {
       return this.#fail({ kind: "NoRoute", host, path: url.path }, req.framing.kind !== "none");
     }
@@ -406,6 +411,8 @@ export class Exchange implements UpstreamListener, ResponseSink {
     this.#ended();
     const backend = this.#upstream.detach();
     this.#down.socket.write(this.#response.upgradeHead(scan, tokens));
+    // A tunnel's request is observed as its 101 goes out: what was sent by then.
+    if (this.#ctx.observe !== null) this.#observeEnd(this.#ctx.observe, 101);
     // The tunnel outlives the exchange, which holds none of it: not the response's bytes, and not
     // through the link (the backend socket's, for as long as the tunnel runs).
     this.#letGo();
@@ -444,9 +451,10 @@ export class Exchange implements UpstreamListener, ResponseSink {
   }
 
   /** Observed: the request begins, routed (or not) on `generation`. */
-  #observeStart(host: string, generation: number, route: Route | undefined): void {
+  #observeStart(scan: HeadScan, host: string, generation: number, route?: Route): void {
     const r = this.#record;
     startRecord(r, host, generation);
+    readRecordHead(r, scan, this.#ctx.observe!.readsHeaders === true);
     if (route !== undefined) {
       r.route = route.source;
       r.service = route.service;
@@ -454,14 +462,17 @@ export class Exchange implements UpstreamListener, ResponseSink {
   }
 
   /** Observed: the response went through; the observers hear the whole request. */
-  #observeEnd(observe: RequestObserver): void {
+  #observeEnd(observe: RequestObserver, status: number): void {
     const r = this.#record;
     const replica = this.#upstream.replica;
     r.durationMs = Date.now() - r.startedAt;
     r.client = this.#down.socket.remoteAddress;
     r.method = this.#method;
     r.target = this.#target;
-    r.status = this.#response.status;
+    r.status = status;
+    r.bytesIn = this.#body.received;
+    r.bytesOut = this.#response.bytesSent;
+    r.bodyBytesOut = this.#response.bodyBytesSent;
     r.upstream = replica === null ? "" : replicaAddress(replica);
     r.tries = this.#upstream.attempts;
     r.requestId = this.#down.requestId.text;
@@ -474,7 +485,7 @@ export class Exchange implements UpstreamListener, ResponseSink {
     this.#active = false;
     const ctx = this.#ctx;
     const response = this.#response;
-    if (ctx.observe !== null) this.#observeEnd(ctx.observe);
+    if (ctx.observe !== null) this.#observeEnd(ctx.observe, response.status);
     // The connection goes back to the pool (unless its replica was ejected meanwhile), then
     // the request stops counting as in flight.
     this.#upstream.finish(response.reusable && this.#body.done);
@@ -485,7 +496,10 @@ export class Exchange implements UpstreamListener, ResponseSink {
   }
 
   #fail(error: ProxyError, close: boolean): void {
-    if (this.#ctx.observe !== null) this.#record.tries = this.#upstream.attempts;
+    if (this.#ctx.observe !== null) {
+      this.#record.tries = this.#upstream.attempts;
+      this.#record.bytesIn = this.#body.received;
+    }
     this.#ended();
     this.#letGo();
     this.#down.fail(error, close, this.#method, this.#target);

@@ -45,6 +45,8 @@ export class RequestBody {
   #blocked = false;
   /** The client half-closed: body bytes that have not come never will. */
   #clientEnded = false;
+  /** Body bytes taken from the client so far (the access log's bytes in). */
+  #received = 0;
   readonly #input: ClientInput;
   readonly #client: Socket;
   readonly #timers: TransferTimers;
@@ -63,6 +65,7 @@ export class RequestBody {
    */
   begin(framing: Framing, maxBytes = -1): void {
     this.#clientEnded = false;
+    this.#received = 0;
     this.#left = framing.kind === "length" ? framing.length : 0;
     this.#scanner = framing.kind === "chunked" ? new ChunkedScanner(maxBytes) : null;
     this.#done = framing.kind === "none";
@@ -75,6 +78,11 @@ export class RequestBody {
   /** The whole body has been passed on (true at once for a request without one). */
   get done(): boolean {
     return this.#done;
+  }
+
+  /** Body bytes read from the client so far, as they came (chunked framing included). */
+  get received(): number {
+    return this.#received;
   }
 
   /** The body was refused for going over its limit (see {@link begin}). */
@@ -124,6 +132,7 @@ export class RequestBody {
     if (n === 0) return null;
     const chunk = buf.subarray(start, start + n);
     input.consume(n);
+    this.#received += n;
     if (this.#replayable) {
       this.#replayBytes += n;
       if (this.#replayBytes > MAX_REPLAY) {
@@ -174,5 +183,7 @@ export class RequestBody {
   letGo(): void {
     this.#replay = null;
     this.#scanner = null;
+    // A request refused before its body began must not count the last one's.
+    this.#received = 0;
   }
 }

@@ -17,6 +17,8 @@
 import { FIELD_STRIDE, type HeadScan } from "../http1/head.ts";
 import { FIELD } from "../http1/fields.ts";
 
+const idDecoder = new TextDecoder();
+
 /** The longest id kept from a trusted proxy (and the size of every id's buffer). */
 export const MAX_REQUEST_ID = 128;
 
@@ -151,8 +153,9 @@ export class RequestId {
     return true;
   }
 
-  /** The id as text (made once per request, when first asked for). */
+  /** The id as text (made once per request, when first asked for: the access log does). */
   get text(): string {
-    return this.#text ??= String.fromCharCode(...this.bytes.subarray(0, this.length));
+    // Visible ASCII: decoded as UTF-8 it is the same text, several times quicker than a spread.
+    return this.#text ??= idDecoder.decode(this.bytes.subarray(0, this.length));
   }
 }

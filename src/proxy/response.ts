@@ -94,11 +94,17 @@ export class ResponseRelay {
   /** HTTP/1.0 client, chunked response: send the data only, delimited by close. */
   #dechunk = false;
   #reusable = false;
+  /** Head bytes (interim heads too) and body bytes handed to the client (the access log's). */
+  #headBytes = 0;
+  #bodyBytes = 0;
   /** The chunk being dechunked, for {@link #writeData}. */
   #chunk: Uint8Array = EMPTY;
   /** Writes one range of dechunked data; made once, so dechunking allocates no closure. */
   readonly #writeData = (start: number, end: number): void => {
-    if (end > start) this.#sink.client.write(this.#chunk.subarray(start, end));
+    if (end > start) {
+      this.#bodyBytes += end - start;
+      this.#sink.client.write(this.#chunk.subarray(start, end));
+    }
   };
 
   constructor(sink: ResponseSink, id: RequestId) {
@@ -129,6 +135,8 @@ export class ResponseRelay {
     this.#closeClient = false;
     this.#dechunk = false;
     this.#reusable = false;
+    this.#headBytes = 0;
+    this.#bodyBytes = 0;
   }
 
   /** The request asks to switch protocols (a WebSocket handshake, say). */
@@ -139,7 +147,19 @@ export class ResponseRelay {
   /** The client's head for the backend's 101 in `scan` (see {@link ResponseSink.upgraded}). */
   upgradeHead(scan: HeadScan, tokens: ConnectionTokens): Uint8Array {
     const head = downstreamHeadBytes(scan, tokens, "upgrade", this.#upgrade, this.#id);
-    return this.#edits === null ? head : this.#edits.apply(head);
+    const out = this.#edits === null ? head : this.#edits.apply(head);
+    this.#headBytes += out.length;
+    return out;
+  }
+
+  /** Bytes handed to the client for this response so far, heads included. */
+  get bytesSent(): number {
+    return this.#headBytes + this.#bodyBytes;
+  }
+
+  /** Of {@link bytesSent}, the body's. */
+  get bodyBytesSent(): number {
+    return this.#bodyBytes;
   }
 
   /** Some response byte has arrived (a retry would no longer be safe). */
@@ -211,7 +231,9 @@ export class ResponseRelay {
       if (scan.status < 200) {
         // Interim responses (100 Continue, 103 Early Hints) go to HTTP/1.1 clients as they come.
         if (this.#minor === 1) {
-          this.#sink.client.write(downstreamHeadBytes(scan, tokens, null, null, null));
+          const interim = downstreamHeadBytes(scan, tokens, null, null, null);
+          this.#headBytes += interim.length;
+          this.#sink.client.write(interim);
           this.#sink.interimSent();
         }
         start = scan.end;
@@ -283,7 +305,10 @@ export class ResponseRelay {
       sink.replyHead,
     );
     // A route's edits copy the head (and the body bytes joined to it) once more.
-    sink.client.write(this.#edits === null ? head : this.#edits.apply(head));
+    const out = this.#edits === null ? head : this.#edits.apply(head);
+    this.#headBytes += out.length - (end - start);
+    this.#bodyBytes += end - start;
+    sink.client.write(out);
   }
 
   /** Forward response body bytes chunk[from..]. */
@@ -316,7 +341,10 @@ export class ResponseRelay {
         if (!this.#dechunk) out = data.subarray(0, r.consumed);
       }
     }
-    if (out.length > 0 && !this.#sink.client.write(out)) this.#sink.pauseBackend();
+    if (out.length > 0) {
+      this.#bodyBytes += out.length;
+      if (!this.#sink.client.write(out)) this.#sink.pauseBackend();
+    }
     if (done) this.#sink.responseDone();
   }
 }

@@ -17,6 +17,7 @@ import type {
   SocketHandler,
 } from "./types.ts";
 import { bindUdp } from "./udp.ts";
+import { builtin } from "./builtin.ts";
 
 /** Each socket reads into its own buffer: small at first, grown for a socket that fills it. */
 const READ_SIZE = 16 * 1024;
@@ -312,6 +313,7 @@ export const denoRuntime: Runtime = {
   bindUdp,
 
   onSignal(signal, fn) {
+    if (signal === "SIGUSR1") keepInspectorClosed();
     Deno.addSignalListener(signal, fn);
   },
 
@@ -321,6 +323,11 @@ export const denoRuntime: Runtime = {
 
   readTextFileSync(path) {
     return Deno.readTextFileSync(path);
+  },
+
+  async openAppend(path) {
+    const file = await Deno.open(path, { append: true, create: true, mode: 0o644 });
+    return { write: (data) => file.write(data), close: () => file.close() };
   },
 
   watchFolder(path, onChange) {
@@ -343,6 +350,26 @@ export const denoRuntime: Runtime = {
     Deno.exit(code);
   },
 };
+
+let inspectorKeptClosed = false;
+
+/**
+ * Deno (from 2.9.2) opens its V8 inspector on 127.0.0.1:9229 when SIGUSR1
+ * arrives, as Node does. Here SIGUSR1 asks for the log file to be opened
+ * again (logrotate), and must not open a debugger port any local user could
+ * reach: one the signal opened is closed again at once (one opened by
+ * `--inspect` before it stays).
+ */
+function keepInspectorClosed(): void {
+  if (inspectorKeptClosed) return;
+  inspectorKeptClosed = true;
+  const inspector = builtin<typeof import("node:inspector")>("node:inspector");
+  if (inspector.url() !== undefined) return;
+  Deno.addSignalListener("SIGUSR1", () => {
+    // The runtime opens it moments after the signal, off this thread.
+    for (const ms of [0, 20, 100, 500]) setTimeout(() => inspector.close(), ms);
+  });
+}
 
 /**
  * How to start this program again under Deno (for `--procs` workers): the

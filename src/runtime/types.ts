@@ -102,6 +102,18 @@ export interface UdpSocket {
   close(): void;
 }
 
+/** A file opened for appending (the access log's). */
+export interface AppendFile {
+  /**
+   * Write `data` at the file's end (O_APPEND: another process's writes never
+   * land inside it); resolves with how many bytes were written, which may be
+   * fewer; rejects when nothing could be (a full disk).
+   */
+  write(data: Uint8Array): Promise<number>;
+  /** Close the file; it must not be written to after. */
+  close(): void;
+}
+
 /** A program and the arguments that start it, before any of its own. */
 export interface SelfCommand {
   cmd: string;
@@ -151,11 +163,16 @@ export interface Runtime {
     onMessage: (datagram: Datagram) => void,
   ): Promise<UdpSocket>;
   /** Run `fn` when the process receives the signal. */
-  onSignal(signal: "SIGTERM" | "SIGINT" | "SIGHUP", fn: () => void): void;
+  onSignal(signal: "SIGTERM" | "SIGINT" | "SIGHUP" | "SIGUSR1", fn: () => void): void;
   /** Read a whole text file. */
   readTextFile(path: string): Promise<string>;
   /** Read a whole text file now (start-up only: it blocks). */
   readTextFileSync(path: string): string;
+  /**
+   * Open `path` for appending, creating it when missing; rejects when it
+   * cannot (a folder, no permission). The writes run off the event loop.
+   */
+  openAppend(path: string): Promise<AppendFile>;
   /**
    * Call `onChange` when anything in the folder `path` changes (a file
    * written, renamed, a symlink swapped). Events may come in bursts; the

@@ -32,6 +32,7 @@ import {
   PROXY_COLORS,
   PROXY_IDS,
   type ProxyId,
+  referenceOf,
   routeFlags,
   SCENARIOS,
 } from "../../bench/lib/scenarios.ts";
@@ -507,6 +508,49 @@ describe("results.summarize", () => {
   });
 });
 
+describe("the access log comparison", () => {
+  const env = (vars: Record<string, string>) => (k: string) => vars[k];
+
+  it("is run only when asked for, with nginx-log as the reference", () => {
+    assert.ok(!parseBenchOptions([], env({})).proxies.some((p) => p.endsWith("-log")));
+    const o = parseBenchOptions(
+      [],
+      env({ BENCH_PROXIES: "gatehouse-bin-log,nginx-log", BENCH_SCENARIOS: "keepalive-c50" }),
+    );
+    assert.deepEqual(o.proxies, ["nginx-log", "gatehouse-bin-log"]);
+    assert.equal(referenceOf(o.proxies), "nginx-log");
+    assert.equal(referenceOf(["nginx", "nginx-log", "gatehouse-bin-log"]), "nginx");
+    assert.equal(referenceOf(["gatehouse-bin"]), "nginx");
+    assert.deepEqual(GATEHOUSE_VARIANTS["gatehouse-bin-log"], {
+      program: "binary",
+      routes: 3,
+      accessLog: "json",
+    });
+  });
+
+  it("names its reference in the table", () => {
+    const scenario = SCENARIOS[0];
+    const run = (proxy: ProxyId, pair: number, rps: number): RunRecord => ({
+      proxy,
+      scenario: scenario.id,
+      run: 1,
+      pair,
+      foreignByAttempt: [0],
+      disturbed: false,
+      wrk: fakeWrk(rps, 0.001),
+    });
+    const cells = summarize(
+      [run("nginx-log", 1, 50_000), run("gatehouse-bin-log", 1, 60_000)],
+      ["nginx-log", "gatehouse-bin-log"],
+      [scenario],
+      "nginx-log",
+      new Map(),
+    );
+    assert.equal(cells[1].ratio, 1.2);
+    assert.match(formatTable(cells, [scenario], "nginx-log"), /vs nginx-log/);
+  });
+});
+
 describe("p99PairOrder", () => {
   it("runs the reference first in odd pairs and second in even ones", () => {
     const orders = [1, 2, 3, 4].map((i) => p99PairOrder(i, "nginx", "gatehouse-bin").join(" "));
@@ -712,6 +756,25 @@ describe("proxy configs", () => {
     assert.match(conf, /keepalive 64;/);
     assert.match(conf, /proxy_http_version 1\.1;/);
     assert.match(conf, /proxy_set_header Connection "";/);
+    assert.equal((conf.match(/\{/g) ?? []).length, (conf.match(/\}/g) ?? []).length);
+  });
+
+  it("nginx-log writes JSON lines to its file, buffered 64 KiB, flushed every second", () => {
+    const plain = nginxProxyConfig({ ...files, port: 18081, upstreamPort: 18080 });
+    assert.doesNotMatch(plain, /log_format|access_log \//);
+    const conf = nginxProxyConfig({
+      ...files,
+      port: 18081,
+      upstreamPort: 18080,
+      accessLog: "/o/p/access.log",
+    });
+    // The server's access_log overrides the http context's "access_log off".
+    assert.match(conf, /\n {4}access_log \/o\/p\/access\.log json_lines buffer=64k flush=1s;\n/);
+    const format = /log_format json_lines escape=json '([^']*)';/.exec(conf)?.[1];
+    assert.ok(format !== undefined, conf);
+    for (const field of ["time", "client", "method", "host", "path", "status", "bytes_out"]) {
+      assert.ok(format.includes(`"${field}":`), field);
+    }
     assert.equal((conf.match(/\{/g) ?? []).length, (conf.match(/\}/g) ?? []).length);
   });
 

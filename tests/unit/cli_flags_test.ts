@@ -83,6 +83,8 @@ describe("parseCommandLine: defaults", () => {
       poolSize: 1024,
       poolIdleTimeoutMs: 4_000,
       accessLog: false,
+      accessLogFormat: "classic",
+      accessLogFile: null,
       debugErrors: false,
       procs: 1,
       via: "gatehouse",
@@ -656,6 +658,45 @@ describe("parseCommandLine: usage errors", () => {
       }
       assert.ok(value <= 2 ** 31 - 1, `${flag} 1000h became ${value} ms, beyond a timer's range`);
     }
+  });
+});
+
+describe("parseCommandLine: the access log", () => {
+  it("keeps bare --access-log as the classic line on stderr", () => {
+    const c = ingress([...ROUTE, "--access-log"]);
+    assert.deepEqual([c.accessLog, c.accessLogFormat, c.accessLogFile], [true, "classic", null]);
+  });
+
+  it("takes a format and a file, either of which turns the access log on", () => {
+    for (const format of ["classic", "json", "common", "combined"]) {
+      const c = ingress([...ROUTE, "--access-log-format", format]);
+      assert.deepEqual([c.accessLog, c.accessLogFormat, c.accessLogFile], [true, format, null]);
+    }
+    const file = ingress([...ROUTE, "--access-log-file", "/var/log/gatehouse/access.log"]);
+    assert.deepEqual(
+      [file.accessLog, file.accessLogFormat, file.accessLogFile],
+      [true, "classic", "/var/log/gatehouse/access.log"],
+    );
+    const both = ingress([...ROUTE, "--access-log-format", "json", "--access-log-file", "a.log"]);
+    assert.deepEqual([both.accessLog, both.accessLogFormat, both.accessLogFile], [
+      true,
+      "json",
+      "a.log",
+    ]);
+  });
+
+  it("explains a bad format or an empty path", () => {
+    usage(
+      [...ROUTE, "--access-log-format", "xml"],
+      '--access-log-format: "xml" must be classic, json, common or combined',
+    );
+    usage([...ROUTE, "--access-log-format", "JSON"], /must be classic, json, common or combined/);
+    usage([...ROUTE, "--access-log-file", ""], "--access-log-file: must name a file");
+  });
+
+  it("names both flags in the usage text", () => {
+    assert.match(USAGE, /--access-log-format FMT +classic \(default\), json, common or combined/);
+    assert.match(USAGE, /--access-log-file PATH +append the access log to PATH/);
   });
 });
 

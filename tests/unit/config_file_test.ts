@@ -10,6 +10,7 @@ import { ingressConfig } from "../../src/cli/ingress_flags.ts";
 import { UsageError } from "../../src/cli/flags.ts";
 import { YamlTree } from "../../src/config/yaml_tree.ts";
 import type { IngressConfig } from "../../src/app/config.ts";
+import { describeConfig } from "../../src/cli/check.ts";
 
 /** The config `args` give with `text` as the file they name. */
 function withFile(text: string, args: string[] = []): IngressConfig {
@@ -62,6 +63,36 @@ describe("config file: settings", () => {
     mistake("config: other.yaml\n", "g.yaml:1: config: is not a setting");
     mistake("- a\n- b\n", /g\.yaml:1: the file must be a mapping/);
     mistake("grace: 1s\ngrace: 2s\n", /g\.yaml:2: duplicated mapping key/);
+  });
+});
+
+describe("config file: the access log", () => {
+  it("reads access-log-format and access-log-file as keys, which turn it on", () => {
+    const c = withFile("access-log-format: json\naccess-log-file: /var/log/gh/access.log\n");
+    assert.deepEqual([c.accessLog, c.accessLogFormat, c.accessLogFile], [
+      true,
+      "json",
+      "/var/log/gh/access.log",
+    ]);
+    const flagged = withFile("access-log-format: json\n", ["--access-log-format", "combined"]);
+    assert.equal(flagged.accessLogFormat, "combined", "the flag over the file");
+  });
+
+  it("names the line of a bad format", () => {
+    mistake(
+      "grace: 3s\naccess-log-format: apache\n",
+      'g.yaml:2: access-log-format: "apache" must be classic, json, common or combined',
+    );
+  });
+
+  it("shows in gatehouse check where the lines go", () => {
+    const text = (yaml: string) => describeConfig(withFile(`${yaml}routes: [/:web]\n`));
+    assert.match(text(""), /\naccess log: off\n/);
+    assert.match(text("access-log: true\n"), /\naccess log: classic to stderr\n/);
+    assert.match(
+      text("access-log-format: json\naccess-log-file: /var/log/gh/access.log\n"),
+      /\naccess log: json to \/var\/log\/gh\/access\.log \(reopened on SIGUSR1\)\n/,
+    );
   });
 });
 

@@ -8,7 +8,8 @@
  * in step (relay.ts).
  *
  * The primary restarts a worker that dies, passes SIGTERM/SIGINT on for a
- * graceful shutdown, and waits for the workers before it exits. A worker
+ * graceful shutdown (and SIGUSR1 on, for the access log file), and waits
+ * for the workers before it exits. A worker
  * whose stdin ends (the primary is gone) shuts down by itself.
  *
  * Spawning and pipes use `node:child_process` and `node:process`, which Deno
@@ -123,6 +124,19 @@ export class Supervisor {
   /** Send `line` to every worker (a config text the primary applied). */
   send(line: string): void {
     this.#broadcast(line);
+  }
+
+  /** Pass `signal` on to every running worker (SIGUSR1: reopen the access log file). */
+  signal(signal: "SIGUSR1"): void {
+    for (const slot of this.#slots) {
+      const pid = slot.child?.pid;
+      // process.kill, not child.kill: Deno's ChildProcess.kill also closes the child's pipes,
+      // and a worker whose stdin ends shuts down.
+      if (pid === undefined) continue;
+      try {
+        process.kill(pid, signal);
+      } catch { /* gone */ }
+    }
   }
 
   #broadcast(line: string): void {

@@ -123,6 +123,23 @@ export const bunRuntime: Runtime = {
     return builtin<typeof import("node:fs")>("node:fs").readFileSync(path, "utf8");
   },
 
+  openAppend(path) {
+    // Plain descriptors: node:fs/promises' FileHandle throws if collected unclosed.
+    const fs = builtin<typeof import("node:fs")>("node:fs");
+    return new Promise((resolve, reject) => {
+      fs.open(path, "a", 0o644, (error, fd) => {
+        if (error) return reject(error);
+        resolve({
+          write: (data) =>
+            new Promise<number>((done, fail) =>
+              fs.write(fd, data, (e, n) => e ? fail(e) : done(n))
+            ),
+          close: () => fs.close(fd, () => {}),
+        });
+      });
+    });
+  },
+
   watchFolder(path, onChange) {
     const watcher = builtin<typeof import("node:fs")>("node:fs").watch(path, () => onChange());
     // A folder that goes away ends the watch; the caller's next reload says why.
