@@ -9,7 +9,7 @@ import { haproxyConfig } from "./haproxy.ts";
 import { nginxBackendConfig, type NginxFiles, nginxProxyConfig } from "./nginx.ts";
 import { probe, tcpPortFree } from "./probe.ts";
 import { type Managed, runCommand, type Supervisor } from "./proc.ts";
-import { GATEHOUSE_VARIANTS, type ProxyId, routeFlags } from "./scenarios.ts";
+import { GATEHOUSE_VARIANTS, type ProxyId, routeFlags, variantArgs } from "./scenarios.ts";
 import { TowerRegistration, udpPortFree } from "./tower.ts";
 
 /** The 13-byte body the backend serves at `/`. */
@@ -364,6 +364,7 @@ export async function startProxy(
     case "gatehouse-bin":
     case "gatehouse-deno":
     case "gatehouse-bin-1k":
+    case "gatehouse-bin-metrics":
       return await startGatehouse(ctx, {
         id,
         program: GATEHOUSE_VARIANTS[id].program,
@@ -371,7 +372,7 @@ export async function startProxy(
         routes: routeFlags(GATEHOUSE_VARIANTS[id].routes),
         service: "bench",
         backendPorts: [backendPort],
-        extraArgs: ctx.gatehouseArgs,
+        extraArgs: [...variantArgs(id), ...ctx.gatehouseArgs],
       });
   }
 }

@@ -63,6 +63,7 @@ export const PROXY_IDS = [
   "gatehouse-bin",
   "gatehouse-deno",
   "gatehouse-bin-1k",
+  "gatehouse-bin-metrics",
 ] as const;
 
 /** One of {@link PROXY_IDS}. */
@@ -79,17 +80,43 @@ export const PROXY_COLORS: Record<ProxyId, string> = {
   "gatehouse-deno": "#9c36b5",
   // A lighter shade of gatehouse-bin's orange: the same binary, more routes.
   "gatehouse-bin-1k": "#f59f00",
+  // A darker red-orange: the same binary, metrics on.
+  "gatehouse-bin-metrics": "#c92a2a",
 };
 
-/** The Gatehouse variants: which program runs and how many routes it is given. */
+/** The Gatehouse variants: which program runs, how many routes it is given, and other flags. */
 export const GATEHOUSE_VARIANTS = {
   "gatehouse-bin": { program: "binary", routes: 3 },
   "gatehouse-deno": { program: "deno run", routes: 3 },
   "gatehouse-bin-1k": { program: "binary", routes: 1000 },
-} as const satisfies Partial<Record<ProxyId, { program: string; routes: number }>>;
+  // The admin listener turns metrics on: every request observed, connects timed.
+  "gatehouse-bin-metrics": { program: "binary", routes: 3, args: ["--admin", "127.0.0.1:0"] },
+} as const satisfies Partial<
+  Record<ProxyId, { program: string; routes: number; args?: readonly string[] }>
+>;
+
+/**
+ * The flags a variant adds to the bench's own.
+ *
+ * @example
+ * ```ts
+ * import { variantArgs } from "./scenarios.ts";
+ * variantArgs("gatehouse-bin-metrics"); // ["--admin", "127.0.0.1:0"]
+ * ```
+ */
+export function variantArgs(id: GatehouseId): readonly string[] {
+  return (GATEHOUSE_VARIANTS[id] as { args?: readonly string[] }).args ?? [];
+}
 
 /** A Gatehouse proxy id. */
 export type GatehouseId = keyof typeof GATEHOUSE_VARIANTS;
+
+/** The metrics comparison: the binary with metrics on against without, in the same run. */
+export const METRICS_COST = {
+  on: "gatehouse-bin-metrics",
+  off: "gatehouse-bin",
+  scenario: "keepalive-c50",
+} as const satisfies { on: GatehouseId; off: GatehouseId; scenario: string };
 
 /** The route-table comparison: the large table against the small one, same binary. */
 export const ROUTE_COST = {
