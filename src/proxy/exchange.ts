@@ -464,7 +464,6 @@ export class Exchange implements UpstreamListener, ResponseSink {
     r.status = this.#response.status;
     r.upstream = replica === null ? "" : replicaAddress(replica);
     r.tries = this.#upstream.attempts;
-    r.requestId = this.#down.requestId.text;
     r.error = "";
     observe.request(r);
   }
