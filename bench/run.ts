@@ -17,6 +17,7 @@
  * deno task bench --quick          # 1 run x 3 s per cell
  * BENCH_PROXIES=nginx,haproxy BENCH_DURATION=5 deno task bench
  * BENCH_PROXIES=gatehouse-bin,gatehouse-bin-1k deno task bench   # route-table cost
+ * BENCH_PROXIES=gatehouse-bin,gatehouse-bin-metrics deno task bench   # metrics cost
  * ```
  * @module
  */
@@ -48,6 +49,7 @@ import {
   formatMiB,
   formatNumber,
   formatTable,
+  metricsCostLine,
   p99ComparisonText,
   resultsChart,
   resultsMarkdown,
@@ -233,7 +235,12 @@ function printCallouts(
   proxies: readonly string[],
   p99: P99Comparison | undefined,
 ): void {
-  for (const line of [rssLine(cells, scenarios, proxies), routeCostLine(cells, scenarios)]) {
+  const lines = [
+    rssLine(cells, scenarios, proxies),
+    routeCostLine(cells, scenarios),
+    metricsCostLine(cells, scenarios),
+  ];
+  for (const line of lines) {
     if (line !== undefined) console.log(line);
   }
   if (p99 !== undefined) console.log(p99ComparisonText(p99, scenarios));

@@ -10,7 +10,7 @@
  *    loaded built-ins), not only against `deno run main.ts`
  *
  * Before the steps, the servers and tools the suite starts (etcd, dnsmasq,
- * nginx, haproxy, ss) are installed when missing (tests/system_packages.ts):
+ * nginx, haproxy, prometheus, ss, promtool) are installed when missing (tests/system_packages.ts):
  * with apt-get as root, else unpacked into `.cache/debian/`.
  *
  * Output streams through as it comes. The last line is always

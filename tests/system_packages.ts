@@ -1,7 +1,8 @@
 /**
- * The servers the suite starts itself (etcd, dnsmasq, nginx, haproxy) and
- * the tools it calls (ss), installed when the machine lacks them, so the
- * README's test command works on a fresh Debian machine with only Node.js.
+ * The servers the suite starts itself (etcd, dnsmasq, nginx, haproxy,
+ * prometheus) and the tools it calls (ss, promtool), installed when the
+ * machine lacks them, so the README's test command works on a fresh Debian
+ * machine with only Node.js.
  *
  * - as root: `apt-get install` (the packaged daemons are kept from starting:
  *   the tests start their own, on their own ports);
@@ -20,6 +21,9 @@ export const SUITE_COMMANDS: Readonly<Record<string, string>> = {
   nginx: "nginx-light",
   haproxy: "haproxy",
   ss: "iproute2",
+  // promtool checks the /metrics output; the server scrapes Gatehouse in an end-to-end test.
+  promtool: "prometheus",
+  prometheus: "prometheus",
 };
 
 /** Debian puts nginx, haproxy and dnsmasq in sbin, which a non-login PATH may lack. */

@@ -9,7 +9,7 @@ import { haproxyConfig } from "./haproxy.ts";
 import { nginxBackendConfig, type NginxFiles, nginxProxyConfig } from "./nginx.ts";
 import { probe, tcpPortFree } from "./probe.ts";
 import { type Managed, runCommand, type Supervisor } from "./proc.ts";
-import { GATEHOUSE_VARIANTS, type ProxyId, routeFlags } from "./scenarios.ts";
+import { GATEHOUSE_VARIANTS, type ProxyId, routeFlags, variantArgs } from "./scenarios.ts";
 import { TowerRegistration, udpPortFree } from "./tower.ts";
 
 /** The 13-byte body the backend serves at `/`. */
@@ -377,6 +377,7 @@ export async function startProxy(
     case "gatehouse-bin":
     case "gatehouse-deno":
     case "gatehouse-bin-1k":
+    case "gatehouse-bin-metrics":
     case "gatehouse-bin-log": {
       const variant: { program: "binary" | "deno run"; routes: number; accessLog?: string } =
         GATEHOUSE_VARIANTS[id];
@@ -393,7 +394,7 @@ export async function startProxy(
         routes: routeFlags(variant.routes),
         service: "bench",
         backendPorts: [backendPort],
-        extraArgs: [...log, ...ctx.gatehouseArgs],
+        extraArgs: [...log, ...variantArgs(id), ...ctx.gatehouseArgs],
       });
     }
   }

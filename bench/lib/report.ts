@@ -8,6 +8,7 @@ import type { Cell, P99Comparison, RunRecord } from "./results.ts";
 import { RSS_SAMPLE_INTERVAL_MS } from "./memory.ts";
 import {
   GATEHOUSE_VARIANTS,
+  METRICS_COST,
   PROXY_COLORS,
   REFERENCE_PROXY,
   ROUTE_COST,
@@ -215,27 +216,67 @@ export function routeCostLine(
   cost: { large: string; small: string; scenario: string } = ROUTE_COST,
   routes: (id: string) => number | undefined = routeCount,
 ): string | undefined {
-  const get = (p: string) => cells.find((c) => c.proxy === p && c.scenario === cost.scenario);
-  const [largeCell, smallCell] = [get(cost.large), get(cost.small)];
   const [nLarge, nSmall] = [routes(cost.large), routes(cost.small)];
   if (nLarge === undefined || nSmall === undefined) return undefined;
+  const compared = compareVariants(cells, scenarios, cost.large, cost.small, cost.scenario);
+  if (compared === undefined) return undefined;
+  return `${nLarge.toLocaleString("en-US")} routes vs ${nSmall.toLocaleString("en-US")}: ` +
+    compared;
+}
+
+/**
+ * Proxy `a` against `b` in `scenario`: "FIGURES (N% slower) in TITLE", by
+ * their paired ratios to the reference when both have them, else by req/s.
+ */
+function compareVariants(
+  cells: readonly Cell[],
+  scenarios: readonly Scenario[],
+  a: string,
+  b: string,
+  scenario: string,
+): string | undefined {
+  const get = (p: string) => cells.find((c) => c.proxy === p && c.scenario === scenario);
+  const [aCell, bCell] = [get(a), get(b)];
   // Measured in pairs, the two are compared through their ratios: their own
   // runs were made up to a minute apart, each right after a reference run.
-  const paired = largeCell?.pairs !== undefined && smallCell?.pairs !== undefined &&
-    largeCell.ratio !== undefined && smallCell.ratio !== undefined;
-  const large = paired ? largeCell.ratio : largeCell?.reqPerSec;
-  const small = paired ? smallCell.ratio : smallCell?.reqPerSec;
+  const paired = aCell?.pairs !== undefined && bCell?.pairs !== undefined &&
+    aCell.ratio !== undefined && bCell.ratio !== undefined;
+  const large = paired ? aCell.ratio : aCell?.reqPerSec;
+  const small = paired ? bCell.ratio : bCell?.reqPerSec;
   if (large === undefined || small === undefined || !(small > 0)) return undefined;
   const change = (1 - large / small) * 100;
   // Round first so that -0.04% does not print as "0.0% faster".
   const pct = Number(Math.abs(change).toFixed(1));
   const direction = change < 0 && pct > 0 ? "faster" : "slower";
-  const title = scenarios.find((s) => s.id === cost.scenario)?.title ?? cost.scenario;
+  const title = scenarios.find((s) => s.id === scenario)?.title ?? scenario;
   const figures = paired
     ? `${formatRatio(large)} vs ${formatRatio(small)} ${REFERENCE_PROXY}`
     : `${formatNumber(large)} req/s vs ${formatNumber(small)} req/s`;
-  return `${nLarge.toLocaleString("en-US")} routes vs ${nSmall.toLocaleString("en-US")}: ` +
-    `${figures} (${pct.toFixed(1)}% ${direction}) in ${title}`;
+  return `${figures} (${pct.toFixed(1)}% ${direction}) in ${title}`;
+}
+
+/**
+ * The metrics call-out: the binary with metrics on (its admin listener)
+ * against without, in the same scenario ({@link METRICS_COST}); `undefined`
+ * unless both cells have figures.
+ *
+ * @example
+ * ```ts
+ * import { metricsCostLine } from "./report.ts";
+ * import type { Cell } from "./results.ts";
+ * import { SCENARIOS } from "./scenarios.ts";
+ * declare const cells: Cell[];
+ * metricsCostLine(cells, SCENARIOS);
+ * // "metrics on vs off: 1.02x vs 1.03x nginx (1.0% slower) in keep-alive GET, 50 conns"
+ * ```
+ */
+export function metricsCostLine(
+  cells: readonly Cell[],
+  scenarios: readonly Scenario[],
+  cost: { on: string; off: string; scenario: string } = METRICS_COST,
+): string | undefined {
+  const compared = compareVariants(cells, scenarios, cost.on, cost.off, cost.scenario);
+  return compared === undefined ? undefined : `metrics on vs off: ${compared}`;
 }
 
 function routeCount(id: string): number | undefined {
@@ -433,16 +474,20 @@ export function resultsMarkdown(doc: ResultsDocument): string {
   const disturbance = `Disturbance: ${sum((c) => c.retries)} run(s) repeated because other ` +
     `processes used CPU 0, ${sum((c) => c.disturbedRuns)} kept although still disturbed, and ` +
     `${sum((c) => c.loadDisturbedRuns)} with others busy on CPU 1 (see notes per row).`;
-  const callouts = [rssLine(cells, scenarios, proxies), routeCostLine(cells, scenarios)]
+  const callouts = [
+    rssLine(cells, scenarios, proxies),
+    routeCostLine(cells, scenarios),
+    metricsCostLine(cells, scenarios),
+  ]
     .filter((l): l is string => l !== undefined)
     .map((l) => `${l}.\n\n`)
     .join("");
   const variants = Object.entries(GATEHOUSE_VARIANTS)
-    .map(([id, v]) =>
-      `\`${id}\` (${v.program}, ${v.routes.toLocaleString("en-US")} routes${
-        "accessLog" in v ? `, ${v.accessLog} access log to a file` : ""
-      })`
-    )
+    .map(([id, v]) => {
+      const args = "args" in v ? `, \`${v.args.join(" ")}\`` : "";
+      const log = "accessLog" in v ? `, ${v.accessLog} access log to a file` : "";
+      return `\`${id}\` (${v.program}, ${v.routes.toLocaleString("en-US")} routes${args}${log})`;
+    })
     .join(", ");
   const routes1k = GATEHOUSE_VARIANTS[ROUTE_COST.large].routes;
   const p99 = doc.p99 === undefined ? "" : p99Section(doc.p99, scenarios, options.durationS);

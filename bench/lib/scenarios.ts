@@ -67,6 +67,7 @@ export const PROXY_IDS = [
   "gatehouse-bin",
   "gatehouse-deno",
   "gatehouse-bin-1k",
+  "gatehouse-bin-metrics",
   "nginx-log",
   "gatehouse-bin-log",
 ] as const;
@@ -105,6 +106,8 @@ export const PROXY_COLORS: Record<ProxyId, string> = {
   "gatehouse-deno": "#9c36b5",
   // A lighter shade of gatehouse-bin's orange: the same binary, more routes.
   "gatehouse-bin-1k": "#f59f00",
+  // A darker red-orange: the same binary, metrics on.
+  "gatehouse-bin-metrics": "#c92a2a",
   // nginx's green and the binary's orange, darker: the same, with an access log file.
   "nginx-log": "#1b5e20",
   "gatehouse-bin-log": "#a63c06",
@@ -112,19 +115,41 @@ export const PROXY_COLORS: Record<ProxyId, string> = {
 
 /**
  * The Gatehouse variants: which program runs, how many routes it is given,
- * and the format of the access log it writes to a file, if it does.
+ * other flags, and the format of the access log it writes to a file, if it does.
  */
 export const GATEHOUSE_VARIANTS = {
   "gatehouse-bin": { program: "binary", routes: 3 },
   "gatehouse-deno": { program: "deno run", routes: 3 },
   "gatehouse-bin-1k": { program: "binary", routes: 1000 },
+  // The admin listener turns metrics on: every request observed, connects timed.
+  "gatehouse-bin-metrics": { program: "binary", routes: 3, args: ["--admin", "127.0.0.1:0"] },
   "gatehouse-bin-log": { program: "binary", routes: 3, accessLog: "json" },
 } as const satisfies Partial<
-  Record<ProxyId, { program: string; routes: number; accessLog?: string }>
+  Record<ProxyId, { program: string; routes: number; args?: readonly string[]; accessLog?: string }>
 >;
+
+/**
+ * The flags a variant adds to the bench's own.
+ *
+ * @example
+ * ```ts
+ * import { variantArgs } from "./scenarios.ts";
+ * variantArgs("gatehouse-bin-metrics"); // ["--admin", "127.0.0.1:0"]
+ * ```
+ */
+export function variantArgs(id: GatehouseId): readonly string[] {
+  return (GATEHOUSE_VARIANTS[id] as { args?: readonly string[] }).args ?? [];
+}
 
 /** A Gatehouse proxy id. */
 export type GatehouseId = keyof typeof GATEHOUSE_VARIANTS;
+
+/** The metrics comparison: the binary with metrics on against without, in the same run. */
+export const METRICS_COST = {
+  on: "gatehouse-bin-metrics",
+  off: "gatehouse-bin",
+  scenario: "keepalive-c50",
+} as const satisfies { on: GatehouseId; off: GatehouseId; scenario: string };
 
 /** The route-table comparison: the large table against the small one, same binary. */
 export const ROUTE_COST = {

@@ -10,6 +10,8 @@ import type { Runtime } from "../runtime/types.ts";
 import type { AdminConfig } from "../app/config.ts";
 import type { Ingress } from "../app/ingress.ts";
 import { AdminServer } from "./server.ts";
+import { metricsHandler } from "../metrics/endpoint.ts";
+import type { Snapshot } from "../metrics/snapshot.ts";
 
 /** What the admin paths read. */
 export interface AdminView {
@@ -17,6 +19,8 @@ export interface AdminView {
   readonly ingress: Ingress;
   /** False once shutdown began (SIGTERM): /readyz fails from then on. */
   readonly ready: boolean;
+  /** Gathers the metrics of every process for GET /metrics (absent: no metrics path). */
+  readonly scrape?: () => Promise<Snapshot>;
 }
 
 /** A running admin listener. */
@@ -53,6 +57,7 @@ export async function startAdmin(
     () => view.ready ? { status: 200, body: "ready\n" } : { status: 503, body: "shutting down\n" },
     true,
   );
+  if (view.scrape !== undefined) server.route("GET", "/metrics", metricsHandler(view.scrape));
   const port = await server.listen(config.listen.host, config.listen.port);
   return { port, server, close: () => server.close() };
 }

@@ -12,7 +12,7 @@ import { formatHostPort } from "../net/address.ts";
 import { ListenerSet } from "./listeners.ts";
 import { ConnectionPool } from "../proxy/pool.ts";
 import { DeadlineClock } from "../proxy/deadlines.ts";
-import type { ProxyContext } from "../proxy/context.ts";
+import type { ProxyContext, ProxyMeter } from "../proxy/context.ts";
 import { randomRequestIdSource } from "../proxy/request_id.ts";
 import { observers, type RequestObserver } from "../proxy/observe.ts";
 import { startAccessLog } from "./access_log_sink.ts";
@@ -21,6 +21,7 @@ import type { IngressConfig } from "./config.ts";
 import { ReplicaBook } from "../replicas/book.ts";
 import { checkReplica, probeReplica } from "../replicas/probe.ts";
 import { type EmbeddedOptions, openRegistry } from "./registry.ts";
+import type { Registry } from "../registry/types.ts";
 
 /** A running ingress. */
 export interface Ingress {
@@ -38,6 +39,9 @@ export interface Ingress {
   readonly keeper: ConfigKeeper;
   /** What this process knows of each service's replicas. */
   readonly replicas: ReplicaBook;
+  /** The registry services are resolved with, and the idle backend connections. */
+  readonly registry: Registry;
+  readonly pool: ConnectionPool;
   /** The configuration running now (the last applied reload's). */
   readonly config: IngressConfig;
   /**
@@ -68,6 +72,8 @@ export interface IngressOptions {
   embedded?: EmbeddedOptions;
   /** More observers of finished requests (metrics, the dashboard's rates), beside the access log. */
   observers?: readonly RequestObserver[];
+  /** Hears what the connect phase measures (metrics). */
+  meter?: ProxyMeter;
 }
 
 /**
@@ -194,6 +200,7 @@ export async function startIngress(
       ...(accessLog.observer === null ? [] : [accessLog.observer]),
       ...(options.observers ?? []),
     ]),
+    meter: options.meter ?? null,
   };
 
   runtime.startHeapPolicy();
@@ -229,6 +236,8 @@ export async function startIngress(
     tower,
     keeper,
     replicas,
+    registry,
+    pool,
     get config() {
       return current;
     },

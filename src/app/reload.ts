@@ -28,6 +28,8 @@ export interface ReloaderOptions {
    */
   apply(text: string, why: string): Promise<number>;
   log(line: string): void;
+  /** Told of every reload's result (applied, or refused), for metrics. */
+  outcome?(applied: boolean): void;
 }
 
 /** The folder a path is in ("." for a bare name). */
@@ -125,9 +127,11 @@ export class Reloader {
     } catch (e) {
       return this.#refused(messageOf(e));
     }
+    this.#o.outcome?.(true);
   }
 
   #refused(why: string): void {
+    this.#o.outcome?.(false);
     // A broken file the editor is still writing changes again soon: one line per distinct reason.
     if (why === this.#lastRefusal) return;
     this.#lastRefusal = why;

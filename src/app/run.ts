@@ -19,6 +19,8 @@ import { followRelay, RelayedTowerState, WorkerTowerState } from "./procs/relay.
 import { Supervisor, WORKER_READY, workerPorts } from "./procs/supervisor.ts";
 import { Reloader } from "./reload.ts";
 import { type Admin, startAdmin } from "../admin/admin.ts";
+import { IngressMetrics, scrape } from "../metrics/metrics.ts";
+import { workerAnswer, WorkerScrapes } from "../metrics/procs.ts";
 import { messageOf } from "../error_message.ts";
 
 /** Where the stop-on-signal handlers go. */
@@ -93,14 +95,15 @@ export async function runIngress(
   const procs = config.procs;
   // With --procs, the workers route against copies of this Tower's state, kept in step.
   const relay = procs > 1 && config.registry.kind === "embedded" ? new RelayedTowerState() : null;
-  const ingress = await startIngress(
-    config,
-    runtime,
-    log,
-    procs > 1
+  // Metrics live behind the admin listener: without it, nothing observes or measures.
+  const metrics = config.admin === null ? null : new IngressMetrics({ primary: true });
+  const ingress = await startIngress(config, runtime, log, {
+    ...(procs > 1
       ? { reusePort: true, fixedListeners: true, embedded: { state: relay ?? undefined } }
-      : {},
-  );
+      : {}),
+    ...metrics?.hooks,
+  });
+  metrics?.attach(ingress);
   const reloader = source === null ? null : new Reloader({
     runtime,
     path: config.configFile!,
@@ -111,6 +114,7 @@ export async function runIngress(
       return generation;
     },
     log,
+    outcome: (applied) => metrics?.reloaded(applied),
   });
   const supervisor = procs > 1
     ? new Supervisor({
@@ -121,10 +125,18 @@ export async function runIngress(
       relay,
       greeting: () => reloader === null ? "" : configLine(reloader.text),
       log,
+      onLine: (worker, line) => workerScrapes?.heard(worker, line),
     })
     : null;
+  const workerScrapes = supervisor === null || metrics === null
+    ? null
+    : new WorkerScrapes((line) => supervisor.send(line), () => supervisor.pids.length);
   let stopping = false;
-  const view = { ingress, ready: true };
+  const view = {
+    ingress,
+    ready: true,
+    scrape: metrics === null ? undefined : () => scrape(metrics, workerScrapes),
+  };
   let admin: Admin | null = null;
   const stop = async () => {
     if (stopping) return;
@@ -218,12 +230,16 @@ async function runWorker(
   source: ConfigSource | null,
 ): Promise<void> {
   const relayed = config.registry.kind === "embedded" ? new WorkerTowerState() : null;
+  // The primary's scrape asks for this worker's metrics down the relay pipe (metrics/procs.ts).
+  const metrics = config.admin === null ? null : new IngressMetrics({ primary: false });
   const ingress = await startIngress(config, runtime, log, {
     reusePort: true,
     ports,
     fixedListeners: true,
     embedded: { state: relayed?.state, serve: false },
+    ...metrics?.hooks,
   });
+  metrics?.attach(ingress);
   let stopping = false;
   const stop = async () => {
     if (stopping) return;
@@ -242,6 +258,8 @@ async function runWorker(
   let applying = Promise.resolve();
   followRelay({
     apply(line: string) {
+      const answer = metrics === null ? null : workerAnswer(line, () => metrics.snapshot());
+      if (answer !== null) return void console.log(answer);
       const text = configText(line);
       if (text === null) return relayed?.apply(line) ?? false;
       const startText = first && text === source?.text;

@@ -64,7 +64,7 @@ export class ClientConnection implements SocketHandler, Expiring, Downstream {
   readonly input = new ClientInput();
   /** The id of the request in progress (or being answered with an error). */
   readonly requestId = new RequestId();
-  readonly record: RequestRecord = newRequestRecord();
+  readonly record: RequestRecord = newRequestRecord(this.requestId);
   #state = Wait.Head;
   /** The exchange of the request in progress, or null. */
   #current: Exchange | null = null;
@@ -265,7 +265,6 @@ export class ClientConnection implements SocketHandler, Expiring, Downstream {
       r.status = status;
       r.bytesOut = response.length;
       r.bodyBytesOut = answerBodyLength(response);
-      r.requestId = this.requestId.text;
       r.error = error;
       observe.request(r);
     }

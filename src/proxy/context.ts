@@ -10,7 +10,7 @@ import type { HeadLimits } from "../http1/head.ts";
 import type { CidrList } from "../net/cidr.ts";
 import type { Registry } from "../registry/types.ts";
 import type { LiveConfig } from "../config/snapshot.ts";
-import type { ConnectOptions, Runtime } from "../runtime/types.ts";
+import type { ConnectOptions, Runtime, Socket } from "../runtime/types.ts";
 import type { ConnectionPool } from "./pool.ts";
 import type { DeadlineClock } from "./deadlines.ts";
 import type { StallLimits } from "./transfer_timers.ts";
@@ -52,4 +52,22 @@ export interface ProxyContext {
   log(line: string): void;
   /** Hears every finished request (access log, metrics), or null: nobody listens. */
   observe: RequestObserver | null;
+  /** Hears what the connect phase measures (metrics), or null: nothing is measured. */
+  meter: ProxyMeter | null;
+}
+
+/**
+ * What the connect phase tells metrics, when they are on.
+ *
+ * @example
+ * ```ts
+ * import type { ProxyMeter } from "./context.ts";
+ * const meter: ProxyMeter = { connected() {}, retryRefused() {} };
+ * ```
+ */
+export interface ProxyMeter {
+  /** A new connection to a replica of `service` took `ms` to connect; `socket` is it. */
+  connected(service: string, ms: number, socket: Socket): void;
+  /** A retry for `service` was given up: the retry budget had no room. */
+  retryRefused(service: string): void;
 }

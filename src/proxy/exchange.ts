@@ -475,7 +475,6 @@ export class Exchange implements UpstreamListener, ResponseSink {
     r.bodyBytesOut = this.#response.bodyBytesSent;
     r.upstream = replica === null ? "" : replicaAddress(replica);
     r.tries = this.#upstream.attempts;
-    r.requestId = this.#down.requestId.text;
     r.error = "";
     observe.request(r);
   }

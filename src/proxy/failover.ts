@@ -99,6 +99,8 @@ export class Upstream implements StallListener, HedgeOwner {
   /** How this request's connects are made, and how long a try may wait to be answered. */
   #connectOptions: ConnectOptions;
   #timeoutMs = 0;
+  /** When the current connect began (precise; set only with metrics on). */
+  #connectAt = 0;
 
   constructor(listener: UpstreamListener, ctx: ProxyContext) {
     this.#listener = listener;
@@ -294,9 +296,7 @@ export class Upstream implements StallListener, HedgeOwner {
     if (this.#report.leavingEjected || this.#report.mayRetry("")) return true;
     // No room now: the retry waits for some (see #awaitBudget), unless the budget never has any.
     if (this.#budgetHasRoom()) return true;
-    this.#ctx.log(
-      `service ${this.#report.service?.name}: retry budget exhausted; an answer is passed on as it is`,
-    );
+    this.#report.budgetRefused("an answer is passed on as it is");
     return false;
   }
 
@@ -340,9 +340,7 @@ export class Upstream implements StallListener, HedgeOwner {
       retry > 0 && !unsent && !this.#report.leavingEjected && !this.#report.mayRetry("")
     ) {
       if (this.#awaitBudget(unsent)) return;
-      this.#ctx.log(
-        `service ${this.#report.service?.name}: retry budget exhausted; a request fails without retry`,
-      );
+      this.#report.budgetRefused("a request fails without retry");
       this.errors += this.errors === "" ? "retry budget exhausted" : "; retry budget exhausted";
       return this.#listener.upstreamFailed();
     }
@@ -404,6 +402,8 @@ export class Upstream implements StallListener, HedgeOwner {
     // A new link for each connect: its answer counts while it is still `link`.
     const link = new BackendLink(this.#listener);
     this.link = link;
+    // Connect time, for metrics only: no clock is read when they are off.
+    if (ctx.meter !== null) this.#connectAt = performance.now();
     ctx.runtime.connect(replica.host, replica.port, link, this.#connectOptions).then(
       (socket) => this.#connected(link, socket),
       (e) => this.#refused(link, replica, e),
@@ -413,6 +413,7 @@ export class Upstream implements StallListener, HedgeOwner {
   #connected(link: BackendLink, socket: Socket): void {
     if (this.link !== link || !this.#listener.waiting) return socket.close();
     link.attach(socket);
+    this.#report.connected(socket, this.#connectAt);
     this.#listener.upstreamConnected();
   }
 

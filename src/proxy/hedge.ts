@@ -101,10 +101,12 @@ export class Hedge implements BackendListener, StallListener {
   #connect(): void {
     const ctx = this.#ctx;
     const link = this.link = new BackendLink(this);
+    const at = ctx.meter === null ? 0 : performance.now();
     ctx.runtime.connect(this.replica.host, this.replica.port, link, this.#connectOptions).then(
       (socket) => {
         if (this.link !== link) return socket.close();
         link.attach(socket);
+        ctx.meter?.connected(this.state.service, performance.now() - at, socket);
         this.#owner.resend(socket);
       },
       (e) => this.link === link && this.#fail(messageOf(e)),

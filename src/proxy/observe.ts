@@ -48,23 +48,25 @@ export interface RequestRecord {
   service: string;
   /** The configuration generation that routed it. */
   generation: number;
-  /** Its X-Request-Id. */
-  requestId: string;
+  /** Its X-Request-Id (made into text only when read: metrics never do). */
+  readonly requestId: string;
   /** The kind of failure the ingress answered with (`NoRoute`, `UpstreamFailed`, ...), or "". */
   error: string;
 }
 
 /**
- * A fresh record.
+ * A fresh record, whose `requestId` reads `id` (the connection's current
+ * request id) when asked.
  *
  * @example
  * ```ts
  * import { newRequestRecord } from "./observe.ts";
- * const r = newRequestRecord();
+ * const r = newRequestRecord({ text: "9f86d081884c7d65-1" });
  * r.status = 200;
+ * r.requestId; // "9f86d081884c7d65-1"
  * ```
  */
-export function newRequestRecord(): RequestRecord {
+export function newRequestRecord(id: { readonly text: string } = { text: "" }): RequestRecord {
   return {
     startedAt: 0,
     durationMs: 0,
@@ -84,7 +86,9 @@ export function newRequestRecord(): RequestRecord {
     route: "",
     service: "",
     generation: 0,
-    requestId: "",
+    get requestId() {
+      return id.text;
+    },
     error: "",
   };
 }

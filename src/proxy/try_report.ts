@@ -12,6 +12,7 @@
 import type { ProxyContext } from "./context.ts";
 import type { ServiceReplicas } from "../replicas/service.ts";
 import { Outcome, type ReplicaState, type StallListener } from "../replicas/state.ts";
+import type { Socket } from "../runtime/types.ts";
 
 /**
  * One request's standing with its service's state. An upstream keeps one
@@ -117,6 +118,21 @@ export class TryReport {
     this.#retrying = true;
     service.retries++;
     return true;
+  }
+
+  /** A retry the budget had no room for is given up: logged with its `consequence`, and counted. */
+  budgetRefused(consequence: string): void {
+    const name = this.service?.name;
+    this.#ctx.log(`service ${name}: retry budget exhausted; ${consequence}`);
+    if (name !== undefined) this.#ctx.meter?.retryRefused(name);
+  }
+
+  /** The current try's new connection is up, connecting since `since` (precise): metrics time it. */
+  connected(socket: Socket, since: number): void {
+    const meter = this.#ctx.meter;
+    if (meter !== null && this.service !== null) {
+      meter.connected(this.service.name, performance.now() - since, socket);
+    }
   }
 
   /** What the current try's failure (or answer) says about its replica. */

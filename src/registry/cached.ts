@@ -9,7 +9,13 @@
  * @module
  */
 
-import { type DeclaredRoute, isAnswer, type Registry, type Replica } from "./types.ts";
+import {
+  type DeclaredRoute,
+  isAnswer,
+  type Registry,
+  type RegistryFreshness,
+  type Replica,
+} from "./types.ts";
 
 interface Entry {
   replicas: readonly Replica[];
@@ -47,12 +53,15 @@ export class CachedRegistry implements Registry {
 
   /** The inner registry's declared routes, passed through untouched (present when it has them). */
   readonly watchRoutes?: (listener: (routes: readonly DeclaredRoute[]) => void) => void;
+  /** The inner registry's freshness, passed through (present when it has one). */
+  readonly freshness?: () => RegistryFreshness;
 
   constructor(inner: Registry, options: CachedRegistryOptions) {
     this.#inner = inner;
     this.#opts = options;
     this.#now = options.now ?? Date.now;
     if (inner.watchRoutes !== undefined) this.watchRoutes = (l) => inner.watchRoutes!(l);
+    if (inner.freshness !== undefined) this.freshness = () => inner.freshness!();
   }
 
   resolve(service: string): readonly Replica[] | Promise<readonly Replica[]> {

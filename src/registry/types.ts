@@ -62,8 +62,31 @@ export interface Registry {
    * every change. Absent where the registry carries no routes.
    */
   watchRoutes?(listener: (routes: readonly DeclaredRoute[]) => void): void;
+  /**
+   * When it was last heard from, for metrics; absent where that means
+   * nothing (the embedded Tower is in-process).
+   */
+  freshness?(): RegistryFreshness;
   /** Release sockets, timers and watches. */
   close(): void | Promise<void>;
+}
+
+/**
+ * How current a registry over the network is.
+ *
+ * @example
+ * ```ts
+ * import type { RegistryFreshness } from "./types.ts";
+ * const f: RegistryFreshness = { kind: "etcd", heardAt: Date.now(), reconnects: 0 };
+ * ```
+ */
+export interface RegistryFreshness {
+  /** "etcd", "tower" (remote) or "dns". */
+  readonly kind: string;
+  /** When it last answered (a watch line, a reply, a good DNS answer), ms since the epoch; 0: never. */
+  readonly heardAt: number;
+  /** Watch streams ended and opened again, where it keeps one (etcd). */
+  readonly reconnects?: number;
 }
 
 /**

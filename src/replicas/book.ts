@@ -79,6 +79,8 @@ export class ReplicaBook {
   /** Services with settings of their own. */
   #own = new Map<string, { policy: ReplicaPolicy; checker: HealthChecker | null }>();
   readonly #services = new Map<string, ServiceReplicas>();
+  /** Told of every ejection as it happens (metrics), or null. */
+  onEjected: ((state: ReplicaState) => void) | null = null;
 
   constructor(policy: ReplicaPolicy, hooks: BookHooks, health: HealthPolicy | null = null) {
     this.policy = policy;
@@ -264,6 +266,7 @@ export class ReplicaBook {
       `replica ${state.service} ${state.address} ejected for ${ms / 1000} s (${reason}; ` +
         `ejection ${state.ejections})`,
     );
+    this.onEjected?.(state);
     return true;
   }
 

@@ -144,6 +144,8 @@ export class TowerClient {
   /** Sends what waits, one round after the other (a failed send starts another round). */
   readonly #sends = new SerialLoop(() => this.#sendRound());
   #closed = false;
+  /** When a reply last came from the Tower, ms since the epoch (0: never). */
+  heardAt = 0;
 
   /**
    * Bind a client socket for the Tower at `host:port`. `host` should be an IP
@@ -244,6 +246,7 @@ export class TowerClient {
     if (fromPort !== this.port) return;
     const reply = parseReply(decoder.decode(data));
     if (reply === undefined) return;
+    this.heardAt = Date.now();
     const sole = soleRequestLine(reply);
     if (sole !== undefined) {
       const pending = this.#pending.get(sole);

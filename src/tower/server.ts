@@ -12,6 +12,7 @@ import { errorReply } from "./errors.ts";
 import { formatReply, MAX_DATAGRAM_BYTES, type TowerReply, type TowerRequest } from "./protocol.ts";
 import { isSignedKind, readRequest } from "./signing.ts";
 import { TowerState } from "./state.ts";
+import { TowerTally } from "./tally.ts";
 import { formatHostPort } from "../net/address.ts";
 
 const decoder = new TextDecoder();
@@ -97,6 +98,8 @@ export interface RespondOptions {
    * change nothing. Default false.
    */
   routes?: boolean;
+  /** Counts the changes accepted and refused (for metrics). Default: none. */
+  tally?: TowerTally;
 }
 
 /**
@@ -129,21 +132,28 @@ export function respond(
   if (bytes.byteLength > MAX_DATAGRAM_BYTES) return undefined;
   // Non-ASCII bytes decode to characters no validator accepts, so they end as ERR.
   const { request, signature } = readRequest(decoder.decode(bytes));
-  if (request.kind === "ERR") return formatReply(request);
+  const tally = options?.tally;
+  if (request.kind === "ERR") {
+    tally?.refuse(request, false);
+    return formatReply(request);
+  }
   const ip = options?.senderIp;
   const sender = ip === undefined ? "local" : formatHostPort(ip, options?.senderPort ?? 0);
   if (request.kind === "ROUTES" || request.kind === "ROUTE" || request.kind === "UNROUTE") {
     if (options?.routes !== true) {
-      return formatReply(
-        request.kind === "ROUTES"
-          ? errorReply("ROUTES_DISABLED")
-          : errorReply("ROUTES_DISABLED", request.name),
-      );
+      if (request.kind === "ROUTES") return formatReply(errorReply("ROUTES_DISABLED"));
+      const refusal = errorReply("ROUTES_DISABLED", request.name);
+      tally?.refuse(refusal, false);
+      return formatReply(refusal);
     }
   }
   if (isSignedKind(request.kind)) {
     const { name } = request as { name: string };
-    if (options?.mayChange === false) return formatReply(errorReply("FORBIDDEN", name));
+    if (options?.mayChange === false) {
+      const forbidden = errorReply("FORBIDDEN", name);
+      tally?.refuse(forbidden, false);
+      return formatReply(forbidden);
+    }
     const refusal = options?.guard?.admit(
       state,
       request,
@@ -151,7 +161,13 @@ export function respond(
       options.senderIp ?? "",
       sender,
     );
-    if (refusal !== undefined) return formatReply(refusal);
+    if (refusal !== undefined) {
+      tally?.refuse(refusal, signature !== undefined);
+      return formatReply(refusal);
+    }
+    const reply = handleRequest(state, request, sender);
+    if (reply.kind !== "ERR") tally?.accept(request.kind);
+    return formatReply(reply);
   }
   return formatReply(handleRequest(state, request, sender));
 }
@@ -247,6 +263,8 @@ export interface TowerServer {
   readonly hostname: string;
   /** The state it serves. */
   readonly state: TowerState;
+  /** The changes it accepted and refused. */
+  readonly tally: TowerTally;
   /** Close the socket (and the state, if the server created it). Idempotent. */
   close(): void;
 }
@@ -276,6 +294,7 @@ export async function startTowerServer(options: TowerServerOptions): Promise<Tow
     now: options.now,
   });
   const routes = options.routes === true;
+  const tally = new TowerTally();
   const ownsState = options.state === undefined;
   const state = options.state ?? new TowerState({ now: options.now });
   let socket: UdpSocket | undefined;
@@ -290,6 +309,7 @@ export async function startTowerServer(options: TowerServerOptions): Promise<Tow
           senderIp: datagram.host,
           senderPort: datagram.port,
           routes,
+          tally,
         });
         if (reply !== undefined && socket !== undefined) {
           socket.send(encoder.encode(reply), datagram.port, datagram.host);
@@ -308,6 +328,7 @@ export async function startTowerServer(options: TowerServerOptions): Promise<Tow
     port: bound.port,
     hostname: bound.hostname,
     state,
+    tally,
     close() {
       if (closed) return;
       closed = true;

@@ -35,6 +35,7 @@ import {
   referenceOf,
   routeFlags,
   SCENARIOS,
+  variantArgs,
 } from "../../bench/lib/scenarios.ts";
 import { parseVmRssKiB, PeakSampler, sumDefined } from "../../bench/lib/memory.ts";
 import { parseBenchOptions } from "../../bench/lib/options.ts";
@@ -45,6 +46,7 @@ import {
   formatMiB,
   formatNumber,
   formatTable,
+  metricsCostLine,
   p99ComparisonText,
   parseCpuInfo,
   resultsChart,
@@ -676,6 +678,7 @@ describe("options", () => {
       "gatehouse-bin",
       "gatehouse-deno",
       "gatehouse-bin-1k",
+      "gatehouse-bin-metrics",
     ]);
     assert.equal(o.scenarios.length, 4);
   });
@@ -1142,6 +1145,33 @@ describe("route-table variant", () => {
     );
     assert.equal(routeCostLine(cells, [c50]), undefined);
     assert.equal(routeCostLine([], SCENARIOS), undefined);
+  });
+
+  it("compares the binary with metrics on against off, by their paired ratios", () => {
+    const paired = (proxy: ProxyId, pair: number, rps: number): RunRecord => ({
+      ...one(proxy, c50.id, rps),
+      pair,
+    });
+    const cells = summarize(
+      [
+        paired("nginx", 1, 50000),
+        paired("gatehouse-bin", 1, 51000),
+        paired("nginx", 2, 60000),
+        paired("gatehouse-bin-metrics", 2, 60600),
+      ],
+      ["nginx", "gatehouse-bin", "gatehouse-bin-metrics"],
+      [c50],
+      "nginx",
+      new Map(),
+    );
+    assert.equal(
+      metricsCostLine(cells, [c50]),
+      "metrics on vs off: 1.01x vs 1.02x nginx (1.0% slower) in keep-alive GET, 50 conns",
+    );
+    assert.equal(metricsCostLine([], SCENARIOS), undefined);
+    // The variant is the same binary with its admin listener on (which turns metrics on).
+    assert.deepEqual(variantArgs("gatehouse-bin-metrics"), ["--admin", "127.0.0.1:0"]);
+    assert.deepEqual(variantArgs("gatehouse-bin"), []);
   });
 
   it("calls out every proxy's RSS at 500 connections", () => {

@@ -65,6 +65,8 @@ export interface SupervisorOptions {
   log(line: string): void;
   /** How long a worker may take to report ready (default 30 s). */
   readyTimeoutMs?: number;
+  /** Each line a worker writes on stdout after its ready line, with its number (1..count). */
+  onLine?(worker: number, line: string): void;
 }
 
 interface Slot {
@@ -173,13 +175,27 @@ export class Supervisor {
         reject(new Error(`worker ${child.pid} did not start within ${this.#readyTimeout} ms`));
       }, this.#readyTimeout);
       child.stdout!.setEncoding("utf8");
+      const onLine = this.#opts.onLine;
+      const worker = this.#slots.indexOf(slot) + 1;
+      let ready = false;
       child.stdout!.on("data", (chunk: string) => {
-        if (settled) return;
+        if (settled && !ready) return;
         out += chunk;
-        if (out.includes(WORKER_READY)) {
-          settled = true;
+        if (!ready) {
+          const at = out.indexOf(WORKER_READY);
+          if (at < 0) return;
+          ready = settled = true;
           clearTimeout(timer);
           resolve();
+          out = out.slice(at + WORKER_READY.length);
+        }
+        // After the ready line, whole lines go to onLine (metrics answers).
+        if (onLine === undefined) return void (out = "");
+        let nl: number;
+        while ((nl = out.indexOf("\n")) >= 0) {
+          const line = out.slice(0, nl);
+          out = out.slice(nl + 1);
+          if (line !== "") onLine(worker, line);
         }
       });
       child.on("error", (e) => {

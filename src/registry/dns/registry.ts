@@ -15,7 +15,7 @@
 
 import { formatHostPort, parseAddress } from "../../net/address.ts";
 import { messageOf } from "../../error_message.ts";
-import type { Registry, Replica } from "../types.ts";
+import type { Registry, RegistryFreshness, Replica } from "../types.ts";
 import {
   DEFAULT_SRV_NAME_TEMPLATE,
   type DnsResolver,
@@ -177,6 +177,8 @@ export class DnsRegistry implements Registry {
   /** Lookups in flight, so close() can settle them. */
   readonly #pending = new Set<() => void>();
   #closed = false;
+  /** When a lookup last succeeded, ms since the epoch (0: never). */
+  #heardAt = 0;
 
   /** Validates the options (throws an Error naming a bad one) and makes the client. */
   constructor(options: DnsRegistryOptions = {}) {
@@ -262,6 +264,11 @@ export class DnsRegistry implements Registry {
     });
   }
 
+  /** When a lookup last succeeded. */
+  freshness(): RegistryFreshness {
+    return { kind: "dns", heardAt: this.#heardAt };
+  }
+
   /** Stop every refresh timer and abandon lookups in flight. */
   close(): void {
     if (this.#closed) return;
@@ -315,7 +322,7 @@ export class DnsRegistry implements Registry {
 
   #succeeded(entry: Entry, found: LookupResult): void {
     if (this.#closed) return;
-    const now = Date.now();
+    const now = this.#heardAt = Date.now();
     const ttlMs = Math.max(
       this.#minTtlMs,
       Math.min(this.#refreshMs, found.minTtl === undefined ? Infinity : found.minTtl * 1000),

@@ -8,7 +8,7 @@
  */
 
 import { messageOf } from "../../error_message.ts";
-import type { DeclaredRoute, Registry, Replica } from "../types.ts";
+import type { DeclaredRoute, Registry, RegistryFreshness, Replica } from "../types.ts";
 import { type EtcdTarget, isRouteKey, resolveTarget } from "./keys.ts";
 import { type KeyValue, ReplicaView } from "./view.ts";
 import { RouteView } from "./routes.ts";
@@ -114,6 +114,8 @@ export class EtcdRegistry implements Registry {
   readonly #stats: EtcdRegistryStats = { ranges: 0, watches: 0, reconnects: 0, events: 0 };
   #revision = 0;
   #compactedAt = 0;
+  /** When a member last answered (a read, or any line of the watch stream). */
+  #heardAt = 0;
   #watching: string | undefined;
   #loop: Promise<void> = Promise.resolve();
 
@@ -192,6 +194,11 @@ export class EtcdRegistry implements Registry {
     return { ...this.#stats };
   }
 
+  /** When a member last answered, and the watch's reconnects. */
+  freshness(): RegistryFreshness {
+    return { kind: "etcd", heardAt: this.#heardAt, reconnects: this.#stats.reconnects };
+  }
+
   /** Stop watching; resolves once no request or timer is left. Idempotent. */
   async close(): Promise<void> {
     this.#closing.abort();
@@ -204,6 +211,7 @@ export class EtcdRegistry implements Registry {
     const body = { key: b64(`${this.#prefix}/`), range_end: prefixEnd(`${this.#prefix}/`) };
     const answer = await this.#members.call("/v3/kv/range", body, rounds);
     this.#stats.ranges++;
+    this.#heardAt = Date.now();
     this.#view.clear();
     this.#routes.clear();
     for (const kv of (answer.kvs ?? []) as KeyValue[]) this.#apply("PUT", kv);
@@ -329,6 +337,7 @@ export class EtcdRegistry implements Registry {
           buffered = buffered.slice(newline + 1);
           if (line === "") continue;
           armIdle();
+          this.#heardAt = Date.now();
           const outcome = this.#onWatchLine(line);
           if (outcome === "created") {
             created = true;

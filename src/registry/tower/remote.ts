@@ -11,7 +11,7 @@ import { builtin } from "../../runtime/builtin.ts";
 import { bindUdp as nodeBindUdp } from "../../runtime/udp.ts";
 import { type BindUdp, formatReply, TowerClient, type TowerReply } from "../../tower.ts";
 import { type HostPort, isIP, isValidServiceName } from "../../net/address.ts";
-import type { DeclaredRoute, Registry, Replica } from "../types.ts";
+import type { DeclaredRoute, Registry, RegistryFreshness, Replica } from "../types.ts";
 import { TowerRoutePoller } from "./route_poller.ts";
 
 /**
@@ -96,6 +96,7 @@ export class RemoteTowerRegistry implements Registry {
   readonly #options: RemoteTowerOptions;
   #legacy = false;
   #poller: Promise<TowerRoutePoller | undefined> | undefined;
+  #polling: TowerRoutePoller | undefined;
   #closed = false;
 
   private constructor(client: TowerClient, options: RemoteTowerOptions) {
@@ -163,12 +164,18 @@ export class RemoteTowerRegistry implements Registry {
       log,
     }).then((poller) => {
       if (this.#closed) poller.close();
+      else this.#polling = poller;
       return this.#closed ? undefined : poller;
     }, (err) => {
       log(`cannot read declared routes from the Tower at ${this.address}: ${messageOf(err)}`);
       return undefined;
     });
     void this.#poller.then((poller) => poller?.watch(listener));
+  }
+
+  /** When the Tower last replied (to a lookup, or to the declared routes' poller). */
+  freshness(): RegistryFreshness {
+    return { kind: "tower", heardAt: Math.max(this.#client.heardAt, this.#polling?.heardAt ?? 0) };
   }
 
   /** Close the sockets; resolves in flight reject. */

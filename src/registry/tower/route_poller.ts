@@ -118,6 +118,11 @@ export class TowerRoutePoller {
     }
   }
 
+  /** When the Tower last replied to the poller, ms since the epoch (0: never). */
+  get heardAt(): number {
+    return this.#client.heardAt;
+  }
+
   /** Stop polling and close the socket. Idempotent. */
   close(): void {
     this.#closed = true;
