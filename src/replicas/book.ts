@@ -79,6 +79,11 @@ export class ReplicaBook {
   /** Services with settings of their own. */
   #own = new Map<string, { policy: ReplicaPolicy; checker: HealthChecker | null }>();
   readonly #services = new Map<string, ServiceReplicas>();
+  /**
+   * Told when the registry drops a drained replica, so its drain ends (the
+   * process that takes drains logs it and tells its `--procs` workers).
+   */
+  onDrainForgotten: ((service: string, address: string) => void) | null = null;
 
   constructor(policy: ReplicaPolicy, hooks: BookHooks, health: HealthPolicy | null = null) {
     this.policy = policy;
@@ -154,6 +159,26 @@ export class ReplicaBook {
     if (!state.ejected(now)) return;
     state.ejectedUntil = now;
     this.#comeBack(state, now);
+  }
+
+  /**
+   * Drain (`on`) or undrain replica `address` (`host:port`) of `service`:
+   * a drained replica gets no new requests (not even in a panic) and keeps
+   * no idle pooled connection, through its heartbeats, until undrained or
+   * gone from the registry. Returns whether that changed anything.
+   */
+  drain(service: string, address: string, on: boolean): boolean {
+    return this.service(service).drain(address, on);
+  }
+
+  /** Every drained replica, as `[service, address]`. */
+  *drains(): IterableIterator<[string, string]> {
+    for (const s of this.#services.values()) for (const a of s.drains()) yield [s.name, a];
+  }
+
+  /** See {@link ServiceOwner.drainForgotten}. */
+  drainForgotten(service: string, address: string): void {
+    this.onDrainForgotten?.(service, address);
   }
 
   /** The replicas of `name` (made on first use). */
@@ -358,6 +383,7 @@ export class ReplicaBook {
     this.hooks.dropIdle(address);
     const s = this.#services.get(service);
     if (s === undefined) return;
+    s.forgetDrain(address);
     const state = s.stateOf(replica);
     state.listed = false;
     s.forgetIfGone(state);
