@@ -10,6 +10,8 @@ import type { Runtime } from "../runtime/types.ts";
 import type { AdminConfig } from "../app/config.ts";
 import type { Ingress } from "../app/ingress.ts";
 import { AdminServer } from "./server.ts";
+import { registerApi } from "./api.ts";
+import type { RequestRates } from "./rates.ts";
 
 /** What the admin paths read. */
 export interface AdminView {
@@ -17,6 +19,10 @@ export interface AdminView {
   readonly ingress: Ingress;
   /** False once shutdown began (SIGTERM): /readyz fails from then on. */
   readonly ready: boolean;
+  /** This process's rates of finished requests (the dashboard's), when kept. */
+  readonly rates?: RequestRates | null;
+  /** Send a relay line to every `--procs` worker (a drain), when there are workers. */
+  broadcast?(line: string): void;
 }
 
 /** A running admin listener. */
@@ -53,6 +59,7 @@ export async function startAdmin(
     () => view.ready ? { status: 200, body: "ready\n" } : { status: 503, body: "shutting down\n" },
     true,
   );
+  registerApi(server, view, log);
   const port = await server.listen(config.listen.host, config.listen.port);
   return { port, server, close: () => server.close() };
 }

@@ -21,6 +21,7 @@ import type { IngressConfig } from "./config.ts";
 import { ReplicaBook } from "../replicas/book.ts";
 import { checkReplica, probeReplica } from "../replicas/probe.ts";
 import { type EmbeddedOptions, openRegistry } from "./registry.ts";
+import type { Registry } from "../registry/types.ts";
 
 /** A running ingress. */
 export interface Ingress {
@@ -38,6 +39,8 @@ export interface Ingress {
   readonly keeper: ConfigKeeper;
   /** What this process knows of each service's replicas. */
   readonly replicas: ReplicaBook;
+  /** Where replicas are looked up (the admin API reads it too). */
+  readonly registry: Registry;
   /** The configuration running now (the last applied reload's). */
   readonly config: IngressConfig;
   /**
@@ -225,6 +228,7 @@ export async function startIngress(
     tower,
     keeper,
     replicas,
+    registry,
     get config() {
       return current;
     },

@@ -18,6 +18,8 @@ import { startDemoBackend } from "./demo.ts";
 import { followRelay, RelayedTowerState, WorkerTowerState } from "./procs/relay.ts";
 import { Supervisor, WORKER_READY, workerPorts } from "./procs/supervisor.ts";
 import { Reloader } from "./reload.ts";
+import { applyDrainLine, drainSnapshot } from "./procs/drain_relay.ts";
+import { RequestRates } from "../admin/rates.ts";
 import { type Admin, startAdmin } from "../admin/admin.ts";
 import { messageOf } from "../error_message.ts";
 
@@ -93,13 +95,18 @@ export async function runIngress(
   const procs = config.procs;
   // With --procs, the workers route against copies of this Tower's state, kept in step.
   const relay = procs > 1 && config.registry.kind === "embedded" ? new RelayedTowerState() : null;
+  // The dashboard's rates: this process's requests (the workers keep none).
+  const rates = config.admin !== null ? new RequestRates() : null;
   const ingress = await startIngress(
     config,
     runtime,
     log,
-    procs > 1
-      ? { reusePort: true, fixedListeners: true, embedded: { state: relay ?? undefined } }
-      : {},
+    {
+      ...(procs > 1
+        ? { reusePort: true, fixedListeners: true, embedded: { state: relay ?? undefined } }
+        : {}),
+      observers: rates === null ? [] : [rates],
+    },
   );
   const reloader = source === null ? null : new Reloader({
     runtime,
@@ -119,12 +126,19 @@ export async function runIngress(
       args: [...runtime.args],
       ports: ingress.ports,
       relay,
-      greeting: () => reloader === null ? "" : configLine(reloader.text),
+      // The config it must run, then the drains in force (after the Tower's snapshot).
+      greeting: () =>
+        (reloader === null ? "" : configLine(reloader.text)) + drainSnapshot(ingress.replicas),
       log,
     })
     : null;
   let stopping = false;
-  const view = { ingress, ready: true };
+  const view = {
+    ingress,
+    ready: true,
+    rates,
+    broadcast: supervisor === null ? undefined : (line: string) => supervisor.send(line),
+  };
   let admin: Admin | null = null;
   const stop = async () => {
     if (stopping) return;
@@ -236,6 +250,7 @@ async function runWorker(
   let applying = Promise.resolve();
   followRelay({
     apply(line: string) {
+      if (applyDrainLine(ingress.replicas, line)) return true;
       const text = configText(line);
       if (text === null) return relayed?.apply(line) ?? false;
       const startText = first && text === source?.text;
