@@ -66,6 +66,10 @@ function ago(iso) {
   const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
   return s < 60 ? s + " s ago" : s < 3600 ? Math.round(s / 60) + " min ago" : Math.round(s / 3600) + " h ago";
 }
+function until(iso) {
+  const s = Math.max(0, Math.round((Date.parse(iso) - Date.now()) / 1000));
+  return "in " + s + " s";
+}
 function ms(v) { return v === null || v === undefined ? "–" : v < 10 ? v.toFixed(2) + " ms" : Math.round(v) + " ms"; }
 function spark(series) {
   const max = Math.max(1, ...series), w = 120, hgt = 22;
@@ -105,7 +109,7 @@ function replicaRow(service, r) {
     h("td", { class: "num" }, String(r.active)),
     h("td", { class: "num" }, String(r.weight === r.effectiveWeight ? r.weight : r.effectiveWeight + " / " + r.weight)),
     h("td", { class: "num" }, String(r.ejections)),
-    h("td", {}, r.reason ? r.reason : ""),
+    h("td", {}, r.state === "ejected" ? r.reason + " (back " + until(r.ejectedUntil) + ")" : ""),
     h("td", {}, r.lastError ? [h("span", { class: "error" }, r.lastError), " ", h("span", { class: "muted" }, ago(r.lastErrorAt))] : ""),
     h("td", {}, h("button", { onclick: () => setDrain(service, r.address, !r.drained) }, r.drained ? "undrain" : "drain")));
 }
@@ -126,7 +130,7 @@ function showServices(services, rates, procs, window) {
       s.panicking ? h("span", { class: "pill state-ejected" }, "panic: routing to all") : null, ...figures);
     const body = s.replicas.length === 0
       ? h("p", { class: "muted", style: "padding: 0 .8em" }, "no replica registered")
-      : h("table", {}, h("thead", {}, h("tr", {}, ...["replica", "state", "active", "weight", "ejections", "ejected for", "last error", ""]
+      : h("table", {}, h("thead", {}, h("tr", {}, ...["replica", "state", "active", "weight", "ejections", "ejected because", "last error", ""]
         .map((t, i) => h("th", { class: i >= 2 && i <= 4 ? "num" : "" }, t)))),
         h("tbody", {}, ...s.replicas.map((r) => replicaRow(s.name, r))));
     return h("section", { class: "service", "data-service": s.name }, top, body);
