@@ -30,6 +30,11 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .service > .top { display: flex; flex-wrap: wrap; gap: 1.5em; align-items: center; padding: .5em .8em;
   background: var(--bg); border-bottom: 1px solid var(--line); }
 .service .name { font-weight: 600; font-size: 1.05em; }
+.service table { table-layout: fixed; }
+.service th:nth-child(1) { width: 13em; } .service th:nth-child(2) { width: 8em; }
+.service th:nth-child(3), .service th:nth-child(4), .service th:nth-child(5) { width: 5.5em; }
+.service th:nth-child(6) { width: 22%; } .service th:nth-child(8) { width: 6em; }
+.service td { overflow-wrap: anywhere; }
 .figure b { font-variant-numeric: tabular-nums; }
 .figure.bad b { color: var(--bad); }
 .pill { display: inline-block; padding: 0 .6em; border-radius: 1em; color: #fff; font-size: .85em; }
