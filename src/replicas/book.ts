@@ -79,10 +79,7 @@ export class ReplicaBook {
   /** Services with settings of their own. */
   #own = new Map<string, { policy: ReplicaPolicy; checker: HealthChecker | null }>();
   readonly #services = new Map<string, ServiceReplicas>();
-  /**
-   * Told when the registry drops a drained replica, so its drain ends (the
-   * process that takes drains logs it and tells its `--procs` workers).
-   */
+  /** Told when the registry drops a drained replica, whose drain so ends (logged, relayed). */
   onDrainForgotten: ((service: string, address: string) => void) | null = null;
 
   constructor(policy: ReplicaPolicy, hooks: BookHooks, health: HealthPolicy | null = null) {
@@ -162,10 +159,8 @@ export class ReplicaBook {
   }
 
   /**
-   * Drain (`on`) or undrain replica `address` (`host:port`) of `service`:
-   * a drained replica gets no new requests (not even in a panic) and keeps
-   * no idle pooled connection, through its heartbeats, until undrained or
-   * gone from the registry. Returns whether that changed anything.
+   * Drain (`on`) or undrain replica `address` (`host:port`) of `service`
+   * (see ServiceReplicas.drain); whether that changed anything.
    */
   drain(service: string, address: string, on: boolean): boolean {
     return this.service(service).drain(address, on);

@@ -102,8 +102,10 @@ export class ServiceReplicas {
 
   /**
    * Drain (`on`) the replica at `address` (`host:port`): no new requests
-   * go to it, its idle pooled connections close, requests in flight
-   * finish; or undrain it. Returns whether that changed anything.
+   * go to it (not even in a panic), its idle pooled connections close,
+   * requests in flight finish; it stays drained while the registry keeps
+   * listing it (heartbeats), until undrained or gone. Or undrain it.
+   * Returns whether that changed anything.
    */
   drain(address: string, on: boolean): boolean {
     if (on === this.#drains.has(address)) return false;
