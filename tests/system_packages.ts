@@ -1,8 +1,8 @@
 /**
  * The servers the suite starts itself (etcd, dnsmasq, nginx, haproxy,
- * prometheus) and the tools it calls (ss, promtool), installed when the
- * machine lacks them, so the README's test command works on a fresh Debian
- * machine with only Node.js.
+ * prometheus), the tools it calls (ss, promtool) and the browser it drives
+ * (chromium), installed when the machine lacks them, so the README's test
+ * command works on a fresh Debian machine with only Node.js.
  *
  * - as root: `apt-get install` (the packaged daemons are kept from starting:
  *   the tests start their own, on their own ports);
@@ -24,6 +24,9 @@ export const SUITE_COMMANDS: Readonly<Record<string, string>> = {
   // promtool checks the /metrics output; the server scrapes Gatehouse in an end-to-end test.
   promtool: "prometheus",
   prometheus: "prometheus",
+  // The dashboard's test; unpacked without root, tests/helpers/chromium.ts starts the binary
+  // behind Debian's wrapper script (which names /usr/lib/chromium by absolute path).
+  chromium: "chromium",
 };
 
 /** Debian puts nginx, haproxy and dnsmasq in sbin, which a non-login PATH may lack. */

@@ -12,6 +12,8 @@ import type { Ingress } from "../app/ingress.ts";
 import { AdminServer } from "./server.ts";
 import { metricsHandler } from "../metrics/endpoint.ts";
 import type { Snapshot } from "../metrics/snapshot.ts";
+import { registerApi } from "./api.ts";
+import type { RequestRates } from "./rates.ts";
 
 /** What the admin paths read. */
 export interface AdminView {
@@ -21,6 +23,10 @@ export interface AdminView {
   readonly ready: boolean;
   /** Gathers the metrics of every process for GET /metrics (absent: no metrics path). */
   readonly scrape?: () => Promise<Snapshot>;
+  /** This process's rates of finished requests (the dashboard's), when kept. */
+  readonly rates?: RequestRates | null;
+  /** Send a relay line to every `--procs` worker (a drain), when there are workers. */
+  broadcast?(line: string): void;
 }
 
 /** A running admin listener. */
@@ -58,6 +64,7 @@ export async function startAdmin(
     true,
   );
   if (view.scrape !== undefined) server.route("GET", "/metrics", metricsHandler(view.scrape));
+  registerApi(server, view, log);
   const port = await server.listen(config.listen.host, config.listen.port);
   return { port, server, close: () => server.close() };
 }

@@ -18,6 +18,8 @@ import { startDemoBackend } from "./demo.ts";
 import { followRelay, RelayedTowerState, WorkerTowerState } from "./procs/relay.ts";
 import { Supervisor, WORKER_READY, workerPorts } from "./procs/supervisor.ts";
 import { Reloader } from "./reload.ts";
+import { applyDrainLine, drainSnapshot } from "./procs/drain_relay.ts";
+import { RequestRates } from "../admin/rates.ts";
 import { type Admin, startAdmin } from "../admin/admin.ts";
 import { IngressMetrics, scrape } from "../metrics/metrics.ts";
 import { workerAnswer, WorkerScrapes } from "../metrics/procs.ts";
@@ -95,13 +97,16 @@ export async function runIngress(
   const procs = config.procs;
   // With --procs, the workers route against copies of this Tower's state, kept in step.
   const relay = procs > 1 && config.registry.kind === "embedded" ? new RelayedTowerState() : null;
-  // Metrics live behind the admin listener: without it, nothing observes or measures.
+  // Metrics and the dashboard's rates live behind the admin listener: without it, nothing
+  // observes or measures. The rates are this process's requests (the workers keep none).
   const metrics = config.admin === null ? null : new IngressMetrics({ primary: true });
+  const rates = config.admin !== null ? new RequestRates() : null;
   const ingress = await startIngress(config, runtime, log, {
     ...(procs > 1
       ? { reusePort: true, fixedListeners: true, embedded: { state: relay ?? undefined } }
       : {}),
     ...metrics?.hooks,
+    observers: [...(metrics?.hooks.observers ?? []), ...(rates === null ? [] : [rates])],
   });
   metrics?.attach(ingress);
   const reloader = source === null ? null : new Reloader({
@@ -123,7 +128,9 @@ export async function runIngress(
       args: [...runtime.args],
       ports: ingress.ports,
       relay,
-      greeting: () => reloader === null ? "" : configLine(reloader.text),
+      // The config it must run, then the drains in force (after the Tower's snapshot).
+      greeting: () =>
+        (reloader === null ? "" : configLine(reloader.text)) + drainSnapshot(ingress.replicas),
       log,
       onLine: (worker, line) => workerScrapes?.heard(worker, line),
     })
@@ -136,6 +143,8 @@ export async function runIngress(
     ingress,
     ready: true,
     scrape: metrics === null ? undefined : () => scrape(metrics, workerScrapes),
+    rates,
+    broadcast: supervisor === null ? undefined : (line: string) => supervisor.send(line),
   };
   let admin: Admin | null = null;
   const stop = async () => {
@@ -260,6 +269,7 @@ async function runWorker(
     apply(line: string) {
       const answer = metrics === null ? null : workerAnswer(line, () => metrics.snapshot());
       if (answer !== null) return void console.log(answer);
+      if (applyDrainLine(ingress.replicas, line)) return true;
       const text = configText(line);
       if (text === null) return relayed?.apply(line) ?? false;
       const startText = first && text === source?.text;

@@ -1,6 +1,7 @@
 /**
  * The whole command line to the {@link Command} it asks for: the ingress
- * (the default), `demo`, `tower`, `register` or `check`, or help and
+ * (the default), `demo`, `tower`, `register`, `check`, `routes` or
+ * `services`, or help and
  * version. A config file (`--config`) is read with the `read` given.
  *
  * @module
@@ -18,6 +19,7 @@ const noFile: ReadFile = () => {
 import { parseRegisterArgs, REGISTER_USAGE } from "./register_flags.ts";
 import { type TowerCommand, towerCommand } from "./tower_flags.ts";
 import { parseFlags } from "./flags.ts";
+import { ADMIN_VIEW_USAGE, type AdminViewCommand, adminViewCommand } from "./admin_view.ts";
 
 /** What the command line asks for. */
 export type Command =
@@ -27,7 +29,8 @@ export type Command =
   | { kind: "demo"; config: IngressConfig; source: ConfigSource | null }
   | { kind: "check"; config: IngressConfig }
   | { kind: "tower"; tower: TowerCommand }
-  | { kind: "register"; options: RegisterOptions };
+  | { kind: "register"; options: RegisterOptions }
+  | { kind: "admin-view"; command: AdminViewCommand };
 
 /**
  * Read the whole command line. Throws a {@link UsageError} with one line
@@ -70,6 +73,13 @@ export function parseCommandLine(
       if (values.help) return { kind: "help", usage: USAGE };
       if (values.config === undefined) throw new UsageError("check needs --config FILE");
       return { kind: "check", config: ingress(rest, false)!.config };
+    }
+    case "routes":
+    case "services": {
+      const command = adminViewCommand(args[0], rest, env);
+      return command === null
+        ? { kind: "help", usage: ADMIN_VIEW_USAGE }
+        : { kind: "admin-view", command };
     }
     case "register": {
       const options = parseRegisterArgs(rest, env);

@@ -155,6 +155,10 @@ export const USAGE =
        gatehouse demo [--listen PORT]     ingress + embedded Tower + a demo backend ("frontend")
        gatehouse check --config FILE [flags]
                                           validate a configuration; print its listeners, services, routes
+       gatehouse routes [--admin URL] [--admin-token T]
+                                          the routes a running ingress has, with their origins
+       gatehouse services [--admin URL] [--admin-token T]
+                                          a running ingress's services, replicas and their state
 
 flags:
   --config FILE               read settings, listeners, services and routes from a YAML (or JSON)

@@ -16,6 +16,7 @@ import { UsageError } from "./flags.ts";
 import { ConfigError } from "../config/errors.ts";
 import { describeConfig } from "./check.ts";
 import { parseCommandLine } from "./command_line.ts";
+import { adminViewText } from "./admin_view.ts";
 
 /**
  * Run what `runtime.args` asks for. Long-running commands return once they
@@ -49,6 +50,9 @@ export async function main(runtime: Runtime): Promise<void> {
         return await runIngress(command.config, command.kind === "demo", runtime, command.source);
       case "check":
         console.log(describeConfig(command.config));
+        return;
+      case "admin-view":
+        console.log(await adminViewText(command.command));
         return;
       case "register":
         // The sidecar's exit code is the wrapped command's.

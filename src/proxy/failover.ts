@@ -345,6 +345,8 @@ export class Upstream implements StallListener, HedgeOwner {
       return this.#listener.upstreamFailed();
     }
     const replica = this.#plan.next(this.#ctx.replicas.now);
+    // None at the first attempt: every replica is drained, so none is live for new requests.
+    if (replica === undefined && retry === 0) return this.#listener.noReplicas();
     if (replica === undefined) return this.#listener.upstreamFailed();
     const state = this.#plan.state;
     const delay = retryDelayMs(retry, Math.random);
@@ -440,8 +442,8 @@ export class Upstream implements StallListener, HedgeOwner {
     this.link = null;
     const socket = link?.socket;
     if (!socket) return;
-    // A replica ejected meanwhile gets no connection back into the pool.
-    const ejected = this.#report.leavingEjected;
+    // A replica ejected or drained meanwhile gets no connection back into the pool.
+    const ejected = this.#report.leavingEjected || this.#report.state?.drained === true;
     if (reusable && !socket.closed && !ejected) {
       link!.release();
       this.#ctx.pool.release(replicaAddress(this.#replica!), socket, this.#ctx.clock.now);

@@ -81,6 +81,8 @@ export class ReplicaBook {
   readonly #services = new Map<string, ServiceReplicas>();
   /** Told of every ejection as it happens (metrics), or null. */
   onEjected: ((state: ReplicaState) => void) | null = null;
+  /** Told when the registry drops a drained replica, whose drain so ends (logged, relayed). */
+  onDrainForgotten: ((service: string, address: string) => void) | null = null;
 
   constructor(policy: ReplicaPolicy, hooks: BookHooks, health: HealthPolicy | null = null) {
     this.policy = policy;
@@ -156,6 +158,24 @@ export class ReplicaBook {
     if (!state.ejected(now)) return;
     state.ejectedUntil = now;
     this.#comeBack(state, now);
+  }
+
+  /**
+   * Drain (`on`) or undrain replica `address` (`host:port`) of `service`
+   * (see ServiceReplicas.drain); whether that changed anything.
+   */
+  drain(service: string, address: string, on: boolean): boolean {
+    return this.service(service).drain(address, on);
+  }
+
+  /** Every drained replica, as `[service, address]`. */
+  *drains(): IterableIterator<[string, string]> {
+    for (const s of this.#services.values()) for (const a of s.drains()) yield [s.name, a];
+  }
+
+  /** See {@link ServiceOwner.drainForgotten}. */
+  drainForgotten(service: string, address: string): void {
+    this.onDrainForgotten?.(service, address);
   }
 
   /** The replicas of `name` (made on first use). */
@@ -361,6 +381,7 @@ export class ReplicaBook {
     this.hooks.dropIdle(address);
     const s = this.#services.get(service);
     if (s === undefined) return;
+    s.forgetDrain(address);
     const state = s.stateOf(replica);
     state.listed = false;
     s.forgetIfGone(state);

@@ -2,7 +2,7 @@
  * The pick-replica phase's choice: of the registry's live replicas, the one
  * the load-balancing policy (balance.ts) names, ejected ones left out
  * (unless every one is ejected: then all are used, a panic rather than a
- * 503). By default the one with the fewest tries outstanding, ties to the
+ * 503), drained ones always. By default the one with the fewest tries outstanding, ties to the
  * registry's order, which is its round robin; or the service's own round
  * robin; or a random one; or the first in a key's rendezvous-hash order.
  * Each attempt of a request goes to a replica not tried before in that
@@ -109,6 +109,10 @@ export class FailoverPlan {
     this.#grouped = service.grouped;
     this.#weighted = service.weighted || (this.#rampMs > 0 && this.#ramping(now));
     for (const s of states) if (s.routable(now, this.#checked)) return;
+    // A panic uses the ejected and unhealthy, never the drained: with every replica drained, none.
+    let undrained = false;
+    for (const s of states) undrained ||= !s.drained;
+    if (!undrained) return;
     this.#panic = true;
     service.panic();
   }
@@ -323,7 +327,7 @@ export class FailoverPlan {
   /**
    * Replica `i`'s load: its tries out, counting a new one, per unit of
    * weight (a slow one's raised past any quicker one's), or Infinity when it
-   * may not be picked (tried already, ejected, or not healthy).
+   * may not be picked (tried already, ejected, not healthy, or drained).
    */
   #load(i: number, now: number, slowAbove: number): number {
     const r = this.#replicas[i];
@@ -332,7 +336,7 @@ export class FailoverPlan {
     }
     if (this.#service === null) return 0;
     const state = this.#states[i];
-    if (!this.#panic && !state.routable(now, this.#checked)) return Infinity;
+    if (this.#panic ? state.drained : !state.routable(now, this.#checked)) return Infinity;
     if (this.#group !== -1 && state.priority !== this.#group) return Infinity;
     // Tries out per unit of weight, counting this one: with equal weights, the fewest tries out.
     const load = (state.active + 1) / state.weightAt(now, this.#rampMs);

@@ -19,6 +19,8 @@ export interface ServiceOwner {
     log(line: string): void;
     dropIdle(address: string): void;
   };
+  /** The registry dropped a drained replica: its drain is forgotten. */
+  drainForgotten(service: string, address: string): void;
   /** The service's policy and checker, from its settings now. */
   judging(service: string): { policy: ReplicaPolicy; checker: HealthChecker | null };
 }
@@ -55,6 +57,12 @@ export class ServiceReplicas {
   #answered = false;
   /** Lists read before, with their states (a registry may hand the same arrays out again). */
   #seenLists = new WeakMap<readonly Replica[], SeenList>();
+  /**
+   * Addresses drained (see {@link drain}), apart from the states: a drain
+   * told before this process saw the replica (a `--procs` worker) applies
+   * when it does.
+   */
+  readonly #drains = new Set<string>();
   /** Requests of this service in flight, and the retries among them. */
   requests = 0;
   retries = 0;
@@ -85,8 +93,41 @@ export class ServiceReplicas {
   stateOf(replica: Replica): ReplicaState {
     const key = replicaAddress(replica);
     let state = this.#states.get(key);
-    if (state === undefined) this.#states.set(key, state = new ReplicaState(this.name, replica));
+    if (state === undefined) {
+      this.#states.set(key, state = new ReplicaState(this.name, replica));
+      if (this.#drains.size > 0 && this.#drains.has(key)) state.drained = true;
+    }
     return state;
+  }
+
+  /**
+   * Drain (`on`) the replica at `address` (`host:port`): no new requests
+   * go to it (not even in a panic), its idle pooled connections close,
+   * requests in flight finish; it stays drained while the registry keeps
+   * listing it (heartbeats), until undrained or gone. Or undrain it.
+   * Returns whether that changed anything.
+   */
+  drain(address: string, on: boolean): boolean {
+    if (on === this.#drains.has(address)) return false;
+    if (on) this.#drains.add(address);
+    else this.#drains.delete(address);
+    const state = this.#states.get(address);
+    if (state !== undefined) state.drained = on;
+    if (on) this.#book.hooks.dropIdle(address);
+    return true;
+  }
+
+  /** The addresses drained now. */
+  drains(): IterableIterator<string> {
+    return this.#drains.values();
+  }
+
+  /** The registry no longer lists `address`: a drain of it ends (told to the book). */
+  forgetDrain(address: string): void {
+    if (!this.#drains.delete(address)) return;
+    const state = this.#states.get(address);
+    if (state !== undefined) state.drained = false;
+    this.#book.drainForgotten(this.name, address);
   }
 
   /** Every replica's state. */
@@ -144,6 +185,7 @@ export class ServiceReplicas {
         this.#listedCount++;
         continue;
       }
+      if (s.drained) this.forgetDrain(s.address);
       this.#book.hooks.dropIdle(s.address);
       if (s.active === 0) this.#states.delete(key);
     }

@@ -2,8 +2,8 @@
  * The service state: what this process knows about each replica of each
  * service, beyond where the registry says it is. Kept per process (each
  * `--procs` worker judges from its own traffic, as Envoy's workers do),
- * updated by the outcomes of tries and by stall detection, read by picking
- * (and, later, metrics and the admin API).
+ * updated by the outcomes of tries, stall detection, health checks and
+ * drains, read by picking, metrics and the admin API.
  *
  * @module
  */
@@ -143,6 +143,11 @@ export class ReplicaState {
   readonly waiting = new Set<StallListener>();
   /** It was in the registry's last answer for its service. */
   listed = true;
+  /**
+   * An operator drained it (the admin API): it gets no new requests, even
+   * in a panic, until undrained or gone from the registry.
+   */
+  drained = false;
   /** Active health checks: `new` until its first check's verdict (see health.ts). */
   health: "new" | "healthy" | "unhealthy" = "new";
   checkPasses = 0;
@@ -186,9 +191,12 @@ export class ReplicaState {
     return share >= 1 ? this.weight : this.weight * Math.max(0.1, share);
   }
 
-  /** Picking may take it at `now`: not ejected, and healthy when health checks run (`checked`). */
+  /**
+   * Picking may take it at `now`: not ejected, not drained, and healthy when
+   * health checks run (`checked`).
+   */
   routable(now: number, checked: boolean): boolean {
-    return this.ejectedUntil <= now && (!checked || this.health === "healthy");
+    return this.ejectedUntil <= now && !this.drained && (!checked || this.health === "healthy");
   }
 
   /**
