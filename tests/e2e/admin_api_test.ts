@@ -13,6 +13,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
+  adminPort,
   type Gatehouse,
   runGatehouse,
   startGatehouse,
@@ -22,13 +23,6 @@ import { request } from "../helpers/http.ts";
 import { deregister, register, towerRequest } from "../helpers/tower.ts";
 import { type NamedReplica, startNamedReplica } from "../helpers/named_replica.ts";
 import { closedPort, sleep } from "../helpers/backends.ts";
-
-/** The admin port from the ready line. */
-function adminPort(gh: Gatehouse): number {
-  const line = gh.stdoutLines.find((l) => l.startsWith("gatehouse: admin on http://"));
-  assert.ok(line, `an admin ready line in ${JSON.stringify(gh.stdoutLines)}`);
-  return Number(line.slice(line.lastIndexOf(":") + 1));
-}
 
 // deno-lint-ignore no-explicit-any
 type Json = any;

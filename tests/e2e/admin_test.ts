@@ -6,7 +6,7 @@
 
 import { afterEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { type Gatehouse, runGatehouse, startGatehouse } from "../helpers/gatehouse.ts";
+import { adminPort, type Gatehouse, runGatehouse, startGatehouse } from "../helpers/gatehouse.ts";
 import { getOrNull, request } from "../helpers/http.ts";
 import { sleep } from "../helpers/backends.ts";
 
@@ -16,7 +16,10 @@ afterEach(async () => {
 });
 
 /** Start Gatehouse with an admin listener on a free port; its admin port. */
-async function start(extra: string[]): Promise<{ gh: Gatehouse; admin: number }> {
+async function start(
+  extra: string[],
+  env: Record<string, string> = {},
+): Promise<{ gh: Gatehouse; admin: number }> {
   const gh = await startGatehouse([
     "--listen",
     "127.0.0.1:0",
@@ -27,11 +30,9 @@ async function start(extra: string[]): Promise<{ gh: Gatehouse; admin: number }>
     "--admin",
     "127.0.0.1:0",
     ...extra,
-  ]);
+  ], { env });
   running.push(gh);
-  const line = gh.stdoutLines.find((l) => l.startsWith("gatehouse: admin on http://"));
-  assert.ok(line, `an admin ready line in ${JSON.stringify(gh.stdoutLines)}`);
-  return { gh, admin: Number(line.slice(line.lastIndexOf(":") + 1)) };
+  return { gh, admin: adminPort(gh) };
 }
 
 describe("admin listener", () => {
@@ -81,19 +82,7 @@ describe("admin listener", () => {
   });
 
   it("takes the token from GATEHOUSE_ADMIN_TOKEN", async () => {
-    const gh = await startGatehouse([
-      "--listen",
-      "127.0.0.1:0",
-      "--tower-listen",
-      "127.0.0.1:0",
-      "--route",
-      "/:web",
-      "--admin",
-      "127.0.0.1:0",
-    ], { env: { GATEHOUSE_ADMIN_TOKEN: "from-env" } });
-    running.push(gh);
-    const line = gh.stdoutLines.find((l) => l.startsWith("gatehouse: admin on"))!;
-    const admin = Number(line.slice(line.lastIndexOf(":") + 1));
+    const { admin } = await start([], { GATEHOUSE_ADMIN_TOKEN: "from-env" });
     assert.equal((await request(admin, { path: "/x" })).status, 401);
     assert.equal(
       (await request(admin, { path: "/x", headers: [["Authorization", "Bearer from-env"]] }))

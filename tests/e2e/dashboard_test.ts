@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { type Gatehouse, startGatehouse } from "../helpers/gatehouse.ts";
+import { adminPort, type Gatehouse, startGatehouse } from "../helpers/gatehouse.ts";
 import { request } from "../helpers/http.ts";
 import { register } from "../helpers/tower.ts";
 import { type NamedReplica, startNamedReplica } from "../helpers/named_replica.ts";
@@ -60,8 +60,7 @@ describe("the dashboard", () => {
       "--outlier-5xx",
       "3",
     ]);
-    const line = gh.stdoutLines.find((l) => l.startsWith("gatehouse: admin on http://"))!;
-    admin = Number(line.slice(line.lastIndexOf(":") + 1));
+    admin = adminPort(gh);
     browser = await launchChromium();
     page = await browser.newPage(1200, 860);
   });

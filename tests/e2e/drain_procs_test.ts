@@ -14,7 +14,7 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import process from "node:process";
 import { sleep } from "../helpers/backends.ts";
-import { freePortFlags, type Gatehouse, startGatehouse } from "../helpers/gatehouse.ts";
+import { adminPort, freePortFlags, type Gatehouse, startGatehouse } from "../helpers/gatehouse.ts";
 import { type HttpResponse, request } from "../helpers/http.ts";
 import { register } from "../helpers/tower.ts";
 import { type NamedReplica, startNamedReplica } from "../helpers/named_replica.ts";
@@ -74,8 +74,7 @@ describe("draining under --procs 2", () => {
       "--admin",
       "127.0.0.1:0",
     ]);
-    const line = gh.stdoutLines.find((l) => l.startsWith("gatehouse: admin on http://"))!;
-    admin = Number(line.slice(line.lastIndexOf(":") + 1));
+    admin = adminPort(gh);
     await register(gh.towerPort!, "web", a.port);
     await register(gh.towerPort!, "web", b.port);
   });

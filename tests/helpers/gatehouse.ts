@@ -348,3 +348,21 @@ export async function killAll(): Promise<void> {
 export function freePortFlags(): string[] {
   return ["--listen", "127.0.0.1:0", "--tower-listen", "127.0.0.1:0"];
 }
+
+/**
+ * The admin port from `gatehouse: admin on http://HOST:PORT`.
+ *
+ * @example
+ * ```ts
+ * import { adminPort, type Gatehouse } from "./gatehouse.ts";
+ * declare const gh: Gatehouse;
+ * const port = adminPort(gh);
+ * ```
+ */
+export function adminPort(gh: Gatehouse): number {
+  const line = gh.stdoutLines.find((l) => l.startsWith("gatehouse: admin on http://"));
+  if (line === undefined) {
+    throw new Error(`no admin ready line in ${JSON.stringify(gh.stdoutLines)}`);
+  }
+  return Number(line.slice(line.lastIndexOf(":") + 1));
+}

@@ -7,26 +7,10 @@
  */
 
 import assert from "node:assert/strict";
-import type { Gatehouse } from "./gatehouse.ts";
 import { request } from "./http.ts";
 import { sleep } from "./backends.ts";
 
-/**
- * The admin port from `gatehouse: admin on http://HOST:PORT`.
- *
- * @example
- * ```ts
- * import { adminPort } from "./metrics.ts";
- * import type { Gatehouse } from "./gatehouse.ts";
- * declare const gh: Gatehouse;
- * const port = adminPort(gh);
- * ```
- */
-export function adminPort(gh: Gatehouse): number {
-  const line = gh.stdoutLines.find((l) => l.startsWith("gatehouse: admin on http://"));
-  assert.ok(line, `an admin ready line in ${JSON.stringify(gh.stdoutLines)}`);
-  return Number(line.slice(line.lastIndexOf(":") + 1));
-}
+export { adminPort } from "./gatehouse.ts";
 
 /** One scrape: the text, its content type, and every sample by series text. */
 export interface Scrape {
