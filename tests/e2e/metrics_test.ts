@@ -240,6 +240,15 @@ describe("metrics", () => {
   it("under --procs 2, one scrape of the primary counts every process's requests", async () => {
     const { gh, admin } = await start(["--route", "/api:api", "--procs", "2"]);
     await register(gh.towerPort!, "api", api.port);
+    // The worker learns of the registration down the relay pipe: wait until both processes
+    // answer 200 (each has its own request id prefix), then count from a scrape taken after.
+    const ready = new Set<string>();
+    for (const deadline = Date.now() + 10_000; ready.size < 2 && Date.now() < deadline;) {
+      const res = await request(gh.httpPort, { path: "/api/warm" });
+      if (res.status === 200) ready.add(res.headers["x-request-id"].split("-")[0]);
+    }
+    assert.equal(ready.size, 2, "both processes route the registered replica");
+    const before = (await scrapeMetrics(admin)).values;
     const n = 40;
     // Each on a connection of its own: the kernel spreads them over both processes.
     const answers = await Promise.all(
@@ -251,8 +260,9 @@ describe("metrics", () => {
     }));
     assert.equal(prefixes.size, 2, "both processes answered (each has its own request id prefix)");
     const { values } = await scrapeMetrics(admin);
-    assert.equal(values.get(API_200), n);
-    assert.equal(values.get('gatehouse_request_duration_seconds_count{service="api"}'), n);
+    const durations = 'gatehouse_request_duration_seconds_count{service="api"}';
+    assert.equal(values.get(API_200)! - before.get(API_200)!, n);
+    assert.equal(values.get(durations)! - before.get(durations)!, n);
     assert.ok(values.get('process_resident_memory_bytes{proc="1"}')! > 1_000_000);
     assert.equal(values.get('gatehouse_replicas{proc="1",service="api",state="healthy"}'), 1);
   });
