@@ -261,6 +261,8 @@ describe("config file: --procs and service settings", () => {
       await register(gh.towerPort!, "a", sick.port);
       await register(gh.towerPort!, "b", sick.port);
       await stderrMatching(gh, new RegExp(`replica a 127\\.0\\.0\\.1:${sick.port} unhealthy`));
+      // Its healthy replica passes its first check too (until then a has none: a panic).
+      await stderrMatching(gh, new RegExp(`replica a 127\\.0\\.0\\.1:${backends.a.port} healthy`));
       assert.equal(gh.stderr.includes(`replica b 127.0.0.1:${sick.port} unhealthy`), false);
       // Requests to a reach its healthy replica only; b's replicas are all routed.
       for (let i = 0; i < 6; i++) assert.equal(await who(gh.httpPort, "/x"), "a");
