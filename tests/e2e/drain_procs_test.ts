@@ -91,6 +91,8 @@ describe("draining under --procs 2", () => {
     // The primary serves what queued while it was stopped: let that finish before counting.
     await sleep(500);
     assert.equal(await drain(admin, true, "web", a.port), 200);
+    // Let the primary flush the drain line to the worker before workerAnswers stops it.
+    await sleep(300);
     const served = a.served;
     // The worker's answers, and then everyone's: none from a.
     const fromWorker = await workerAnswers(gh, 30);
@@ -118,7 +120,13 @@ describe("draining under --procs 2", () => {
 
   it("undrains in every process", async () => {
     assert.equal(await drain(admin, false, "web", a.port), 200);
-    const fromWorker = await workerAnswers(gh, 30);
+    // The undrain goes to the worker down the relay pipe, which the primary flushes only while it
+    // runs (workerAnswers stops it): ask again until the worker has it, within a few seconds.
+    let fromWorker: string[] = [];
+    for (let round = 0; round < 10 && !fromWorker.includes("200 a\n"); round++) {
+      if (round > 0) await new Promise((resolve) => setTimeout(resolve, 200));
+      fromWorker = await workerAnswers(gh, 30);
+    }
     assert.ok(fromWorker.includes("200 a\n"), `the worker uses a again: ${fromWorker}`);
     // One line per drain and undrain, from the primary alone.
     const lines = gh.stderr.split("\n").filter((l) => l.includes(`web 127.0.0.1:${a.port} `));
