@@ -11,27 +11,13 @@
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
 import process from "node:process";
 import { sleep } from "../helpers/backends.ts";
 import { adminPort, freePortFlags, type Gatehouse, startGatehouse } from "../helpers/gatehouse.ts";
 import { type HttpResponse, request } from "../helpers/http.ts";
 import { register } from "../helpers/tower.ts";
 import { type NamedReplica, startNamedReplica } from "../helpers/named_replica.ts";
-
-/** Child process ids of `pid` (Linux /proc). */
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const text = readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8").trim();
-      if (text) out.push(...text.split(/\s+/).map(Number));
-    } catch {
-      // The thread ended meanwhile.
-    }
-  }
-  return out;
-}
+import { childrenOf } from "../helpers/process.ts";
 
 /** Answers to `n` fresh connections at once, while the primary is stopped: the worker's. */
 async function workerAnswers(gh: Gatehouse, n: number): Promise<string[]> {

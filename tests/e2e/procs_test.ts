@@ -12,26 +12,12 @@
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
 import process from "node:process";
 import { type EchoBackend, sleep, startEchoBackend } from "../helpers/backends.ts";
 import { freePortFlags, type Gatehouse, startGatehouse } from "../helpers/gatehouse.ts";
 import { echoOf, type HttpResponse, request } from "../helpers/http.ts";
 import { deregister, register } from "../helpers/tower.ts";
-
-/** Child process ids of `pid` (Linux /proc). */
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const text = readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8").trim();
-      if (text) out.push(...text.split(/\s+/).map(Number));
-    } catch {
-      // The thread ended meanwhile.
-    }
-  }
-  return out;
-}
+import { childrenOf } from "../helpers/process.ts";
 
 function alive(pid: number): boolean {
   try {

@@ -5,6 +5,7 @@
  */
 
 import type { ChildProcess } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 
 /** A started child and a promise that settles once it has exited and its pipes closed. */
 export interface Started {
@@ -29,4 +30,26 @@ export async function stopProcess(p: Started): Promise<void> {
   const killer = setTimeout(() => p.child.kill("SIGKILL"), 5_000);
   await p.closed;
   clearTimeout(killer);
+}
+
+/**
+ * Child process ids of `pid` (Linux /proc): a `--procs` primary's workers.
+ *
+ * @example
+ * ```ts
+ * import { childrenOf } from "./process.ts";
+ * childrenOf(process.pid); // [] unless this process started some
+ * ```
+ */
+export function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const text = readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8").trim();
+      if (text) out.push(...text.split(/\s+/).map(Number));
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return out;
 }
