@@ -120,12 +120,7 @@ export class ConfigKeeper {
     const routes: Route[] = [...s.routes];
     const taken = new Map<string, Route>();
     for (const r of routes) taken.set(routeKey(r), r);
-    // Throws on a repeated static route: the caller refuses the reload.
-    const staticOnly = new RouteTable(routes);
     const declared = [...this.#declared.values()].flat().sort((a, b) => a.order - b.order);
-    if (declared.length === 0) {
-      return new ConfigSnapshot(generation, staticOnly, s.services, s.serviceDefaults);
-    }
     const once = (key: string, line: string) => {
       logged.add(key);
       if (!this.#logged.has(key)) this.#log(line);
@@ -156,6 +151,8 @@ export class ConfigKeeper {
       taken.set(key, route);
       routes.push(route);
     }
+    // One table, built once. It throws on a repeated static route (declared ones never repeat a
+    // key they found taken): the caller refuses the reload.
     return new ConfigSnapshot(generation, new RouteTable(routes), s.services, s.serviceDefaults);
   }
 }
