@@ -209,7 +209,6 @@ export async function startIngress(
     base: ctx,
     cap: config.connectionCap,
     reusePort: options.reusePort ?? false,
-    log,
   });
   try {
     await listeners.apply(config.listeners, options.ports);

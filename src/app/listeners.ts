@@ -48,7 +48,6 @@ export interface ListenerSetOptions {
   cap: number;
   /** Listen with SO_REUSEPORT (a `--procs` group). */
   reusePort: boolean;
-  log(line: string): void;
 }
 
 /**
